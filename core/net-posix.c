@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int pb_placeholder_net_posix_;

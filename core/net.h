@@ -1,0 +1,55 @@
+/* net.h - UDP for the protocol plugins, behind one header: bind, receive with the
+ * address the datagram arrived on (IP_PKTINFO) and leave from it, MTU of an interface,
+ * path-MTU discovery off. core/net-posix.c implements it; win32/net-win32.c for Windows.
+ * Built as a static convenience library linked into each plugin (plugins must not link
+ * against the daemon's symbols), so this file may use glib but never host state. */
+#pragma once
+
+#include <glib.h>
+#include <preboot/plugin.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+    guint8 family;    /* 4 or 6; 0 = unset */
+    guint16 port;     /* host order */
+    guint8 addr[16];  /* network order; IPv4 uses the first 4 bytes */
+    guint32 scope_id; /* IPv6 scope */
+} PbAddr;
+
+/* Parses an IPv4/IPv6 literal; an empty or NULL text gives the IPv4 wildcard. */
+gboolean pb_addr_parse(const char *text, guint16 port, PbAddr *out);
+/* "192.0.2.1" or "2001:db8::1"; with_port adds ":port" ("[v6]:port"). buf >= 64. */
+const char *pb_addr_format(const PbAddr *a, gboolean with_port, char *buf, gsize len);
+gboolean pb_addr_equal(const PbAddr *a, const PbAddr *b); /* address and port */
+gboolean pb_addr_is_any(const PbAddr *a);
+gboolean pb_addr_is_multicast_or_broadcast(const PbAddr *a);
+/* CIDR match: "10.0.0.0/8", "2001:db8::/32", or a bare address. */
+gboolean pb_addr_in_network(const PbAddr *a, const char *cidr);
+
+enum {
+    PB_UDP_PKTINFO = 1u << 0,   /* report destination address and interface of datagrams */
+    PB_UDP_BROADCAST = 1u << 1, /* may send to broadcast addresses */
+    PB_UDP_REUSEADDR = 1u << 2,
+    PB_UDP_NO_PMTUD = 1u << 3,  /* never set DF: boot firmware cannot reassemble, so we
+                                   must not depend on ICMP "fragmentation needed" */
+    PB_UDP_V6ONLY = 1u << 4,
+};
+
+/* A non-blocking UDP socket bound to bind (port 0 = ephemeral). */
+pb_socket_t pb_udp_open(const PbAddr *bind, unsigned flags, GError **error);
+/* Returns bytes read, or -1 with error (G_IO_ERROR_WOULD_BLOCK when nothing is queued).
+ * local and ifindex are filled when the socket has PB_UDP_PKTINFO (else zeroed). */
+gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr *local,
+                   guint32 *ifindex, GError **error);
+/* Sends from the given local address (NULL or any: the kernel chooses). */
+gssize pb_udp_send(pb_socket_t sock, const void *buf, gsize len, const PbAddr *to,
+                   const PbAddr *local, guint32 ifindex, GError **error);
+gboolean pb_udp_local_addr(pb_socket_t sock, PbAddr *out);
+void pb_udp_close(pb_socket_t sock);
+/* MTU of an interface by index, or 0 when unknown. */
+guint pb_net_iface_mtu(guint32 ifindex);
+/* The first non-loopback IPv4 address of the host (for "detect" settings). */
+gboolean pb_net_default_addr(PbAddr *out);
+
+G_END_DECLS

@@ -1,0 +1,51 @@
+/* os.h - everything the daemon needs from the operating system, behind one header.
+ * core/os-posix.c implements it for Linux and the BSDs; win32/os-win32.c for Windows.
+ * Protocol and core code call these and carry no #ifdef of their own. */
+#pragma once
+
+#include <glib.h>
+#include <preboot/plugin.h>
+
+G_BEGIN_DECLS
+
+/* Detaches from the terminal (fork, setsid, stdio to /dev/null). The parent exits only
+ * once the child called pb_os_daemon_ready(), with the child's exit status if it failed
+ * before that, so `prebootd` returns non-zero when start-up fails. */
+gboolean pb_os_daemonize(GError **error);
+void pb_os_daemon_ready(gboolean ok);
+
+gboolean pb_os_pidfile_write(const char *path, GError **error);
+void pb_os_pidfile_remove(const char *path);
+/* The pid recorded in path, or 0 when absent or stale (no such process). */
+gint64 pb_os_pidfile_read(const char *path);
+gboolean pb_os_process_alive(gint64 pid);
+/* Sends the "stop" request to a process (SIGTERM / service stop). */
+gboolean pb_os_process_terminate(gint64 pid, GError **error);
+
+/* setgid/setuid to user after the sockets are bound; no-op when user is NULL/empty. */
+gboolean pb_os_drop_privileges(const char *user, GError **error);
+
+typedef enum { PB_OS_SIGNAL_TERMINATE, PB_OS_SIGNAL_RELOAD } PbOsSignal;
+/* Calls fn on the main loop when the signal arrives (SIGTERM/SIGINT, SIGHUP). */
+guint pb_os_signal_watch(PbOsSignal which, GSourceFunc fn, gpointer data);
+
+/* The control channel: a local stream socket that only root and members of group may
+ * use (a Unix socket with mode 0660 and SO_PEERCRED on POSIX). */
+pb_socket_t pb_os_control_listen(const char *path, const char *group, GError **error);
+pb_socket_t pb_os_control_connect(const char *path, GError **error);
+gboolean pb_os_control_peer_allowed(pb_socket_t sock, const char *group);
+void pb_os_control_unlink(const char *path);
+
+/* A GSource for a socket handle (a GIOChannel on POSIX, a Winsock event on Windows). */
+GSource *pb_os_socket_source_new(pb_socket_t sock, GIOCondition cond);
+void pb_os_socket_close(pb_socket_t sock);
+gssize pb_os_socket_read(pb_socket_t sock, void *buf, gsize len);
+gssize pb_os_socket_write(pb_socket_t sock, const void *buf, gsize len);
+
+/* Module file extension for messages (".so", ".dll"). */
+const char *pb_os_module_ext(void);
+
+/* mkdir -p with mode; TRUE if it exists afterwards. */
+gboolean pb_os_mkdir_p(const char *path, int mode, GError **error);
+
+G_END_DECLS

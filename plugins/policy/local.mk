@@ -1,0 +1,1 @@
+## plugins/policy (not built yet)

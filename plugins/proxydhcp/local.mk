@@ -1,0 +1,1 @@
+## plugins/proxydhcp (not built yet)

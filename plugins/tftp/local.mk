@@ -1,0 +1,1 @@
+## plugins/tftp (not built yet)
