@@ -36,7 +36,10 @@ pb_socket_t pb_os_control_connect(const char *path, GError **error);
 gboolean pb_os_control_peer_allowed(pb_socket_t sock, const char *group);
 void pb_os_control_unlink(const char *path);
 
-/* A GSource for a socket handle (a GIOChannel on POSIX, a Winsock event on Windows). */
+/* A GSource for a socket handle (an fd source on POSIX, a Winsock event on Windows).
+ * Its callback, set with g_source_set_callback((GSourceFunc)fn, ...), has the type
+ * PbOsSocketFunc; return FALSE to remove the source. */
+typedef gboolean (*PbOsSocketFunc)(pb_socket_t sock, GIOCondition cond, gpointer data);
 GSource *pb_os_socket_source_new(pb_socket_t sock, GIOCondition cond);
 void pb_os_socket_close(pb_socket_t sock);
 gssize pb_os_socket_read(pb_socket_t sock, void *buf, gsize len);
