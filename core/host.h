@@ -52,6 +52,9 @@ gboolean pb_host_reload(PbHost *host, PbConfig *cfg, GString *report, GError **e
 
 void pb_host_stop_all(PbHost *host);
 
+/* Foreground daemons also log every instance to stderr. */
+void pb_host_set_foreground(PbHost *host, gboolean foreground);
+
 /* Text for prebootctl status / stats. */
 void pb_host_status(PbHost *host, GString *out);
 void pb_host_stats(PbHost *host, GString *out);
