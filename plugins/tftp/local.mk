@@ -1,1 +1,13 @@
-## plugins/tftp (not built yet)
+## plugins/tftp: the TFTP server (RFC 1350, 2347-2349, 7440).
+## Pure parse/decide code lives in a convenience library linked into the module, the unit
+## tests and the fuzz target alike.
+noinst_LTLIBRARIES += plugins/tftp/libtftp-core.la
+plugins_tftp_libtftp_core_la_SOURCES = \
+	plugins/tftp/tftp-packet.h plugins/tftp/tftp-packet.c \
+	plugins/tftp/tftp-negotiate.h plugins/tftp/tftp-negotiate.c \
+	plugins/tftp/tftp-path.h plugins/tftp/tftp-path.c \
+	plugins/tftp/tftp-netascii.h plugins/tftp/tftp-netascii.c
+plugins_tftp_libtftp_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+plugins_tftp_libtftp_core_la_LIBADD = $(GLIB_LIBS)
+
+include tests/tftp.mk

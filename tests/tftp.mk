@@ -1,0 +1,19 @@
+## Tests of the tftp plugin (included from plugins/tftp/local.mk).
+TFTP_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/tftp
+
+check_PROGRAMS += tests/test-tftp-packet
+TESTS += tests/test-tftp-packet
+tests_test_tftp_packet_SOURCES = tests/test-tftp-packet.c tests/fuzz/fuzz-tftp-packet.c
+tests_test_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
+tests_test_tftp_packet_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
+EXTRA_DIST += tests/fuzz/corpus-tftp-packet
+
+## libFuzzer build (configure --enable-fuzzing CC=clang).
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-tftp-packet
+tests_fuzz_fuzz_tftp_packet_SOURCES = tests/fuzz/fuzz-tftp-packet.c
+tests_fuzz_fuzz_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
+tests_fuzz_fuzz_tftp_packet_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_tftp_packet_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_tftp_packet_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
+endif
