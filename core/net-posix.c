@@ -1,2 +1,428 @@
-/* placeholder */
-typedef int pb_placeholder_net_posix_;
+/* net-posix.c - UDP sockets for the protocol plugins on Linux (and, where the options
+ * exist, the BSDs): non-blocking, close-on-exec, with the destination address and
+ * interface of every datagram (IP_PKTINFO / IPV6_RECVPKTINFO) so that replies leave from
+ * the address the request arrived on, which multi-homed PXE servers need. */
+#define _GNU_SOURCE 1 /* struct in6_pktinfo, struct in_pktinfo (glibc) */
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int error_code(int err)
+{
+    switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+        return PB_NET_ERROR_WOULD_BLOCK;
+    case EADDRINUSE:
+        return PB_NET_ERROR_ADDRESS_IN_USE;
+    case EACCES:
+    case EPERM:
+        return PB_NET_ERROR_PERMISSION_DENIED;
+    case EINVAL:
+    case EAFNOSUPPORT:
+    case EADDRNOTAVAIL:
+        return PB_NET_ERROR_INVALID_ARGUMENT;
+    case EMSGSIZE:
+        return PB_NET_ERROR_MESSAGE_TOO_LARGE;
+    case ENETUNREACH:
+    case EHOSTUNREACH:
+    case ECONNREFUSED:
+        return PB_NET_ERROR_UNREACHABLE;
+    default:
+        return PB_NET_ERROR_FAILED;
+    }
+}
+
+static void set_errno_error(GError **error, int err, const char *what, const PbAddr *a)
+{
+    char buf[80] = "";
+    if (a != NULL)
+        pb_addr_format(a, TRUE, buf, sizeof buf);
+    g_set_error(error, PB_NET_ERROR, error_code(err), "%s%s%s: %s", what, a ? " " : "", buf,
+                g_strerror(err));
+}
+
+static socklen_t to_sockaddr(const PbAddr *a, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (a->family == 6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(a->port);
+        memcpy(&s6->sin6_addr, a->addr, 16);
+        s6->sin6_scope_id = a->scope_id;
+        return sizeof *s6;
+    }
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(a->port);
+    memcpy(&s4->sin_addr, a->addr, 4);
+    return sizeof *s4;
+}
+
+/* A v4-mapped IPv6 address of a dual-stack socket becomes the IPv4 address it carries. */
+static void from_in6(const struct in6_addr *in6, guint16 port, guint32 scope_id, PbAddr *out)
+{
+    static const guint8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    memset(out, 0, sizeof *out);
+    out->port = port;
+    if (memcmp(in6, mapped, sizeof mapped) == 0) {
+        out->family = 4;
+        memcpy(out->addr, (const guint8 *)in6 + 12, 4);
+    } else {
+        out->family = 6;
+        memcpy(out->addr, in6, 16);
+        out->scope_id = scope_id;
+    }
+}
+
+static void from_sockaddr(const struct sockaddr_storage *ss, PbAddr *out)
+{
+    memset(out, 0, sizeof *out);
+    if (ss->ss_family == AF_INET) {
+        struct sockaddr_in s4;
+        memcpy(&s4, ss, sizeof s4);
+        out->family = 4;
+        out->port = ntohs(s4.sin_port);
+        memcpy(out->addr, &s4.sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        struct sockaddr_in6 s6;
+        memcpy(&s6, ss, sizeof s6);
+        from_in6(&s6.sin6_addr, ntohs(s6.sin6_port), s6.sin6_scope_id, out);
+    }
+}
+
+static void map_v4(const PbAddr *v4, PbAddr *v6)
+{
+    memset(v6, 0, sizeof *v6);
+    v6->family = 6;
+    v6->port = v4->port;
+    v6->addr[10] = v6->addr[11] = 0xff;
+    memcpy(v6->addr + 12, v4->addr, 4);
+}
+
+static gboolean setopt(int fd, int level, int name, int value, const char *what, GError **error)
+{
+    if (setsockopt(fd, level, name, &value, sizeof value) == 0)
+        return TRUE;
+    int err = errno;
+    g_set_error(error, PB_NET_ERROR, error_code(err), "setsockopt(%s): %s", what, g_strerror(err));
+    return FALSE;
+}
+
+pb_socket_t pb_udp_open(const PbAddr *bind_addr, unsigned flags, GError **error)
+{
+    g_return_val_if_fail(bind_addr != NULL, PB_SOCKET_NONE);
+    g_return_val_if_fail(error == NULL || *error == NULL, PB_SOCKET_NONE);
+
+    int family = bind_addr->family == 6 ? AF_INET6 : AF_INET;
+    int type = SOCK_DGRAM;
+#ifdef SOCK_NONBLOCK
+    type |= SOCK_NONBLOCK | SOCK_CLOEXEC;
+#endif
+    int fd = socket(family, type, 0);
+    if (fd < 0) {
+        set_errno_error(error, errno, "socket", NULL);
+        return PB_SOCKET_NONE;
+    }
+#ifndef SOCK_NONBLOCK
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+        set_errno_error(error, errno, "fcntl", NULL);
+        close(fd);
+        return PB_SOCKET_NONE;
+    }
+#endif
+
+    if ((flags & PB_UDP_REUSEADDR) &&
+        !setopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", error))
+        goto fail;
+    if ((flags & PB_UDP_BROADCAST) &&
+        !setopt(fd, SOL_SOCKET, SO_BROADCAST, 1, "SO_BROADCAST", error))
+        goto fail;
+
+    if (family == AF_INET6) {
+        /* Explicit either way: the system default (net.ipv6.bindv6only) varies. */
+        if (!setopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, (flags & PB_UDP_V6ONLY) ? 1 : 0, "IPV6_V6ONLY",
+                    error))
+            goto fail;
+        if ((flags & PB_UDP_PKTINFO) &&
+            !setopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO", error))
+            goto fail;
+#ifdef IP_PKTINFO
+        /* Linux reports IPv4 datagrams of a dual-stack socket through IP_PKTINFO; a
+         * v6-only socket or another system may refuse it, which costs nothing. */
+        if ((flags & PB_UDP_PKTINFO) && !(flags & PB_UDP_V6ONLY))
+            (void)setopt(fd, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO", NULL);
+#endif
+#if defined(IPV6_MTU_DISCOVER) && defined(IPV6_PMTUDISC_DONT)
+        /* IPv6 routers never fragment; DONT makes the kernel fragment at the source to
+         * the interface MTU instead of trusting (or waiting for) Packet Too Big. */
+        if ((flags & PB_UDP_NO_PMTUD) && !setopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER,
+                                                 IPV6_PMTUDISC_DONT, "IPV6_MTU_DISCOVER", error))
+            goto fail;
+#endif
+    } else {
+#ifdef IP_PKTINFO
+        if ((flags & PB_UDP_PKTINFO) && !setopt(fd, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO", error))
+            goto fail;
+#endif
+    }
+    if ((flags & PB_UDP_NO_PMTUD) && family == AF_INET) {
+        /* Boot ROMs cannot reassemble and many networks drop ICMP "fragmentation needed",
+         * so a DF datagram too big for a link would vanish: never set DF. */
+#if defined(IP_MTU_DISCOVER) && defined(IP_PMTUDISC_DONT)
+        if (!setopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT, "IP_MTU_DISCOVER", error))
+            goto fail;
+#elif defined(IP_DONTFRAG)
+        if (!setopt(fd, IPPROTO_IP, IP_DONTFRAG, 0, "IP_DONTFRAG", error))
+            goto fail;
+#endif
+    }
+
+    struct sockaddr_storage ss;
+    socklen_t sl = to_sockaddr(bind_addr, &ss);
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
+        set_errno_error(error, errno, "bind", bind_addr);
+        goto fail;
+    }
+    return fd;
+
+fail:
+    close(fd);
+    return PB_SOCKET_NONE;
+}
+
+gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr *local,
+                   guint32 *ifindex, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE && buf != NULL, -1);
+
+    struct sockaddr_storage ss;
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+    } control;
+    struct msghdr msg = {
+        .msg_name = &ss,
+        .msg_namelen = sizeof ss,
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+        .msg_control = control.buf,
+        .msg_controllen = sizeof control.buf,
+    };
+    memset(&ss, 0, sizeof ss);
+
+    if (local != NULL)
+        memset(local, 0, sizeof *local);
+    if (ifindex != NULL)
+        *ifindex = 0;
+
+    ssize_t n;
+    do
+        n = recvmsg((int)sock, &msg, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK)
+            g_set_error_literal(error, PB_NET_ERROR, PB_NET_ERROR_WOULD_BLOCK,
+                                "no datagram queued");
+        else
+            set_errno_error(error, err, "recvmsg", NULL);
+        return -1;
+    }
+    if (from != NULL)
+        from_sockaddr(&ss, from);
+    if (msg.msg_flags & MSG_TRUNC) {
+        /* Every protocol we serve has a maximum datagram size; a larger one is malformed,
+         * and handing the caller a silently cut copy would only move the confusion. */
+        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_MESSAGE_TOO_LARGE,
+                    "datagram larger than %" G_GSIZE_FORMAT " bytes dropped", len);
+        return -1;
+    }
+
+    if (local == NULL && ifindex == NULL)
+        return n;
+
+    guint32 idx = 0;
+    PbAddr dst = {0};
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+#ifdef IP_PKTINFO
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            dst.family = 4;
+            /* ipi_addr is the header's destination (255.255.255.255 for a broadcast
+             * DHCP request); callers check pb_addr_is_multicast_or_broadcast. */
+            memcpy(dst.addr, &pi.ipi_addr, 4);
+            idx = (guint32)pi.ipi_ifindex;
+        }
+#endif
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            idx = (guint32)pi.ipi6_ifindex;
+            from_in6(&pi.ipi6_addr, 0, IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr) ? idx : 0, &dst);
+        }
+    }
+    if (local != NULL && dst.family != 0) {
+        PbAddr self;
+        *local = dst;
+        if (pb_udp_local_addr(sock, &self))
+            local->port = self.port;
+    }
+    if (ifindex != NULL)
+        *ifindex = idx;
+    return n;
+}
+
+static gssize send_once(int fd, const void *buf, gsize len, const PbAddr *to, const PbAddr *local,
+                        guint32 ifindex)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = to_sockaddr(to, &ss);
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg = {
+        .msg_name = &ss,
+        .msg_namelen = sl,
+        .msg_iov = &iov,
+        .msg_iovlen = 1,
+    };
+
+    /* A broadcast or multicast destination of the request is no source for the reply: the
+     * kernel then picks the address of the interface (ifindex) instead. */
+    gboolean have_src = local != NULL && local->family != 0 && !pb_addr_is_any(local) &&
+                        !pb_addr_is_multicast_or_broadcast(local);
+    if (have_src || ifindex != 0) {
+        struct cmsghdr *c = (struct cmsghdr *)control.buf;
+        gboolean v6 = have_src ? local->family == 6 : to->family == 6;
+        if (v6) {
+            struct in6_pktinfo pi;
+            memset(&pi, 0, sizeof pi);
+            if (have_src)
+                memcpy(&pi.ipi6_addr, local->addr, 16);
+            pi.ipi6_ifindex = ifindex;
+            c->cmsg_level = IPPROTO_IPV6;
+            c->cmsg_type = IPV6_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof pi);
+            memcpy(CMSG_DATA(c), &pi, sizeof pi);
+            msg.msg_control = control.buf;
+            msg.msg_controllen = CMSG_SPACE(sizeof pi);
+        }
+#ifdef IP_PKTINFO
+        else {
+            struct in_pktinfo pi;
+            memset(&pi, 0, sizeof pi);
+            if (have_src)
+                memcpy(&pi.ipi_spec_dst, local->addr, 4);
+            pi.ipi_ifindex = (int)ifindex;
+            c->cmsg_level = IPPROTO_IP;
+            c->cmsg_type = IP_PKTINFO;
+            c->cmsg_len = CMSG_LEN(sizeof pi);
+            memcpy(CMSG_DATA(c), &pi, sizeof pi);
+            msg.msg_control = control.buf;
+            msg.msg_controllen = CMSG_SPACE(sizeof pi);
+        }
+#endif
+    }
+
+    ssize_t n;
+    do
+        n = sendmsg(fd, &msg, 0);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+gssize pb_udp_send(pb_socket_t sock, const void *buf, gsize len, const PbAddr *to,
+                   const PbAddr *local, guint32 ifindex, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE && to != NULL, -1);
+    g_return_val_if_fail(buf != NULL || len == 0, -1);
+
+    gssize n = send_once((int)sock, buf, len, to, local, ifindex);
+    if (n < 0 && to->family == 4 && (errno == EAFNOSUPPORT || errno == EINVAL)) {
+        /* A dual-stack IPv6 socket on a system that wants v4-mapped destinations
+         * (Linux takes AF_INET as it is, the BSDs do not). */
+        PbAddr mapped;
+        map_v4(to, &mapped);
+        n = send_once((int)sock, buf, len, &mapped, local, ifindex);
+    }
+    if (n < 0) {
+        set_errno_error(error, errno, "sendmsg to", to);
+        return -1;
+    }
+    return n;
+}
+
+gboolean pb_udp_local_addr(pb_socket_t sock, PbAddr *out)
+{
+    g_return_val_if_fail(out != NULL, FALSE);
+
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    memset(out, 0, sizeof *out);
+    if (sock == PB_SOCKET_NONE || getsockname((int)sock, (struct sockaddr *)&ss, &sl) < 0)
+        return FALSE;
+    from_sockaddr(&ss, out);
+    return out->family != 0;
+}
+
+void pb_udp_close(pb_socket_t sock)
+{
+    if (sock != PB_SOCKET_NONE)
+        close((int)sock);
+}
+
+guint pb_net_iface_mtu(guint32 ifindex)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    if (ifindex == 0 || if_indextoname(ifindex, ifr.ifr_name) == NULL)
+        return 0;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int rc = ioctl(fd, SIOCGIFMTU, &ifr);
+    close(fd);
+    return rc == 0 && ifr.ifr_mtu > 0 ? (guint)ifr.ifr_mtu : 0;
+}
+
+gboolean pb_net_default_addr(PbAddr *out)
+{
+    g_return_val_if_fail(out != NULL, FALSE);
+
+    struct ifaddrs *list = NULL;
+    memset(out, 0, sizeof *out);
+    if (getifaddrs(&list) < 0)
+        return FALSE;
+    gboolean found = FALSE;
+    for (struct ifaddrs *i = list; i != NULL && !found; i = i->ifa_next) {
+        if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET)
+            continue;
+        if ((i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+            continue;
+        struct sockaddr_in s4;
+        memcpy(&s4, i->ifa_addr, sizeof s4);
+        out->family = 4;
+        memcpy(out->addr, &s4.sin_addr, 4);
+        found = TRUE;
+    }
+    freeifaddrs(list);
+    return found;
+}

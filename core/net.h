@@ -17,6 +17,22 @@ typedef struct {
     guint32 scope_id; /* IPv6 scope */
 } PbAddr;
 
+/* Errors of the socket calls. Our own domain rather than G_IO_ERROR so that libpbnet and
+ * the plugins need glib only, not gio. */
+#define PB_NET_ERROR (pb_net_error_quark())
+GQuark pb_net_error_quark(void);
+typedef enum {
+    PB_NET_ERROR_FAILED,
+    PB_NET_ERROR_WOULD_BLOCK,       /* nothing queued (EAGAIN); not a failure */
+    PB_NET_ERROR_ADDRESS_IN_USE,    /* bind: EADDRINUSE */
+    PB_NET_ERROR_PERMISSION_DENIED, /* bind to a port < 1024 without privilege; EACCES */
+    PB_NET_ERROR_INVALID_ARGUMENT,  /* bad address/family */
+    PB_NET_ERROR_MESSAGE_TOO_LARGE, /* a datagram larger than the buffer (dropped) / EMSGSIZE */
+    PB_NET_ERROR_UNREACHABLE,       /* ENETUNREACH, EHOSTUNREACH, ECONNREFUSED (ICMP) */
+} PbNetError;
+/* TRUE when error is PB_NET_ERROR_WOULD_BLOCK (the normal end of a read loop). */
+gboolean pb_net_error_would_block(const GError *error);
+
 /* Parses an IPv4/IPv6 literal; an empty or NULL text gives the IPv4 wildcard. */
 gboolean pb_addr_parse(const char *text, guint16 port, PbAddr *out);
 /* "192.0.2.1" or "2001:db8::1"; with_port adds ":port" ("[v6]:port"). buf >= 64. */
@@ -31,14 +47,16 @@ enum {
     PB_UDP_PKTINFO = 1u << 0,   /* report destination address and interface of datagrams */
     PB_UDP_BROADCAST = 1u << 1, /* may send to broadcast addresses */
     PB_UDP_REUSEADDR = 1u << 2,
-    PB_UDP_NO_PMTUD = 1u << 3,  /* never set DF: boot firmware cannot reassemble, so we
-                                   must not depend on ICMP "fragmentation needed" */
+    PB_UDP_NO_PMTUD = 1u << 3, /* never set DF: boot firmware cannot reassemble, so we
+                                  must not depend on ICMP "fragmentation needed" */
     PB_UDP_V6ONLY = 1u << 4,
 };
 
 /* A non-blocking UDP socket bound to bind (port 0 = ephemeral). */
 pb_socket_t pb_udp_open(const PbAddr *bind, unsigned flags, GError **error);
-/* Returns bytes read, or -1 with error (G_IO_ERROR_WOULD_BLOCK when nothing is queued).
+/* Returns bytes read, or -1 with error (PB_NET_ERROR_WOULD_BLOCK when nothing is queued).
+ * IPv4 peers of a dual-stack IPv6 socket are reported as family 4 (not v4-mapped), and
+ * pb_udp_send accepts family 4 destinations on such a socket. local->port is the socket's.
  * local and ifindex are filled when the socket has PB_UDP_PKTINFO (else zeroed). */
 gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr *local,
                    guint32 *ifindex, GError **error);
