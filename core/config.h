@@ -135,4 +135,27 @@ gboolean pb_config_value_equal(const struct pb_config *a, const struct pb_config
 /* Writes "name: value  # source" lines for --dump-config. */
 void pb_config_dump(const struct pb_config *cfg, GString *out);
 
+/* ---- additions (config helper): helpers for host.c and the readers ------------------ */
+
+/* The validated value of a parameter by native name, or NULL when undeclared. */
+const PbValue *pb_config_value(const struct pb_config *cfg, const char *name);
+/* Frees what a PbValue holds and zeroes it. */
+void pb_value_clear(PbValue *v);
+/* Frees what a PbGlobalConfig holds (not g itself); copies one into a zeroed struct. */
+void pb_global_config_clear(PbGlobalConfig *g);
+void pb_global_config_copy(PbGlobalConfig *dst, const PbGlobalConfig *src);
+/* yes/no, true/false, on/off, 1/0 in any case. */
+gboolean pb_config_parse_bool(const char *text, gboolean *out);
+/* pb_param_parse for a YAML sequence: only PB_PARAM_LIST accepts one. */
+gboolean pb_param_parse_list(const pb_param *p, const char *const *items, PbSourceKind kind,
+                             PbValue *out, GError **error);
+/* A legacy path as this platform spells it: %VAR% expanded from the environment and, off
+ * Windows, '\' turned into '/'. NULL (with error) when a variable is not set. */
+char *pb_config_legacy_path(const char *text, GError **error);
+/* An instance made of one legacy file alone (module NULL, named after the file without
+ * ".conf"); where is the line that named it, or NULL for the file itself. */
+PbInstanceSpec *pb_instance_spec_new_legacy(const char *path, const PbSource *where);
+/* An empty configuration with the compiled-in global defaults. */
+PbConfig *pb_config_new(const char *main_file);
+
 G_END_DECLS
