@@ -1,1 +1,32 @@
-## plugins/policy (not built yet)
+## plugins/policy: the policy engine (who boots what, which menu, what work).
+## Pure parse/decide code lives in a convenience library linked into the module, the unit
+## tests and the fuzz targets alike.
+nobase_include_HEADERS += include/preboot/policy.h
+
+noinst_LTLIBRARIES += plugins/policy/libpolicy-core.la
+plugins_policy_libpolicy_core_la_SOURCES = \
+	plugins/policy/policy-device.h plugins/policy/policy-device.c \
+	plugins/policy/policy-rules.h plugins/policy/policy-rules.c \
+	plugins/policy/policy-match.c
+plugins_policy_libpolicy_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(YAML_CFLAGS)
+plugins_policy_libpolicy_core_la_LIBADD = $(GLIB_LIBS) $(YAML_LIBS)
+
+## Tests
+POLICY_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy
+POLICY_TEST_ENV = POLICY_TEST_DATA='$(abs_top_srcdir)/tests/data/policy'
+
+check_PROGRAMS += tests/test-policy-rules
+TESTS += tests/test-policy-rules
+tests_test_policy_rules_SOURCES = tests/test-policy-rules.c tests/fuzz/fuzz-policy-rules.c
+tests_test_policy_rules_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_test_policy_rules_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
+EXTRA_DIST += tests/fuzz/corpus-policy-rules tests/data/policy
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-policy-rules
+tests_fuzz_fuzz_policy_rules_SOURCES = tests/fuzz/fuzz-policy-rules.c
+tests_fuzz_fuzz_policy_rules_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_fuzz_fuzz_policy_rules_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_policy_rules_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_policy_rules_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
+endif
