@@ -8,6 +8,12 @@ tests_test_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
 tests_test_tftp_packet_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
 EXTRA_DIST += tests/fuzz/corpus-tftp-packet
 
+check_PROGRAMS += tests/test-tftp-session
+TESTS += tests/test-tftp-session
+tests_test_tftp_session_SOURCES = tests/test-tftp-session.c
+tests_test_tftp_session_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
+tests_test_tftp_session_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
+
 ## libFuzzer build (configure --enable-fuzzing CC=clang).
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-tftp-packet

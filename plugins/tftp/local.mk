@@ -6,7 +6,14 @@ plugins_tftp_libtftp_core_la_SOURCES = \
 	plugins/tftp/tftp-packet.h plugins/tftp/tftp-packet.c \
 	plugins/tftp/tftp-negotiate.h plugins/tftp/tftp-negotiate.c \
 	plugins/tftp/tftp-path.h plugins/tftp/tftp-path.c \
-	plugins/tftp/tftp-netascii.h plugins/tftp/tftp-netascii.c
+	plugins/tftp/tftp-netascii.h plugins/tftp/tftp-netascii.c \
+	plugins/tftp/tftp-session.h plugins/tftp/tftp-session.c \
+	plugins/tftp/tftp-fs.h
+if OS_WIN32
+plugins_tftp_libtftp_core_la_SOURCES += win32/tftp-fs-win32.c
+else
+plugins_tftp_libtftp_core_la_SOURCES += plugins/tftp/tftp-fs-posix.c
+endif
 plugins_tftp_libtftp_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_tftp_libtftp_core_la_LIBADD = $(GLIB_LIBS)
 

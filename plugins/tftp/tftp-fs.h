@@ -1,0 +1,43 @@
+/* tftp-fs.h - files beneath the TFTP root, and nothing else. The POSIX implementation
+ * (tftp-fs-posix.c) lets the kernel enforce the root with openat2(RESOLVE_BENEATH) where
+ * it can; a Windows twin implements the same calls. Names reaching here have already been
+ * through tftp_path_sanitize(). */
+#pragma once
+
+#include "tftp-session.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+    TFTP_FS_OK = 0,
+    TFTP_FS_NOT_FOUND, /* -> TFTP error 1 */
+    TFTP_FS_ACCESS,    /* outside the root, a device, FIFO, directory or forbidden: 2 */
+    TFTP_FS_EXISTS,    /* WRQ for an existing file without overwrites: 6 */
+    TFTP_FS_IO,        /* anything else: 0 with the reason */
+} TftpFsStatus;
+
+typedef struct TftpRoot TftpRoot;
+
+/* Fails when path is not an existing directory (the plugin then refuses to start). */
+TftpRoot *tftp_root_open(const char *path, GError **error);
+void tftp_root_free(TftpRoot *root);
+const char *tftp_root_path(const TftpRoot *root);
+
+/* Opens a regular file for reading; fills source and *size. *reason gets a static text
+ * on failure (for the log). */
+TftpFsStatus tftp_fs_open_read(TftpRoot *root, const char *rel, TftpSource *source, guint64 *size,
+                               const char **reason);
+
+/* Prepares an upload: a temporary file next to rel that commit() renames into place (never
+ * over a file that appeared meanwhile unless overwrite) and abort() removes, so no one
+ * ever sees a half-written file under the real name. */
+TftpFsStatus tftp_fs_open_write(TftpRoot *root, const char *rel, gboolean overwrite, TftpSink *sink,
+                                const char **reason);
+
+/* For tests: whether the kernel resolves beneath the root (openat2), or the portable
+ * fallback (which refuses every symbolic link) is in use. */
+gboolean tftp_fs_kernel_beneath(void);
+
+G_END_DECLS
