@@ -7,13 +7,14 @@ noinst_LTLIBRARIES += plugins/policy/libpolicy-core.la
 plugins_policy_libpolicy_core_la_SOURCES = \
 	plugins/policy/policy-device.h plugins/policy/policy-device.c \
 	plugins/policy/policy-rules.h plugins/policy/policy-rules.c \
-	plugins/policy/policy-match.c
-plugins_policy_libpolicy_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(YAML_CFLAGS)
-plugins_policy_libpolicy_core_la_LIBADD = $(GLIB_LIBS) $(YAML_LIBS)
+	plugins/policy/policy-match.c \
+	plugins/policy/policy-store.h plugins/policy/policy-store.c \
+	plugins/policy/policy-engine.h plugins/policy/policy-engine.c
+plugins_policy_libpolicy_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(YAML_CFLAGS) $(SQLITE_CFLAGS)
+plugins_policy_libpolicy_core_la_LIBADD = $(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
 
 ## Tests
 POLICY_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy
-POLICY_TEST_ENV = POLICY_TEST_DATA='$(abs_top_srcdir)/tests/data/policy'
 
 check_PROGRAMS += tests/test-policy-rules
 TESTS += tests/test-policy-rules
@@ -21,6 +22,12 @@ tests_test_policy_rules_SOURCES = tests/test-policy-rules.c tests/fuzz/fuzz-poli
 tests_test_policy_rules_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
 tests_test_policy_rules_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
 EXTRA_DIST += tests/fuzz/corpus-policy-rules tests/data/policy
+
+check_PROGRAMS += tests/test-policy-engine
+TESTS += tests/test-policy-engine
+tests_test_policy_engine_SOURCES = tests/test-policy-engine.c
+tests_test_policy_engine_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_test_policy_engine_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
 
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-policy-rules

@@ -1,0 +1,40 @@
+/* policy-engine.h - the decision: rules + per-device assignments + durable state -> what a
+ * device does now. No sockets, no host: the plugin, the UDP server, the HTTP endpoint, the
+ * tests and the benchmark all call this. */
+#pragma once
+
+#include "policy-device.h"
+#include "policy-rules.h"
+#include "policy-store.h"
+#include <preboot/policy.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+    const PolicyRules *rules; /* never NULL */
+    PolicyStore *store;       /* NULL: no state (decisions from rules alone) */
+} PolicyEngine;
+
+/* Decides for dev. With commit, records the boot and consumes one-shot work and the
+ * just-imaged mark, atomically. why (may be NULL) receives the reasoning. out must have
+ * struct_size set; only what it covers is written. On a state failure the decision is
+ * still made from the rules (and FALSE returned with error set, so the caller can log). */
+gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gboolean commit,
+                              gint64 now, pb_policy_decision *out, GString *why, GError **error);
+
+/* Imaging reports a finished job. */
+gboolean policy_engine_report(const PolicyEngine *e, const PolicyDevice *dev, guint32 event,
+                              const char *image, gint64 now, GError **error);
+
+gboolean policy_engine_menu_entry(const PolicyEngine *e, const char *menu, guint index,
+                                  pb_policy_menu_entry *out);
+
+const char *policy_menu_show_name(guint32 show);
+
+/* Fills a device from prebootctl's words: "DEVICE [key=value...]" where DEVICE is a MAC,
+ * UUID or serial:X and keys are the rule fields (arch=efi-x64 ip=10.0.0.5 ram=4096
+ * manufacturer=Dell ...). */
+gboolean policy_device_from_words(PolicyDevice *d, int argc, const char *const *argv,
+                                  GError **error);
+
+G_END_DECLS

@@ -1,0 +1,351 @@
+/* test-policy-engine.c - the policy decision with its durable state: assignments above rules,
+ * one-shot work consumed exactly once (also across a restart and a kill -9), just-imaged
+ * and last-image behaviour, dry runs, identity across docks, boot counting. */
+#include "policy-engine.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char rules_yaml[] = "rules:\n"
+                                 "  - name: capture-once\n"
+                                 "    match: {serial: CAP-1}\n"
+                                 "    work: capture golden\n"
+                                 "    once: yes\n"
+                                 "  - name: lab\n"
+                                 "    match: {mac: {starts_with: '52:54:00:01'}}\n"
+                                 "    work: restore lab-image\n"
+                                 "  - name: lab-force\n"
+                                 "    match: {mac: {starts_with: '52:54:00:02'}}\n"
+                                 "    work: restore lab-image force\n"
+                                 "  - name: blocked\n"
+                                 "    match: {mac: 52:54:00:ff:ff:ff}\n"
+                                 "    ignore: yes\n"
+                                 "default:\n"
+                                 "  menu: never\n"
+                                 "  boot_file: default.0\n";
+
+typedef struct {
+    char *dir;
+    char *db;
+    PolicyRules *rules;
+    PolicyStore *store;
+    PolicyEngine e;
+} Fixture;
+
+static void fx_open(Fixture *f)
+{
+    g_autoptr(GError) error = NULL;
+    f->store = policy_store_open(f->db, &error);
+    g_assert_no_error(error);
+    f->e.rules = f->rules;
+    f->e.store = f->store;
+}
+
+static void fx_setup(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    f->dir = g_dir_make_tmp("policy-engine-XXXXXX", &error);
+    g_assert_no_error(error);
+    f->db = g_build_filename(f->dir, "policy.db", NULL);
+    f->rules = policy_rules_parse(rules_yaml, strlen(rules_yaml), "t.yaml", &error);
+    g_assert_no_error(error);
+    fx_open(f);
+}
+
+static void fx_teardown(Fixture *f, gconstpointer data)
+{
+    policy_store_close(f->store);
+    policy_rules_free(f->rules);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (gsize i = 0; i < G_N_ELEMENTS(suffix); i++) {
+        g_autofree char *p = g_strconcat(f->db, suffix[i], NULL);
+        g_unlink(p);
+    }
+    g_rmdir(f->dir);
+    g_free(f->db);
+    g_free(f->dir);
+}
+
+static void fx_restart(Fixture *f)
+{
+    policy_store_close(f->store);
+    fx_open(f);
+}
+
+static void dev_mac(PolicyDevice *d, const char *mac)
+{
+    policy_device_init(d);
+    g_assert_true(policy_mac_normalize(mac, d->mac));
+}
+
+static pb_policy_decision decide(Fixture *f, const PolicyDevice *d, gboolean commit)
+{
+    pb_policy_decision out = {.struct_size = sizeof(out)};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GString) why = g_string_new(NULL);
+    gboolean ok = policy_engine_decide(&f->e, d, commit, 1000, &out, why, &error);
+    g_assert_no_error(error);
+    g_assert_true(ok);
+    /* The explanation and the fast path agree. */
+    pb_policy_decision quiet = {.struct_size = sizeof(quiet)};
+    if (!commit) {
+        g_assert_true(policy_engine_decide(&f->e, d, FALSE, 1000, &quiet, NULL, NULL));
+        g_assert_cmpuint(quiet.work, ==, out.work);
+        g_assert_cmpstr(quiet.rule, ==, out.rule);
+    }
+    return out;
+}
+
+static void assign(Fixture *f, const char *key, const char *work)
+{
+    PolicyWork w;
+    g_autoptr(GError) error = NULL;
+    g_assert_true(policy_work_parse(work, &w, &error));
+    g_assert_true(policy_store_assign(f->store, key, &w, 900, &error));
+    g_assert_no_error(error);
+    policy_work_clear(&w);
+}
+
+static void test_assignment_once(Fixture *f, gconstpointer data)
+{
+    PolicyDevice d;
+    dev_mac(&d, "52:54:00:00:00:10");
+    pb_policy_decision r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_cmpstr(r.rule, ==, "default");
+    g_assert_cmpuint(r.menu, ==, PB_POLICY_MENU_NEVER);
+    g_assert_cmpstr(r.boot_file, ==, "default.0");
+
+    assign(f, "mac:52:54:00:00:00:10", "program memtest.efi once");
+    /* Dry runs (DHCPDISCOVER, prebootctl policy test) do not consume it. */
+    for (int i = 0; i < 3; i++) {
+        r = decide(f, &d, FALSE);
+        g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_PROGRAM);
+        g_assert_cmpstr(r.work_arg, ==, "memtest.efi");
+        g_assert_true(r.flags & PB_POLICY_F_ASSIGNED);
+        g_assert_true(r.flags & PB_POLICY_F_ONCE);
+    }
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_PROGRAM);
+    /* Consumed exactly once, and still consumed after a restart. */
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    fx_restart(f);
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+
+    PolicyDeviceRecord rec = {0};
+    g_assert_true(policy_store_find(f->store, &d, &rec, NULL));
+    g_assert_cmpint(rec.boot_count, ==, 4);
+    g_assert_cmpint(rec.first_seen, ==, 1000);
+    g_assert_cmpstr(rec.last_rule, ==, "default");
+    policy_device_record_clear(&rec);
+
+    /* An assignment that is not once stays, and sits above a rule that ignores. */
+    PolicyDevice b;
+    dev_mac(&b, "52:54:00:ff:ff:ff");
+    g_assert_cmpuint(decide(f, &b, TRUE).action, ==, PB_POLICY_IGNORE);
+    assign(f, "mac:52:54:00:ff:ff:ff", "script inventory");
+    for (int i = 0; i < 2; i++) {
+        r = decide(f, &b, TRUE);
+        g_assert_cmpuint(r.action, ==, PB_POLICY_BOOT);
+        g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_SCRIPT);
+    }
+    guint removed = 0;
+    g_assert_true(policy_store_clear(f->store, "mac:52:54:00:ff:ff:ff", &removed, NULL));
+    g_assert_cmpuint(removed, ==, 1);
+    g_assert_cmpuint(decide(f, &b, TRUE).action, ==, PB_POLICY_IGNORE);
+    policy_device_clear(&d);
+    policy_device_clear(&b);
+}
+
+static void test_rule_once(Fixture *f, gconstpointer data)
+{
+    PolicyDevice d;
+    dev_mac(&d, "00:11:22:33:44:55");
+    d.serial = g_strdup("CAP-1");
+    pb_policy_decision r = decide(f, &d, FALSE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_CAPTURE);
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_CAPTURE);
+    g_assert_cmpstr(r.work_arg, ==, "golden");
+    g_assert_cmpstr(r.device_id, ==, "serial:CAP-1");
+    fx_restart(f);
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_cmpstr(r.rule, ==, "capture-once");
+    /* prebootctl policy clear forgets what was done */
+    guint removed = 0;
+    g_assert_true(policy_store_clear(f->store, "serial:CAP-1", &removed, NULL));
+    g_assert_cmpuint(removed, ==, 1);
+    g_assert_cmpuint(decide(f, &d, TRUE).work, ==, PB_POLICY_WORK_CAPTURE);
+    policy_device_clear(&d);
+}
+
+static void test_just_imaged(Fixture *f, gconstpointer data)
+{
+    PolicyDevice d;
+    dev_mac(&d, "52:54:00:01:00:01");
+    pb_policy_decision r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_RESTORE);
+    g_assert_cmpstr(r.work_arg, ==, "lab-image");
+
+    /* imaging reports the restore: the next boot goes to the disk, once */
+    g_autoptr(GError) error = NULL;
+    g_assert_true(
+        policy_engine_report(&f->e, &d, PB_POLICY_EVENT_RESTORED, "other-image", 1100, &error));
+    g_assert_no_error(error);
+    r = decide(f, &d, FALSE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_true(r.flags & PB_POLICY_F_JUST_IMAGED);
+    r = decide(f, &d, TRUE);
+    g_assert_true(r.flags & PB_POLICY_F_JUST_IMAGED);
+    fx_restart(f);
+    /* mark consumed: the rule applies again, and other-image is not lab-image */
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_RESTORE);
+
+    /* now lab-image is laid down: the same image is not laid down again... */
+    g_assert_true(
+        policy_engine_report(&f->e, &d, PB_POLICY_EVENT_RESTORED, "lab-image", 1200, &error));
+    r = decide(f, &d, TRUE);
+    g_assert_true(r.flags & PB_POLICY_F_JUST_IMAGED);
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_true(r.flags & PB_POLICY_F_SAME_IMAGE);
+    r = decide(f, &d, TRUE);
+    g_assert_true(r.flags & PB_POLICY_F_SAME_IMAGE);
+
+    /* ...unless the assignment says force */
+    PolicyDevice g;
+    dev_mac(&g, "52:54:00:02:00:01");
+    g_assert_true(
+        policy_engine_report(&f->e, &g, PB_POLICY_EVENT_RESTORED, "lab-image", 1200, &error));
+    r = decide(f, &g, TRUE);
+    g_assert_true(r.flags & PB_POLICY_F_JUST_IMAGED);
+    r = decide(f, &g, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_RESTORE);
+    g_assert_true(r.flags & PB_POLICY_F_FORCE);
+    policy_device_clear(&d);
+    policy_device_clear(&g);
+}
+
+static void test_identity(Fixture *f, gconstpointer data)
+{
+    /* Two laptops share one USB adapter (same MAC), different SMBIOS UUIDs. */
+    PolicyDevice a, b, bare;
+    dev_mac(&a, "00:50:b6:00:00:01");
+    g_assert_true(policy_uuid_normalize("11111111-2222-3333-4444-555555555555", a.uuid));
+    dev_mac(&b, "00:50:b6:00:00:01");
+    g_assert_true(policy_uuid_normalize("aaaaaaaa-2222-3333-4444-555555555555", b.uuid));
+    assign(f, "uuid:11111111-2222-3333-4444-555555555555", "restore a-image");
+    g_assert_cmpuint(decide(f, &a, TRUE).work, ==, PB_POLICY_WORK_RESTORE);
+    g_assert_cmpuint(decide(f, &b, TRUE).work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_cmpint(policy_store_count_devices(f->store), ==, 2);
+
+    /* A MAC-only first sighting is upgraded when the UUID shows up. */
+    dev_mac(&bare, "00:50:b6:00:00:02");
+    decide(f, &bare, TRUE);
+    g_assert_true(policy_uuid_normalize("bbbbbbbb-2222-3333-4444-555555555555", bare.uuid));
+    decide(f, &bare, TRUE);
+    g_assert_cmpint(policy_store_count_devices(f->store), ==, 3);
+    PolicyDeviceRecord rec = {0};
+    g_assert_true(
+        policy_store_find_key(f->store, "uuid:bbbbbbbb-2222-3333-4444-555555555555", &rec, NULL));
+    g_assert_cmpint(rec.boot_count, ==, 2);
+    g_assert_cmpstr(rec.key, ==, "mac:00:50:b6:00:00:02");
+    policy_device_record_clear(&rec);
+    policy_device_clear(&a);
+    policy_device_clear(&b);
+    policy_device_clear(&bare);
+}
+
+static void test_words(void)
+{
+    PolicyDevice d;
+    g_autoptr(GError) error = NULL;
+    const char *argv[] = {
+        "52-54-00-00-00-01", "arch=efi-x64",           "ip=10.1.2.3",
+        "ram=4096",          "manufacturer=Dell Inc.", "serial=To be filled by O.E.M."};
+    g_assert_true(policy_device_from_words(&d, G_N_ELEMENTS(argv), argv, &error));
+    g_assert_no_error(error);
+    g_assert_cmpstr(d.mac, ==, "52:54:00:00:00:01");
+    g_assert_cmpint(d.arch, ==, 7);
+    g_assert_cmpuint(d.ram_mb, ==, 4096);
+    g_assert_cmpstr(d.manufacturer, ==, "Dell Inc.");
+    g_assert_null(d.serial);
+    policy_device_clear(&d);
+    const char *bad[] = {"colour=red"};
+    g_assert_false(policy_device_from_words(&d, 1, bad, &error));
+    g_assert_nonnull(error);
+    policy_device_clear(&d);
+}
+
+/* The daemon is killed (-9) right after answering with one-shot work: the work must be
+ * gone after it comes back, and the database intact. */
+static void test_kill9(Fixture *f, gconstpointer data)
+{
+    assign(f, "mac:52:54:00:00:00:99", "restore once-image once");
+    policy_store_close(f->store);
+    f->store = NULL;
+    pid_t pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        PolicyStore *s = policy_store_open(f->db, NULL);
+        PolicyEngine e = {.rules = f->rules, .store = s};
+        PolicyDevice d;
+        dev_mac(&d, "52:54:00:00:00:99");
+        pb_policy_decision r = {.struct_size = sizeof(r)};
+        if (!policy_engine_decide(&e, &d, TRUE, 1000, &r, NULL, NULL) ||
+            r.work != PB_POLICY_WORK_RESTORE)
+            _exit(3);
+        /* keep writing, so the kill lands in the middle of something */
+        for (int i = 0;; i++) {
+            PolicyDevice o;
+            char mac[24];
+            g_snprintf(mac, sizeof(mac), "02:00:00:00:%02x:%02x", (i >> 8) & 0xff, i & 0xff);
+            dev_mac(&o, mac);
+            policy_engine_decide(&e, &o, TRUE, 1000 + i, &r, NULL, NULL);
+            if (i == 50)
+                kill(getppid(), SIGUSR1);
+        }
+    }
+    /* Wait until the child is well into its writes, then kill it. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    struct timespec ts = {.tv_sec = 10};
+    int sig = sigtimedwait(&set, NULL, &ts);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    g_assert_cmpint(sig, ==, SIGUSR1);
+    g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    fx_open(f);
+    PolicyDevice d;
+    dev_mac(&d, "52:54:00:00:00:99");
+    pb_policy_decision r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_cmpint(policy_store_count_devices(f->store), >, 50);
+    policy_device_clear(&d);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add("/policy/engine/assignment-once", Fixture, NULL, fx_setup, test_assignment_once,
+               fx_teardown);
+    g_test_add("/policy/engine/rule-once", Fixture, NULL, fx_setup, test_rule_once, fx_teardown);
+    g_test_add("/policy/engine/just-imaged", Fixture, NULL, fx_setup, test_just_imaged,
+               fx_teardown);
+    g_test_add("/policy/engine/identity", Fixture, NULL, fx_setup, test_identity, fx_teardown);
+    g_test_add_func("/policy/engine/words", test_words);
+    g_test_add("/policy/engine/kill-9", Fixture, NULL, fx_setup, test_kill9, fx_teardown);
+    return g_test_run();
+}
