@@ -1,0 +1,42 @@
+#!/bin/sh
+# quickstart.sh - from a fresh Debian/Ubuntu machine (as root) to a running or tested preboot.
+#   sh tools/quickstart.sh run    install build dependencies, build, install under
+#                                 /usr/local and run prebootd in the foreground on the
+#                                 shipped default configuration (Ctrl-C stops it)
+#   sh tools/quickstart.sh test   install build and test dependencies, build in _build
+#                                 and run the test suite (make check)
+# Set NO_APT=1 to skip the package installation.
+set -eu
+cd "$(dirname "$0")/.."
+what=${1:-}
+case "$what" in
+run | test) ;;
+*) echo "usage: sh tools/quickstart.sh run|test" >&2; exit 2 ;;
+esac
+
+packages() { grep -v '^[[:space:]]*#' "$1" | grep -v '^[[:space:]]*$' | tr '\n' ' '; }
+if [ "${NO_APT:-0}" != 1 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "quickstart: run as root (it installs packages), or set NO_APT=1" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    list=$(packages .ci/apt-packages)
+    [ "$what" = test ] && [ -f .ci/apt-packages-test ] && list="$list $(packages .ci/apt-packages-test)"
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $list >/dev/null
+fi
+
+[ -x configure ] || autoreconf -fi
+mkdir -p _build
+cd _build
+[ -f Makefile ] || ../configure --enable-werror
+make -j"$(nproc)"
+if [ "$what" = test ]; then
+    exec make -j"$(nproc)" check
+fi
+make install
+ldconfig 2>/dev/null || true
+echo "quickstart: starting prebootd in the foreground (Ctrl-C stops it)"
+exec /usr/local/sbin/prebootd -f
