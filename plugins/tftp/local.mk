@@ -17,4 +17,10 @@ endif
 plugins_tftp_libtftp_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_tftp_libtftp_core_la_LIBADD = $(GLIB_LIBS)
 
+plugin_LTLIBRARIES += plugins/tftp/tftp.la
+plugins_tftp_tftp_la_SOURCES = plugins/tftp/tftp-plugin.c plugins/tftp/tftp-service.h
+plugins_tftp_tftp_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+plugins_tftp_tftp_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
+plugins_tftp_tftp_la_LIBADD = plugins/tftp/libtftp-core.la core/libpbnet.la $(GLIB_LIBS)
+
 include tests/tftp.mk

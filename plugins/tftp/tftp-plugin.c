@@ -1,0 +1,1175 @@
+/* tftp-plugin.c - the tftp module: parameters, sockets and the request path (act).
+ *
+ * A request arrives on the listening socket; it is checked (unicast only, allowed network,
+ * per-client rate, not a retransmission of a request already being served), its name is
+ * sanitised and opened beneath the root or from a virtual-file provider, options are
+ * negotiated (tftp-negotiate.c) and a session (tftp-session.c) runs the transfer from a new
+ * socket bound to the address the request arrived on, so the reply leaves from the address
+ * the client talked to (multi-homed servers) and carries a fresh TID (RFC 1350 section 4).
+ * In single-port mode the listening socket carries the transfers too, for clients behind
+ * NAT, and datagrams are told apart by the client's address and port. */
+#include "build-config.h"
+
+#include <preboot/plugin.h>
+
+#include "net.h"
+#include "tftp-fs.h"
+#include "tftp-negotiate.h"
+#include "tftp-packet.h"
+#include "tftp-path.h"
+#include "tftp-service.h"
+#include "tftp-session.h"
+
+#include <string.h>
+
+#define TFTP_RECV_MAX 65536
+#define TICK_MS       10
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+static const char *const rollover_choices[] = {"0", "1", NULL};
+
+static const pb_param params[] = {
+    {.name = "interface",
+     .legacy = "TFTPInterface",
+     .type = PB_PARAM_ADDRESS,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "Address the server listens on; empty: every address of the host (replies "
+             "still leave from the address each request arrived on)."},
+    {.name = "block_size",
+     .legacy = "TransferBlockSize",
+     .type = PB_PARAM_INT,
+     .def = "1428",
+     .min = 512,
+     .max = 4428,
+     .unit = "bytes",
+     .help = "The largest block the server agrees to (RFC 2348); 1428 suits Ethernet. The "
+             "MTU of the interface caps it further, since boot firmware cannot reassemble "
+             "fragments."},
+    {.name = "timeout",
+     .legacy = "TimeoutInterval",
+     .type = PB_PARAM_INT,
+     .def = "1",
+     .min = 1,
+     .max = 60,
+     .unit = "s",
+     .help = "Initial retransmission timeout; it then adapts to the measured round trip "
+             "and backs off on loss."},
+    {.name = "directory",
+     .legacy = "TFTPDirectory",
+     .type = PB_PARAM_PATH,
+     .def = "/srv/tftp",
+     .help = "The TFTP root. Nothing outside it is ever read or written; the plugin does not "
+             "start if it does not exist."},
+    {.name = "allow_writes",
+     .legacy = "TFTPAllowWrites",
+     .type = PB_PARAM_BOOL,
+     .def = "no",
+     .help = "Accept uploads (WRQ) of new files."},
+    {.name = "allow_overwrites",
+     .legacy = "TFTPAllowOverwrites",
+     .type = PB_PARAM_BOOL,
+     .def = "no",
+     .help = "Let uploads replace existing files; only with allow_writes."},
+    {.name = "log_level",
+     .legacy = "TFTPLogLevel",
+     .type = PB_PARAM_INT,
+     .role = PB_ROLE_LOG_LEVEL,
+     .def = "2",
+     .min = 0,
+     .max = 4,
+     .help = "0 critical, 1 failed transfers, 2 completed transfers, 3 requests and options, "
+             "4 every packet."},
+    {.name = "log_file",
+     .legacy = "TFTPLogFile",
+     .type = PB_PARAM_PATH,
+     .role = PB_ROLE_LOG_FILE,
+     .def = "novell-tftp.log",
+     .help = "Log file, relative to the daemon's log directory."},
+    {.name = "log_file_size",
+     .legacy = "TFTPLogFileSize",
+     .type = PB_PARAM_INT,
+     .role = PB_ROLE_LOG_SIZE,
+     .def = "15",
+     .min = 0,
+     .max = 4096,
+     .unit = "MB",
+     .help = "When the log grows past this it is deleted and restarted; 0: no limit."},
+    /* native only */
+    {.name = "port",
+     .type = PB_PARAM_INT,
+     .flags = PB_PARAM_F_RESTART,
+     .def = "69",
+     .min = 1,
+     .max = 65535,
+     .help = "UDP port of the server."},
+    {.name = "ipv6",
+     .type = PB_PARAM_BOOL,
+     .flags = PB_PARAM_F_RESTART,
+     .def = "no",
+     .help = "Also listen on IPv6 (the wildcard, or interface6)."},
+    {.name = "interface6",
+     .type = PB_PARAM_ADDRESS,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "IPv6 address to listen on when ipv6 is set; empty: all."},
+    {.name = "jumbo_block_size",
+     .type = PB_PARAM_INT,
+     .def = "0",
+     .min = 0,
+     .max = 65464,
+     .unit = "bytes",
+     .help = "When not 0, replaces block_size as the largest block, beyond the legacy 4428 "
+             "(jumbo frames, loopback). The interface MTU still caps it."},
+    {.name = "max_window_size",
+     .type = PB_PARAM_INT,
+     .def = "64",
+     .min = 1,
+     .max = 4096,
+     .unit = "blocks",
+     .help = "The largest RFC 7440 window the server agrees to."},
+    {.name = "max_window_bytes",
+     .type = PB_PARAM_INT,
+     .def = "131072",
+     .min = 512,
+     .max = 16777216,
+     .unit = "bytes",
+     .help = "A window also never holds more bytes than this, so a burst does not overrun "
+             "the client's receive buffer."},
+    {.name = "max_transfers",
+     .type = PB_PARAM_INT,
+     .def = "4096",
+     .min = 1,
+     .max = 1000000,
+     .help = "Concurrent transfers; requests beyond are refused."},
+    {.name = "rate_limit",
+     .type = PB_PARAM_INT,
+     .def = "100",
+     .min = 0,
+     .max = 1000000,
+     .unit = "requests/s",
+     .help = "Requests accepted per second from one client address (bursts of twice as "
+             "many); more are dropped unanswered. 0: no limit."},
+    {.name = "max_upload_size",
+     .type = PB_PARAM_INT,
+     .def = "4096",
+     .min = 0,
+     .max = 1048576,
+     .unit = "MB",
+     .help = "Largest upload; 0: no limit."},
+    {.name = "rollover",
+     .type = PB_PARAM_ENUM,
+     .def = "0",
+     .choices = rollover_choices,
+     .help = "Block number after 65535: 0 (what most clients expect) or 1."},
+    {.name = "refuse_options",
+     .type = PB_PARAM_LIST,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .help = "Options never granted, for clients that ask for one and then break: any of "
+             "blksize, timeout, tsize, windowsize."},
+    {.name = "single_port",
+     .type = PB_PARAM_BOOL,
+     .def = "no",
+     .help = "Run every transfer from the server port instead of a new port each, for "
+             "clients behind NAT."},
+    {.name = "allow",
+     .type = PB_PARAM_LIST,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .help = "Networks (CIDR) allowed to use the server; empty: all."},
+    {.name = "deny",
+     .type = PB_PARAM_LIST,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .help = "Networks (CIDR) refused, even when allowed."},
+    {.name = "client_timeout_min",
+     .type = PB_PARAM_INT,
+     .def = "1",
+     .min = 1,
+     .max = 255,
+     .unit = "s",
+     .help = "Smallest client timeout option granted (RFC 2349)."},
+    {.name = "client_timeout_max",
+     .type = PB_PARAM_INT,
+     .def = "60",
+     .min = 1,
+     .max = 255,
+     .unit = "s",
+     .help = "Largest client timeout option granted; others are left out of "
+             "the OACK."},
+    {.name = "max_retries",
+     .type = PB_PARAM_INT,
+     .def = "5",
+     .min = 1,
+     .max = 50,
+     .help = "Retransmissions of one packet before a silent client's transfer is dropped."},
+    {.name = "retransmit_min",
+     .type = PB_PARAM_INT,
+     .def = "100",
+     .min = 1,
+     .max = 60000,
+     .unit = "ms",
+     .help = "Floor of the adaptive retransmission timeout."},
+};
+
+static const char *const legacy_files[] = {"novell-tftp.conf", NULL};
+
+/* ---- the instance ----------------------------------------------------------------------- */
+
+typedef struct {
+    char *interface, *interface6;
+    guint port;
+    gboolean ipv6;
+    guint blksize_max;
+    guint timeout_s;
+    char *directory;
+    gboolean allow_writes, allow_overwrites;
+    guint max_window, max_window_bytes, max_transfers, rate_limit;
+    guint64 upload_max;
+    guint rollover;
+    guint refuse;
+    gboolean single_port;
+    GStrv allow, deny;
+    guint client_timeout_min, client_timeout_max;
+    guint max_retries;
+    guint rto_min_ms;
+    TftpRoot *root;
+} Settings;
+
+typedef struct Tftp Tftp;
+
+typedef struct {
+    Tftp *t;
+    TftpSession *s;
+    pb_socket_t sock; /* own socket, or the listening one in single-port mode */
+    gboolean shared_sock;
+    pb_watch *watch;
+    PbAddr peer, local;
+    guint32 ifindex;
+    char *key; /* peer address:port, the table key */
+    char *path;
+    char client[64];
+    gboolean upload;
+} Transfer;
+
+typedef struct {
+    double tokens;
+    guint64 last_us;
+} Bucket;
+
+typedef struct {
+    void *fn;
+    void *data;
+} Hook;
+
+struct Tftp {
+    const pb_host *host;
+    pb_instance *inst;
+    Settings set;
+    pb_socket_t lsock[2];
+    pb_watch *lwatch[2];
+    GHashTable *transfers; /* key -> Transfer */
+    GHashTable *buckets;   /* client address -> Bucket */
+    pb_timer *tick;
+    guint8 *buf;
+    GArray *providers, *listeners; /* Hook */
+    pb_tftp_service iface;
+    struct {
+        pb_counter *requests, *ok, *failed, *probes, *refused, *bytes_sent, *bytes_received,
+            *retransmits, *rate_limited, *ignored, *unknown_tid, *active, *duplicate_requests;
+    } c;
+};
+
+static void settings_clear(Settings *s)
+{
+    g_free(s->interface);
+    g_free(s->interface6);
+    g_free(s->directory);
+    g_strfreev(s->allow);
+    g_strfreev(s->deny);
+    tftp_root_free(s->root);
+    memset(s, 0, sizeof(*s));
+}
+
+static GStrv list_dup(const pb_host *h, const pb_config *cfg, const char *name)
+{
+    const char *const *items = NULL;
+    size_t n = h->config_list(cfg, name, &items);
+    GStrv v = g_new0(char *, n + 1);
+    for (size_t i = 0; i < n; i++)
+        v[i] = g_strdup(items[i]);
+    return v;
+}
+
+/* Reads and checks a configuration; no side effects beyond opening the root. */
+static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *s, pb_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    s->interface = g_strdup(h->config_string(cfg, "interface"));
+    s->interface6 = g_strdup(h->config_string(cfg, "interface6"));
+    s->port = (guint)h->config_int(cfg, "port");
+    s->ipv6 = h->config_bool(cfg, "ipv6");
+    s->blksize_max = (guint)h->config_int(cfg, "block_size");
+    guint jumbo = (guint)h->config_int(cfg, "jumbo_block_size");
+    if (jumbo)
+        s->blksize_max = MAX(jumbo, (guint)TFTP_DEFAULT_BLKSIZE);
+    s->timeout_s = (guint)h->config_int(cfg, "timeout");
+    s->directory = g_strdup(h->config_string(cfg, "directory"));
+    s->allow_writes = h->config_bool(cfg, "allow_writes");
+    s->allow_overwrites = s->allow_writes && h->config_bool(cfg, "allow_overwrites");
+    s->max_window = (guint)h->config_int(cfg, "max_window_size");
+    s->max_window_bytes = (guint)h->config_int(cfg, "max_window_bytes");
+    s->max_transfers = (guint)h->config_int(cfg, "max_transfers");
+    s->rate_limit = (guint)h->config_int(cfg, "rate_limit");
+    s->upload_max = (guint64)h->config_int(cfg, "max_upload_size") * 1024 * 1024;
+    s->rollover = g_strcmp0(h->config_string(cfg, "rollover"), "1") == 0 ? 1 : 0;
+    s->single_port = h->config_bool(cfg, "single_port");
+    s->allow = list_dup(h, cfg, "allow");
+    s->deny = list_dup(h, cfg, "deny");
+    s->client_timeout_min = (guint)h->config_int(cfg, "client_timeout_min");
+    s->client_timeout_max = (guint)h->config_int(cfg, "client_timeout_max");
+    s->max_retries = (guint)h->config_int(cfg, "max_retries");
+    s->rto_min_ms = (guint)h->config_int(cfg, "retransmit_min");
+
+    g_auto(GStrv) refuse = list_dup(h, cfg, "refuse_options");
+    for (char **r = refuse; *r; r++) {
+        if (g_ascii_strcasecmp(*r, "blksize") == 0)
+            s->refuse |= TFTP_REFUSE_BLKSIZE;
+        else if (g_ascii_strcasecmp(*r, "timeout") == 0)
+            s->refuse |= TFTP_REFUSE_TIMEOUT;
+        else if (g_ascii_strcasecmp(*r, "tsize") == 0)
+            s->refuse |= TFTP_REFUSE_TSIZE;
+        else if (g_ascii_strcasecmp(*r, "windowsize") == 0)
+            s->refuse |= TFTP_REFUSE_WINDOWSIZE;
+        else {
+            h->error(err,
+                     "refuse_options: unknown option '%s' (blksize, timeout, tsize, "
+                     "windowsize)",
+                     *r);
+            settings_clear(s);
+            return FALSE;
+        }
+    }
+    for (int which = 0; which < 2; which++) {
+        for (char **n = which ? s->deny : s->allow; *n; n++) {
+            PbAddr probe = {.family = 4};
+            (void)pb_addr_in_network(&probe, *n);
+            g_autofree char *net = g_strdup(*n);
+            char *slash = strchr(net, '/');
+            if (slash)
+                *slash = '\0';
+            PbAddr a;
+            if (!pb_addr_parse(net, 0, &a) || *net == '\0') {
+                h->error(err, "%s: '%s' is not a network", which ? "deny" : "allow", *n);
+                settings_clear(s);
+                return FALSE;
+            }
+        }
+    }
+    if (s->client_timeout_min > s->client_timeout_max) {
+        h->error(err, "client_timeout_min is above client_timeout_max");
+        settings_clear(s);
+        return FALSE;
+    }
+    g_autoptr(GError) e = NULL;
+    s->root = tftp_root_open(s->directory, &e);
+    if (s->root == NULL) {
+        /* The reference: "The TFTP server does not load if this directory does not exist." */
+        h->error(err, "TFTPDirectory: %s", e->message);
+        settings_clear(s);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- events and counters ---------------------------------------------------------------- */
+
+static void emit(Tftp *t, const pb_tftp_event *ev)
+{
+    for (guint i = 0; i < t->listeners->len; i++) {
+        Hook *h = &g_array_index(t->listeners, Hook, i);
+        ((pb_tftp_event_fn)h->fn)(h->data, ev);
+    }
+}
+
+static void emit_refused(Tftp *t, const char *client, guint16 port, const char *path,
+                         gboolean upload, guint code, const char *text)
+{
+    t->host->counter_add(t->c.refused, 1);
+    if (t->listeners->len == 0)
+        return;
+    pb_tftp_event ev = {.struct_size = sizeof(ev),
+                        .client = client,
+                        .client_port = port,
+                        .path = path,
+                        .upload = upload,
+                        .result = PB_TFTP_REFUSED,
+                        .error_code = code,
+                        .error_text = text};
+    emit(t, &ev);
+}
+
+/* ---- transfers -------------------------------------------------------------------------- */
+
+static void update_tick(Tftp *t);
+
+static void transfer_free(Transfer *x)
+{
+    if (x->watch)
+        x->t->host->watch_remove(x->watch);
+    if (!x->shared_sock && x->sock != PB_SOCKET_NONE)
+        pb_udp_close(x->sock);
+    tftp_session_free(x->s);
+    g_free(x->key);
+    g_free(x->path);
+    g_free(x);
+}
+
+/* Logs, counts and announces a finished transfer, then frees it. */
+static void transfer_end(Tftp *t, Transfer *x)
+{
+    const pb_host *h = t->host;
+    TftpSessionStats st;
+    tftp_session_stats(x->s, &st);
+    TftpResult r = tftp_session_result(x->s);
+    guint64 dur = h->monotonic_us() - st.started_us;
+    double secs = MAX(dur, 1) / 1e6;
+    h->counter_add(x->upload ? t->c.bytes_received : t->c.bytes_sent, (gint64)st.bytes);
+    h->counter_add(t->c.retransmits, (gint64)st.retransmits);
+    switch (r) {
+    case TFTP_RESULT_OK:
+        h->counter_add(t->c.ok, 1);
+        h->log(t->inst, PB_LOG_TRANSACTION,
+               "%s %s %s: %" G_GUINT64_FORMAT " bytes in %.3f s (%.1f KiB/s, %" G_GUINT64_FORMAT
+               " retransmitted)%s",
+               x->client, x->upload ? "uploaded" : "downloaded", x->path, st.bytes, secs,
+               st.bytes / 1024.0 / secs, st.retransmits,
+               tftp_session_final_ack_missing(x->s) ? ", final ACK not seen" : "");
+        break;
+    case TFTP_RESULT_TSIZE_PROBE:
+        /* UEFI's size probe: normal, so no failure in the log. */
+        h->counter_add(t->c.probes, 1);
+        h->log(t->inst, PB_LOG_REQUEST, "%s asked for the size of %s only", x->client, x->path);
+        break;
+    default:
+        h->counter_add(t->c.failed, 1);
+        h->log(
+            t->inst, PB_LOG_WARNING, "%s %s %s failed (%s): %s after %" G_GUINT64_FORMAT " bytes",
+            x->client, x->upload ? "upload" : "download", x->path, tftp_result_name(r),
+            *tftp_session_error_text(x->s) ? tftp_session_error_text(x->s) : "no reason", st.bytes);
+        break;
+    }
+    if (t->listeners->len) {
+        static const guint32 map[] = {
+            [TFTP_RESULT_RUNNING] = PB_TFTP_SERVER_ERROR,
+            [TFTP_RESULT_OK] = PB_TFTP_OK,
+            [TFTP_RESULT_TSIZE_PROBE] = PB_TFTP_TSIZE_PROBE,
+            [TFTP_RESULT_TIMEOUT] = PB_TFTP_TIMEOUT,
+            [TFTP_RESULT_PEER_ERROR] = PB_TFTP_CLIENT_ERROR,
+            [TFTP_RESULT_PROTOCOL] = PB_TFTP_PROTOCOL_ERROR,
+            [TFTP_RESULT_LOCAL_ERROR] = PB_TFTP_SERVER_ERROR,
+        };
+        pb_tftp_event ev = {.struct_size = sizeof(ev),
+                            .client = x->client,
+                            .client_port = x->peer.port,
+                            .path = x->path,
+                            .upload = x->upload,
+                            .bytes = st.bytes,
+                            .duration_us = dur,
+                            .result = map[r],
+                            .error_code = tftp_session_error_code(x->s),
+                            .error_text = tftp_session_error_text(x->s)};
+        emit(t, &ev);
+    }
+    g_hash_table_remove(t->transfers, x->key); /* frees x */
+    h->counter_set(t->c.active, g_hash_table_size(t->transfers));
+    update_tick(t);
+}
+
+static gboolean transfer_send(void *ctx, const guint8 *buf, gsize len)
+{
+    Transfer *x = ctx;
+    g_autoptr(GError) e = NULL;
+    /* In single-port mode the shared socket is bound to the wildcard: name the source. */
+    if (pb_udp_send(x->sock, buf, len, &x->peer, x->shared_sock ? &x->local : NULL, x->ifindex,
+                    &e) >= 0)
+        return TRUE;
+    if (pb_net_error_would_block(e))
+        return FALSE;
+    if (x->t->host->log_enabled(x->t->inst, PB_LOG_DEBUG))
+        x->t->host->log(x->t->inst, PB_LOG_DEBUG, "%s: send: %s", x->client, e->message);
+    return TRUE; /* lost like any datagram; the timer recovers */
+}
+
+/* Returns TRUE when the transfer ended (x is gone). */
+static gboolean transfer_input(Tftp *t, Transfer *x, const guint8 *buf, gsize len, guint64 now)
+{
+    if (t->host->log_enabled(t->inst, PB_LOG_DEBUG) && len >= 4)
+        t->host->log(t->inst, PB_LOG_DEBUG, "%s: %s %u (%zu bytes)", x->client,
+                     tftp_opcode_name((guint)(buf[0] << 8 | buf[1])), (guint)(buf[2] << 8 | buf[3]),
+                     len);
+    tftp_session_input(x->s, buf, len, now);
+    if (!tftp_session_finished(x->s))
+        return FALSE;
+    transfer_end(t, x);
+    return TRUE;
+}
+
+static void send_error_from(pb_socket_t sock, const PbAddr *to, const PbAddr *local,
+                            guint32 ifindex, TftpErrorCode code, const char *msg)
+{
+    guint8 b[200];
+    gsize n = tftp_build_error(b, sizeof(b), code, msg);
+    (void)pb_udp_send(sock, b, n, to, local, ifindex, NULL);
+}
+
+static bool transfer_readable(void *data, pb_socket_t sock, unsigned events)
+{
+    Transfer *x = data;
+    Tftp *t = x->t;
+    for (int i = 0; i < 64; i++) {
+        PbAddr from;
+        g_autoptr(GError) e = NULL;
+        gssize n = pb_udp_recv(sock, t->buf, TFTP_RECV_MAX, &from, NULL, NULL, &e);
+        if (n < 0)
+            break;
+        if (!pb_addr_equal(&from, &x->peer)) {
+            /* RFC 1350 section 4: a packet from a wrong TID gets ERROR 5 and is otherwise
+             * ignored; the transfer goes on. */
+            t->host->counter_add(t->c.unknown_tid, 1);
+            send_error_from(sock, &from, NULL, 0, TFTP_ERR_UNKNOWN_TID, NULL);
+            continue;
+        }
+        if (transfer_input(t, x, t->buf, (gsize)n, t->host->monotonic_us()))
+            return false; /* transfer_end() removed the watch and freed x */
+    }
+    return true;
+}
+
+static bool on_tick(void *data)
+{
+    Tftp *t = data;
+    guint64 now = t->host->monotonic_us();
+    GHashTableIter it;
+    gpointer v;
+    GPtrArray *done = NULL;
+    g_hash_table_iter_init(&it, t->transfers);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        Transfer *x = v;
+        if (tftp_session_deadline(x->s) <= now)
+            tftp_session_tick(x->s, now);
+        if (tftp_session_finished(x->s)) {
+            if (done == NULL)
+                done = g_ptr_array_new();
+            g_ptr_array_add(done, x);
+        }
+    }
+    if (done) {
+        for (guint i = 0; i < done->len; i++)
+            transfer_end(t, done->pdata[i]);
+        g_ptr_array_free(done, TRUE);
+    }
+    if (g_hash_table_size(t->transfers) == 0) {
+        t->tick = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* The tick runs only while transfers do: an idle server does not wake up. */
+static void update_tick(Tftp *t)
+{
+    if (g_hash_table_size(t->transfers) > 0 && t->tick == NULL)
+        t->tick = t->host->timer_add(t->inst, TICK_MS, on_tick, t);
+}
+
+/* ---- deciding on a request -------------------------------------------------------------- */
+
+static gboolean client_allowed(const Settings *s, const PbAddr *a)
+{
+    for (char **n = s->deny; *n; n++)
+        if (pb_addr_in_network(a, *n))
+            return FALSE;
+    if (s->allow[0] == NULL)
+        return TRUE;
+    for (char **n = s->allow; *n; n++)
+        if (pb_addr_in_network(a, *n))
+            return TRUE;
+    return FALSE;
+}
+
+/* Token bucket per client address: rate per second, bursts of twice that. */
+static gboolean rate_ok(Tftp *t, const char *client, guint64 now)
+{
+    guint rate = t->set.rate_limit;
+    if (rate == 0)
+        return TRUE;
+    Bucket *b = g_hash_table_lookup(t->buckets, client);
+    if (b == NULL) {
+        /* Forget idle clients now and then, so the table cannot grow without bound. */
+        if (g_hash_table_size(t->buckets) > 65536)
+            g_hash_table_remove_all(t->buckets);
+        b = g_new0(Bucket, 1);
+        b->tokens = 2.0 * rate;
+        b->last_us = now;
+        g_hash_table_insert(t->buckets, g_strdup(client), b);
+    }
+    b->tokens = MIN(2.0 * rate, b->tokens + (now - b->last_us) * rate / 1e6);
+    b->last_us = now;
+    if (b->tokens < 1.0)
+        return FALSE;
+    b->tokens -= 1.0;
+    return TRUE;
+}
+
+typedef struct {
+    pb_tftp_vfile vf;
+} VSource;
+
+static gssize vsource_read(void *data, guint64 off, guint8 *buf, gsize len)
+{
+    VSource *v = data;
+    return (gssize)v->vf.read(v->vf.handle, off, buf, len);
+}
+
+static void vsource_close(void *data)
+{
+    VSource *v = data;
+    if (v->vf.close)
+        v->vf.close(v->vf.handle);
+    g_free(v);
+}
+
+/* Asks the virtual-file providers: 1 served (source filled), 0 none, -1 refused. */
+static int open_virtual(Tftp *t, const char *client, const char *path, TftpSource *src,
+                        gboolean *size_known, guint64 *size)
+{
+    for (guint i = 0; i < t->providers->len; i++) {
+        Hook *h = &g_array_index(t->providers, Hook, i);
+        pb_tftp_vfile vf = {.struct_size = sizeof(vf), .size = -1};
+        int r = ((pb_tftp_open_fn)h->fn)(h->data, client, path, &vf);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            continue;
+        if (vf.read == NULL) {
+            if (vf.close)
+                vf.close(vf.handle);
+            return -1;
+        }
+        VSource *v = g_new0(VSource, 1);
+        v->vf = vf;
+        *src = (TftpSource){.read = vsource_read, .close = vsource_close, .data = v};
+        *size_known = vf.size >= 0;
+        *size = vf.size >= 0 ? (guint64)vf.size : 0;
+        return 1;
+    }
+    return 0;
+}
+
+static void refuse(Tftp *t, pb_socket_t lsock, const PbAddr *from, const PbAddr *local,
+                   guint32 ifindex, const char *client, const char *path, gboolean upload,
+                   TftpErrorCode code, const char *msg, const char *why)
+{
+    send_error_from(lsock, from, local, ifindex, code, msg);
+    t->host->log(t->inst, code == TFTP_ERR_NOT_FOUND ? PB_LOG_REQUEST : PB_LOG_WARNING,
+                 "%s: %s %s refused: %s", client, upload ? "WRQ" : "RRQ", path ? path : "", why);
+    emit_refused(t, client, from->port, path, upload, code, msg ? msg : tftp_error_text(code));
+}
+
+static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize len,
+                           const PbAddr *from, const PbAddr *local, guint32 ifindex, guint64 now)
+{
+    const pb_host *h = t->host;
+    const Settings *s = &t->set;
+    char client[64];
+    pb_addr_format(from, FALSE, client, sizeof(client));
+
+    TftpPacket pk;
+    TftpParseResult pr = tftp_packet_parse(buf, len, &pk);
+    if (pr == TFTP_PARSE_OK && pk.op != TFTP_OP_RRQ && pk.op != TFTP_OP_WRQ) {
+        /* DATA/ACK/ERROR at the server port from no transfer of ours: a stray. */
+        h->counter_add(t->c.ignored, 1);
+        return;
+    }
+    h->counter_add(t->c.requests, 1);
+    if (!rate_ok(t, client, now)) {
+        h->counter_add(t->c.rate_limited, 1);
+        if (h->log_enabled(t->inst, PB_LOG_REQUEST))
+            h->log(t->inst, PB_LOG_REQUEST, "%s: over the rate limit, request dropped", client);
+        return;
+    }
+    if (pr != TFTP_PARSE_OK) {
+        refuse(t, lsock, from, local, ifindex, client, NULL, FALSE, TFTP_ERR_ILLEGAL_OP, NULL,
+               tftp_parse_result_text(pr));
+        return;
+    }
+    gboolean upload = pk.op == TFTP_OP_WRQ;
+    if (h->log_enabled(t->inst, PB_LOG_REQUEST)) {
+        GString *o = g_string_new(NULL);
+        for (guint i = 0; i < pk.n_raw; i++)
+            g_string_append_printf(o, " %s=%s", pk.raw[i].name, pk.raw[i].value);
+        h->log(t->inst, PB_LOG_REQUEST, "%s: %s %s mode %s%s", client, upload ? "WRQ" : "RRQ",
+               pk.filename, pk.mode_text, o->str);
+        g_string_free(o, TRUE);
+    }
+
+    /* A retransmitted request (the client missed our first answer) must not start a second
+     * transfer: the running one retransmits by itself. */
+    char key[80];
+    pb_addr_format(from, TRUE, key, sizeof(key));
+    if (g_hash_table_contains(t->transfers, key)) {
+        h->counter_add(t->c.duplicate_requests, 1);
+        return;
+    }
+    if (pk.mode == TFTP_MODE_MAIL) {
+        refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, TFTP_ERR_ILLEGAL_OP,
+               "Mail mode not supported", "mail mode");
+        return;
+    }
+    char path[1024];
+    const char *why = NULL;
+    if (!tftp_path_sanitize(pk.filename, path, sizeof(path), &why)) {
+        refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, TFTP_ERR_ACCESS, NULL,
+               why);
+        return;
+    }
+    if (g_hash_table_size(t->transfers) >= s->max_transfers) {
+        refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, TFTP_ERR_UNDEFINED,
+               "Server busy", "too many transfers");
+        return;
+    }
+
+    TftpSource src = {0};
+    TftpSink sink = {0};
+    gboolean size_known = FALSE;
+    guint64 size = 0;
+    if (upload) {
+        if (!s->allow_writes) {
+            refuse(t, lsock, from, local, ifindex, client, pk.filename, TRUE, TFTP_ERR_ACCESS,
+                   "Writes are disabled", "writes are disabled");
+            return;
+        }
+    } else {
+        int v = open_virtual(t, client, path, &src, &size_known, &size);
+        if (v < 0) {
+            refuse(t, lsock, from, local, ifindex, client, pk.filename, FALSE, TFTP_ERR_ACCESS,
+                   NULL, "refused by a file provider");
+            return;
+        }
+        if (v == 0) {
+            TftpFsStatus fs = tftp_fs_open_read(s->root, path, &src, &size, &why);
+            if (fs != TFTP_FS_OK) {
+                TftpErrorCode code = fs == TFTP_FS_NOT_FOUND ? TFTP_ERR_NOT_FOUND
+                                     : fs == TFTP_FS_ACCESS  ? TFTP_ERR_ACCESS
+                                                             : TFTP_ERR_UNDEFINED;
+                refuse(t, lsock, from, local, ifindex, client, pk.filename, FALSE, code, NULL, why);
+                return;
+            }
+            size_known = TRUE;
+        }
+    }
+
+    TftpLimits lim = {.blksize_max = s->blksize_max,
+                      .path_mtu = ifindex ? pb_net_iface_mtu(ifindex) : 0,
+                      .ipv6 = from->family == 6,
+                      .timeout_min = s->client_timeout_min,
+                      .timeout_max = s->client_timeout_max,
+                      .windowsize_max = s->max_window,
+                      .window_bytes_max = s->max_window_bytes,
+                      .upload_max = s->upload_max,
+                      .refuse = s->refuse};
+    TftpRequestInfo ri = {
+        .is_write = upload, .mode = pk.mode, .size_known = size_known, .size = size};
+    TftpNegotiation neg;
+    TftpErrorCode nerr = tftp_negotiate(&pk.opts, &ri, &lim, &neg);
+    if (nerr != TFTP_ERR_UNDEFINED) {
+        if (src.close)
+            src.close(src.data);
+        refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, nerr, "File too large",
+               "announced size above the upload limit");
+        return;
+    }
+    if (upload) {
+        TftpFsStatus fs = tftp_fs_open_write(s->root, path, s->allow_overwrites, &sink, &why);
+        if (fs != TFTP_FS_OK) {
+            TftpErrorCode code = fs == TFTP_FS_NOT_FOUND ? TFTP_ERR_NOT_FOUND
+                                 : fs == TFTP_FS_ACCESS  ? TFTP_ERR_ACCESS
+                                 : fs == TFTP_FS_EXISTS  ? TFTP_ERR_EXISTS
+                                                         : TFTP_ERR_DISK_FULL;
+            refuse(t, lsock, from, local, ifindex, client, pk.filename, TRUE, code, NULL, why);
+            return;
+        }
+    }
+
+    Transfer *x = g_new0(Transfer, 1);
+    x->t = t;
+    x->peer = *from;
+    x->local = *local;
+    x->ifindex = ifindex;
+    x->key = g_strdup(key);
+    x->path = g_strdup(pk.filename);
+    x->upload = upload;
+    g_strlcpy(x->client, client, sizeof(x->client));
+    if (s->single_port) {
+        x->sock = lsock;
+        x->shared_sock = TRUE;
+    } else {
+        /* A new TID, bound to the address the request came to (IP_PKTINFO), so the client
+         * sees the answer come from the server it asked. */
+        PbAddr bind = *local;
+        bind.port = 0;
+        if (bind.family == 0)
+            pb_addr_parse(from->family == 6 ? "::" : "0.0.0.0", 0, &bind);
+        g_autoptr(GError) e = NULL;
+        x->sock = pb_udp_open(&bind, PB_UDP_NO_PMTUD, &e);
+        if (x->sock == PB_SOCKET_NONE) {
+            h->log(t->inst, PB_LOG_WARNING, "%s: cannot open a transfer socket: %s", client,
+                   e->message);
+            if (src.close)
+                src.close(src.data);
+            if (sink.abort)
+                sink.abort(sink.data);
+            g_free(x->key);
+            g_free(x->path);
+            g_free(x);
+            send_error_from(lsock, from, local, ifindex, TFTP_ERR_UNDEFINED, "Server error");
+            return;
+        }
+    }
+
+    TftpSessionParams sp = {
+        .is_write = upload,
+        .mode = pk.mode,
+        .blksize = neg.blksize,
+        .windowsize = neg.windowsize,
+        .oack = &neg.oack,
+        .rto_initial_us = (guint64)(neg.timeout_s ? neg.timeout_s : s->timeout_s) * 1000000,
+        .rto_min_us = (guint64)s->rto_min_ms * 1000,
+        /* Backing off beyond a few initial timeouts only delays noticing a dead client. */
+        .rto_max_us =
+            (guint64)MIN(60u, 8 * (neg.timeout_s ? neg.timeout_s : s->timeout_s)) * 1000000,
+        .max_retries = s->max_retries,
+        .rollover = s->rollover,
+        .upload_max = s->upload_max,
+        .tsize_asked = pk.opts.has_tsize,
+    };
+    g_hash_table_insert(t->transfers, x->key, x);
+    if (!x->shared_sock)
+        x->watch = h->watch_socket(t->inst, x->sock, PB_IO_IN, transfer_readable, x);
+    x->s = upload ? tftp_session_new_write(&sp, sink, transfer_send, x, now)
+                  : tftp_session_new_read(&sp, src, transfer_send, x, now);
+    h->counter_set(t->c.active, g_hash_table_size(t->transfers));
+    update_tick(t);
+    if (tftp_session_finished(x->s))
+        transfer_end(t, x); /* e.g. a read error on the first block */
+}
+
+static bool listen_readable(void *data, pb_socket_t sock, unsigned events)
+{
+    Tftp *t = data;
+    for (int i = 0; i < 64; i++) {
+        PbAddr from, local;
+        guint32 ifindex = 0;
+        g_autoptr(GError) e = NULL;
+        gssize n = pb_udp_recv(sock, t->buf, TFTP_RECV_MAX, &from, &local, &ifindex, &e);
+        if (n < 0)
+            break;
+        guint64 now = t->host->monotonic_us();
+        /* No amplifier: only unicast requests from real unicast sources are answered. */
+        if (pb_addr_is_multicast_or_broadcast(&local) || pb_addr_is_any(&from) ||
+            pb_addr_is_multicast_or_broadcast(&from) || from.port == 0) {
+            t->host->counter_add(t->c.ignored, 1);
+            if (t->host->log_enabled(t->inst, PB_LOG_REQUEST)) {
+                char a[64], b[64];
+                t->host->log(t->inst, PB_LOG_REQUEST, "ignored datagram from %s to %s",
+                             pb_addr_format(&from, TRUE, a, sizeof(a)),
+                             pb_addr_format(&local, FALSE, b, sizeof(b)));
+            }
+            continue;
+        }
+        if (!client_allowed(&t->set, &from)) {
+            t->host->counter_add(t->c.ignored, 1);
+            if (t->host->log_enabled(t->inst, PB_LOG_REQUEST)) {
+                char a[64];
+                t->host->log(t->inst, PB_LOG_REQUEST, "%s: not an allowed network, ignored",
+                             pb_addr_format(&from, FALSE, a, sizeof(a)));
+            }
+            continue;
+        }
+        if (t->set.single_port) {
+            char key[80];
+            pb_addr_format(&from, TRUE, key, sizeof(key));
+            Transfer *x = g_hash_table_lookup(t->transfers, key);
+            if (x && x->shared_sock && n >= 2 && t->buf[1] != TFTP_OP_RRQ &&
+                t->buf[1] != TFTP_OP_WRQ) {
+                transfer_input(t, x, t->buf, (gsize)n, now);
+                continue;
+            }
+        }
+        handle_request(t, sock, t->buf, (gsize)n, &from, &local, ifindex, now);
+    }
+    return true;
+}
+
+/* ---- the service for other plugins ------------------------------------------------------ */
+
+static bool hook_add(GArray *a, void *fn, void *data)
+{
+    if (fn == NULL || a->len >= 64)
+        return false;
+    Hook h = {fn, data};
+    g_array_append_val(a, h);
+    return true;
+}
+
+static void hook_remove(GArray *a, void *fn, void *data)
+{
+    for (guint i = 0; i < a->len; i++) {
+        Hook *h = &g_array_index(a, Hook, i);
+        if (h->fn == fn && h->data == data) {
+            g_array_remove_index(a, i);
+            return;
+        }
+    }
+}
+
+static bool svc_add_provider(void *ctx, pb_tftp_open_fn fn, void *data)
+{
+    return hook_add(((Tftp *)ctx)->providers, (void *)fn, data);
+}
+
+static void svc_remove_provider(void *ctx, pb_tftp_open_fn fn, void *data)
+{
+    hook_remove(((Tftp *)ctx)->providers, (void *)fn, data);
+}
+
+static bool svc_add_listener(void *ctx, pb_tftp_event_fn fn, void *data)
+{
+    return hook_add(((Tftp *)ctx)->listeners, (void *)fn, data);
+}
+
+static void svc_remove_listener(void *ctx, pb_tftp_event_fn fn, void *data)
+{
+    hook_remove(((Tftp *)ctx)->listeners, (void *)fn, data);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void *tftp_create(const pb_host *host, pb_instance *inst, const pb_config *cfg, pb_err *err)
+{
+    Settings s;
+    if (!settings_load(host, cfg, &s, err))
+        return NULL;
+    Tftp *t = g_new0(Tftp, 1);
+    t->host = host;
+    t->inst = inst;
+    t->set = s;
+    t->lsock[0] = t->lsock[1] = PB_SOCKET_NONE;
+    t->transfers =
+        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)transfer_free);
+    t->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    t->buf = g_malloc(TFTP_RECV_MAX);
+    t->providers = g_array_new(FALSE, FALSE, sizeof(Hook));
+    t->listeners = g_array_new(FALSE, FALSE, sizeof(Hook));
+#define C(field, name) t->c.field = host->counter(inst, name)
+    C(requests, "requests");
+    C(ok, "transfers_ok");
+    C(failed, "transfers_failed");
+    C(probes, "tsize_probes");
+    C(refused, "refused");
+    C(bytes_sent, "bytes_sent");
+    C(bytes_received, "bytes_received");
+    C(retransmits, "retransmits");
+    C(rate_limited, "rate_limited");
+    C(ignored, "ignored");
+    C(unknown_tid, "unknown_tid");
+    C(active, "active_transfers");
+    C(duplicate_requests, "duplicate_requests");
+#undef C
+
+    /* Bind now, so a port already in use is a start-up failure with a clear reason. */
+    for (int i = 0; i < (s.ipv6 ? 2 : 1); i++) {
+        PbAddr bind;
+        const char *text = i == 0 ? s.interface : s.interface6;
+        if (!pb_addr_parse(*text ? text : (i == 0 ? "0.0.0.0" : "::"), (guint16)s.port, &bind)) {
+            host->error(err, "cannot parse listen address '%s'", text);
+            goto fail;
+        }
+        g_autoptr(GError) e = NULL;
+        t->lsock[i] =
+            pb_udp_open(&bind, PB_UDP_PKTINFO | PB_UDP_NO_PMTUD | (i == 1 ? PB_UDP_V6ONLY : 0), &e);
+        if (t->lsock[i] == PB_SOCKET_NONE) {
+            char a[64];
+            host->error(err, "cannot listen on %s: %s", pb_addr_format(&bind, TRUE, a, sizeof(a)),
+                        e->message);
+            goto fail;
+        }
+    }
+    t->iface = (pb_tftp_service){.struct_size = sizeof(pb_tftp_service),
+                                 .ctx = t,
+                                 .add_file_provider = svc_add_provider,
+                                 .remove_file_provider = svc_remove_provider,
+                                 .add_listener = svc_add_listener,
+                                 .remove_listener = svc_remove_listener};
+    return t;
+
+fail:
+    for (int i = 0; i < 2; i++)
+        if (t->lsock[i] != PB_SOCKET_NONE)
+            pb_udp_close(t->lsock[i]);
+    settings_clear(&t->set);
+    g_hash_table_unref(t->transfers);
+    g_hash_table_unref(t->buckets);
+    g_free(t->buf);
+    g_array_unref(t->providers);
+    g_array_unref(t->listeners);
+    g_free(t);
+    return NULL;
+}
+
+static bool tftp_start(void *self, pb_err *err)
+{
+    Tftp *t = self;
+    for (int i = 0; i < 2; i++)
+        if (t->lsock[i] != PB_SOCKET_NONE)
+            t->lwatch[i] =
+                t->host->watch_socket(t->inst, t->lsock[i], PB_IO_IN, listen_readable, t);
+    if (!t->host->service_publish(t->inst, PB_TFTP_SERVICE, PB_TFTP_SERVICE_VERSION, &t->iface,
+                                  err))
+        return false;
+    t->host->log(t->inst, PB_LOG_CRITICAL,
+                 "serving %s on port %u%s (block size up to %u, window up to %u, writes %s)",
+                 t->set.directory, t->set.port, t->set.ipv6 ? " (IPv4 and IPv6)" : "",
+                 t->set.blksize_max, t->set.max_window,
+                 !t->set.allow_writes      ? "off"
+                 : t->set.allow_overwrites ? "on, overwriting"
+                                           : "on, new files only");
+    return true;
+}
+
+static void *tftp_reload_prepare(void *self, const pb_config *cfg, pb_err *err)
+{
+    Tftp *t = self;
+    Settings *s = g_new0(Settings, 1);
+    if (!settings_load(t->host, cfg, s, err)) {
+        g_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void tftp_reload_commit(void *self, void *staged)
+{
+    Tftp *t = self;
+    Settings *s = staged;
+    /* Address, port and IPv6 need a restart (PB_PARAM_F_RESTART): keep the bound ones. The
+     * running transfers keep their negotiated values and their open files. */
+    g_free(s->interface);
+    s->interface = g_strdup(t->set.interface);
+    g_free(s->interface6);
+    s->interface6 = g_strdup(t->set.interface6);
+    s->port = t->set.port;
+    s->ipv6 = t->set.ipv6;
+    settings_clear(&t->set);
+    t->set = *s;
+    g_free(s);
+    g_hash_table_remove_all(t->buckets);
+    t->host->log(t->inst, PB_LOG_CRITICAL, "configuration reloaded: serving %s", t->set.directory);
+}
+
+static void tftp_reload_abort(void *self, void *staged)
+{
+    Settings *s = staged;
+    settings_clear(s);
+    g_free(s);
+}
+
+static void tftp_status(void *self, pb_status *st)
+{
+    Tftp *t = self;
+    const pb_host *h = t->host;
+    h->status_text(st, "serving %s on port %u, %u transfer(s) running", t->set.directory,
+                   t->set.port, g_hash_table_size(t->transfers));
+    h->status_kv(st, "directory", "%s", t->set.directory);
+    h->status_kv(st, "port", "%u", t->set.port);
+    h->status_kv(st, "active_transfers", "%u", g_hash_table_size(t->transfers));
+    h->status_kv(st, "writes", "%s",
+                 !t->set.allow_writes      ? "off"
+                 : t->set.allow_overwrites ? "overwrite"
+                                           : "new");
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, t->transfers);
+    guint shown = 0;
+    while (g_hash_table_iter_next(&it, NULL, &v) && shown++ < 20) {
+        Transfer *x = v;
+        TftpSessionStats ss;
+        tftp_session_stats(x->s, &ss);
+        h->status_text(st, "  %s %s %s: %" G_GUINT64_FORMAT " bytes", x->key,
+                       x->upload ? "<-" : "->", x->path, ss.bytes);
+    }
+}
+
+static void tftp_stop(void *self)
+{
+    Tftp *t = self;
+    g_hash_table_remove_all(t->transfers);
+    for (int i = 0; i < 2; i++) {
+        if (t->lwatch[i])
+            t->host->watch_remove(t->lwatch[i]);
+        t->lwatch[i] = NULL;
+        if (t->lsock[i] != PB_SOCKET_NONE)
+            pb_udp_close(t->lsock[i]);
+        t->lsock[i] = PB_SOCKET_NONE;
+    }
+    if (t->tick)
+        t->host->timer_remove(t->tick);
+    t->tick = NULL;
+    g_array_set_size(t->providers, 0);
+    g_array_set_size(t->listeners, 0);
+    t->host->service_withdraw(t->inst, PB_TFTP_SERVICE);
+}
+
+static void tftp_destroy(void *self)
+{
+    Tftp *t = self;
+    /* The host removed whatever watches and timers were left before calling destroy():
+     * forget them rather than remove them twice. */
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, t->transfers);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+        ((Transfer *)v)->watch = NULL;
+    t->lwatch[0] = t->lwatch[1] = NULL;
+    t->tick = NULL;
+    g_hash_table_remove_all(t->transfers);
+    for (int i = 0; i < 2; i++)
+        if (t->lsock[i] != PB_SOCKET_NONE)
+            pb_udp_close(t->lsock[i]);
+    g_hash_table_unref(t->transfers);
+    g_hash_table_unref(t->buckets);
+    settings_clear(&t->set);
+    g_free(t->buf);
+    g_array_unref(t->providers);
+    g_array_unref(t->listeners);
+    g_free(t);
+}
+
+static const pb_plugin tftp_plugin = {
+    PB_PLUGIN_HEADER,
+    .name = "tftp",
+    .version = PACKAGE_VERSION,
+    .description = "TFTP server for PXE boot files (RFC 1350, 2347-2349, 7440)",
+    PB_PARAMS(params),
+    .legacy_files = legacy_files,
+    .create = tftp_create,
+    .start = tftp_start,
+    .reload_prepare = tftp_reload_prepare,
+    .reload_commit = tftp_reload_commit,
+    .reload_abort = tftp_reload_abort,
+    .status = tftp_status,
+    .stop = tftp_stop,
+    .destroy = tftp_destroy,
+};
+
+PB_PLUGIN_DEFINE(tftp, tftp_plugin)
