@@ -9,7 +9,8 @@ plugins_policy_libpolicy_core_la_SOURCES = \
 	plugins/policy/policy-rules.h plugins/policy/policy-rules.c \
 	plugins/policy/policy-match.c \
 	plugins/policy/policy-store.h plugins/policy/policy-store.c \
-	plugins/policy/policy-engine.h plugins/policy/policy-engine.c
+	plugins/policy/policy-engine.h plugins/policy/policy-engine.c \
+	plugins/policy/policy-proto.h plugins/policy/policy-proto.c
 plugins_policy_libpolicy_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(YAML_CFLAGS) $(SQLITE_CFLAGS)
 plugins_policy_libpolicy_core_la_LIBADD = $(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
 
@@ -29,6 +30,13 @@ tests_test_policy_engine_SOURCES = tests/test-policy-engine.c
 tests_test_policy_engine_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
 tests_test_policy_engine_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
 
+check_PROGRAMS += tests/test-policy-proto
+TESTS += tests/test-policy-proto
+tests_test_policy_proto_SOURCES = tests/test-policy-proto.c tests/fuzz/fuzz-policy-proto.c
+tests_test_policy_proto_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_test_policy_proto_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
+EXTRA_DIST += tests/fuzz/corpus-policy-proto
+
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-policy-rules
 tests_fuzz_fuzz_policy_rules_SOURCES = tests/fuzz/fuzz-policy-rules.c
@@ -36,4 +44,10 @@ tests_fuzz_fuzz_policy_rules_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
 tests_fuzz_fuzz_policy_rules_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_policy_rules_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_policy_rules_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
+noinst_PROGRAMS += tests/fuzz/fuzz-policy-proto
+tests_fuzz_fuzz_policy_proto_SOURCES = tests/fuzz/fuzz-policy-proto.c
+tests_fuzz_fuzz_policy_proto_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_fuzz_fuzz_policy_proto_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_policy_proto_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_policy_proto_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
 endif
