@@ -90,11 +90,11 @@ struct PbHost {
     PbGlobalConfig global;
     gboolean foreground;
     PbLog *log;
-    GPtrArray *instances;   /* pb_instance* */
-    GHashTable *modules;    /* name or path -> PbModule* */
-    GHashTable *builtins;   /* plugin name -> const pb_plugin* */
-    GHashTable *services;   /* name -> GPtrArray of PbService* */
-    GHashTable *commands;   /* verb -> PbCommand* */
+    GPtrArray *instances; /* pb_instance* */
+    GHashTable *modules;  /* name or path -> PbModule* */
+    GHashTable *builtins; /* plugin name -> const pb_plugin* */
+    GHashTable *services; /* name -> GPtrArray of PbService* */
+    GHashTable *commands; /* verb -> PbCommand* */
     GMutex defer_lock;
 };
 
@@ -102,8 +102,8 @@ static const pb_host services_table;
 
 /* Core verbs that plugins cannot take over. */
 static const char *const reserved_verbs[] = {
-    "start", "stop", "restart", "force-reload", "reload", "status", "showpid",
-    "pid",   "stats", "help",   "version",      "install", NULL,
+    "start", "stop",  "restart", "force-reload", "reload",  "status", "showpid",
+    "pid",   "stats", "help",    "version",      "install", NULL,
 };
 
 const char *pb_instance_state_name(PbInstanceState s)
@@ -121,32 +121,6 @@ const char *pb_instance_state_name(PbInstanceState s)
         return "stopped";
     }
     return "unknown";
-}
-
-/* ---- global configuration copy ---------------------------------------------------- */
-
-static void global_copy(PbGlobalConfig *dst, const PbGlobalConfig *src)
-{
-    *dst = *src;
-    dst->plugin_path = g_strdupv(src->plugin_path);
-    dst->log_dir = g_strdup(src->log_dir);
-    dst->state_dir = g_strdup(src->state_dir);
-    dst->pid_file = g_strdup(src->pid_file);
-    dst->control_socket = g_strdup(src->control_socket);
-    dst->control_group = g_strdup(src->control_group);
-    dst->user = g_strdup(src->user);
-}
-
-static void global_clear(PbGlobalConfig *g)
-{
-    g_strfreev(g->plugin_path);
-    g_free(g->log_dir);
-    g_free(g->state_dir);
-    g_free(g->pid_file);
-    g_free(g->control_socket);
-    g_free(g->control_group);
-    g_free(g->user);
-    memset(g, 0, sizeof(*g));
 }
 
 /* ---- logging ------------------------------------------------------------------------ */
@@ -295,8 +269,7 @@ static const PbValue *cfg_value(const pb_config *cfg, const char *name, guint ty
         return NULL;
     }
     const pb_param *p = pb_plugin_param(cfg->plugin, (guint)i);
-    if (type != 0 && p->type != type &&
-        !(type == PB_PARAM_STRING && p->type != PB_PARAM_LIST)) {
+    if (type != 0 && p->type != type && !(type == PB_PARAM_STRING && p->type != PB_PARAM_LIST)) {
         g_warning("plugin %s read parameter '%s' with the wrong type", cfg->plugin->name, name);
     }
     return &cfg->values[i];
@@ -370,8 +343,8 @@ static gboolean watch_dispatch(pb_socket_t sock, GIOCondition cond, gpointer dat
     return G_SOURCE_REMOVE;
 }
 
-static pb_watch *svc_watch_socket(pb_instance *inst, pb_socket_t sock, unsigned events,
-                                  pb_io_fn fn, void *data)
+static pb_watch *svc_watch_socket(pb_instance *inst, pb_socket_t sock, unsigned events, pb_io_fn fn,
+                                  void *data)
 {
     g_return_val_if_fail(inst != NULL && fn != NULL && sock != PB_SOCKET_NONE, NULL);
     GIOCondition cond = G_IO_ERR | G_IO_HUP | G_IO_NVAL;
@@ -416,8 +389,7 @@ static gboolean timer_dispatch(gpointer data)
     return G_SOURCE_REMOVE;
 }
 
-static pb_timer *svc_timer_add(pb_instance *inst, uint32_t interval_ms, pb_timer_fn fn,
-                               void *data)
+static pb_timer *svc_timer_add(pb_instance *inst, uint32_t interval_ms, pb_timer_fn fn, void *data)
 {
     g_return_val_if_fail(inst != NULL && fn != NULL, NULL);
     pb_timer *t = g_new0(pb_timer, 1);
@@ -793,8 +765,7 @@ static gboolean inst_run(pb_instance *inst)
     const pb_plugin *p = inst->module->plugin;
     g_autoptr(GError) log_error = NULL;
     if (!inst_configure_log(inst, inst->config, &log_error))
-        host_log(inst->host, PB_LOG_WARNING, "%s: log file: %s", inst->name,
-                 log_error->message);
+        host_log(inst->host, PB_LOG_WARNING, "%s: log file: %s", inst->name, log_error->message);
 
     struct pb_err err = {0};
     inst->self = p->create(&services_table, inst, inst->config, &err);
@@ -831,9 +802,9 @@ static PbModule *host_module(PbHost *host, const char *name_or_path, GError **er
     if (m)
         return m;
     const pb_plugin *builtin = g_hash_table_lookup(host->builtins, name_or_path);
-    m = builtin ? pb_module_new_builtin(builtin, error)
-                : pb_module_open((const char *const *)host->global.plugin_path, name_or_path,
-                                 error);
+    m = builtin
+            ? pb_module_new_builtin(builtin, error)
+            : pb_module_open((const char *const *)host->global.plugin_path, name_or_path, error);
     if (m)
         g_hash_table_insert(host->modules, g_strdup(name_or_path), m);
     return m;
@@ -890,8 +861,8 @@ static gboolean resolve_specs(PbHost *host, PbConfig *cfg, GString *report)
             i++;
             continue;
         }
-        const char *file = spec->legacy && spec->legacy->len ? g_ptr_array_index(spec->legacy, 0)
-                                                             : spec->name;
+        const char *file =
+            spec->legacy && spec->legacy->len ? g_ptr_array_index(spec->legacy, 0) : spec->name;
         g_autoptr(GError) error = NULL;
         PbModule *m = host_module_for_legacy(host, file ? file : "?", &error);
         if (m == NULL) {
@@ -920,10 +891,10 @@ static gboolean resolve_specs(PbHost *host, PbConfig *cfg, GString *report)
             continue;
         }
         spec->module = g_strdup(m->name);
-        if (spec->name == NULL || g_strcmp0(spec->name, file) == 0) {
-            g_free(spec->name);
+        /* The reader names such an instance after the file ("novell-tftp"), as the
+         * legacy service was named. */
+        if (spec->name == NULL)
             spec->name = g_strdup(m->name);
-        }
         i++;
     }
     return ok;
@@ -945,9 +916,8 @@ static gboolean check_names(PbConfig *cfg, GError **error)
         if (other) {
             g_set_error(error, PB_CONFIG_ERROR, PB_CONFIG_ERROR_SCHEMA,
                         "%s:%u: instance name '%s' is already used at %s:%u",
-                        spec->source.file ? spec->source.file : "?", spec->source.line,
-                        spec->name, other->source.file ? other->source.file : "?",
-                        other->source.line);
+                        spec->source.file ? spec->source.file : "?", spec->source.line, spec->name,
+                        other->source.file ? other->source.file : "?", other->source.line);
             return FALSE;
         }
         g_hash_table_insert(seen, spec->name, spec);
@@ -1000,15 +970,15 @@ PbHost *pb_host_new(const PbGlobalConfig *global)
 {
     g_return_val_if_fail(global != NULL, NULL);
     PbHost *host = g_new0(PbHost, 1);
-    global_copy(&host->global, global);
+    pb_global_config_copy(&host->global, global);
     host->log = pb_log_new("prebootd");
     pb_log_configure(host->log, NULL, host->global.log_level, 0, TRUE, FALSE, NULL);
     host->instances = g_ptr_array_new_with_free_func(inst_free);
-    host->modules = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                          (GDestroyNotify)pb_module_close);
+    host->modules =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)pb_module_close);
     host->builtins = g_hash_table_new(g_str_hash, g_str_equal);
-    host->services = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                           (GDestroyNotify)g_ptr_array_unref);
+    host->services =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
     host->commands = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, command_free);
     g_mutex_init(&host->defer_lock);
     return host;
@@ -1025,7 +995,7 @@ void pb_host_free(PbHost *host)
     g_hash_table_destroy(host->modules);
     g_hash_table_destroy(host->builtins);
     pb_log_free(host->log);
-    global_clear(&host->global);
+    pb_global_config_clear(&host->global);
     g_mutex_clear(&host->defer_lock);
     g_free(host);
 }
@@ -1121,27 +1091,25 @@ gboolean pb_host_dump(PbHost *host, PbConfig *cfg, GString *out, GError **error)
     g_return_val_if_fail(host != NULL && cfg != NULL && out != NULL, FALSE);
     g_autoptr(GString) report = g_string_new(NULL);
     if (!resolve_specs(host, cfg, report)) {
-        g_set_error(error, PB_CONFIG_ERROR, PB_CONFIG_ERROR_UNKNOWN, "%s",
-                    g_strchomp(report->str));
+        g_set_error(error, PB_CONFIG_ERROR, PB_CONFIG_ERROR_UNKNOWN, "%s", g_strchomp(report->str));
         return FALSE;
     }
     if (!check_names(cfg, error))
         return FALSE;
     const PbGlobalConfig *g = &cfg->global;
     g_autofree char *path = g->plugin_path ? g_strjoinv(", ", g->plugin_path) : g_strdup("");
-    g_string_append_printf(out,
-                           "# effective configuration of %s\n"
-                           "daemon:\n"
-                           "  plugin_path: [%s]\n  log_dir: %s\n  state_dir: %s\n"
-                           "  pid_file: %s\n  control_socket: %s\n  control_group: %s\n"
-                           "  user: %s\n  syslog: %s\n  log_level: %d\n  log_size: %u\n"
-                           "plugins:\n",
-                           cfg->main_file ? cfg->main_file : "(defaults)", path,
-                           g->log_dir ? g->log_dir : "", g->state_dir ? g->state_dir : "",
-                           g->pid_file ? g->pid_file : "",
-                           g->control_socket ? g->control_socket : "",
-                           g->control_group ? g->control_group : "", g->user ? g->user : "",
-                           g->syslog ? "yes" : "no", g->log_level, g->log_size_mb);
+    g_string_append_printf(
+        out,
+        "# effective configuration of %s\n"
+        "daemon:\n"
+        "  plugin_path: [%s]\n  log_dir: %s\n  state_dir: %s\n"
+        "  pid_file: %s\n  control_socket: %s\n  control_group: %s\n"
+        "  user: %s\n  syslog: %s\n  log_level: %d\n  log_size: %u\n"
+        "plugins:\n",
+        cfg->main_file ? cfg->main_file : "(defaults)", path, g->log_dir ? g->log_dir : "",
+        g->state_dir ? g->state_dir : "", g->pid_file ? g->pid_file : "",
+        g->control_socket ? g->control_socket : "", g->control_group ? g->control_group : "",
+        g->user ? g->user : "", g->syslog ? "yes" : "no", g->log_level, g->log_size_mb);
     g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < cfg->instances->len; i++) {
         PbInstanceSpec *spec = g_ptr_array_index(cfg->instances, i);
@@ -1151,10 +1119,10 @@ gboolean pb_host_dump(PbHost *host, PbConfig *cfg, GString *out, GError **error)
         g_autoptr(pb_config) built = pb_config_build(m->plugin, spec, warnings, error);
         if (built == NULL)
             return FALSE;
-        g_string_append_printf(out, "  - module: %s    # %s %s, %s\n    name: %s\n    enabled: %s\n",
-                               spec_module_name(spec), m->plugin->name,
-                               m->plugin->version ? m->plugin->version : "", m->path,
-                               spec->name, spec->enabled ? "yes" : "no");
+        g_string_append_printf(
+            out, "  - module: %s    # %s %s, %s\n    name: %s\n    enabled: %s\n",
+            spec_module_name(spec), m->plugin->name, m->plugin->version ? m->plugin->version : "",
+            m->path, spec->name, spec->enabled ? "yes" : "no");
         g_autoptr(GString) body = g_string_new(NULL);
         pb_config_dump(built, body);
         /* pb_config_dump indents by two; nest it under the list item. */
@@ -1186,10 +1154,10 @@ pb_instance *pb_host_find(PbHost *host, const char *name)
 }
 
 typedef struct {
-    pb_instance *inst;    /* the running instance */
-    pb_instance *next;    /* the prepared replacement record (config, spec) */
-    void *staged;         /* from reload_prepare */
-    gboolean recreate;    /* no reload support, or the module changed */
+    pb_instance *inst; /* the running instance */
+    pb_instance *next; /* the prepared replacement record (config, spec) */
+    void *staged;      /* from reload_prepare */
+    gboolean recreate; /* no reload support, or the module changed */
 } PbReloadStep;
 
 static void report_restart_params(pb_instance *inst, const struct pb_config *old,
@@ -1198,9 +1166,9 @@ static void report_restart_params(pb_instance *inst, const struct pb_config *old
     for (guint i = 0; old && cfg && i < cfg->n && i < old->n; i++) {
         const pb_param *p = pb_plugin_param(cfg->plugin, i);
         if ((p->flags & PB_PARAM_F_RESTART) && !pb_config_value_equal(old, cfg, i)) {
-            g_string_append_printf(report,
-                                   "%s: %s changed to '%s'; it takes effect on restart\n",
-                                   inst->name, p->name, cfg->values[i].text ? cfg->values[i].text : "");
+            g_string_append_printf(report, "%s: %s changed to '%s'; it takes effect on restart\n",
+                                   inst->name, p->name,
+                                   cfg->values[i].text ? cfg->values[i].text : "");
             svc_log(inst, PB_LOG_WARNING, "%s changed; it takes effect on restart", p->name);
         }
     }
@@ -1332,8 +1300,7 @@ gboolean pb_host_reload(PbHost *host, PbConfig *cfg, GString *report, GError **e
         if (cur) {
             g_ptr_array_remove(old, cur);
             inst_free(cur);
-            g_string_append_printf(report, "%s: restarted with its new configuration\n",
-                                   n->name);
+            g_string_append_printf(report, "%s: restarted with its new configuration\n", n->name);
         }
         g_ptr_array_add(host->instances, n);
         if (n->state == PB_INSTANCE_STOPPED && !inst_run(n))
@@ -1341,8 +1308,7 @@ gboolean pb_host_reload(PbHost *host, PbConfig *cfg, GString *report, GError **e
     }
     for (guint i = 0; i < old->len; i++) {
         pb_instance *gone = g_ptr_array_index(old, i);
-        g_string_append_printf(report, "%s: removed from the configuration, stopped\n",
-                               gone->name);
+        g_string_append_printf(report, "%s: removed from the configuration, stopped\n", gone->name);
         inst_free(gone);
     }
     g_array_unref(steps);
@@ -1442,13 +1408,12 @@ void pb_host_list_modules(PbHost *host, GString *out)
         }
         const pb_plugin *p = m->plugin;
         g_string_append_printf(out, "%-12s %-8s ABI %u.%u  %s\n             %s\n", p->name,
-                               p->version ? p->version : "-", p->abi_major, p->abi_minor,
-                               m->path, p->description ? p->description : "");
+                               p->version ? p->version : "-", p->abi_major, p->abi_minor, m->path,
+                               p->description ? p->description : "");
     }
     if (files->len == 0) {
-        g_autofree char *joined = host->global.plugin_path
-                                      ? g_strjoinv(":", host->global.plugin_path)
-                                      : g_strdup("");
+        g_autofree char *joined =
+            host->global.plugin_path ? g_strjoinv(":", host->global.plugin_path) : g_strdup("");
         g_string_append_printf(out, "no modules found on the plugin path (%s)\n", joined);
     }
 }

@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <string.h>
 
-G_DEFINE_QUARK(pb-loader-error-quark, pb_loader_error)
+G_DEFINE_QUARK(pb - loader - error - quark, pb_loader_error)
 
 /* Everything ABI 1.0 defines must be present: older plugins cannot exist yet. */
 #define PB_PLUGIN_MIN_SIZE (offsetof(pb_plugin, destroy) + sizeof(void (*)(void *)))
-#define PB_PARAM_MIN_SIZE (offsetof(pb_param, help) + sizeof(const char *))
+#define PB_PARAM_MIN_SIZE  (offsetof(pb_param, help) + sizeof(const char *))
 
 static gboolean loader_init(GError **error)
 {
@@ -72,8 +72,7 @@ gboolean pb_plugin_check(const pb_plugin *p, const char *origin, GError **error)
     if (p->build_signature == NULL || strcmp(p->build_signature, PB_BUILD_SIGNATURE) != 0) {
         g_set_error(error, PB_LOADER_ERROR, PB_LOADER_ERROR_ABI,
                     "%s: built for %s, but this prebootd is %s", origin,
-                    p->build_signature ? p->build_signature : "(no signature)",
-                    PB_BUILD_SIGNATURE);
+                    p->build_signature ? p->build_signature : "(no signature)", PB_BUILD_SIGNATURE);
         return FALSE;
     }
     if (p->name == NULL || *p->name == '\0') {
@@ -83,8 +82,7 @@ gboolean pb_plugin_check(const pb_plugin *p, const char *origin, GError **error)
     }
     if (p->create == NULL || p->destroy == NULL) {
         g_set_error(error, PB_LOADER_ERROR, PB_LOADER_ERROR_INVALID,
-                    "%s: plugin '%s' lacks the required create/destroy callbacks", origin,
-                    p->name);
+                    "%s: plugin '%s' lacks the required create/destroy callbacks", origin, p->name);
         return FALSE;
     }
     if ((p->reload_prepare != NULL) != (p->reload_commit != NULL) ||
@@ -161,8 +159,7 @@ static gboolean module_file_exists(const char *base)
     return FALSE;
 }
 
-PbModule *pb_module_open(const char *const *search_path, const char *name_or_path,
-                         GError **error)
+PbModule *pb_module_open(const char *const *search_path, const char *name_or_path, GError **error)
 {
     g_return_val_if_fail(name_or_path != NULL && *name_or_path, NULL);
     if (!loader_init(error))

@@ -29,8 +29,7 @@ typedef struct {
 
 /* Opens a module by name (searched in each directory of search_path, as NAME.la, NAME.so
  * or NAME.dll) or by path (anything containing a directory separator). */
-PbModule *pb_module_open(const char *const *search_path, const char *name_or_path,
-                         GError **error);
+PbModule *pb_module_open(const char *const *search_path, const char *name_or_path, GError **error);
 PbModule *pb_module_new_builtin(const pb_plugin *plugin, GError **error);
 void pb_module_close(PbModule *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PbModule, pb_module_close)

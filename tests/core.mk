@@ -1,1 +1,71 @@
-## tests (core)
+## Core tests: the loader and host with test plugins, the daemon end to end, and a plugin
+## built out of tree against the installed header.
+
+# Test modules are never installed; -rpath makes libtool build them shared anyway.
+TEST_MODULE_FLAGS = $(PLUGIN_MODULE_FLAGS) -rpath /nowhere
+
+check_LTLIBRARIES += tests/plugins/testplug.la tests/plugins/testplug_norl.la \
+	tests/plugins/badmagic.la tests/plugins/badmajor.la tests/plugins/badminor.la \
+	tests/plugins/smallstruct.la tests/plugins/badsig.la tests/plugins/badtable.la \
+	tests/plugins/noentry.la
+
+tests_plugins_testplug_la_SOURCES = tests/plugins/testplug.c
+tests_plugins_testplug_la_CPPFLAGS = $(AM_CPPFLAGS) -DTESTPLUG_NAME=testplug
+tests_plugins_testplug_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+tests_plugins_testplug_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_testplug_la_LIBADD = core/libpbnet.la $(GLIB_LIBS)
+
+tests_plugins_testplug_norl_la_SOURCES = tests/plugins/testplug.c
+tests_plugins_testplug_norl_la_CPPFLAGS = $(AM_CPPFLAGS) -DTESTPLUG_NAME=testplug_norl \
+	-DTESTPLUG_NO_RELOAD
+tests_plugins_testplug_norl_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+tests_plugins_testplug_norl_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_testplug_norl_la_LIBADD = core/libpbnet.la $(GLIB_LIBS)
+
+BROKEN_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+tests_plugins_badmagic_la_SOURCES = tests/plugins/broken.c
+tests_plugins_badmagic_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_NAME=badmagic -DBROKEN_MAGIC
+tests_plugins_badmagic_la_CFLAGS = $(BROKEN_CFLAGS)
+tests_plugins_badmagic_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_badmajor_la_SOURCES = tests/plugins/broken.c
+tests_plugins_badmajor_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_NAME=badmajor -DBROKEN_MAJOR
+tests_plugins_badmajor_la_CFLAGS = $(BROKEN_CFLAGS)
+tests_plugins_badmajor_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_badminor_la_SOURCES = tests/plugins/broken.c
+tests_plugins_badminor_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_NAME=badminor -DBROKEN_MINOR
+tests_plugins_badminor_la_CFLAGS = $(BROKEN_CFLAGS)
+tests_plugins_badminor_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_smallstruct_la_SOURCES = tests/plugins/broken.c
+tests_plugins_smallstruct_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_NAME=smallstruct -DBROKEN_SIZE
+tests_plugins_smallstruct_la_CFLAGS = $(BROKEN_CFLAGS)
+tests_plugins_smallstruct_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_badsig_la_SOURCES = tests/plugins/broken.c
+tests_plugins_badsig_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_NAME=badsig -DBROKEN_SIGNATURE
+tests_plugins_badsig_la_CFLAGS = $(BROKEN_CFLAGS)
+tests_plugins_badsig_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_badtable_la_SOURCES = tests/plugins/broken.c
+tests_plugins_badtable_la_CPPFLAGS = $(AM_CPPFLAGS) -DBROKEN_NAME=badtable -DBROKEN_TABLE
+tests_plugins_badtable_la_CFLAGS = $(BROKEN_CFLAGS)
+tests_plugins_badtable_la_LDFLAGS = $(TEST_MODULE_FLAGS)
+tests_plugins_noentry_la_SOURCES = tests/plugins/noentry.c
+tests_plugins_noentry_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+tests_plugins_noentry_la_LDFLAGS = -module -avoid-version -no-undefined -shared -rpath /nowhere
+
+## In-process tests link the core library; testutil holds the shared helpers.
+check_LTLIBRARIES += tests/libtestutil.la
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
+tests_libtestutil_la_LIBADD = core/libpreboot-core.la $(GLIB_LIBS) $(YAML_LIBS) $(LTDL_LIBS)
+TEST_CORE_LIBS = tests/libtestutil.la core/libpreboot-core.la $(GLIB_LIBS) $(YAML_LIBS) \
+	$(LTDL_LIBS)
+
+check_PROGRAMS += tests/test-loader tests/test-host
+TESTS += tests/test-loader tests/test-host
+tests_test_loader_SOURCES = tests/test-loader.c
+tests_test_loader_LDADD = $(TEST_CORE_LIBS)
+tests_test_host_SOURCES = tests/test-host.c
+tests_test_host_LDADD = $(TEST_CORE_LIBS)
+
+## The daemon and prebootctl, end to end; and a plugin built against the installed header.
+TESTS += tests/test-daemon.sh tests/test-out-of-tree.sh
+EXTRA_DIST += tests/test-daemon.sh tests/test-out-of-tree.sh tests/tap.sh \
+	tests/data/oot/oot.c

@@ -39,8 +39,8 @@ extern "C" {
 #endif
 
 #define PB_PLUGIN_MAGIC 0x50425047u /* "PBPG" */
-#define PB_ABI_MAJOR 1
-#define PB_ABI_MINOR 0
+#define PB_ABI_MAJOR    1
+#define PB_ABI_MINOR    0
 
 /* ---- platform glue ------------------------------------------------------------------ */
 
@@ -89,7 +89,7 @@ extern "C" {
 #endif
 
 #define PB_STR_(x) #x
-#define PB_STR(x) PB_STR_(x)
+#define PB_STR(x)  PB_STR_(x)
 #if defined(__SIZEOF_POINTER__)
 #define PB_BUILD_PTR PB_STR(__SIZEOF_POINTER__)
 #elif defined(_WIN64)
@@ -149,13 +149,13 @@ typedef enum pb_param_role {
 } pb_param_role;
 
 typedef struct pb_param {
-    const char *name;   /* native (YAML) name: lower_snake_case */
-    const char *legacy; /* legacy .conf alias (e.g. "TFTPDirectory"), or NULL */
-    uint32_t type;      /* pb_param_type */
-    uint32_t flags;     /* pb_param_flags */
-    uint32_t role;      /* pb_param_role */
-    const char *def;    /* default as text; NULL = unset (empty) */
-    int64_t min, max;   /* PB_PARAM_INT range, inclusive */
+    const char *name;           /* native (YAML) name: lower_snake_case */
+    const char *legacy;         /* legacy .conf alias (e.g. "TFTPDirectory"), or NULL */
+    uint32_t type;              /* pb_param_type */
+    uint32_t flags;             /* pb_param_flags */
+    uint32_t role;              /* pb_param_role */
+    const char *def;            /* default as text; NULL = unset (empty) */
+    int64_t min, max;           /* PB_PARAM_INT range, inclusive */
     const char *const *choices; /* PB_PARAM_ENUM: NULL-terminated */
     const char *unit;           /* "s", "MB", "bytes"... for docs; may be NULL */
     const char *help;           /* one or two sentences */
@@ -209,8 +209,8 @@ typedef struct pb_host {
 
     /* The event loop. Watches and timers belong to the instance: the host removes any
      * left over when the instance stops. */
-    pb_watch *(*watch_socket)(pb_instance *inst, pb_socket_t sock, unsigned events,
-                              pb_io_fn fn, void *data);
+    pb_watch *(*watch_socket)(pb_instance *inst, pb_socket_t sock, unsigned events, pb_io_fn fn,
+                              void *data);
     void (*watch_remove)(pb_watch *watch);
     pb_timer *(*timer_add)(pb_instance *inst, uint32_t interval_ms, pb_timer_fn fn, void *data);
     void (*timer_remove)(pb_timer *timer);
@@ -296,20 +296,21 @@ typedef struct pb_plugin {
 typedef const pb_plugin *(*pb_plugin_entry_fn)(void);
 #define PB_PLUGIN_ENTRY_SYMBOL "preboot_plugin_entry"
 
-#define PB_PLUGIN_DEFINE(modname, descriptor)                                                \
-    PB_EXPORT const pb_plugin *modname##_LTX_preboot_plugin_entry(void);                     \
-    PB_EXPORT const pb_plugin *modname##_LTX_preboot_plugin_entry(void)                      \
-    {                                                                                        \
-        return &(descriptor);                                                                \
+#define PB_PLUGIN_DEFINE(modname, descriptor)                            \
+    PB_EXPORT const pb_plugin *modname##_LTX_preboot_plugin_entry(void); \
+    PB_EXPORT const pb_plugin *modname##_LTX_preboot_plugin_entry(void)  \
+    {                                                                    \
+        return &(descriptor);                                            \
     }
 
 /* Fills the fixed header of a descriptor. */
-#define PB_PLUGIN_HEADER                                                                     \
-    .magic = PB_PLUGIN_MAGIC, .abi_major = PB_ABI_MAJOR, .abi_minor = PB_ABI_MINOR,          \
+#define PB_PLUGIN_HEADER                                                            \
+    .magic = PB_PLUGIN_MAGIC, .abi_major = PB_ABI_MAJOR, .abi_minor = PB_ABI_MINOR, \
     .struct_size = sizeof(pb_plugin), .build_signature = PB_BUILD_SIGNATURE
 
-#define PB_PARAMS(table) .params = (table), .n_params = sizeof(table) / sizeof((table)[0]),   \
-                         .param_size = sizeof(pb_param)
+#define PB_PARAMS(table)                                               \
+    .params = (table), .n_params = sizeof(table) / sizeof((table)[0]), \
+    .param_size = sizeof(pb_param)
 
 #ifdef __cplusplus
 }

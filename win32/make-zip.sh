@@ -1,0 +1,74 @@
+#!/bin/sh
+# make-zip.sh - the Windows distribution: a zip that an administrator unpacks (for
+# example to C:\Program Files\preboot, or sets PREBOOT_HOME to) and runs. Called by
+# `make win32-zip` in a cross build tree:
+#
+#   make-zip.sh SRCDIR BUILDDIR ZIPNAME
+#
+# The layout is the legacy product's %ZENWORKS_HOME% one, which the programs find by
+# themselves (win32/main-win32.c):
+#   bin\preboot\   prebootd.exe, prebootctl.exe and every DLL they and the plugins need
+#   lib\preboot\   the plugin DLLs
+#   conf\preboot\  configuration: preboot.yaml and the legacy novell-*.conf examples
+#   logs\preboot\  log files;  var\preboot\  state
+#   doc\           README-windows.txt and the man pages as text
+set -eu
+srcdir=$1 builddir=$2 zipname=$3
+: "${OBJDUMP:=x86_64-w64-mingw32-objdump}"
+prefix=${WIN32_PREFIX:-$(${PKG_CONFIG:-pkg-config} --variable=prefix glib-2.0)}
+name=${zipname%.zip}
+stage=$builddir/win32/zip
+root=$stage/$name
+rm -rf "$stage"
+mkdir -p "$root/bin/preboot" "$root/lib/preboot" "$root/conf/preboot" "$root/logs/preboot" \
+    "$root/var/preboot" "$root/var/run" "$root/doc"
+
+# libtool keeps the real program in .libs/ when it made a wrapper
+real() { if [ -f "$(dirname "$1")/.libs/$(basename "$1")" ]; then echo "$(dirname "$1")/.libs/$(basename "$1")"; else echo "$1"; fi; }
+cp "$(real "$builddir/core/prebootd.exe")" "$(real "$builddir/tools/prebootctl.exe")" \
+    "$root/bin/preboot/"
+for dll in "$builddir"/plugins/*/.libs/*.dll; do
+    [ -f "$dll" ] && cp "$dll" "$root/lib/preboot/"
+done
+
+# Every DLL the programs and plugins import that the dependency prefix provides, and what
+# those import in turn; system DLLs (KERNEL32, WS2_32, msvcrt...) are not in the prefix.
+todo=$(ls "$root"/bin/preboot/*.exe "$root"/lib/preboot/*.dll)
+while [ -n "$todo" ]; do
+    next=
+    for f in $todo; do
+        for dep in $("$OBJDUMP" -p "$f" | sed -n 's/^[[:space:]]*DLL Name: //p' | tr -d '\r'); do
+            [ -f "$prefix/bin/$dep" ] || continue
+            [ -f "$root/bin/preboot/$dep" ] && continue
+            cp "$prefix/bin/$dep" "$root/bin/preboot/"
+            next="$next $root/bin/preboot/$dep"
+        done
+    done
+    todo=$next
+done
+
+# Configuration examples: the YAML one and the legacy files, CRLF as Notepad likes them.
+crlf() { sed 's/\r*$/\r/' "$1" >"$2"; }
+for f in "$builddir"/etc/*.yaml "$srcdir"/etc/*.yaml "$srcdir"/etc/legacy/*.conf; do
+    [ -f "$f" ] && crlf "$f" "$root/conf/preboot/$(basename "$f")"
+done
+
+# Documentation: the man pages as plain text (groff when present, else their source).
+[ -f "$srcdir/doc/windows.md" ] && crlf "$srcdir/doc/windows.md" "$root/doc/README-windows.txt"
+for m in "$builddir"/man/*.[0-9]; do
+    [ -f "$m" ] || continue
+    out=$root/doc/$(basename "$m").txt
+    if command -v groff >/dev/null 2>&1; then
+        groff -man -Tutf8 -P-cbou "$m" 2>/dev/null >"$out.tmp" && crlf "$out.tmp" "$out"
+        rm -f "$out.tmp"
+    else
+        crlf "$m" "$out"
+    fi
+done
+for f in README.md NEWS README.security; do
+    [ -s "$srcdir/$f" ] && crlf "$srcdir/$f" "$root/doc/$f.txt"
+done
+
+rm -f "$builddir/$zipname"
+(cd "$stage" && python3 -m zipfile -c "$builddir/$zipname" "$name")
+echo "$builddir/$zipname: $(cd "$root" && find . -type f | wc -l) files, $(du -sh "$builddir/$zipname" | cut -f1)"
