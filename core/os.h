@@ -32,6 +32,11 @@ guint pb_os_signal_watch(PbOsSignal which, GSourceFunc fn, gpointer data);
 /* The control channel: a local stream socket that only root and members of group may
  * use (a Unix socket with mode 0660 and SO_PEERCRED on POSIX). */
 pb_socket_t pb_os_control_listen(const char *path, const char *group, GError **error);
+/* A connection waiting on a listening control socket (non-blocking, close-on-exec), or
+ * PB_SOCKET_NONE with errno set (EAGAIN when none is queued). */
+pb_socket_t pb_os_control_accept(pb_socket_t listener);
+/* Connects to a daemon's control socket; the socket returned is non-blocking. When no
+ * daemon listens, the error is G_FILE_ERROR_NOENT. */
 pb_socket_t pb_os_control_connect(const char *path, GError **error);
 gboolean pb_os_control_peer_allowed(pb_socket_t sock, const char *group);
 void pb_os_control_unlink(const char *path);
@@ -42,6 +47,7 @@ void pb_os_control_unlink(const char *path);
 typedef gboolean (*PbOsSocketFunc)(pb_socket_t sock, GIOCondition cond, gpointer data);
 GSource *pb_os_socket_source_new(pb_socket_t sock, GIOCondition cond);
 void pb_os_socket_close(pb_socket_t sock);
+/* recv/send: bytes moved, 0 at end of stream (read), or -1 with errno (EAGAIN). */
 gssize pb_os_socket_read(pb_socket_t sock, void *buf, gsize len);
 gssize pb_os_socket_write(pb_socket_t sock, const void *buf, gsize len);
 

@@ -10,3 +10,9 @@ TESTS += tests/test-log
 tests_test_log_SOURCES = tests/test-log.c core/log.c
 tests_test_log_CFLAGS = $(AM_CFLAGS)
 tests_test_log_LDADD = $(GLIB_LIBS)
+
+check_PROGRAMS += tests/test-os
+TESTS += tests/test-os
+tests_test_os_SOURCES = tests/test-os.c core/os-posix.c
+tests_test_os_CFLAGS = $(AM_CFLAGS)
+tests_test_os_LDADD = $(GLIB_LIBS)
