@@ -35,3 +35,26 @@ tests_fuzz_fuzz_dhcp_packet_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,unde
 tests_fuzz_fuzz_dhcp_packet_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_dhcp_packet_LDADD = plugins/proxydhcp/libproxydhcp-core.la $(GLIB_LIBS)
 endif
+
+## The module.
+plugin_LTLIBRARIES += plugins/proxydhcp/proxydhcp.la
+plugins_proxydhcp_proxydhcp_la_SOURCES = \
+	plugins/proxydhcp/proxydhcp-plugin.c \
+	plugins/proxydhcp/policy-query.h plugins/proxydhcp/policy-query.c \
+	plugins/proxydhcp/proxydhcp-iface.h
+## Windows: the win32 helper adds proxydhcp-iface-win32.c (GetAdaptersAddresses) here.
+if !OS_WIN32
+plugins_proxydhcp_proxydhcp_la_SOURCES += plugins/proxydhcp/proxydhcp-iface-posix.c
+endif
+plugins_proxydhcp_proxydhcp_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+plugins_proxydhcp_proxydhcp_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
+plugins_proxydhcp_proxydhcp_la_LIBADD = plugins/proxydhcp/libproxydhcp-core.la core/libpbnet.la \
+	$(GLIB_LIBS)
+
+## The module in the real host, on loopback high ports.
+check_PROGRAMS += tests/test-proxydhcp-plugin
+TESTS += tests/test-proxydhcp-plugin
+tests_test_proxydhcp_plugin_SOURCES = tests/test-proxydhcp-plugin.c
+tests_test_proxydhcp_plugin_CPPFLAGS = $(PROXYDHCP_TEST_CPPFLAGS)
+tests_test_proxydhcp_plugin_LDADD = plugins/proxydhcp/libproxydhcp-core.la $(TEST_CORE_LIBS)
+EXTRA_tests_test_proxydhcp_plugin_DEPENDENCIES = plugins/proxydhcp/proxydhcp.la
