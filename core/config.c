@@ -223,6 +223,11 @@ static gboolean expand_legacy_dirs(PbConfig *cfg, GError **error)
         if (files == NULL)
             return FALSE;
         if (files->len == 0) {
+            if (spec->source.line == 0) {
+                g_set_error(error, PB_CONFIG_ERROR, PB_CONFIG_ERROR_IO,
+                            "%s: no .conf files in this directory", dir);
+                return FALSE;
+            }
             g_autofree char *where = where_text(&spec->source);
             g_set_error(error, PB_CONFIG_ERROR, PB_CONFIG_ERROR_IO,
                         "%s: legacy: '%s' holds no .conf files", where, dir);
@@ -345,6 +350,7 @@ static void apply_entry(Build *b, const PbRawEntry *e)
                                   : pb_param_parse(p, e->value, e->source.kind, &v, &local);
     if (!ok) {
         add_error(b, "%s: %s: %s", where, e->key, local->message);
+        b->missing[i] = FALSE; /* reported already; "required" would say it twice */
         return;
     }
     if (p->flags & PB_PARAM_F_DEPRECATED)
