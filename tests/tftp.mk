@@ -23,3 +23,11 @@ tests_fuzz_fuzz_tftp_packet_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,unde
 tests_fuzz_fuzz_tftp_packet_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_tftp_packet_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
 endif
+
+## The module in the real host, in process (needs the module built first).
+check_PROGRAMS += tests/test-tftp-plugin
+TESTS += tests/test-tftp-plugin
+tests_test_tftp_plugin_SOURCES = tests/test-tftp-plugin.c
+tests_test_tftp_plugin_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
+tests_test_tftp_plugin_LDADD = plugins/tftp/libtftp-core.la $(TEST_CORE_LIBS)
+EXTRA_tests_test_tftp_plugin_DEPENDENCIES = plugins/tftp/tftp.la

@@ -18,7 +18,13 @@ plugins_tftp_libtftp_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_tftp_libtftp_core_la_LIBADD = $(GLIB_LIBS)
 
 plugin_LTLIBRARIES += plugins/tftp/tftp.la
-plugins_tftp_tftp_la_SOURCES = plugins/tftp/tftp-plugin.c plugins/tftp/tftp-service.h
+plugins_tftp_tftp_la_SOURCES = plugins/tftp/tftp-plugin.c plugins/tftp/tftp-service.h \
+	plugins/tftp/tftp-ifaddr.h
+if OS_WIN32
+plugins_tftp_tftp_la_SOURCES += win32/tftp-ifaddr-win32.c
+else
+plugins_tftp_tftp_la_SOURCES += plugins/tftp/tftp-ifaddr-posix.c
+endif
 plugins_tftp_tftp_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_tftp_tftp_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
 plugins_tftp_tftp_la_LIBADD = plugins/tftp/libtftp-core.la core/libpbnet.la $(GLIB_LIBS)

@@ -14,6 +14,7 @@
 
 #include "net.h"
 #include "tftp-fs.h"
+#include "tftp-ifaddr.h"
 #include "tftp-negotiate.h"
 #include "tftp-packet.h"
 #include "tftp-path.h"
@@ -876,7 +877,8 @@ static bool listen_readable(void *data, pb_socket_t sock, unsigned events)
             break;
         guint64 now = t->host->monotonic_us();
         /* No amplifier: only unicast requests from real unicast sources are answered. */
-        if (pb_addr_is_multicast_or_broadcast(&local) || pb_addr_is_any(&from) ||
+        if (pb_addr_is_multicast_or_broadcast(&local) ||
+            tftp_addr_is_directed_broadcast(&local, now) || pb_addr_is_any(&from) ||
             pb_addr_is_multicast_or_broadcast(&from) || from.port == 0) {
             t->host->counter_add(t->c.ignored, 1);
             if (t->host->log_enabled(t->inst, PB_LOG_REQUEST)) {
