@@ -16,3 +16,9 @@ TESTS += tests/test-os
 tests_test_os_SOURCES = tests/test-os.c core/os-posix.c
 tests_test_os_CFLAGS = $(AM_CFLAGS)
 tests_test_os_LDADD = $(GLIB_LIBS)
+
+check_PROGRAMS += tests/test-control
+TESTS += tests/test-control
+tests_test_control_SOURCES = tests/test-control.c core/control.c core/os-posix.c core/log.c
+tests_test_control_CFLAGS = $(AM_CFLAGS)
+tests_test_control_LDADD = $(GLIB_LIBS)
