@@ -7,3 +7,13 @@ man/%: man/%.in Makefile
 man_MANS += man/prebootd.8
 EXTRA_DIST += man/prebootd.8.in
 CLEANFILES += man/prebootd.8
+
+## preboot.yaml(5)
+man_MANS += man/preboot.yaml.5
+EXTRA_DIST += man/preboot.yaml.5.in
+CLEANFILES += man/preboot.yaml.5
+
+## preboot-legacy.conf(5)
+man_MANS += man/preboot-legacy.conf.5
+EXTRA_DIST += man/preboot-legacy.conf.5.in
+CLEANFILES += man/preboot-legacy.conf.5
