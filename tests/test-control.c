@@ -6,7 +6,9 @@
 #include "os.h"
 
 #include <errno.h>
+#include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <pwd.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -406,6 +408,193 @@ static void test_permission_denied(Fixture *f, gconstpointer data)
     g_assert_true(logged(f, "control: permission denied"));
 }
 
+/* ---- prebootctl against a stand-in daemon on the main loop --------------------------- */
+
+typedef struct {
+    GPid victim; /* the "daemon" process that stop ends */
+    int reloads;
+    gboolean exited;
+    gboolean victim_reaped;
+} Daemon;
+
+static gboolean daemon_handler(gpointer data, int argc, const char *const *argv, GString *out)
+{
+    Daemon *d = data;
+    if (strcmp(argv[0], "status") == 0) {
+        g_string_append(out, "prebootd running\n  tftp: running\n");
+        return TRUE;
+    }
+    if (strcmp(argv[0], "stats") == 0) {
+        g_string_append(out, "tftp: requests = 3\n");
+        return TRUE;
+    }
+    if (strcmp(argv[0], "pid") == 0) {
+        g_string_append_printf(out, "%ld\n", (long)d->victim);
+        return TRUE;
+    }
+    if (strcmp(argv[0], "reload") == 0) {
+        /* The first reload works, the second is refused, as a bad configuration is. */
+        if (d->reloads++ == 0) {
+            g_string_append(out, "configuration reloaded\n");
+            return TRUE;
+        }
+        g_string_append(out, "reload refused: tftp: bad value\n");
+        return FALSE;
+    }
+    if (strcmp(argv[0], "stop") == 0) {
+        kill(d->victim, SIGTERM);
+        g_string_append(out, "stopping\n");
+        return TRUE;
+    }
+    g_string_append(out, "plugin:");
+    for (int i = 0; i < argc; i++)
+        g_string_append_printf(out, " <%s>", argv[i]);
+    g_string_append_c(out, '\n');
+    return TRUE;
+}
+
+static void on_child_exit(GPid pid, gint status, gpointer data)
+{
+    *(gboolean *)data = TRUE;
+    g_spawn_close_pid(pid);
+}
+
+/* Runs prebootctl ARGS..., serving the main loop meanwhile; returns its exit status. */
+static int run_ctl(const char *ctl, const char *const *args, char **out, char **err)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (gpointer)ctl);
+    for (const char *const *a = args; *a; a++)
+        g_ptr_array_add(argv, (gpointer)*a);
+    g_ptr_array_add(argv, NULL);
+    g_autoptr(GError) error = NULL;
+    GPid pid;
+    int out_fd, err_fd;
+    g_assert_true(g_spawn_async_with_pipes(NULL, (char **)argv->pdata, NULL,
+                                           G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, NULL,
+                                           &out_fd, &err_fd, &error));
+    g_assert_no_error(error);
+    GString *o = g_string_new(NULL), *e = g_string_new(NULL);
+    int status = -1;
+    gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    gboolean out_eof = FALSE, err_eof = FALSE;
+    g_unix_set_fd_nonblocking(out_fd, TRUE, NULL);
+    g_unix_set_fd_nonblocking(err_fd, TRUE, NULL);
+    for (;;) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_main_context_iteration(NULL, FALSE);
+        char buf[1024];
+        gssize n;
+        while (!out_eof && (n = read(out_fd, buf, sizeof buf)) != 0 && n > 0)
+            g_string_append_len(o, buf, n);
+        if (!out_eof && n == 0)
+            out_eof = TRUE;
+        while (!err_eof && (n = read(err_fd, buf, sizeof buf)) != 0 && n > 0)
+            g_string_append_len(e, buf, n);
+        if (!err_eof && n == 0)
+            err_eof = TRUE;
+        if (status < 0 && waitpid(pid, &status, WNOHANG) != pid)
+            status = -1;
+        if (status >= 0 && out_eof && err_eof)
+            break;
+        g_usleep(2000);
+    }
+    close(out_fd);
+    close(err_fd);
+    *out = g_string_free(o, FALSE);
+    *err = g_string_free(e, FALSE);
+    g_assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void test_prebootctl(void)
+{
+    g_autofree char *ctl = NULL;
+    const char *top = g_getenv("top_builddir");
+    ctl = top ? g_build_filename(top, "tools", "prebootctl", NULL)
+              : g_test_build_filename(G_TEST_BUILT, "..", "tools", "prebootctl", NULL);
+    if (!g_file_test(ctl, G_FILE_TEST_IS_EXECUTABLE)) {
+        g_test_skip("tools/prebootctl is not built");
+        return;
+    }
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_dir_make_tmp("test-ctl-XXXXXX", &error);
+    g_autofree char *sock = g_build_filename(dir, "control.sock", NULL);
+    g_autofree char *pidfile = g_build_filename(dir, "prebootd.pid", NULL);
+    char *out = NULL, *err = NULL;
+
+    /* Nothing there yet: LSB "not running" (3) for status, showpid and commands;
+     * stop is a success. */
+    const char *const status[] = {"-s", sock, "-p", pidfile, "status", NULL};
+    g_assert_cmpint(run_ctl(ctl, status, &out, &err), ==, 3);
+    g_assert_cmpstr(out, ==, "prebootd is not running\n");
+    g_free(out), g_free(err);
+    const char *const showpid[] = {"-s", sock, "-p", pidfile, "showpid", NULL};
+    g_assert_cmpint(run_ctl(ctl, showpid, &out, &err), ==, 3);
+    g_assert_cmpstr(out, ==, "");
+    g_free(out), g_free(err);
+    const char *const stop[] = {"-s", sock, "-p", pidfile, "-t", "5", "stop", NULL};
+    g_assert_cmpint(run_ctl(ctl, stop, &out, &err), ==, 0);
+    g_free(out), g_free(err);
+    const char *const stats[] = {"-s", sock, "-p", pidfile, "stats", NULL};
+    g_assert_cmpint(run_ctl(ctl, stats, &out, &err), ==, 3);
+    g_free(out), g_free(err);
+
+    /* A stand-in daemon: this process serves the control socket, a child plays the
+     * daemon process that stop must end. */
+    Daemon d = {0};
+    const char *const sleeper[] = {"sleep", "60", NULL};
+    g_assert_true(g_spawn_async(NULL, (char **)sleeper, NULL,
+                                G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                &d.victim, &error));
+    g_child_watch_add(d.victim, on_child_exit, &d.victim_reaped);
+    PbControl *c = pb_control_new(sock, NULL, daemon_handler, &d, &error);
+    g_assert_no_error(error);
+
+    g_assert_cmpint(run_ctl(ctl, status, &out, &err), ==, 0);
+    g_assert_cmpstr(out, ==, "prebootd running\n  tftp: running\n");
+    g_free(out), g_free(err);
+    g_assert_cmpint(run_ctl(ctl, stats, &out, &err), ==, 0);
+    g_assert_cmpstr(out, ==, "tftp: requests = 3\n");
+    g_free(out), g_free(err);
+    /* No pid file: the daemon tells its pid. */
+    g_assert_cmpint(run_ctl(ctl, showpid, &out, &err), ==, 0);
+    g_autofree char *want_pid = g_strdup_printf("%ld\n", (long)d.victim);
+    g_assert_cmpstr(out, ==, want_pid);
+    g_free(out), g_free(err);
+
+    /* Plugin commands pass through as they are, options after the verb included. */
+    const char *const plugin[] = {"-s", sock, "tftp-sessions", "--all", "a b", NULL};
+    g_assert_cmpint(run_ctl(ctl, plugin, &out, &err), ==, 0);
+    g_assert_cmpstr(out, ==, "plugin: <tftp-sessions> <--all> <a b>\n");
+    g_free(out), g_free(err);
+
+    const char *const reload[] = {"-s", sock, "force-reload", NULL};
+    g_assert_cmpint(run_ctl(ctl, reload, &out, &err), ==, 0);
+    g_assert_cmpstr(out, ==, "configuration reloaded\n");
+    g_free(out), g_free(err);
+    g_assert_cmpint(run_ctl(ctl, reload, &out, &err), ==, 1);
+    g_assert_cmpstr(err, ==, "reload refused: tftp: bad value\n");
+    g_free(out), g_free(err);
+
+    /* stop: asks, then waits until the process is gone. */
+    g_assert_cmpint(run_ctl(ctl, stop, &out, &err), ==, 0);
+    g_assert_cmpstr(out, ==, "prebootd stopped\n");
+    g_free(out), g_free(err);
+    g_assert_true(d.victim_reaped);
+
+    const char *const version[] = {"--version", NULL};
+    g_assert_cmpint(run_ctl(ctl, version, &out, &err), ==, 0);
+    g_assert_true(g_str_has_prefix(out, "prebootctl "));
+    g_free(out), g_free(err);
+    const char *const none[] = {"-s", sock, NULL};
+    g_assert_cmpint(run_ctl(ctl, none, &out, &err), ==, 1);
+    g_free(out), g_free(err);
+
+    pb_control_free(c);
+    g_rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -416,5 +605,6 @@ int main(int argc, char **argv)
     ADD("/control/permission-denied", test_permission_denied);
     g_test_add_func("/control/parse", test_parse);
     g_test_add_func("/control/not-running", test_not_running);
+    g_test_add_func("/control/prebootctl", test_prebootctl);
     return g_test_run();
 }
