@@ -31,3 +31,12 @@ tests_test_tftp_plugin_SOURCES = tests/test-tftp-plugin.c
 tests_test_tftp_plugin_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
 tests_test_tftp_plugin_LDADD = plugins/tftp/libtftp-core.la $(TEST_CORE_LIBS)
 EXTRA_tests_test_tftp_plugin_DEPENDENCIES = plugins/tftp/tftp.la
+
+## Real clients against the daemon (or tests/tftp-serve until prebootd runs plugins).
+check_PROGRAMS += tests/tftp-serve tests/tftp-mangler
+tests_tftp_serve_SOURCES = tests/tftp-serve.c
+tests_tftp_serve_LDADD = $(TEST_CORE_LIBS)
+tests_tftp_mangler_SOURCES = tests/tftp-mangler.c
+tests_tftp_mangler_CFLAGS = $(AM_CFLAGS)
+TESTS += tests/tftp-interop.sh
+EXTRA_DIST += tests/tftp-interop.sh

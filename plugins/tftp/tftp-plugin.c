@@ -1036,9 +1036,13 @@ static bool tftp_start(void *self, pb_err *err)
         if (t->lsock[i] != PB_SOCKET_NONE)
             t->lwatch[i] =
                 t->host->watch_socket(t->inst, t->lsock[i], PB_IO_IN, listen_readable, t);
-    if (!t->host->service_publish(t->inst, PB_TFTP_SERVICE, PB_TFTP_SERVICE_VERSION, &t->iface,
-                                  err))
+    /* Service names are global: every instance publishes preboot.tftp.NAME, and the first
+     * one also plain preboot.tftp (a second instance's attempt fails quietly). */
+    g_autofree char *own = g_strconcat(PB_TFTP_SERVICE ".", t->host->instance_name(t->inst), NULL);
+    if (!t->host->service_publish(t->inst, own, PB_TFTP_SERVICE_VERSION, &t->iface, err))
         return false;
+    (void)t->host->service_publish(t->inst, PB_TFTP_SERVICE, PB_TFTP_SERVICE_VERSION, &t->iface,
+                                   NULL);
     t->host->log(t->inst, PB_LOG_CRITICAL,
                  "serving %s on port %u%s (block size up to %u, window up to %u, writes %s)",
                  t->set.directory, t->set.port, t->set.ipv6 ? " (IPv4 and IPv6)" : "",
@@ -1129,7 +1133,7 @@ static void tftp_stop(void *self)
     t->tick = NULL;
     g_array_set_size(t->providers, 0);
     g_array_set_size(t->listeners, 0);
-    t->host->service_withdraw(t->inst, PB_TFTP_SERVICE);
+    /* The host withdraws both names of this instance when it stops. */
 }
 
 static void tftp_destroy(void *self)

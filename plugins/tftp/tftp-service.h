@@ -1,5 +1,6 @@
 /* tftp-service.h - what the tftp plugin offers other plugins through the host's service
- * registry, under the name PB_TFTP_SERVICE:
+ * registry, under the name PB_TFTP_SERVICE (the first tftp instance) and
+ * PB_TFTP_SERVICE ".INSTANCE" (each instance, e.g. "preboot.tftp.tftp"):
  *   - virtual files: a provider is asked first for every RRQ and may serve bytes it makes
  *     up (a boot menu for one client, say), with tsize when it knows the size;
  *   - transfer events: listeners hear of every finished transfer (client, file, bytes,
