@@ -8,6 +8,11 @@ man_MANS += man/prebootd.8
 EXTRA_DIST += man/prebootd.8.in
 CLEANFILES += man/prebootd.8
 
+## preboot-policy(8), preboot-rules.yaml(5), preboot-http(8)
+man_MANS += man/preboot-policy.8 man/preboot-rules.yaml.5 man/preboot-http.8
+EXTRA_DIST += man/preboot-policy.8.in man/preboot-rules.yaml.5.in man/preboot-http.8.in
+CLEANFILES += man/preboot-policy.8 man/preboot-rules.yaml.5 man/preboot-http.8
+
 ## preboot.yaml(5)
 man_MANS += man/preboot.yaml.5
 EXTRA_DIST += man/preboot.yaml.5.in
@@ -17,3 +22,13 @@ CLEANFILES += man/preboot.yaml.5
 man_MANS += man/preboot-legacy.conf.5
 EXTRA_DIST += man/preboot-legacy.conf.5.in
 CLEANFILES += man/preboot-legacy.conf.5
+
+## prebootctl(8)
+man_MANS += man/prebootctl.8
+EXTRA_DIST += man/prebootctl.8.in
+CLEANFILES += man/prebootctl.8
+
+## preboot-tftp(8)
+man_MANS += man/preboot-tftp.8
+EXTRA_DIST += man/preboot-tftp.8.in
+CLEANFILES += man/preboot-tftp.8
