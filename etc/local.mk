@@ -1,1 +1,19 @@
-## etc files
+## etc: the systemd unit, the SysV init script and its defaults file, filled with the
+## configured paths (do_subst). The lead's etc/preboot.yaml.in has its own block.
+if !OS_WIN32
+initddir = $(sysconfdir)/init.d
+initd_SCRIPTS = etc/init.d/preboot
+defaultdir = $(sysconfdir)/default
+dist_default_DATA = etc/default/preboot
+if HAVE_SYSTEMD
+systemdsystemunit_DATA = etc/prebootd.service
+endif
+endif
+EXTRA_DIST += etc/prebootd.service.in etc/init.d/preboot.in
+CLEANFILES += etc/prebootd.service etc/init.d/preboot
+
+etc/prebootd.service: etc/prebootd.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc && $(do_subst) <$(srcdir)/etc/prebootd.service.in >$@
+etc/init.d/preboot: etc/init.d/preboot.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc/init.d && \
+	$(do_subst) <$(srcdir)/etc/init.d/preboot.in >$@ && chmod +x $@
