@@ -2,18 +2,20 @@
 ## os-win32.c and net-win32.c stand in for core/os-posix.c and core/net-posix.c (wired in
 ## core/local.mk); tftp-fs-win32.c for plugins/tftp/tftp-fs-posix.c (plugins/tftp/local.mk).
 
-EXTRA_DIST += win32/win32.h win32/win32-sock.h win32/main-win32.c win32/messages.mc \
+EXTRA_DIST += win32/win32.h win32/win32-sock.h win32/compat.h win32/main-win32.c win32/messages.mc \
 	win32/build-deps.sh win32/wine-test.sh win32/make-zip.sh win32/test-wine-tftp.sh
 
 if OS_WIN32
+AM_CPPFLAGS += -include $(top_srcdir)/win32/compat.h
+
 ## Both programs get main() from main-win32.c (the service wrapper and the install home);
 ## their own main() becomes pb_program_main.
 core_prebootd_SOURCES += win32/main-win32.c
-core_prebootd_CPPFLAGS = $(AM_CPPFLAGS) -Dmain=pb_program_main -DPB_WIN32_DAEMON
+core_prebootd_CPPFLAGS += -Dmain=pb_program_main -DPB_WIN32_DAEMON
 core_prebootd_LDADD += win32/messages.o
 EXTRA_core_prebootd_DEPENDENCIES = win32/messages.o
 tools_prebootctl_SOURCES += win32/main-win32.c
-tools_prebootctl_CPPFLAGS = $(AM_CPPFLAGS) -Dmain=pb_program_main
+tools_prebootctl_CPPFLAGS += -Dmain=pb_program_main
 
 ## The message table that lets the Event Viewer show prebootd's events ("%1").
 win32/messages.o: $(top_srcdir)/win32/messages.mc

@@ -47,6 +47,12 @@ while [ -n "$todo" ]; do
     todo=$next
 done
 
+# g_spawn (prebootctl start) runs programs through glib's helper executables, which it
+# looks for next to the glib DLL.
+for h in "$prefix"/bin/gspawn-win64-helper*.exe; do
+    [ -f "$h" ] && cp "$h" "$root/bin/preboot/"
+done
+
 # Configuration examples: the YAML one and the legacy files, CRLF as Notepad likes them.
 crlf() { sed 's/\r*$/\r/' "$1" >"$2"; }
 for f in "$builddir"/etc/*.yaml "$srcdir"/etc/*.yaml "$srcdir"/etc/legacy/*.conf; do

@@ -462,10 +462,10 @@ static SockEntry *sock_entry_ref(SOCKET s, long want)
         g_hash_table_insert(sock_table, g_memdup2(&key, sizeof key), e);
     }
     e->refs++;
-    if ((e->mask | want) != e->mask || e->refs == 1) {
-        e->mask |= want;
-        WSAEventSelect(s, e->event, e->mask);
-    }
+    e->mask |= want;
+    /* Always (re)select: a handle value closed and reused for a new socket while an old
+     * source on it still lives must not be left without its selection. */
+    WSAEventSelect(s, e->event, e->mask);
     g_mutex_unlock(&sock_lock);
     return e;
 }

@@ -1,0 +1,14 @@
+/* compat.h - included first in every compilation of the Windows build (-include, see
+ * win32/local.mk): the few POSIX spellings mingw-w64 lacks, so that portable code needs no
+ * #ifdef for them. Nothing here may change behaviour on other systems. */
+#pragma once
+
+#ifdef _WIN32
+#include <fcntl.h>
+#ifndef O_CLOEXEC
+#define O_CLOEXEC _O_NOINHERIT /* the CRT's "not inherited by child processes" */
+#endif
+#ifndef O_NOCTTY
+#define O_NOCTTY 0 /* Windows has no controlling terminals */
+#endif
+#endif
