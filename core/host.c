@@ -84,6 +84,7 @@ struct pb_instance {
     GList *timers;
     GList *defers; /* guarded by host->defer_lock */
     gint64 started_us;
+    gboolean bad_config; /* its configuration, not its module, is what failed */
 };
 
 struct PbHost {
@@ -947,6 +948,7 @@ static pb_instance *inst_prepare(PbHost *host, PbInstanceSpec *spec, GPtrArray *
     }
     inst->config = pb_config_build(inst->module->plugin, spec, warnings, &error);
     if (inst->config == NULL) {
+        inst->bad_config = TRUE;
         inst_fail(inst, "%s", error->message);
         return inst;
     }
@@ -1213,12 +1215,18 @@ gboolean pb_host_reload(PbHost *host, PbConfig *cfg, GString *report, GError **e
     g_autoptr(GString) why = g_string_new(NULL);
     for (guint i = 0; i < next->len; i++) {
         pb_instance *n = g_ptr_array_index(next, i);
-        if (n->state == PB_INSTANCE_FAILED && n->spec->enabled) {
+        pb_instance *cur = find_instance(host->instances, n->name);
+        /* A bad value anywhere refuses the file, as --check-config would. A module that
+         * cannot be loaded refuses the reload only when it would take a running instance
+         * down; one that was failing already stays failed and is reported. */
+        if (n->state == PB_INSTANCE_FAILED &&
+            (n->bad_config || (cur && cur->state == PB_INSTANCE_RUNNING))) {
             g_string_append_printf(why, "%s: %s\n", n->name, n->error);
             failed = TRUE;
             continue;
         }
-        pb_instance *cur = find_instance(host->instances, n->name);
+        if (n->state == PB_INSTANCE_FAILED)
+            continue;
         if (cur == NULL || cur->state != PB_INSTANCE_RUNNING || n->state == PB_INSTANCE_DISABLED)
             continue;
         PbReloadStep step = {.inst = cur, .next = n};
@@ -1303,8 +1311,8 @@ gboolean pb_host_reload(PbHost *host, PbConfig *cfg, GString *report, GError **e
             g_string_append_printf(report, "%s: restarted with its new configuration\n", n->name);
         }
         g_ptr_array_add(host->instances, n);
-        if (n->state == PB_INSTANCE_STOPPED && !inst_run(n))
-            g_string_append_printf(report, "%s: %s\n", n->name, n->error);
+        if ((n->state == PB_INSTANCE_STOPPED && !inst_run(n)) || n->state == PB_INSTANCE_FAILED)
+            g_string_append_printf(report, "%s: not running: %s\n", n->name, n->error);
     }
     for (guint i = 0; i < old->len; i++) {
         pb_instance *gone = g_ptr_array_index(old, i);

@@ -30,4 +30,5 @@ endif
 
 sbin_PROGRAMS += core/prebootd
 core_prebootd_SOURCES = core/prebootd.c
+core_prebootd_CPPFLAGS = $(AM_CPPFLAGS)
 core_prebootd_LDADD = core/libpreboot-core.la $(GLIB_LIBS)

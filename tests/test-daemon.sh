@@ -91,7 +91,7 @@ out=$(ctl echo-echo x)
 check "the old configuration keeps serving" [ "$out" = "three: x" ]
 write_config five ", mode: bogus"
 out=$(ctl force-reload 2>&1)
-contains "a bad value refuses the reload with file:line" "$out" "$tmp/preboot.yaml:11: mode: 'bogus'"
+contains "a bad value refuses the reload with file:line" "$out" "$tmp/preboot.yaml:9: mode: 'bogus' is not one of: fast, slow, careful"
 out=$(ctl echo-echo x)
 check "...and the old configuration keeps serving" [ "$out" = "three: x" ]
 

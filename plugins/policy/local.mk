@@ -1,7 +1,7 @@
 ## plugins/policy: the policy engine (who boots what, which menu, what work).
 ## Pure parse/decide code lives in a convenience library linked into the module, the unit
 ## tests and the fuzz targets alike.
-nobase_include_HEADERS += include/preboot/policy.h
+prebootinclude_HEADERS += include/preboot/policy.h
 
 noinst_LTLIBRARIES += plugins/policy/libpolicy-core.la
 plugins_policy_libpolicy_core_la_SOURCES = \
@@ -51,3 +51,22 @@ tests_fuzz_fuzz_policy_proto_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,und
 tests_fuzz_fuzz_policy_proto_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_policy_proto_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
 endif
+
+## The module. tftp-service.h is the tftp plugin's registry interface (plugin.h types only).
+plugin_LTLIBRARIES += plugins/policy/policy.la
+plugins_policy_policy_la_SOURCES = plugins/policy/policy-plugin.c \
+	plugins/policy/policy-script.h plugins/policy/policy-script.c
+plugins_policy_policy_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/tftp
+plugins_policy_policy_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+plugins_policy_policy_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
+plugins_policy_policy_la_LIBADD = plugins/policy/libpolicy-core.la core/libpbnet.la \
+	$(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
+
+## The modules in the real host, in process: policy with http and tftp.
+check_PROGRAMS += tests/test-policy-plugin
+TESTS += tests/test-policy-plugin
+tests_test_policy_plugin_SOURCES = tests/test-policy-plugin.c
+tests_test_policy_plugin_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_test_policy_plugin_LDADD = plugins/policy/libpolicy-core.la $(TEST_CORE_LIBS)
+EXTRA_tests_test_policy_plugin_DEPENDENCIES = plugins/policy/policy.la plugins/http/http.la \
+	plugins/tftp/tftp.la
