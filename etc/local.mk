@@ -17,3 +17,24 @@ etc/prebootd.service: etc/prebootd.service.in Makefile
 etc/init.d/preboot: etc/init.d/preboot.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) etc/init.d && \
 	$(do_subst) <$(srcdir)/etc/init.d/preboot.in >$@ && chmod +x $@
+
+## The default configuration, and the TFTP root it serves from. An existing preboot.yaml
+## is never overwritten: the new one is installed as preboot.yaml.dist beside it.
+EXTRA_DIST += etc/preboot.yaml.in
+CLEANFILES += etc/preboot.yaml
+etc/preboot.yaml: etc/preboot.yaml.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) etc && $(do_subst) <$(srcdir)/etc/preboot.yaml.in >$@
+all-local: etc/preboot.yaml
+install-data-local: etc/preboot.yaml
+	$(MKDIR_P) '$(DESTDIR)$(pkgsysconfdir)' '$(DESTDIR)$(pkgstatedir)/tftp' '$(DESTDIR)$(pkglogdir)'
+	if test -f '$(DESTDIR)$(pkgsysconfdir)/preboot.yaml'; then \
+	  $(INSTALL_DATA) etc/preboot.yaml '$(DESTDIR)$(pkgsysconfdir)/preboot.yaml.dist'; \
+	else \
+	  $(INSTALL_DATA) etc/preboot.yaml '$(DESTDIR)$(pkgsysconfdir)/preboot.yaml'; \
+	fi
+## An edited preboot.yaml stays; an untouched one goes.
+uninstall-local:
+	rm -f '$(DESTDIR)$(pkgsysconfdir)/preboot.yaml.dist'
+	if cmp -s etc/preboot.yaml '$(DESTDIR)$(pkgsysconfdir)/preboot.yaml'; then \
+	  rm -f '$(DESTDIR)$(pkgsysconfdir)/preboot.yaml'; \
+	fi
