@@ -2,3 +2,4 @@
 include plugins/tftp/local.mk
 include plugins/proxydhcp/local.mk
 include plugins/policy/local.mk
+include plugins/http/local.mk

@@ -1,0 +1,17 @@
+/* http-sockaddr.h - a listening address for libmicrohttpd, which wants a struct sockaddr.
+ * The POSIX twin is http-sockaddr-posix.c; Windows provides its own (winsock's
+ * sockaddr_in is laid out the same, but the headers differ). */
+#pragma once
+
+#include "net.h"
+
+G_BEGIN_DECLS
+
+/* Fills storage (at least 128 bytes) from a; returns the sockaddr length, 0 on failure. */
+gsize http_sockaddr_from(const PbAddr *a, void *storage, gsize cap);
+
+/* Formats a struct sockaddr (IPv4, IPv6; v4-mapped IPv6 shown as IPv4) as text into buf
+ * (>= 64 bytes) and its port into *port. FALSE for other families. */
+gboolean http_sockaddr_format(const void *sa, char *buf, gsize len, guint16 *port);
+
+G_END_DECLS

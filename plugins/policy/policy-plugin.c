@@ -1,0 +1,910 @@
+/* policy-plugin.c - the policy module: parameters, the preboot.policy service, the UDP
+ * server, /boot.ipxe on the daemon's HTTP listener, pxelinux.cfg files through tftp, the
+ * `prebootctl policy` commands and reloads that keep the old rules on a bad file (act).
+ * The decisions themselves are policy-engine.c's. */
+#include "build-config.h"
+
+#include <preboot/http.h>
+#include <preboot/plugin.h>
+#include <preboot/policy.h>
+
+#include "net.h"
+#include "policy-engine.h"
+#include "policy-proto.h"
+#include "policy-rules.h"
+#include "policy-script.h"
+#include "policy-store.h"
+#include "tftp-service.h"
+
+#include <string.h>
+
+#define HOOKUP_MS           1000
+#define REPLY_CACHE_ENTRIES 4096
+#define REPLY_CACHE_TTL_US  (30 * G_USEC_PER_SEC)
+#define BOOT_IPXE           "/boot.ipxe"
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+static const pb_param params[] = {
+    {.name = "local_interface",
+     .legacy = "LocalInterface",
+     .type = PB_PARAM_ADDRESS,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "Address the policy UDP server listens on (servers with several LAN "
+             "interfaces); empty: every address."},
+    {.name = "log_level",
+     .legacy = "PolicyLogLevel",
+     .type = PB_PARAM_INT,
+     .role = PB_ROLE_LOG_LEVEL,
+     .def = "2",
+     .min = 0,
+     .max = 4,
+     .help = "0-1 critical (start, stop, errors), 2 normal (every decision acted on), 3 debug "
+             "(every question, with the reasoning), 4 complete (every datagram)."},
+    {.name = "log_file",
+     .legacy = "PolicyLogFile",
+     .type = PB_PARAM_PATH,
+     .role = PB_ROLE_LOG_FILE,
+     .def = "novell-zmgprebootpolicy.log",
+     .help = "Log file, relative to the daemon's log directory."},
+    {.name = "log_file_size",
+     .legacy = "PolicyLogFileSize",
+     .type = PB_PARAM_INT,
+     .role = PB_ROLE_LOG_SIZE,
+     .def = "15",
+     .min = 0,
+     .max = 4096,
+     .unit = "MB",
+     .help = "When the log grows past this it is deleted and restarted; 0: no limit."},
+    {.name = "preboot_server",
+     .legacy = "PrebootServer",
+     .type = PB_PARAM_ADDRESS,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "Address of the imaging server that resolves work; empty: decide locally. "
+             "Asking a remote imaging server is not implemented yet: a set value is "
+             "logged and work is decided locally."},
+    {.name = "enable_amt_support",
+     .legacy = "EnableAMTSupport",
+     .type = PB_PARAM_BOOL,
+     .flags = PB_PARAM_F_DEPRECATED,
+     .def = "no",
+     .help = "Intel AMT support is not supported (as in the legacy product); the setting is "
+             "accepted and ignored."},
+    /* native only */
+    {.name = "rules_file",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "The rules file (preboot-rules.yaml(5)); a relative path is taken from the "
+             "configuration directory. Empty: built-in rules, every device boots its disk."},
+    {.name = "state_database",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "The SQLite database of devices, assignments and one-shot work; empty: "
+             "policy.db in the instance's state directory."},
+    {.name = "port",
+     .type = PB_PARAM_INT,
+     .flags = PB_PARAM_F_RESTART,
+     .def = "4012",
+     .min = 0,
+     .max = 65535,
+     .help = "UDP port of the policy protocol (doc/protocols.md); 0: no UDP server."},
+    {.name = "http",
+     .type = PB_PARAM_BOOL,
+     .def = "yes",
+     .help = "Serve /boot.ipxe on the daemon's HTTP listener (the http plugin)."},
+    {.name = "pxelinux_files",
+     .type = PB_PARAM_BOOL,
+     .def = "yes",
+     .help = "Serve pxelinux.cfg/01-<mac> files through the tftp plugin."},
+};
+
+static const char *const legacy_files[] = {"novell-zmgprebootpolicy.conf", NULL};
+
+typedef struct {
+    char *local_interface;
+    char *preboot_server;
+    gboolean amt;
+    char *rules_file; /* resolved; "" = built-in */
+    char *state_database;
+    gint64 port;
+    gboolean http, pxelinux;
+} Settings;
+
+typedef struct {
+    Settings set;
+    PolicyRules *rules;
+} Staged;
+
+typedef struct {
+    const pb_host *host;
+    pb_instance *inst;
+    Settings set;
+    PolicyRules *rules;
+    PolicyStore *store;
+    PolicyEngine engine;
+    pb_socket_t sock;
+    pb_watch *watch;
+    PolicyReplyCache *cache;
+    guint8 buf[2048];
+    pb_policy_service iface;
+    pb_timer *hookup;
+    const pb_http_service *http_done; /* the instance our route was added to */
+    const pb_tftp_service *tftp_done;
+    guint16 bound_port;
+    struct {
+        pb_counter *decisions, *commits, *ignored, *udp_requests, *udp_bad, *udp_retransmits,
+            *scripts, *pxelinux, *state_errors, *reports;
+    } c;
+} Policy;
+
+static void settings_clear(Settings *s)
+{
+    g_free(s->local_interface);
+    g_free(s->preboot_server);
+    g_free(s->rules_file);
+    g_free(s->state_database);
+    memset(s, 0, sizeof(*s));
+}
+
+static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
+{
+    s->local_interface = g_strdup(h->config_string(cfg, "local_interface"));
+    s->preboot_server = g_strdup(h->config_string(cfg, "preboot_server"));
+    s->amt = h->config_bool(cfg, "enable_amt_support");
+    const char *rf = h->config_string(cfg, "rules_file");
+    if (*rf == '\0' || g_path_is_absolute(rf))
+        s->rules_file = g_strdup(rf);
+    else
+        s->rules_file = g_build_filename(PB_SYSCONFDIR, rf, NULL);
+    s->state_database = g_strdup(h->config_string(cfg, "state_database"));
+    s->port = h->config_int(cfg, "port");
+    s->http = h->config_bool(cfg, "http");
+    s->pxelinux = h->config_bool(cfg, "pxelinux_files");
+}
+
+static PolicyRules *rules_load(const char *path, GError **error)
+{
+    if (path == NULL || *path == '\0')
+        return policy_rules_new_default();
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &text, &len, error))
+        return NULL;
+    return policy_rules_parse(text, len, path, error);
+}
+
+/* ---- deciding --------------------------------------------------------------------------- */
+
+static void log_decision(Policy *p, const char *via, const pb_policy_decision *d, gboolean commit,
+                         GString *why)
+{
+    int level = commit ? PB_LOG_TRANSACTION : PB_LOG_REQUEST;
+    if (!p->host->log_enabled(p->inst, level))
+        return;
+    if (d->action == PB_POLICY_IGNORE)
+        p->host->log(p->inst, level, "%s: %s: ignored (%s)", via, d->device_id, d->rule);
+    else
+        p->host->log(p->inst, level, "%s: %s: %s%s%s, menu %s (%s)%s", via, d->device_id,
+                     policy_work_name(d->work), d->work_arg[0] ? " " : "", d->work_arg,
+                     policy_menu_show_name(d->menu), d->rule, commit ? "" : " [dry run]");
+    if (why != NULL && p->host->log_enabled(p->inst, PB_LOG_DEBUG))
+        p->host->log(p->inst, PB_LOG_DEBUG, "%s", why->str);
+}
+
+/* Every way in (service, UDP, HTTP, TFTP) comes through here. */
+static void decide(Policy *p, const char *via, const PolicyDevice *dev, gboolean commit,
+                   pb_policy_decision *out)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GString) why =
+        p->host->log_enabled(p->inst, PB_LOG_DEBUG) ? g_string_new(NULL) : NULL;
+    if (!policy_engine_decide(&p->engine, dev, commit, g_get_real_time() / G_USEC_PER_SEC, out, why,
+                              &error)) {
+        p->host->counter_add(p->c.state_errors, 1);
+        p->host->log(p->inst, PB_LOG_WARNING, "%s: %s (answered from the rules alone)", via,
+                     error ? error->message : "decision failed");
+    }
+    p->host->counter_add(p->c.decisions, 1);
+    if (commit)
+        p->host->counter_add(p->c.commits, 1);
+    if (out->action == PB_POLICY_IGNORE)
+        p->host->counter_add(p->c.ignored, 1);
+    log_decision(p, via, out, commit, why);
+}
+
+static bool svc_decide(void *ctx, const pb_policy_request *req, pb_policy_decision *out)
+{
+    Policy *p = ctx;
+    if (req == NULL || out == NULL || out->struct_size < sizeof(guint32) * 6)
+        return false;
+    PolicyDevice dev;
+    policy_device_from_request(&dev, req);
+    gboolean commit =
+        req->struct_size >= sizeof(guint32) * 2 && (req->flags & PB_POLICY_REQ_COMMIT) != 0;
+    pb_policy_decision d = {.struct_size = sizeof(d)};
+    decide(p, "service", &dev, commit, &d);
+    policy_device_clear(&dev);
+    guint32 size = out->struct_size;
+    memcpy((char *)out + sizeof(guint32), (char *)&d + sizeof(guint32),
+           MIN(size, sizeof(d)) - sizeof(guint32));
+    return true;
+}
+
+static bool svc_report(void *ctx, const pb_policy_request *req, uint32_t event, const char *image)
+{
+    Policy *p = ctx;
+    PolicyDevice dev;
+    policy_device_from_request(&dev, req);
+    g_autoptr(GError) error = NULL;
+    char id[160];
+    policy_device_identity(&dev, id, sizeof(id));
+    gboolean ok = policy_engine_report(&p->engine, &dev, event, image,
+                                       g_get_real_time() / G_USEC_PER_SEC, &error);
+    p->host->counter_add(p->c.reports, 1);
+    p->host->log(p->inst, ok ? PB_LOG_TRANSACTION : PB_LOG_WARNING, "report: %s: event %u%s%s%s%s",
+                 *id ? id : "(unidentified)", event, image ? " image " : "", image ? image : "",
+                 ok ? "" : ": ", ok ? "" : error->message);
+    policy_device_clear(&dev);
+    return ok;
+}
+
+static bool svc_menu_entry(void *ctx, const char *menu, uint32_t index, pb_policy_menu_entry *out)
+{
+    Policy *p = ctx;
+    return out != NULL && policy_engine_menu_entry(&p->engine, menu, index, out);
+}
+
+/* ---- the UDP server --------------------------------------------------------------------- */
+
+static void udp_send(Policy *p, const PbAddr *to, const PbAddr *local, guint32 ifindex,
+                     GBytes *reply)
+{
+    g_autoptr(GError) e = NULL;
+    gsize len;
+    const guint8 *data = g_bytes_get_data(reply, &len);
+    if (pb_udp_send(p->sock, data, len, to, local, ifindex, &e) < 0 &&
+        p->host->log_enabled(p->inst, PB_LOG_WARNING)) {
+        char a[80];
+        p->host->log(p->inst, PB_LOG_WARNING, "reply to %s: %s",
+                     pb_addr_format(to, TRUE, a, sizeof(a)), e->message);
+    }
+}
+
+static GBytes *error_reply(guint32 id, const char *text)
+{
+    PolicyMsg m;
+    policy_msg_init(&m);
+    m.type = POLICY_MSG_ERROR;
+    m.id = id;
+    m.error_text = g_strdup(text);
+    GByteArray *out = g_byte_array_new();
+    policy_msg_build(&m, out);
+    policy_msg_clear(&m);
+    return g_byte_array_free_to_bytes(out);
+}
+
+static void udp_datagram(Policy *p, const guint8 *buf, gsize len, const PbAddr *from,
+                         const PbAddr *local, guint32 ifindex)
+{
+    char peer[80];
+    pb_addr_format(from, TRUE, peer, sizeof(peer));
+    PolicyMsg m;
+    PolicyParseResult r = policy_msg_parse(buf, len, &m);
+    p->host->counter_add(p->c.udp_requests, 1);
+    if (r == POLICY_PARSE_NOT_OURS) {
+        p->host->counter_add(p->c.udp_bad, 1);
+        p->host->log(p->inst, PB_LOG_REQUEST, "udp: %s: %s (%zu bytes), dropped", peer,
+                     policy_parse_result_text(r), len);
+        policy_msg_clear(&m);
+        return;
+    }
+    guint64 now = p->host->monotonic_us();
+    g_autoptr(GBytes) cached = policy_reply_cache_get(p->cache, peer, m.id, m.type, (gint64)now);
+    if (cached != NULL) {
+        /* A retransmission: the same answer, and nothing decided or committed twice. */
+        p->host->counter_add(p->c.udp_retransmits, 1);
+        udp_send(p, from, local, ifindex, cached);
+        policy_msg_clear(&m);
+        return;
+    }
+    g_autoptr(GBytes) reply = NULL;
+    if (r != POLICY_PARSE_OK) {
+        p->host->counter_add(p->c.udp_bad, 1);
+        p->host->log(p->inst, PB_LOG_WARNING, "udp: %s: %s", peer, policy_parse_result_text(r));
+        reply = error_reply(m.id, policy_parse_result_text(r));
+    } else if (m.type == POLICY_MSG_DECIDE || m.type == POLICY_MSG_DECIDE_COMMIT) {
+        PolicyDevice dev;
+        policy_msg_to_device(&m, &dev);
+        PolicyMsg out;
+        policy_msg_init(&out);
+        out.type = POLICY_MSG_DECISION;
+        out.id = m.id;
+        out.decision.struct_size = sizeof(out.decision);
+        g_autofree char *via = g_strdup_printf("udp %s", peer);
+        decide(p, via, &dev, m.type == POLICY_MSG_DECIDE_COMMIT, &out.decision);
+        GByteArray *b = g_byte_array_new();
+        policy_msg_build(&out, b);
+        reply = g_byte_array_free_to_bytes(b);
+        policy_msg_clear(&out);
+        policy_device_clear(&dev);
+    } else if (m.type == POLICY_MSG_REPORT) {
+        PolicyDevice dev;
+        policy_msg_to_device(&m, &dev);
+        g_autoptr(GError) error = NULL;
+        p->host->counter_add(p->c.reports, 1);
+        if (policy_engine_report(&p->engine, &dev, m.event, m.image,
+                                 g_get_real_time() / G_USEC_PER_SEC, &error)) {
+            PolicyMsg ok;
+            policy_msg_init(&ok);
+            ok.type = POLICY_MSG_REPORT_OK;
+            ok.id = m.id;
+            GByteArray *b = g_byte_array_new();
+            policy_msg_build(&ok, b);
+            reply = g_byte_array_free_to_bytes(b);
+        } else {
+            reply = error_reply(m.id, error->message);
+        }
+        policy_device_clear(&dev);
+    } else {
+        /* a reply type sent to the server: not answered, or two servers would ping-pong */
+        p->host->counter_add(p->c.udp_bad, 1);
+        policy_msg_clear(&m);
+        return;
+    }
+    policy_reply_cache_put(p->cache, peer, m.id, m.type, reply, (gint64)now);
+    udp_send(p, from, local, ifindex, reply);
+    policy_msg_clear(&m);
+}
+
+static bool udp_readable(void *data, pb_socket_t sock, unsigned events)
+{
+    Policy *p = data;
+    for (int i = 0; i < 64; i++) {
+        PbAddr from, local;
+        guint32 ifindex = 0;
+        g_autoptr(GError) e = NULL;
+        gssize n = pb_udp_recv(sock, p->buf, sizeof(p->buf), &from, &local, &ifindex, &e);
+        if (n < 0)
+            break;
+        /* Only unicast questions from real unicast sources are answered: no amplifier. */
+        if (pb_addr_is_multicast_or_broadcast(&local) || pb_addr_is_any(&from) ||
+            pb_addr_is_multicast_or_broadcast(&from) || from.port == 0) {
+            p->host->counter_add(p->c.udp_bad, 1);
+            continue;
+        }
+        udp_datagram(p, p->buf, (gsize)n, &from, &local, ifindex);
+    }
+    return true;
+}
+
+/* ---- /boot.ipxe ------------------------------------------------------------------------- */
+
+static bool serve_boot_ipxe(void *data, const pb_http_request *req, pb_http_response *resp)
+{
+    Policy *p = data;
+    uint32_t v = 0;
+    const pb_http_service *http =
+        p->host->service_lookup(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, &v);
+    if (http == NULL)
+        return false;
+#define Q(name) http->query(http->ctx, req, name)
+    PolicyDevice dev;
+    policy_device_init(&dev);
+    const char *mac = Q("mac"), *uuid = Q("uuid"), *t;
+    if (mac != NULL)
+        policy_mac_normalize(mac, dev.mac);
+    if (uuid != NULL)
+        policy_uuid_normalize(uuid, dev.uuid);
+    char **slots[] = {&dev.serial,       &dev.manufacturer, &dev.product,     &dev.asset_tag,
+                      &dev.bios_version, &dev.user_class,   &dev.vendor_class};
+    const char *names[] = {"serial",       "manufacturer", "product",     "asset",
+                           "bios_version", "user_class",   "vendor_class"};
+    for (gsize i = 0; i < G_N_ELEMENTS(slots); i++) {
+        t = Q(names[i]);
+        if (t != NULL && *t != '\0')
+            *slots[i] = g_strstrip(g_strdup(t));
+    }
+    if (dev.serial != NULL && policy_serial_is_placeholder(dev.serial))
+        g_clear_pointer(&dev.serial, g_free);
+    if (dev.asset_tag != NULL && policy_serial_is_placeholder(dev.asset_tag))
+        g_clear_pointer(&dev.asset_tag, g_free);
+    if (dev.user_class == NULL)
+        dev.user_class = g_strdup("iPXE"); /* whoever fetches a .ipxe script is iPXE */
+    if ((t = Q("arch")) != NULL)
+        dev.arch = policy_arch_parse(t);
+    else
+        dev.arch = policy_arch_from_ipxe(Q("platform"), Q("buildarch"));
+    if ((t = Q("ram")) != NULL)
+        dev.ram_mb = g_ascii_strtoull(t, NULL, 10);
+    if ((t = Q("disk")) != NULL)
+        dev.disk_gb = g_ascii_strtoull(t, NULL, 10);
+    if ((t = Q("ip")) == NULL || !policy_ip_parse(t, &dev.ip))
+        policy_ip_parse(req->client, &dev.ip);
+    /* Fetching the script is acting on it, unless asked for a dry run (commit=0). */
+    gboolean commit = (t = Q("commit")) == NULL || strcmp(t, "0") != 0;
+    const char *host_hdr = http->header(http->ctx, req, "Host");
+#undef Q
+
+    pb_policy_decision d = {.struct_size = sizeof(d)};
+    g_autofree char *via = g_strdup_printf("http %s", req->client);
+    decide(p, via, &dev, commit, &d);
+    policy_device_clear(&dev);
+    g_autofree char *base = g_strdup_printf("http://%s", host_hdr ? host_hdr : "");
+    g_autofree char *script = policy_ipxe_script(&p->engine, &d, base);
+    p->host->counter_add(p->c.scripts, 1);
+    http->add_header(http->ctx, resp, "Cache-Control", "no-store");
+    return http->respond(http->ctx, resp, d.action == PB_POLICY_IGNORE ? 403 : 200,
+                         "text/plain; charset=utf-8", script, strlen(script));
+}
+
+/* ---- pxelinux.cfg through tftp ---------------------------------------------------------- */
+
+static int64_t vfile_read(void *handle, uint64_t offset, void *buf, size_t len)
+{
+    gsize size;
+    const guint8 *data = g_bytes_get_data(handle, &size);
+    if (offset >= size)
+        return 0;
+    gsize n = MIN(len, size - offset);
+    memcpy(buf, data + offset, n);
+    return (int64_t)n;
+}
+
+static void vfile_close(void *handle)
+{
+    g_bytes_unref(handle);
+}
+
+static int open_pxelinux(void *data, const char *client, const char *path, pb_tftp_vfile *out)
+{
+    Policy *p = data;
+    PolicyDevice dev;
+    policy_device_init(&dev);
+    if (!policy_pxelinux_mac(path, dev.mac))
+        return 0;
+    policy_ip_parse(client, &dev.ip);
+    pb_policy_decision d = {.struct_size = sizeof(d)};
+    g_autofree char *via = g_strdup_printf("tftp %s", client);
+    decide(p, via, &dev, TRUE, &d);
+    policy_device_clear(&dev);
+    if (d.action == PB_POLICY_IGNORE)
+        return 0; /* not ours to answer: pxelinux goes on to its next file name */
+    char *text = policy_pxelinux_cfg(&p->engine, &d);
+    gsize len = strlen(text);
+    GBytes *b = g_bytes_new_take(text, len);
+    out->struct_size = sizeof(*out);
+    out->size = (int64_t)len;
+    out->read = vfile_read;
+    out->close = vfile_close;
+    out->handle = b;
+    p->host->counter_add(p->c.pxelinux, 1);
+    return 1;
+}
+
+/* ---- hooking up to http and tftp, whenever they run ------------------------------------- */
+
+static bool hookup(void *data)
+{
+    Policy *p = data;
+    if (p->set.http) {
+        const pb_http_service *http =
+            p->host->service_lookup(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, NULL);
+        /* A different pointer is a new http instance (restarted): its routes are empty. */
+        if (http != NULL && http != p->http_done) {
+            if (http->route_add(http->ctx, BOOT_IPXE, serve_boot_ipxe, p)) {
+                p->host->log(p->inst, PB_LOG_CRITICAL, "serving %s on the HTTP listener",
+                             BOOT_IPXE);
+            }
+            p->http_done = http;
+        } else if (http == NULL) {
+            p->http_done = NULL;
+        }
+    }
+    if (p->set.pxelinux) {
+        const pb_tftp_service *tftp =
+            p->host->service_lookup(p->inst, PB_TFTP_SERVICE, PB_TFTP_SERVICE_VERSION, NULL);
+        if (tftp != NULL && tftp != p->tftp_done) {
+            if (tftp->add_file_provider(tftp->ctx, open_pxelinux, p))
+                p->host->log(p->inst, PB_LOG_CRITICAL,
+                             "serving pxelinux.cfg/01-<mac> through tftp");
+            p->tftp_done = tftp;
+        } else if (tftp == NULL) {
+            p->tftp_done = NULL;
+        }
+    }
+    return true;
+}
+
+static void unhook(Policy *p)
+{
+    const pb_http_service *http =
+        p->host->service_lookup(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, NULL);
+    if (http != NULL && http == p->http_done)
+        http->route_remove(http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
+    p->http_done = NULL;
+    const pb_tftp_service *tftp =
+        p->host->service_lookup(p->inst, PB_TFTP_SERVICE, PB_TFTP_SERVICE_VERSION, NULL);
+    if (tftp != NULL && tftp == p->tftp_done)
+        tftp->remove_file_provider(tftp->ctx, open_pxelinux, p);
+    p->tftp_done = NULL;
+}
+
+/* ---- prebootctl policy ... -------------------------------------------------------------- */
+
+static void show_device(const PolicyDeviceRecord *r, const char *assignment, gpointer data)
+{
+    void **ctx = data;
+    const pb_host *h = ctx[0];
+    pb_reply *reply = ctx[1];
+    g_autoptr(GDateTime) seen = g_date_time_new_from_unix_utc(r->last_seen);
+    g_autofree char *when = seen ? g_date_time_format(seen, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
+    h->reply(reply, "%-44s mac %-17s boots %-5" G_GINT64_FORMAT " last %s rule %s%s%s%s%s%s\n",
+             r->key, r->mac[0] ? r->mac : "-", r->boot_count, when,
+             r->last_rule ? r->last_rule : "-", r->last_image ? " image " : "",
+             r->last_image ? r->last_image : "", r->just_imaged ? " just-imaged" : "",
+             assignment ? " assigned: " : "", assignment ? assignment : "");
+}
+
+static void show_assignment(const char *key, const char *work, gpointer data)
+{
+    void **ctx = data;
+    const pb_host *h = ctx[0];
+    h->reply(ctx[1], "  %-44s %s\n", key, work);
+}
+
+static const char usage[] =
+    "policy show | test DEVICE [fact=value...] | assign DEVICE WORK [once] [force] | "
+    "clear DEVICE | devices [N]";
+
+static bool cmd_policy(void *self, int argc, const char *const *argv, pb_reply *reply)
+{
+    Policy *p = self;
+    const pb_host *h = p->host;
+    const char *sub = argc > 1 ? argv[1] : "show";
+    g_autoptr(GError) error = NULL;
+    if (strcmp(sub, "show") == 0) {
+        const PolicyRules *r = p->rules;
+        h->reply(reply, "rules: %s\n", r->file);
+        guint enabled = 0;
+        for (guint i = 0; i < r->rules->len; i++)
+            enabled += ((const PolicyRule *)g_ptr_array_index(r->rules, i))->enabled;
+        h->reply(reply,
+                 "%u rules (%u enabled; %u indexed keys, %u always scanned), %u groups, "
+                 "%u menus\n",
+                 r->rules->len, enabled, g_hash_table_size(r->index), r->scan->len, r->groups->len,
+                 r->menus->len);
+        for (guint i = 0; i < r->rules->len + 1; i++) {
+            const PolicyRule *rule =
+                i < r->rules->len ? g_ptr_array_index(r->rules, i) : r->fallback;
+            g_autofree char *w =
+                rule->has_work ? policy_work_to_string(&rule->work) : g_strdup("(default work)");
+            h->reply(reply, "  %-24s line %-4u %s%s%s%s%s%s\n", rule->name, rule->line,
+                     rule->enabled ? "" : "[disabled] ", rule->ignore ? "ignore" : w,
+                     rule->menu_show >= 0 ? ", menu " : "",
+                     rule->menu_show >= 0 ? policy_menu_show_name((guint32)rule->menu_show) : "",
+                     rule->menu_name ? ", menu " : "", rule->menu_name ? rule->menu_name : "");
+        }
+        h->reply(reply, "devices: %" G_GINT64_FORMAT "\n",
+                 p->store ? policy_store_count_devices(p->store) : 0);
+        if (p->store != NULL) {
+            h->reply(reply, "assignments:\n");
+            void *ctx[2] = {(void *)h, reply};
+            policy_store_foreach_assignment(p->store, show_assignment, ctx, NULL);
+        }
+        return true;
+    }
+    if (strcmp(sub, "test") == 0) {
+        if (argc < 3) {
+            h->reply(reply, "usage: policy test DEVICE [fact=value...]\n");
+            return false;
+        }
+        PolicyDevice dev;
+        if (!policy_device_from_words(&dev, argc - 2, argv + 2, &error)) {
+            h->reply(reply, "%s\n", error->message);
+            policy_device_clear(&dev);
+            return false;
+        }
+        g_autoptr(GString) why = g_string_new(NULL);
+        pb_policy_decision d = {.struct_size = sizeof(d)};
+        gboolean ok = policy_engine_decide(&p->engine, &dev, FALSE,
+                                           g_get_real_time() / G_USEC_PER_SEC, &d, why, &error);
+        policy_device_clear(&dev);
+        h->reply(reply, "%s", why->str);
+        if (!ok)
+            h->reply(reply, "warning: %s\n", error->message);
+        if (d.action == PB_POLICY_IGNORE)
+            h->reply(reply, "answer: ignore (rule %s)\n", d.rule);
+        else
+            h->reply(reply, "answer: %s%s%s, menu %s %us, boot file %s (by %s)\n",
+                     policy_work_name(d.work), d.work_arg[0] ? " " : "", d.work_arg,
+                     policy_menu_show_name(d.menu), d.menu_timeout_s,
+                     d.boot_file[0] ? d.boot_file : "(default)", d.rule);
+        return true;
+    }
+    if (strcmp(sub, "assign") == 0 || strcmp(sub, "clear") == 0) {
+        gboolean assign = sub[0] == 'a';
+        char key[160];
+        if (argc < (assign ? 4 : 3) || !policy_device_key_parse(argv[2], key, sizeof(key))) {
+            h->reply(reply, "usage: policy %s DEVICE%s (DEVICE: a MAC, a UUID or serial:TEXT)\n",
+                     sub, assign ? " WORK [once] [force]" : "");
+            return false;
+        }
+        if (p->store == NULL) {
+            h->reply(reply, "no state database\n");
+            return false;
+        }
+        if (assign) {
+            g_autofree char *text = g_strjoinv(" ", (char **)argv + 3);
+            PolicyWork w;
+            if (!policy_work_parse(text, &w, &error)) {
+                h->reply(reply, "%s\n", error->message);
+                return false;
+            }
+            gboolean ok =
+                policy_store_assign(p->store, key, &w, g_get_real_time() / G_USEC_PER_SEC, &error);
+            g_autofree char *ws = policy_work_to_string(&w);
+            policy_work_clear(&w);
+            if (!ok) {
+                h->reply(reply, "%s\n", error->message);
+                return false;
+            }
+            h->log(p->inst, PB_LOG_CRITICAL, "assigned %s to %s", ws, key);
+            h->reply(reply, "assigned %s to %s\n", ws, key);
+            return true;
+        }
+        guint removed = 0;
+        if (!policy_store_clear(p->store, key, &removed, &error)) {
+            h->reply(reply, "%s\n", error->message);
+            return false;
+        }
+        h->log(p->inst, PB_LOG_CRITICAL, "cleared %s (%u records)", key, removed);
+        h->reply(reply, "cleared %s: %u assignment(s), one-shot or just-imaged mark(s) removed\n",
+                 key, removed);
+        return true;
+    }
+    if (strcmp(sub, "devices") == 0) {
+        if (p->store == NULL) {
+            h->reply(reply, "no state database\n");
+            return false;
+        }
+        guint limit = argc > 2 ? (guint)g_ascii_strtoull(argv[2], NULL, 10) : 100;
+        void *ctx[2] = {(void *)h, reply};
+        if (!policy_store_foreach(p->store, limit, show_device, ctx, &error)) {
+            h->reply(reply, "%s\n", error->message);
+            return false;
+        }
+        h->reply(reply, "%" G_GINT64_FORMAT " device(s) known\n",
+                 policy_store_count_devices(p->store));
+        return true;
+    }
+    h->reply(reply, "usage: %s\n", usage);
+    return false;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void warn_settings(Policy *p, const Settings *s)
+{
+    if (*s->preboot_server)
+        p->host->log(p->inst, PB_LOG_WARNING,
+                     "PrebootServer %s: asking a remote imaging server is not implemented yet; "
+                     "work is decided locally",
+                     s->preboot_server);
+    if (s->amt)
+        p->host->log(p->inst, PB_LOG_WARNING,
+                     "EnableAMTSupport: Intel AMT is not supported; the setting is ignored");
+}
+
+static void *policy_create(const pb_host *host, pb_instance *inst, const pb_config *cfg,
+                           pb_err *err)
+{
+    Policy *p = g_new0(Policy, 1);
+    p->host = host;
+    p->inst = inst;
+    p->sock = PB_SOCKET_NONE;
+    settings_load(host, cfg, &p->set);
+    g_autoptr(GError) error = NULL;
+#define C(field, name) p->c.field = host->counter(inst, name)
+    C(decisions, "decisions");
+    C(commits, "commits");
+    C(ignored, "ignored");
+    C(udp_requests, "udp_requests");
+    C(udp_bad, "udp_bad");
+    C(udp_retransmits, "udp_retransmits");
+    C(scripts, "ipxe_scripts");
+    C(pxelinux, "pxelinux_files");
+    C(state_errors, "state_errors");
+    C(reports, "reports");
+#undef C
+
+    p->rules = rules_load(p->set.rules_file, &error);
+    if (p->rules == NULL) {
+        host->error(err, "%s", error->message);
+        goto fail;
+    }
+    char *db = *p->set.state_database ? g_strdup(p->set.state_database)
+                                      : g_build_filename(host->state_dir(inst), "policy.db", NULL);
+    p->store = policy_store_open(db, &error);
+    g_free(db);
+    if (p->store == NULL) {
+        host->error(err, "%s", error->message);
+        goto fail;
+    }
+    p->engine.rules = p->rules;
+    p->engine.store = p->store;
+    p->cache = policy_reply_cache_new(REPLY_CACHE_ENTRIES, REPLY_CACHE_TTL_US);
+
+    if (p->set.port > 0) {
+        PbAddr bind;
+        const char *text = *p->set.local_interface ? p->set.local_interface : "0.0.0.0";
+        if (!pb_addr_parse(text, (guint16)p->set.port, &bind)) {
+            host->error(err, "cannot parse LocalInterface '%s'", text);
+            goto fail;
+        }
+        p->sock = pb_udp_open(&bind, PB_UDP_PKTINFO | PB_UDP_NO_PMTUD, &error);
+        if (p->sock == PB_SOCKET_NONE) {
+            char a[80];
+            host->error(err, "cannot listen on %s: %s", pb_addr_format(&bind, TRUE, a, sizeof(a)),
+                        error->message);
+            goto fail;
+        }
+        PbAddr got;
+        p->bound_port = pb_udp_local_addr(p->sock, &got) ? got.port : (guint16)p->set.port;
+    }
+    p->iface.struct_size = sizeof(p->iface);
+    p->iface.ctx = p;
+    p->iface.decide = svc_decide;
+    p->iface.report = svc_report;
+    p->iface.menu_entry = svc_menu_entry;
+    return p;
+fail:
+    if (p->sock != PB_SOCKET_NONE)
+        pb_udp_close(p->sock);
+    policy_reply_cache_free(p->cache);
+    policy_store_close(p->store);
+    policy_rules_free(p->rules);
+    settings_clear(&p->set);
+    g_free(p);
+    return NULL;
+}
+
+static bool policy_start(void *self, pb_err *err)
+{
+    Policy *p = self;
+    if (!p->host->service_publish(p->inst, PB_POLICY_SERVICE, PB_POLICY_SERVICE_VERSION, &p->iface,
+                                  err))
+        return false;
+    if (!p->host->command_register(p->inst, "policy", usage, cmd_policy, err))
+        return false;
+    if (p->sock != PB_SOCKET_NONE)
+        p->watch = p->host->watch_socket(p->inst, p->sock, PB_IO_IN, udp_readable, p);
+    hookup(p);
+    /* http and tftp may start after us, or restart: look again now and then. */
+    if (p->set.http || p->set.pxelinux)
+        p->hookup = p->host->timer_add(p->inst, HOOKUP_MS, hookup, p);
+    warn_settings(p, &p->set);
+    p->host->log(p->inst, PB_LOG_CRITICAL, "policy engine started: %s, %u rules", p->rules->file,
+                 p->rules->rules->len);
+    if (p->bound_port)
+        p->host->log(p->inst, PB_LOG_CRITICAL, "policy protocol on UDP port %u", p->bound_port);
+    return true;
+}
+
+static void *policy_reload_prepare(void *self, const pb_config *cfg, pb_err *err)
+{
+    Policy *p = self;
+    Staged *s = g_new0(Staged, 1);
+    settings_load(p->host, cfg, &s->set);
+    g_autoptr(GError) error = NULL;
+    /* A bad rules file refuses the reload: the rules in force stay in force. */
+    s->rules = rules_load(s->set.rules_file, &error);
+    if (s->rules == NULL) {
+        p->host->error(err, "%s (the previous rules stay in force)", error->message);
+        p->host->log(p->inst, PB_LOG_WARNING, "reload refused: %s", error->message);
+        settings_clear(&s->set);
+        g_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void policy_reload_commit(void *self, void *staged)
+{
+    Policy *p = self;
+    Staged *s = staged;
+    policy_rules_free(p->rules);
+    p->rules = s->rules;
+    p->engine.rules = p->rules;
+    /* port, local_interface and state_database need a restart (PB_PARAM_F_RESTART); the
+     * rest applies now. */
+    gboolean had_http = p->set.http, had_pxe = p->set.pxelinux;
+    p->set.http = s->set.http;
+    p->set.pxelinux = s->set.pxelinux;
+    g_free(p->set.rules_file);
+    p->set.rules_file = g_steal_pointer(&s->set.rules_file);
+    g_free(p->set.preboot_server);
+    p->set.preboot_server = g_steal_pointer(&s->set.preboot_server);
+    p->set.amt = s->set.amt;
+    settings_clear(&s->set);
+    g_free(s);
+    if ((had_http && !p->set.http) || (had_pxe && !p->set.pxelinux))
+        unhook(p);
+    if (p->hookup == NULL && (p->set.http || p->set.pxelinux))
+        p->hookup = p->host->timer_add(p->inst, HOOKUP_MS, hookup, p);
+    hookup(p);
+    warn_settings(p, &p->set);
+    p->host->log(p->inst, PB_LOG_CRITICAL, "rules reloaded: %s, %u rules", p->rules->file,
+                 p->rules->rules->len);
+}
+
+static void policy_reload_abort(void *self, void *staged)
+{
+    Staged *s = staged;
+    policy_rules_free(s->rules);
+    settings_clear(&s->set);
+    g_free(s);
+}
+
+static void policy_status(void *self, pb_status *st)
+{
+    Policy *p = self;
+    const pb_host *h = p->host;
+    h->status_text(st, "rules %s: %u rules; %" G_GINT64_FORMAT " devices known", p->rules->file,
+                   p->rules->rules->len, p->store ? policy_store_count_devices(p->store) : 0);
+    h->status_kv(st, "rules_file", "%s", p->rules->file);
+    h->status_kv(st, "rules", "%u", p->rules->rules->len);
+    h->status_kv(st, "udp_port", "%u", p->bound_port);
+    h->status_kv(st, "boot_ipxe", "%s", p->http_done ? "served" : "no http listener");
+    h->status_kv(st, "pxelinux_cfg", "%s", p->tftp_done ? "served" : "no tftp server");
+}
+
+static void policy_stop(void *self)
+{
+    Policy *p = self;
+    unhook(p);
+    if (p->hookup != NULL)
+        p->host->timer_remove(p->hookup);
+    p->hookup = NULL;
+    if (p->watch != NULL)
+        p->host->watch_remove(p->watch);
+    p->watch = NULL;
+    if (p->sock != PB_SOCKET_NONE)
+        pb_udp_close(p->sock);
+    p->sock = PB_SOCKET_NONE;
+    p->host->service_withdraw(p->inst, PB_POLICY_SERVICE);
+}
+
+static void policy_destroy(void *self)
+{
+    Policy *p = self;
+    if (p->sock != PB_SOCKET_NONE)
+        pb_udp_close(p->sock);
+    policy_reply_cache_free(p->cache);
+    policy_store_close(p->store);
+    policy_rules_free(p->rules);
+    settings_clear(&p->set);
+    g_free(p);
+}
+
+static const pb_plugin policy_plugin = {
+    PB_PLUGIN_HEADER,
+    .name = "policy",
+    .version = PACKAGE_VERSION,
+    .description = "Policy engine: who boots what, which menu, what work (rules + state)",
+    PB_PARAMS(params),
+    .legacy_files = legacy_files,
+    .create = policy_create,
+    .start = policy_start,
+    .reload_prepare = policy_reload_prepare,
+    .reload_commit = policy_reload_commit,
+    .reload_abort = policy_reload_abort,
+    .status = policy_status,
+    .stop = policy_stop,
+    .destroy = policy_destroy,
+};
+
+PB_PLUGIN_DEFINE(policy, policy_plugin)
