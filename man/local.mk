@@ -32,3 +32,8 @@ CLEANFILES += man/prebootctl.8
 man_MANS += man/preboot-tftp.8
 EXTRA_DIST += man/preboot-tftp.8.in
 CLEANFILES += man/preboot-tftp.8
+
+## preboot-proxydhcp(8)
+man_MANS += man/preboot-proxydhcp.8
+EXTRA_DIST += man/preboot-proxydhcp.8.in
+CLEANFILES += man/preboot-proxydhcp.8
