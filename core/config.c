@@ -127,6 +127,11 @@ PbInstanceSpec *pb_instance_spec_new_legacy(const char *path, const PbSource *wh
     gsize n = strlen(base);
     if (n > 5 && g_ascii_strcasecmp(base + n - 5, ".conf") == 0)
         base[n - 5] = '\0';
+    /* The name becomes a directory under state_dir and a prebootctl word: whatever the
+     * file is called ("/", "my file.conf"), keep it to the characters a YAML name may use. */
+    for (char *c = base; *c != '\0'; c++)
+        if (!g_ascii_isalnum(*c) && *c != '_' && *c != '-' && (*c != '.' || c == base))
+            *c = '_';
     spec->name = g_strdup(base);
     spec->module = NULL;
     spec->enabled = TRUE;

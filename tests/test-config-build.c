@@ -310,6 +310,21 @@ static void test_legacy_problems(Fixture *f, gconstpointer data)
                     "bad.conf:2: expected 'Key = value', got 'this is not a setting'");
     g_clear_error(&error);
 
+    /* Legacy-only instances get a name fit for a directory and a prebootctl word. */
+    static const char *const names[][2] = {
+        {"/", "_"},
+        {"/etc/opt/novell/novell-tftp.conf", "novell-tftp"},
+        {"my file.CONF", "my_file"},
+        {".hidden.conf", "_hidden"},
+        {"a.b.conf", "a.b"},
+        {"../x/caf\xc3\xa9.conf", "caf__"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_autoptr(PbInstanceSpec) s = pb_instance_spec_new_legacy(names[i][0], NULL);
+        g_assert_cmpstr(s->name, ==, names[i][1]);
+        g_assert_cmpstr(g_ptr_array_index(s->legacy, 0), ==, names[i][0]);
+    }
+
     /* A broken table is refused before any file is read. */
     static const pb_param broken[] = {{.name = "Bad", .type = PB_PARAM_STRING}};
     static const pb_plugin broken_plugin = {PB_PLUGIN_HEADER, .name = "broken", PB_PARAMS(broken)};
