@@ -413,6 +413,37 @@ static void test_adaptive_rto(void)
     net_free(n);
 }
 
+static void test_quick_timeouts_not_counted(void)
+{
+    /* After the timer adapted to a 2 ms path, the first retransmissions come fast; they
+     * do not use up max_retries, so a loaded server does not drop a session within a
+     * second of its first losses. Giving up still happens, within bounds. */
+    Net *n = net_new();
+    GenFile g = {.size = 512 * 200};
+    TftpSessionParams p = params(FALSE, 512, 1);
+    p.rto_min_us = 1000;
+    TftpSession *s = tftp_session_new_read(&p, gen_source(&g), net_send, n, 0);
+    guint64 now = 0;
+    for (guint16 b = 1; b <= 50; b++) {
+        now += 2 * MS;
+        ack(s, b, now);
+    }
+    guint before = n->sent->len;
+    guint64 silent_from = now;
+    while (!tftp_session_finished(s)) {
+        now = tftp_session_deadline(s);
+        tftp_session_tick(s, now);
+    }
+    g_assert_cmpint(tftp_session_result(s), ==, TFTP_RESULT_TIMEOUT);
+    guint resent = n->sent->len - before;
+    g_assert_cmpuint(resent, >, p.max_retries);
+    g_assert_cmpuint(resent, <=, p.max_retries + 16);
+    g_assert_cmpuint(now - silent_from, >, 4 * SEC);
+    g_assert_cmpuint(now - silent_from, <, 60 * SEC);
+    tftp_session_free(s);
+    net_free(n);
+}
+
 static void test_missing_final_ack(void)
 {
     Net *n = net_new();
@@ -628,7 +659,9 @@ static void test_upload_limits_and_failures(void)
         tftp_session_tick(s, tftp_session_deadline(s));
     g_assert_cmpint(tftp_session_result(s), ==, TFTP_RESULT_TIMEOUT);
     g_assert_true(m2.aborted);
-    g_assert_cmpuint(n->sent->len, ==, 2 + p.max_retries);
+    /* max_retries full-length timeouts, after the quick ones of an adapted timer. */
+    g_assert_cmpuint(n->sent->len, >, 2 + p.max_retries);
+    g_assert_cmpuint(n->sent->len, <=, 2 + p.max_retries + 16);
     g_assert_cmpuint(sent(n, 3).block, ==, 1);
     tftp_session_free(s);
     g_byte_array_unref(m2.got);
@@ -803,6 +836,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tftp/session/window-gap", test_window_gap);
     g_test_add_func("/tftp/session/timeout-backoff-give-up", test_timeout_backoff_and_give_up);
     g_test_add_func("/tftp/session/adaptive-rto", test_adaptive_rto);
+    g_test_add_func("/tftp/session/quick-timeouts-not-counted", test_quick_timeouts_not_counted);
     g_test_add_func("/tftp/session/missing-final-ack", test_missing_final_ack);
     g_test_add_func("/tftp/session/read-error-illegal-op", test_read_error_and_illegal);
     g_test_add_func("/tftp/session/blocked-socket", test_blocked_socket);

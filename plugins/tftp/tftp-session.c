@@ -61,7 +61,9 @@ struct TftpSession {
     /* timer */
     guint64 deadline;
     guint64 rto, srtt, rttvar;
-    guint retries;
+    guint retries; /* full-length timeouts without progress */
+    guint stalls;  /* any timeouts without progress */
+    guint64 rto_initial_eff;
     guint64 ctl_sent_at; /* when the OACK was sent, for an RTT sample from ACK 0 */
 
     TftpSessionStats stats;
@@ -264,10 +266,10 @@ static void read_ack(TftpSession *s, guint16 n, guint64 now)
     if (s->state == ST_OACK_SENT) {
         if (n != 0)
             return;
-        if (s->retries == 0)
+        if (s->stalls == 0)
             rtt_sample(s, now - s->ctl_sent_at);
         s->state = ST_TRANSFER;
-        s->retries = 0;
+        s->retries = s->stalls = 0;
         send_window(s, now);
         return;
     }
@@ -279,7 +281,7 @@ static void read_ack(TftpSession *s, guint16 n, guint64 now)
     if (t != 0 && now >= t)
         rtt_sample(s, now - t);
     s->acked = b;
-    s->retries = 0;
+    s->retries = s->stalls = 0;
     if (s->last_block && b >= s->last_block) {
         s->stats.bytes = delivered(s);
         finish(s, TFTP_RESULT_OK);
@@ -325,7 +327,7 @@ static void write_data(TftpSession *s, const TftpPacket *pk, guint64 now)
         return;
     }
     if (s->state == ST_OACK_SENT) {
-        if (s->retries == 0)
+        if (s->stalls == 0)
             rtt_sample(s, now - s->ctl_sent_at);
         s->state = ST_TRANSFER;
     }
@@ -349,7 +351,7 @@ static void write_data(TftpSession *s, const TftpPacket *pk, guint64 now)
     s->stats.blocks++;
     s->expected++;
     s->since_ack++;
-    s->retries = 0;
+    s->retries = s->stalls = 0;
     s->gap_acked = FALSE;
     if (pk->data_len < s->p.blksize) {
         if (!s->sink.commit(s->sink.data)) {
@@ -389,6 +391,7 @@ static TftpSession *session_new(const TftpSessionParams *p, TftpSendFn send, voi
     s->send = send;
     s->ctx = ctx;
     s->rto = CLAMP(p->rto_initial_us, s->p.rto_min_us, s->p.rto_max_us);
+    s->rto_initial_eff = s->rto;
     s->stats.started_us = now;
     s->pkt = g_malloc(4 + p->blksize);
     s->sent_at = g_new0(guint64, s->p.windowsize);
@@ -506,7 +509,14 @@ void tftp_session_tick(TftpSession *s, guint64 now)
         s->deadline = G_MAXUINT64;
         return;
     }
-    if (++s->retries > s->p.max_retries) {
+    /* Only timeouts at least as long as the initial one count against max_retries: after
+     * the timer adapted to a fast path, the first few quick retransmissions are about
+     * loss, not about a client gone away, and a busy server (1,000 transfers bursting
+     * into one loopback queue) must not drop sessions a second after its first losses.
+     * The quick ones are bounded too. */
+    if (s->rto >= s->rto_initial_eff)
+        s->retries++;
+    if (++s->stalls > s->p.max_retries + 16 || s->retries > s->p.max_retries) {
         /* RFC 1350 section 6: the final ACK may be lost and the client gone happily. */
         if (!s->p.is_write && s->state == ST_TRANSFER && s->last_block &&
             s->next_block > s->last_block) {
