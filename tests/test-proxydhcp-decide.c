@@ -580,6 +580,39 @@ static void test_max_message(void)
     g_assert_cmpuint(ol->plan.len, <=, 1024);
 }
 
+/* Real 4011 requests recorded in the end-to-end test: each gets an ACK to its source. */
+static void test_real_4011(void)
+{
+    g_autoptr(PdConfig) cfg = make_config();
+    static const guint8 src[4] = {192, 0, 2, 77};
+
+    g_autofree DhcpPacket *bs = load("ipxe-bios-pxebs-4011.bin");
+    g_autofree Outcome *o = run(cfg, bs, true, 68, NULL);
+    check_common(o, bs, DHCP_ACK, "PXEClient");
+    check_dest(o, src, 68, false);
+    g_assert_true(o->client.vendor.has_boot_item);
+    g_assert_cmpstr((const char *)o->rep.file, ==, "nvlnbp.sys");
+    gsize len;
+    const guint8 *v = dhcp_packet_get(&o->rep, DHCP_OPT_VENDOR, &len);
+    static const guint8 item[] = {71, 4, 0x80, 0x00, 0, 0, 255};
+    g_assert_cmpmem(v, len, item, sizeof item);
+
+    g_autofree DhcpPacket *efi = load("ipxe-efi-proxy-4011.bin");
+    g_autofree Outcome *e = run(cfg, efi, true, 68, NULL);
+    check_common(e, efi, DHCP_ACK, "PXEClient");
+    g_assert_cmpint(e->plan.profile, ==, PD_PROFILE_BINL);
+    g_assert_cmpstr((const char *)e->rep.file, ==, "bootx64.efi");
+    g_assert_false(dhcp_packet_has(&e->rep, DHCP_OPT_VENDOR));
+
+    g_autofree DhcpPacket *px = load("ipxe-bios-proxy-4011.bin");
+    g_autofree Outcome *m = run(cfg, px, true, 68, NULL);
+    check_common(m, px, DHCP_ACK, "PXEClient");
+    g_assert_cmpint(m->plan.profile, ==, PD_PROFILE_MENU);
+    v = dhcp_packet_get(&m->rep, DHCP_OPT_VENDOR, &len);
+    g_assert_nonnull(v);
+    g_assert_cmpuint(v[0], ==, PXE_SUB_DISCOVERY_CONTROL);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -595,5 +628,6 @@ int main(int argc, char **argv)
     g_test_add_func("/proxydhcp/ignored", test_ignored);
     g_test_add_func("/proxydhcp/rules-and-policy", test_rules_and_policy);
     g_test_add_func("/proxydhcp/max-message", test_max_message);
+    g_test_add_func("/proxydhcp/real-4011", test_real_4011);
     return g_test_run();
 }

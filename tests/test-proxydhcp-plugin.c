@@ -45,13 +45,14 @@ static void start(Fixture *f, const char *extra)
                              "    port: %u\n"
                              "    pxe_port: %u\n"
                              "    client_port: %u\n"
+                             "    relay_port: %u\n"
                              "    log_level: 4\n"
                              "    nbp_x86: nvlnbp.sys\n"
                              "    boot_file_efi_x64: bootx64.efi\n"
                              "    boot_file_efi_arm64: bootaa64.efi\n"
                              "    http_boot_url: http://127.0.0.1/bootx64.efi\n"
                              "%s",
-                             f->port, f->pxe_port, f->client_port, extra ? extra : "");
+                             f->port, f->pxe_port, f->client_port, f->port, extra ? extra : "");
     g_assert_true(pb_host_apply(f->host, cfg, report, &error));
     g_assert_no_error(error);
     pb_instance *inst = pb_host_find(f->host, "proxydhcp");

@@ -75,6 +75,8 @@ static const pb_param pd_params[] = {
      "The DHCP server port (relays send here too)."},
     {"pxe_port", NULL, PB_PARAM_INT, PB_PARAM_F_RESTART, 0, "4011", 1, 65535, NULL, NULL,
      "The PXE boot server port."},
+    {"relay_port", NULL, PB_PARAM_INT, 0, 0, "67", 1, 65535, NULL, NULL,
+     "The port relayed requests (giaddr set) are answered on: the relay's server port."},
     {"client_port", NULL, PB_PARAM_INT, 0, 0, "68", 1, 65535, NULL, NULL,
      "The DHCP client port replies are sent to."},
     {"history", NULL, PB_PARAM_INT, 0, 0, "8", 0, 64, NULL, NULL,
@@ -124,6 +126,7 @@ typedef struct {
     guint policy_timeout_ms;
     guint reply_delay_ms;
     guint16 client_port;
+    guint16 relay_port;
     guint history;
 } Settings;
 
@@ -183,6 +186,7 @@ static Settings *settings_build(const pb_host *h, const pb_config *cfg, pb_err *
     s->policy_timeout_ms = (guint)h->config_int(cfg, "policy_timeout");
     s->reply_delay_ms = (guint)h->config_int(cfg, "reply_delay");
     s->client_port = (guint16)h->config_int(cfg, "client_port");
+    s->relay_port = (guint16)h->config_int(cfg, "relay_port");
     s->history = (guint)h->config_int(cfg, "history");
 
     static const char *const file_keys[PXE_ARCH_CLASS_N] = {
@@ -582,7 +586,7 @@ static void handle(Pd *pd, int which, const guint8 *buf, gsize n, const PbAddr *
         memcpy(pe->ctx.src_addr, from->addr, 4);
     pe->ctx.src_port = from->port;
     pe->ctx.client_port = pd->set->client_port;
-    pe->ctx.server_port = pd->port[0];
+    pe->ctx.server_port = pd->set->relay_port;
 
     /* Our address as the client should see it: LocalInterface when set; else the
      * request's destination when unicast; else the receiving interface's address, picked

@@ -101,6 +101,13 @@ if ! setup_net 2>"$T/setup.err"; then
     skip_all "cannot create network namespaces, bridge or tap: $(head -1 "$T/setup.err")"
 fi
 
+# PB_E2E_PCAP=file.pcap records the DHCP traffic (how tests/data/dhcp got its 4011 vectors).
+if [ -n "${PB_E2E_PCAP:-}" ] && command -v tshark >/dev/null 2>&1; then
+    ip netns exec "$NS_SRV" tshark -q -i br0 -w "$PB_E2E_PCAP" -f "udp port 67 or udp port 68 or udp port 4011" >/dev/null 2>&1 &
+    PIDS="$PIDS $!"
+    sleep 2
+fi
+
 # ---- files the clients boot -----------------------------------------------------------
 mkdir -p "$T/tftp/pxelinux.cfg" "$T/log" "$T/state"
 cp "$PXELINUX" "$T/tftp/nvlnbp.sys" # the reference's NBPx86 name
