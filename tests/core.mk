@@ -66,6 +66,6 @@ tests_test_host_SOURCES = tests/test-host.c
 tests_test_host_LDADD = $(TEST_CORE_LIBS)
 
 ## The daemon and prebootctl, end to end; and a plugin built against the installed header.
-TESTS += tests/test-daemon.sh tests/test-out-of-tree.sh
-EXTRA_DIST += tests/test-daemon.sh tests/test-out-of-tree.sh tests/tap.sh \
+TESTS += tests/test-daemon.sh tests/test-out-of-tree.sh tests/test-legacy-conf.sh
+EXTRA_DIST += tests/test-daemon.sh tests/test-out-of-tree.sh tests/test-legacy-conf.sh tests/tap.sh \
 	tests/data/oot/oot.c
