@@ -23,6 +23,7 @@ SIZE_MB=${SIZE_MB:-256}
 CLIENTS=${CLIENTS:-1000}
 LOAD_MB=${LOAD_MB:-1}
 BASE_PORT=${BASE_PORT:-47069}
+SERVERS=${SERVERS:-"preboot tftpd-hpa dnsmasq"} # a subset re-runs only those
 
 tmp=$(mktemp -d /tmp/tftp-bench.XXXXXX)
 chmod 755 "$tmp"
@@ -182,14 +183,19 @@ bench_server() { # name pid prefix port windowed(0/1)
     fi
 }
 
+wanted() { case " $SERVERS " in *" $1 "*) return 0 ;; esac; return 1; }
 servers=""
-p=$(start_preboot "$BASE_PORT")
-pids="$pids $p"
-bench_server preboot "$p" "" "$BASE_PORT" 1
-servers="preboot"
-kill "$p"; wait "$p" 2>/dev/null
+if wanted preboot; then
+    p=$(start_preboot "$BASE_PORT")
+    pids="$pids $p"
+    bench_server preboot "$p" "" "$BASE_PORT" 1
+    servers="preboot"
+    kill "$p"; wait "$p" 2>/dev/null
+fi
 
-if command -v in.tftpd >/dev/null; then
+if ! wanted tftpd-hpa; then
+    :
+elif command -v in.tftpd >/dev/null; then
     p=$(start_hpa $((BASE_PORT + 1)))
     pids="$pids $p"
     bench_server tftpd-hpa "$p" "" $((BASE_PORT + 1)) 0
@@ -199,7 +205,9 @@ else
     say "tftpd-hpa (in.tftpd) not installed: skipped"
 fi
 
-if command -v dnsmasq >/dev/null && [ "$(id -u)" = 0 ] && ip netns add "pbbench$$" 2>/dev/null; then
+if ! wanted dnsmasq; then
+    :
+elif command -v dnsmasq >/dev/null && [ "$(id -u)" = 0 ] && ip netns add "pbbench$$" 2>/dev/null; then
     ns=pbbench$$
     ip -n "$ns" link set lo up
     p=$(start_dnsmasq)

@@ -490,9 +490,10 @@ static gboolean transfer_send(void *ctx, const guint8 *buf, gsize len)
 {
     Transfer *x = ctx;
     g_autoptr(GError) e = NULL;
-    /* In single-port mode the shared socket is bound to the wildcard: name the source. */
-    if (pb_udp_send(x->sock, buf, len, &x->peer, x->shared_sock ? &x->local : NULL, x->ifindex,
-                    &e) >= 0)
+    /* In single-port mode the shared socket is bound to the wildcard: name the source. A
+     * transfer's own socket is bound to it already, and a cmsg per datagram costs. */
+    if (pb_udp_send(x->sock, buf, len, &x->peer, x->shared_sock ? &x->local : NULL,
+                    x->shared_sock ? x->ifindex : 0, &e) >= 0)
         return TRUE;
     if (pb_net_error_would_block(e))
         return FALSE;
