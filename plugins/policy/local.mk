@@ -70,3 +70,10 @@ tests_test_policy_plugin_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
 tests_test_policy_plugin_LDADD = plugins/policy/libpolicy-core.la $(TEST_CORE_LIBS)
 EXTRA_tests_test_policy_plugin_DEPENDENCIES = plugins/policy/policy.la plugins/http/http.la \
 	plugins/tftp/tftp.la
+
+## The real daemon with curl (skips without curl).
+TESTS += tests/test-policy-daemon.sh
+EXTRA_DIST += tests/test-policy-daemon.sh
+
+## bench/policy.sh builds its load generator itself (not run by make check).
+EXTRA_DIST += bench/policy.sh bench/policy-bench.c

@@ -210,8 +210,13 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gb
     /* 4. commit: record the boot and consume what this answer used */
     if (commit && e->store != NULL && have_id) {
         PolicyDeviceRecord now_rec = {0};
-        if (!policy_store_record_boot(e->store, dev, now, d.rule, &now_rec, &err))
+        if (known) {
+            if (!policy_store_touch(e->store, rec.id, dev, now, d.rule, &err))
+                goto state_failed;
+            now_rec.id = rec.id;
+        } else if (!policy_store_record_boot(e->store, dev, now, d.rule, &now_rec, &err)) {
             goto state_failed;
+        }
         gboolean step = TRUE;
         if ((d.flags & PB_POLICY_F_JUST_IMAGED) != 0)
             step = policy_store_clear_just_imaged(e->store, now_rec.id, &err);

@@ -730,7 +730,7 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
                                       : g_build_filename(host->state_dir(inst), "policy.db", NULL);
     p->store = policy_store_open(db, &error);
     g_free(db);
-    if (p->store == NULL) {
+    if (p->store == NULL || !policy_store_start_checkpointer(p->store, 1000, &error)) {
         host->error(err, "%s", error->message);
         goto fail;
     }

@@ -30,6 +30,9 @@ void policy_device_record_clear(PolicyDeviceRecord *r);
 /* Opens (creating if needed) the database at path; ":memory:" for tests. */
 PolicyStore *policy_store_open(const char *path, GError **error);
 void policy_store_close(PolicyStore *s);
+/* Moves WAL checkpoints (and their fsync) off the decision path, onto a thread with its own
+ * connection, every interval_ms. Stopped by policy_store_close(). */
+gboolean policy_store_start_checkpointer(PolicyStore *s, guint interval_ms, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PolicyStore, policy_store_close)
 
 gboolean policy_store_begin(PolicyStore *s, GError **error);
@@ -48,6 +51,9 @@ gboolean policy_store_find_key(PolicyStore *s, const char *key, PolicyDeviceReco
  * last_rule, counts the boot. out (may be NULL) receives the updated record. */
 gboolean policy_store_record_boot(PolicyStore *s, const PolicyDevice *d, gint64 now,
                                   const char *rule, PolicyDeviceRecord *out, GError **error);
+/* record_boot for a device already found (rec->id): no second lookup. */
+gboolean policy_store_touch(PolicyStore *s, gint64 id, const PolicyDevice *d, gint64 now,
+                            const char *rule, GError **error);
 gboolean policy_store_set_imaged(PolicyStore *s, gint64 id, const char *image, gboolean just_imaged,
                                  GError **error);
 gboolean policy_store_clear_just_imaged(PolicyStore *s, gint64 id, GError **error);
