@@ -243,13 +243,34 @@ b_libyaml() { # Debian's orig tarball is a git export without configure
   b_autotools libyaml . --disable-static
 }
 b_libltdl() { b_autotools libtool libltdl --disable-static --enable-ltdl-install; }
-b_sqlite3() { # the full source tree: tclsh (on the build machine) writes the amalgamation
-  b_autotools sqlite3 . --disable-static --disable-tcl --disable-readline --disable-editline \
-    --enable-threadsafe BUILD_CC=gcc
+b_sqlite3() {
+  # Debian ships the full source tree, whose configure cannot cross-build (it builds its
+  # generators for the host and takes mingw for Unix). So: the amalgamation is generated
+  # natively (tclsh), then compiled as one DLL, as upstream's own Windows builds are.
+  local s b v
+  s=$(srcdir sqlite3) b=$WORK/build/sqlite3
+  rm -rf "$b"
+  mkdir -p "$b"
+  cd "$b"
+  "$s/configure" --disable-tcl --disable-readline --disable-editline
+  make sqlite3.c sqlite3.h
+  v=$(cat "$s/VERSION")
+  $HOST-gcc -O2 -DSQLITE_THREADSAFE=1 -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_OS_WIN=1 \
+    -shared -o libsqlite3-0.dll sqlite3.c -Wl,--out-implib,libsqlite3.dll.a
+  mkdir -p "$PREFIX/bin" "$PREFIX/lib/pkgconfig" "$PREFIX/include"
+  cp libsqlite3-0.dll "$PREFIX/bin/"
+  cp libsqlite3.dll.a "$PREFIX/lib/"
+  cp sqlite3.h "$s/src/sqlite3ext.h" "$PREFIX/include/"
+  printf '%s\n' "prefix=$PREFIX" 'libdir=${prefix}/lib' 'includedir=${prefix}/include' '' \
+    'Name: SQLite' 'Description: SQL database engine' "Version: $v" \
+    'Libs: -L${libdir} -lsqlite3' 'Cflags: -I${includedir}' >"$PREFIX/lib/pkgconfig/sqlite3.pc"
 }
 b_libmicrohttpd() {
   b_autotools libmicrohttpd . --disable-static --disable-https --disable-doc --disable-examples \
-    --disable-curl --disable-nls --with-threads=w32
+    --disable-curl --disable-nls --with-threads=auto
+  # auto, not w32: 0.9.75 only probes for W32 threads under auto (and then prefers them on
+  # mingw); the check keeps a POSIX-threads build (libwinpthread) from slipping in.
+  grep -q "^#define MHD_USE_W32_THREADS 1" "$WORK/build/libmicrohttpd/MHD_config.h"
 }
 # ---- recipe end
 
