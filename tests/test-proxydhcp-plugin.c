@@ -7,6 +7,7 @@
 #include "net.h"
 #include "testutil.h"
 
+#include <preboot/policy.h>
 #include <string.h>
 
 typedef struct {
@@ -535,6 +536,115 @@ static void test_reply_delay(Fixture *f, gconstpointer data)
     pb_udp_close(s2);
 }
 
+/* ---- an in-process policy engine (the preboot.policy service) -------------------------- */
+
+typedef struct {
+    pb_policy_service svc;
+    guint calls, commits;
+} FakePolicy;
+
+static FakePolicy fake_policy;
+
+/* MAC ...:33 boots "policy.0"; MAC ...:44 is ignored. */
+static bool fake_decide(void *ctx, const pb_policy_request *req, pb_policy_decision *out)
+{
+    FakePolicy *fp = ctx;
+    fp->calls++;
+    if (req->flags & PB_POLICY_REQ_COMMIT)
+        fp->commits++;
+    g_assert_cmpuint(req->struct_size, ==, sizeof *req);
+    g_assert_cmpuint(req->mac_len, ==, 6);
+    g_assert_true(req->has_arch);
+    g_assert_cmpstr(req->vendor_class, !=, NULL);
+    out->action = req->mac[5] == 0x44 ? PB_POLICY_IGNORE : PB_POLICY_BOOT;
+    g_strlcpy(out->boot_file, req->mac[5] == 0x33 ? "policy.0" : "", sizeof out->boot_file);
+    g_strlcpy(out->rule, "test", sizeof out->rule);
+    return true;
+}
+
+static void *fake_create(const pb_host *host, pb_instance *inst, const pb_config *cfg, pb_err *err)
+{
+    memset(&fake_policy, 0, sizeof fake_policy);
+    fake_policy.svc.struct_size = sizeof fake_policy.svc;
+    fake_policy.svc.ctx = &fake_policy;
+    fake_policy.svc.decide = fake_decide;
+    if (!host->service_publish(inst, PB_POLICY_SERVICE, PB_POLICY_SERVICE_VERSION, &fake_policy.svc,
+                               err))
+        return NULL;
+    return &fake_policy;
+}
+
+static void fake_destroy(void *self)
+{
+}
+
+static const pb_plugin fake_policy_plugin = {
+    PB_PLUGIN_HEADER,
+    .name = "fakepolicy",
+    .version = "0",
+    .description = "test double of the policy engine",
+    .params = NULL,
+    .n_params = 0,
+    .param_size = sizeof(pb_param),
+    .create = fake_create,
+    .destroy = fake_destroy,
+};
+
+static void set_up_local_policy(Fixture *f, gconstpointer data)
+{
+    f->dir = pbt_tmpdir();
+    PbGlobalConfig g;
+    pbt_global(&g, f->dir, plugin_dir());
+    f->host = pb_host_new(&g);
+    pb_global_config_clear(&g);
+    pb_host_add_builtin(f->host, &fake_policy_plugin);
+    f->port = pbt_free_udp_port();
+    f->pxe_port = pbt_free_udp_port();
+    f->client_port = pbt_free_udp_port();
+    f->client = open_udp("0.0.0.0", f->client_port);
+    start(f, "  - module: fakepolicy\n");
+}
+
+static void test_local_policy(Fixture *f, gconstpointer data)
+{
+    pb_socket_t s = open_udp("127.0.0.1", 0);
+    /* MAC[5] = 0x33: the engine names the file; DISCOVER is a dry run, 4011 commits. */
+    Req r = {.msg_type = DHCP_REQUEST,
+             .arch93 = 7,
+             .vc = "PXEClient:Arch:00007:UNDI:003016",
+             .ciaddr = {127, 0, 0, 1},
+             .item_type = -1,
+             .xid = 0x9000};
+    guint8 req[600];
+    gsize n = build(&r, req, sizeof req);
+    DhcpPacket rep;
+    PbAddr src;
+    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
+    check_reply(&rep, req, n, DHCP_ACK, "PXEClient", "policy.0");
+    g_assert_cmpuint(fake_policy.calls, ==, 1);
+    g_assert_cmpuint(fake_policy.commits, ==, 1);
+    Req d = {.msg_type = DHCP_DISCOVER,
+             .arch93 = 0,
+             .vc = "PXEClient:Arch:00000:UNDI:002001",
+             .item_type = -1,
+             .xid = 0x9001};
+    n = build(&d, req, sizeof req);
+    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 2000, &rep, &src), >, 0);
+    g_assert_cmpuint(fake_policy.calls, ==, 2);
+    g_assert_cmpuint(fake_policy.commits, ==, 1);
+
+    /* "Ignore this client": no reply at all. */
+    req[DHCP_OFF_CHADDR + 5] = 0x44;
+    req[4] ^= 0xff;
+    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 300, &rep, &src), ==, 0);
+    g_assert_cmpuint(fake_policy.calls, ==, 3);
+    g_autoptr(GString) out = g_string_new(NULL);
+    const char *argv[] = {"proxydhcp-client", "52:54:00:11:22:44"};
+    g_assert_true(pb_host_command(f->host, 2, argv, out));
+    g_assert_nonnull(strstr(out->str, "policy engine says to ignore"));
+    pb_udp_close(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -548,6 +658,8 @@ int main(int argc, char **argv)
                test_local_dhcp, tear_down);
     g_test_add("/proxydhcp-plugin/remote-policy", Fixture, NULL, start_with_policy, test_policy,
                tear_down);
+    g_test_add("/proxydhcp-plugin/local-policy", Fixture, NULL, set_up_local_policy,
+               test_local_policy, tear_down);
     g_test_add("/proxydhcp-plugin/reply-delay", Fixture, "    reply_delay: 300\n", set_up,
                test_reply_delay, tear_down);
     return g_test_run();
