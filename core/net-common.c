@@ -13,7 +13,11 @@
 #include <net/if.h>
 #endif
 
-G_DEFINE_QUARK(pb - net - error - quark, pb_net_error)
+GQuark pb_net_error_quark(void)
+{
+    /* Not G_DEFINE_QUARK: clang-format spaces out its unquoted name. */
+    return g_quark_from_static_string("pb-net-error-quark");
+}
 
 gboolean pb_net_error_would_block(const GError *error)
 {
