@@ -145,8 +145,35 @@ struct Pd {
     GHashTable *history;  /* mac -> GQueue of char* */
     GQueue history_order; /* mac (owned by the hash table key) */
     pb_counter *c_requests, *c_ignored, *c_offers, *c_acks, *c_errors, *c_policy_timeouts;
+    /* The last interface address looked up: getifaddrs() dumps every address over
+     * netlink, too slow to repeat for each broadcast DISCOVER of a boot storm. */
+    struct {
+        guint32 ifindex;
+        guint8 near[4], addr[4];
+        guint64 at_us;
+    } iface_cache;
     DhcpPacket scratch; /* parse buffer: big, so not on the stack per packet */
 };
+
+#define IFACE_CACHE_US (2 * G_USEC_PER_SEC)
+
+static bool iface_addr(Pd *pd, guint32 ifindex, const guint8 near[4], guint8 out[4])
+{
+    guint64 now = pd->host->monotonic_us();
+    if (pd->iface_cache.at_us != 0 && pd->iface_cache.ifindex == ifindex &&
+        memcmp(pd->iface_cache.near, near, 4) == 0 &&
+        now - pd->iface_cache.at_us < IFACE_CACHE_US) {
+        memcpy(out, pd->iface_cache.addr, 4);
+        return true;
+    }
+    if (!pd_iface_ipv4(ifindex, near, out))
+        return false;
+    pd->iface_cache.ifindex = ifindex;
+    memcpy(pd->iface_cache.near, near, 4);
+    memcpy(pd->iface_cache.addr, out, 4);
+    pd->iface_cache.at_us = now;
+    return true;
+}
 
 /* ---- settings ------------------------------------------------------------------------ */
 
@@ -610,7 +637,7 @@ static void handle(Pd *pd, int which, const guint8 *buf, gsize n, const PbAddr *
         static const guint8 zero[4];
         const guint8 *near = memcmp(req->giaddr, zero, 4) != 0 ? req->giaddr : req->ciaddr;
         PbAddr def;
-        if (!pd_iface_ipv4(ifindex, near, pe->ctx.server_addr)) {
+        if (!iface_addr(pd, ifindex, near, pe->ctx.server_addr)) {
             if (pb_net_default_addr(&def) && def.family == 4) {
                 memcpy(pe->ctx.server_addr, def.addr, 4);
             } else {
