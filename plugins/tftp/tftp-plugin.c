@@ -792,6 +792,10 @@ static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize 
                "announced size above the upload limit");
         return;
     }
+    if (h->log_enabled(t->inst, PB_LOG_REQUEST))
+        h->log(t->inst, PB_LOG_REQUEST, "%s: %s: blksize %u, window %u%s (interface MTU %u)",
+               client, pk.filename, neg.blksize, neg.windowsize,
+               neg.oack.has_tsize ? ", tsize sent" : "", lim.path_mtu);
     if (upload) {
         TftpFsStatus fs = tftp_fs_open_write(s->root, path, s->allow_overwrites, &sink, &why);
         if (fs != TFTP_FS_OK) {
