@@ -540,6 +540,18 @@ static void test_prebootctl(void)
     g_assert_cmpint(run_ctl(ctl, stats, &out, &err), ==, 3);
     g_free(out), g_free(err);
 
+    /* start reports a daemon that fails to start, with a non-zero exit. */
+    g_autofree char *env_false = g_strdup("PREBOOTD=/bin/false");
+    const char *const start_false[] = {env_false, ctl, "-s", sock, "-p", pidfile, "start", NULL};
+    g_assert_cmpint(run_ctl("/usr/bin/env", start_false, &out, &err), ==, 1);
+    g_assert_nonnull(strstr(err, "/bin/false failed to start"));
+    g_free(out), g_free(err);
+    const char *const start_none[] = {
+        "PREBOOTD=/nonexistent/prebootd", ctl, "-s", sock, "start", NULL};
+    g_assert_cmpint(run_ctl("/usr/bin/env", start_none, &out, &err), ==, 1);
+    g_assert_nonnull(strstr(err, "cannot run /nonexistent/prebootd"));
+    g_free(out), g_free(err);
+
     /* A stand-in daemon: this process serves the control socket, a child plays the
      * daemon process that stop must end. */
     Daemon d = {0};

@@ -98,6 +98,26 @@ static gboolean running(const Ctl *c)
     return daemon_pid(c) > 0 || answers(c);
 }
 
+typedef struct {
+    gint status;
+    gboolean exited;
+    gboolean timed_out;
+} StartWait;
+
+static void on_started(GPid pid, gint status, gpointer data)
+{
+    StartWait *w = data;
+    w->status = status;
+    w->exited = TRUE;
+    g_spawn_close_pid(pid);
+}
+
+static gboolean on_start_timeout(gpointer data)
+{
+    ((StartWait *)data)->timed_out = TRUE;
+    return G_SOURCE_REMOVE;
+}
+
 static int verb_start(const Ctl *c)
 {
     gint64 pid = daemon_pid(c);
@@ -127,15 +147,36 @@ static int verb_start(const Ctl *c)
     g_ptr_array_add(args, NULL);
 
     /* prebootd daemonizes: the process we run exits once the daemon is ready (0) or
-     * failed to start (its status), having printed why on stderr, which we share. */
+     * failed to start (its status), having printed why on stderr, which we share. A plugin
+     * stuck in its start-up must not hang us: that wait is bounded too. */
     g_autoptr(GError) error = NULL;
-    int status = 0;
-    if (!g_spawn_sync(NULL, (char **)args->pdata, NULL, G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL,
-                      NULL, NULL, &status, &error)) {
+    GPid child;
+    if (!g_spawn_async(NULL, (char **)args->pdata, NULL,
+                       G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL, &child,
+                       &error)) {
         fprintf(stderr, "prebootctl: cannot run %s: %s\n", c->prebootd, error->message);
         return EXIT_ERROR;
     }
-    if (!g_spawn_check_wait_status(status, &error)) {
+    StartWait w = {.status = -1};
+    g_autoptr(GMainContext) ctx = g_main_context_new();
+    GSource *watch = g_child_watch_source_new(child);
+    g_source_set_callback(watch, (GSourceFunc)(void (*)(void))on_started, &w, NULL);
+    g_source_attach(watch, ctx);
+    GSource *timer = g_timeout_source_new_seconds((guint)c->timeout_s * 3);
+    g_source_set_callback(timer, on_start_timeout, &w, NULL);
+    g_source_attach(timer, ctx);
+    while (!w.exited && !w.timed_out)
+        g_main_context_iteration(ctx, TRUE);
+    g_source_destroy(watch);
+    g_source_unref(watch);
+    g_source_destroy(timer);
+    g_source_unref(timer);
+    if (!w.exited) {
+        fprintf(stderr, "prebootctl: %s did not finish starting within %d s\n", c->prebootd,
+                c->timeout_s * 3);
+        return EXIT_ERROR;
+    }
+    if (!g_spawn_check_wait_status(w.status, &error)) {
         fprintf(stderr, "prebootctl: %s failed to start (%s)\n", c->prebootd, error->message);
         return EXIT_ERROR;
     }
