@@ -288,7 +288,7 @@ static void test_udp(Fixture *f, gconstpointer data)
     pb_socket_t s = pb_udp_open(&any, 0, &error);
     g_assert_no_error(error);
 
-    command(f, TRUE, "policy assign 52:54:00:00:03:01 program once.efi once");
+    g_free(command(f, TRUE, "policy assign 52:54:00:00:03:01 program once.efi once"));
     g_autoptr(GByteArray) q = request(POLICY_MSG_DECIDE_COMMIT, 0xabcd, "52:54:00:00:03:01");
     g_autoptr(GByteArray) r1 = udp_exchange(f, s, q->data, q->len, 2000);
     g_assert_nonnull(r1);
@@ -434,7 +434,8 @@ static void test_boot_ipxe(Fixture *f, gconstpointer data)
     g_clear_pointer(&body, g_free);
 
     /* the same device assigned a named program gets it, once */
-    command(f, TRUE, "policy assign 52:54:00:00:04:01 program http://192.0.2.1/tool.efi once");
+    g_free(
+        command(f, TRUE, "policy assign 52:54:00:00:04:01 program http://192.0.2.1/tool.efi once"));
     g_assert_cmpint(http_get(f, "/boot.ipxe?mac=52:54:00:00:04:01&commit=0", &body), ==, 200);
     g_assert_nonnull(strstr(body, "chain --autofree http://192.0.2.1/tool.efi"));
     g_clear_pointer(&body, g_free);
