@@ -2,9 +2,10 @@
 ## links it with replay-main.c and runs its seed corpus (tests/fuzz/corpus/NAME/) through
 ## it. configure --enable-fuzzing CC=clang also builds the real libFuzzer binaries
 ## (not run by make check), e.g.:
-##   ./tests/fuzz/fuzz-conf-yaml -max_total_time=300 $(srcdir)/tests/fuzz/corpus/conf-yaml
+##   ./tests/fuzz/fuzz-conf-yaml -dict=$(srcdir)/tests/fuzz/conf-yaml.dict \
+##       -max_total_time=300 CORPUS_COPY $(srcdir)/tests/fuzz/corpus/conf-yaml
 FUZZ_SANITIZE = -fsanitize=fuzzer,address,undefined
-EXTRA_DIST += tests/fuzz/corpus
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/conf-yaml.dict tests/fuzz/conf-legacy.dict
 
 ## conf-legacy: the legacy .conf reader (core/conf-legacy.c) and value parsing.
 TESTS += tests/fuzz/replay-conf-legacy
