@@ -120,6 +120,8 @@ struct PbControl {
     GMainContext *ctx;
     GList *conns; /* Conn* */
     guint n_conns;
+    guint idle_ms;
+    guint max_clients;
 };
 
 struct Conn {
@@ -275,8 +277,8 @@ static gboolean conn_io(pb_socket_t sock, GIOCondition cond, gpointer data)
 static gboolean conn_idle(gpointer data)
 {
     Conn *k = data;
-    control_log(k->c, PB_LOG_WARNING, "control: dropping a connection idle for %d ms",
-                PB_CONTROL_IDLE_MS);
+    control_log(k->c, PB_LOG_WARNING, "control: dropping a connection not done after %u ms",
+                k->c->idle_ms);
     /* conn_free destroys this source: drop its reference here, return REMOVE. */
     g_source_unref(k->idle);
     k->idle = NULL;
@@ -291,7 +293,7 @@ static gboolean on_accept(pb_socket_t sock, GIOCondition cond, gpointer data)
         pb_socket_t s = pb_os_control_accept(c->listener);
         if (s == PB_SOCKET_NONE)
             return G_SOURCE_CONTINUE;
-        if (c->n_conns >= PB_CONTROL_MAX_CLIENTS) {
+        if (c->n_conns >= c->max_clients) {
             control_log(c, PB_LOG_WARNING, "control: too many connections, closing one");
             pb_os_socket_close(s);
             continue;
@@ -302,7 +304,7 @@ static gboolean on_accept(pb_socket_t sock, GIOCondition cond, gpointer data)
         k->in = g_byte_array_new();
         c->conns = g_list_prepend(c->conns, k);
         c->n_conns++;
-        k->idle = g_timeout_source_new(PB_CONTROL_IDLE_MS);
+        k->idle = g_timeout_source_new(c->idle_ms);
         g_source_set_callback(k->idle, conn_idle, k, NULL);
         g_source_attach(k->idle, c->ctx);
         if (!pb_os_control_peer_allowed(s, c->group)) {
@@ -332,6 +334,8 @@ PbControl *pb_control_new(const char *path, const char *group, PbControlHandler 
     c->listener = l;
     c->fn = fn;
     c->data = data;
+    c->idle_ms = PB_CONTROL_IDLE_MS;
+    c->max_clients = PB_CONTROL_MAX_CLIENTS;
     c->ctx = g_main_context_ref_thread_default();
     c->accept_src = pb_os_socket_source_new(l, G_IO_IN);
     g_source_set_callback(c->accept_src, (GSourceFunc)(void (*)(void))on_accept, c, NULL);
@@ -343,6 +347,15 @@ void pb_control_set_log(PbControl *c, PbLog *log)
 {
     g_return_if_fail(c != NULL);
     c->log = log;
+}
+
+void pb_control_set_limits(PbControl *c, guint idle_ms, guint max_clients)
+{
+    g_return_if_fail(c != NULL);
+    if (idle_ms > 0)
+        c->idle_ms = idle_ms;
+    if (max_clients > 0)
+        c->max_clients = max_clients;
 }
 
 void pb_control_free(PbControl *c)

@@ -12,7 +12,9 @@
  * Example: "status\0\0" -> "OK\nprebootd 0.1.0 running...\n".
  * A request that breaks these rules is answered "ERR\n<reason>\n" without reaching the
  * handler; a peer that is not allowed gets "ERR\npermission denied\n" (and a log line).
- * A connection idle for PB_CONTROL_IDLE_MS is dropped. */
+ * A connection not done (request read, reply sent) within PB_CONTROL_IDLE_MS is dropped,
+ * and beyond PB_CONTROL_MAX_CLIENTS at once new ones are closed unanswered, so that
+ * stalled local clients cannot pin the daemon's memory or file descriptors. */
 #pragma once
 
 #include "log.h"
@@ -40,6 +42,9 @@ PbControl *pb_control_new(const char *path, const char *group, PbControlHandler 
 /* Where refused peers and malformed requests are reported (default: g_message). The log
  * must outlive the control channel or be unset with NULL. */
 void pb_control_set_log(PbControl *c, PbLog *log);
+/* Overrides PB_CONTROL_IDLE_MS and PB_CONTROL_MAX_CLIENTS for new connections (tests;
+ * 0 keeps a value). */
+void pb_control_set_limits(PbControl *c, guint idle_ms, guint max_clients);
 /* Sends what replies are still pending (best effort, without blocking), closes every
  * connection and the socket, and unlinks it. */
 void pb_control_free(PbControl *c);

@@ -302,6 +302,60 @@ static void test_bad_framing(Fixture *f, gconstpointer data)
     g_assert_cmpint(f->calls, ==, 1);
 }
 
+/* Reads s until end of stream or deadline_ms, serving the main loop; returns what came, or
+ * NULL if the connection is still open at the deadline. */
+static char *read_to_eof(pb_socket_t s, guint deadline_ms)
+{
+    GString *got = g_string_new(NULL);
+    gint64 deadline = g_get_monotonic_time() + (gint64)deadline_ms * 1000;
+    while (g_get_monotonic_time() < deadline) {
+        g_main_context_iteration(NULL, FALSE);
+        char buf[256];
+        gssize n = pb_os_socket_read(s, buf, sizeof buf);
+        if (n == 0)
+            return g_string_free(got, FALSE);
+        if (n > 0)
+            g_string_append_len(got, buf, n);
+        g_usleep(1000);
+    }
+    g_string_free(got, TRUE);
+    return NULL;
+}
+
+/* Stalled clients: beyond the limit new ones are closed at once; each is dropped after the
+ * deadline even if it never sends a byte. */
+static void test_limits(Fixture *f, gconstpointer data)
+{
+    pb_control_set_limits(f->control, 400, 2);
+    g_autoptr(GError) error = NULL;
+    pb_socket_t a = pb_os_control_connect(f->path, &error);
+    pb_socket_t b = pb_os_control_connect(f->path, &error);
+    g_assert_no_error(error);
+    g_assert_null(read_to_eof(a, 50)); /* accepted, waiting for a request */
+    g_assert_null(read_to_eof(b, 50));
+    pb_socket_t c = pb_os_control_connect(f->path, &error);
+    g_assert_no_error(error);
+    g_autofree char *third = read_to_eof(c, 300);
+    g_assert_cmpstr(third, ==, "");
+    g_assert_true(logged(f, "control: too many connections"));
+
+    gint64 start = g_get_monotonic_time();
+    g_autofree char *ra = read_to_eof(a, 3000);
+    g_autofree char *rb = read_to_eof(b, 3000);
+    g_assert_cmpstr(ra, ==, "");
+    g_assert_cmpstr(rb, ==, "");
+    g_assert_cmpint(g_get_monotonic_time() - start, <, 2 * G_USEC_PER_SEC);
+    g_assert_true(logged(f, "control: dropping a connection not done after 400 ms"));
+    g_assert_cmpint(f->calls, ==, 0);
+    pb_os_socket_close(a);
+    pb_os_socket_close(b);
+    pb_os_socket_close(c);
+
+    /* Room again: a normal request goes through. */
+    g_autofree char *reply = raw_exchange(f->path, "status\0\0", 8, FALSE);
+    g_assert_cmpstr(reply, ==, "OK\n[status]\n");
+}
+
 static void test_parse(void)
 {
     g_auto(GStrv) argv = NULL;
@@ -615,6 +669,7 @@ int main(int argc, char **argv)
     ADD("/control/oversized", test_oversized);
     ADD("/control/bad-framing", test_bad_framing);
     ADD("/control/permission-denied", test_permission_denied);
+    ADD("/control/limits", test_limits);
     g_test_add_func("/control/parse", test_parse);
     g_test_add_func("/control/not-running", test_not_running);
     g_test_add_func("/control/prebootctl", test_prebootctl);
