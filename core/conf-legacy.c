@@ -82,6 +82,14 @@ static PbRawEntry *entry_new(const char *key, gsize key_len, char *value, const 
     return e;
 }
 
+static gboolean syntax_error(const char *line, const char *filename, guint lineno, GError **error)
+{
+    g_autofree char *ex = excerpt(line);
+    g_set_error(error, PB_CONFIG_ERROR, PB_CONFIG_ERROR_SYNTAX,
+                "%s:%u: expected 'Key = value', got '%s'", filename, lineno, ex);
+    return FALSE;
+}
+
 /* One line, already trimmed of its line end. Returns FALSE with error on a syntax error;
  * *out is NULL for blank and comment lines. */
 static gboolean parse_line(const char *text, const char *filename, guint lineno, PbRawEntry **out,
@@ -101,7 +109,7 @@ static gboolean parse_line(const char *text, const char *filename, guint lineno,
     const char *key = line;
     const char *k = key;
     if (!is_key_start(*k))
-        goto syntax;
+        return syntax_error(line, filename, lineno, error);
     while (is_key_char(*k))
         k++;
     gsize key_len = (gsize)(k - key);
@@ -109,14 +117,14 @@ static gboolean parse_line(const char *text, const char *filename, guint lineno,
     while (is_blank(*q))
         q++;
 
-    /* A key alone ("PrebootServiceLogFileSize", as the pbserv file ships) means "use the
-     * default", exactly like "Key =". */
+    /* A key alone ("PrebootServiceLogFileSize", as the admin guide shows the pbserv file)
+     * means "use the default", exactly like "Key =". */
     if (*q == '\0' || (*q == '#' && q > k)) {
         *out = entry_new(key, key_len, NULL, filename, lineno);
         return TRUE;
     }
     if (*q != '=')
-        goto syntax;
+        return syntax_error(line, filename, lineno, error);
 
     const char *v = q + 1;
     while (is_blank(*v))
@@ -150,8 +158,8 @@ static gboolean parse_line(const char *text, const char *filename, guint lineno,
         return TRUE;
     }
 
-    /* Unquoted: an inline comment starts at a '#' after whitespace, so "Key=a#b" keeps
-     * its '#', as the legacy services did. */
+    /* Unquoted: an inline comment starts only at a '#' after whitespace, so values such
+     * as "a#b" (URL fragments, passwords) keep theirs. */
     const char *vend = v;
     for (const char *c = v; *c != '\0'; c++) {
         if (*c == '#' && is_blank(c[-1]))
@@ -162,13 +170,6 @@ static gboolean parse_line(const char *text, const char *filename, guint lineno,
         vend--;
     *out = entry_new(key, key_len, g_strndup(v, (gsize)(vend - v)), filename, lineno);
     return TRUE;
-
-syntax : {
-    g_autofree char *ex = excerpt(line);
-    g_set_error(error, PB_CONFIG_ERROR, PB_CONFIG_ERROR_SYNTAX,
-                "%s:%u: expected 'Key = value', got '%s'", filename, lineno, ex);
-    return FALSE;
-}
 }
 
 GPtrArray *pb_legacy_parse_full(const char *text, gsize len, const char *filename,
