@@ -77,3 +77,11 @@ EXTRA_DIST += tests/test-policy-daemon.sh
 
 ## bench/policy.sh builds its load generator itself (not run by make check).
 EXTRA_DIST += bench/policy.sh bench/policy-bench.c
+
+## End to end with real iPXE firmware in QEMU (root, namespaces): `make check-e2e`.
+EXTRA_DIST += tests/e2e/policy-e2e.sh
+check-e2e-policy: core/prebootd$(EXEEXT) tools/prebootctl$(EXEEXT) \
+		plugins/policy/policy.la plugins/http/http.la
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	    $(SHELL) $(top_srcdir)/tests/e2e/policy-e2e.sh
+check-e2e: check-e2e-policy
