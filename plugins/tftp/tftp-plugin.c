@@ -271,7 +271,8 @@ struct Tftp {
     GHashTable *transfers; /* key -> Transfer */
     GHashTable *buckets;   /* client address -> Bucket */
     pb_timer *tick;
-    guint8 *buf;
+    guint8 *buf;  /* datagrams of the listening socket(s) */
+    guint8 *tbuf; /* datagrams of transfer sockets (read while a request in buf is held) */
     GArray *providers, *listeners; /* Hook */
     pb_tftp_service iface;
     struct {
@@ -532,7 +533,7 @@ static bool transfer_readable(void *data, pb_socket_t sock, unsigned events)
         PbAddr from;
         /* No GError: the loop ends on the first empty read, and building one per burst
          * would be an allocation per packet on the hot path. */
-        gssize n = pb_udp_recv(sock, t->buf, TFTP_RECV_MAX, &from, NULL, NULL, NULL);
+        gssize n = pb_udp_recv(sock, t->tbuf, TFTP_RECV_MAX, &from, NULL, NULL, NULL);
         if (n < 0)
             break;
         if (!pb_addr_equal(&from, &x->peer)) {
@@ -542,7 +543,7 @@ static bool transfer_readable(void *data, pb_socket_t sock, unsigned events)
             send_error_from(sock, &from, NULL, 0, TFTP_ERR_UNKNOWN_TID, NULL);
             continue;
         }
-        if (transfer_input(t, x, t->buf, (gsize)n, t->host->monotonic_us()))
+        if (transfer_input(t, x, t->tbuf, (gsize)n, t->host->monotonic_us()))
             return false; /* transfer_end() removed the watch and freed x */
     }
     return true;
@@ -720,9 +721,23 @@ static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize 
      * transfer: the running one retransmits by itself. */
     char key[80];
     pb_addr_format(from, TRUE, key, sizeof(key));
-    if (g_hash_table_contains(t->transfers, key)) {
-        h->counter_add(t->c.duplicate_requests, 1);
-        return;
+    Transfer *old = g_hash_table_lookup(t->transfers, key);
+    if (old && !old->shared_sock) {
+        /* The same client port may have finished its last transfer (final ACK, or UEFI's
+         * ERROR after the tsize probe) in a datagram still queued on that transfer's
+         * socket: take it first, so the order of the two sockets does not matter. */
+        g_autofree char *k = g_strdup(key);
+        transfer_readable(old, old->sock, PB_IO_IN);
+        old = g_hash_table_lookup(t->transfers, k);
+    }
+    if (old) {
+        if (g_strcmp0(old->path, pk.filename) == 0 && old->upload == upload) {
+            h->counter_add(t->c.duplicate_requests, 1);
+            return;
+        }
+        /* Something else from the same port: the client moved on. */
+        tftp_session_abandon(old->s, "client sent a new request");
+        transfer_end(t, old);
     }
     if (pk.mode == TFTP_MODE_MAIL) {
         refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, TFTP_ERR_ILLEGAL_OP,
@@ -976,6 +991,7 @@ static void *tftp_create(const pb_host *host, pb_instance *inst, const pb_config
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)transfer_free);
     t->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     t->buf = g_malloc(TFTP_RECV_MAX);
+    t->tbuf = g_malloc(TFTP_RECV_MAX);
     t->providers = g_array_new(FALSE, FALSE, sizeof(Hook));
     t->listeners = g_array_new(FALSE, FALSE, sizeof(Hook));
 #define C(field, name) t->c.field = host->counter(inst, name)
@@ -1028,6 +1044,7 @@ fail:
     g_hash_table_unref(t->transfers);
     g_hash_table_unref(t->buckets);
     g_free(t->buf);
+    g_free(t->tbuf);
     g_array_unref(t->providers);
     g_array_unref(t->listeners);
     g_free(t);
@@ -1161,6 +1178,7 @@ static void tftp_destroy(void *self)
     g_hash_table_unref(t->buckets);
     settings_clear(&t->set);
     g_free(t->buf);
+    g_free(t->tbuf);
     g_array_unref(t->providers);
     g_array_unref(t->listeners);
     g_free(t);

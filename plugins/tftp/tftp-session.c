@@ -462,6 +462,14 @@ void tftp_session_free(TftpSession *s)
     g_free(s);
 }
 
+void tftp_session_abandon(TftpSession *s, const char *reason)
+{
+    if (s->state == ST_FINISHED)
+        return;
+    g_strlcpy(s->err_text, reason, sizeof(s->err_text));
+    finish(s, s->state == ST_DALLY ? TFTP_RESULT_OK : TFTP_RESULT_PEER_ERROR);
+}
+
 void tftp_session_input(TftpSession *s, const guint8 *buf, gsize len, guint64 now)
 {
     if (s->state == ST_FINISHED)

@@ -62,6 +62,10 @@ TftpSession *tftp_session_new_write(const TftpSessionParams *p, TftpSink sink, T
                                     void *ctx, guint64 now_us);
 void tftp_session_free(TftpSession *s);
 
+/* Ends a running transfer that its client gave up on (it asked for something else from
+ * the same port): PEER_ERROR with reason, nothing sent. */
+void tftp_session_abandon(TftpSession *s, const char *reason);
+
 /* A datagram from the client's TID. */
 void tftp_session_input(TftpSession *s, const guint8 *buf, gsize len, guint64 now_us);
 /* Retransmits or gives up when the deadline passed; also retries a send the socket
