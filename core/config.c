@@ -325,6 +325,7 @@ typedef struct {
     gboolean *missing; /* REQUIRED and not given yet */
     GString *errors;
     GPtrArray *warnings;
+    const PbRawEntry **seen; /* per parameter: the entry of the current file that set it */
 } Build;
 
 static void add_error(Build *b, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -348,6 +349,15 @@ static void apply_entry(Build *b, const PbRawEntry *e)
         return;
     }
     const pb_param *p = pb_plugin_param(b->plugin, (guint)i);
+    /* The reader already folds repeats of one spelling; a native name and its alias in
+     * the same file ("root" and "TFTPDirectory") are caught here. */
+    const PbRawEntry *prev = b->seen[i];
+    if (prev != NULL && g_strcmp0(prev->source.file, e->source.file) == 0)
+        g_ptr_array_add(b->warnings,
+                        g_strdup_printf("%s: %s: also set at line %u (as %s); this later value "
+                                        "wins",
+                                        where, e->key, prev->source.line, prev->key));
+    b->seen[i] = e;
     PbValue v;
     g_autoptr(GError) local = NULL;
     gboolean ok = e->list != NULL ? pb_param_parse_list(p, (const char *const *)e->list,
@@ -391,7 +401,8 @@ struct pb_config *pb_config_build(const pb_plugin *plugin, const PbInstanceSpec 
     g_autofree gboolean *missing = g_new0(gboolean, cfg->n > 0 ? cfg->n : 1);
     g_autoptr(GPtrArray) own_warnings = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GString) errors = g_string_new(NULL);
-    Build b = {plugin, cfg, missing, errors, warnings != NULL ? warnings : own_warnings};
+    g_autofree const PbRawEntry **seen = g_new0(const PbRawEntry *, cfg->n > 0 ? cfg->n : 1);
+    Build b = {plugin, cfg, missing, errors, warnings != NULL ? warnings : own_warnings, seen};
 
     for (guint i = 0; i < cfg->n; i++) {
         const pb_param *p = pb_plugin_param(plugin, i);
@@ -418,6 +429,8 @@ struct pb_config *pb_config_build(const pb_plugin *plugin, const PbInstanceSpec 
             return NULL;
         for (guint i = 0; i < entries->len; i++)
             apply_entry(&b, g_ptr_array_index(entries, i));
+        /* entries is freed here: forget them before the next file. */
+        memset(seen, 0, sizeof(*seen) * cfg->n);
     }
 
     for (guint i = 0; spec->entries != NULL && i < spec->entries->len; i++)

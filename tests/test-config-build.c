@@ -219,7 +219,9 @@ static void test_warnings(Fixture *f, gconstpointer data)
                                    "  - module: tftp\n"
                                    "    legacy: novell-tftp.conf\n"
                                    "    blocksize: 512\n"
-                                   "    amt: no\n");
+                                   "    amt: no\n"
+                                   "    root: /a\n"
+                                   "    TFTPDirectory: /b\n");
     g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GError) error = NULL;
     g_autoptr(pb_config) c = pb_config_build(&plugin, last_instance(cfg), warnings, &error);
@@ -232,12 +234,14 @@ static void test_warnings(Fixture *f, gconstpointer data)
         "novell-tftp.conf:2: EnableAMTSupport: deprecated: AMT is not supported.",
         "preboot.yaml:4: unknown key 'blocksize' (plugin tftp)",
         "preboot.yaml:5: amt: deprecated: AMT is not supported.",
+        "preboot.yaml:7: TFTPDirectory: also set at line 6 (as root); this later value wins",
     };
     g_assert_cmpuint(warnings->len, ==, G_N_ELEMENTS(expect));
     for (guint i = 0; i < G_N_ELEMENTS(expect); i++)
         g_assert_cmpstr(g_ptr_array_index(warnings, i), ==, expect[i]);
     assert_value(c, "log_level", "1", PB_SOURCE_LEGACY, "novell-tftp.conf", 4);
     assert_value(c, "amt", "no", PB_SOURCE_YAML, "preboot.yaml", 5);
+    assert_value(c, "root", "/b", PB_SOURCE_YAML, "preboot.yaml", 7);
 }
 
 /* Every bad value is reported, file:line: key as the input spelled it: message. */
