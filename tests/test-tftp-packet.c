@@ -1,13 +1,12 @@
 /* test-tftp-packet.c - the tftp plugin's pure parts: packet parse/build, options
- * negotiation, file-name sanitising, netascii; and a replay of the fuzz corpus. */
+ * negotiation, file-name sanitising, netascii. (The fuzz corpus is replayed by
+ * tests/fuzz/replay-tftp-packet.) */
 #include "tftp-negotiate.h"
 #include "tftp-netascii.h"
 #include "tftp-packet.h"
 #include "tftp-path.h"
 
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const guint8 *data, gsize size);
 
 #define PKT(s) ((const guint8 *)(s)), (sizeof(s) - 1)
 
@@ -333,28 +332,6 @@ static void test_netascii(void)
     g_assert_cmpmem(dec, dn, "a\rb\r", 4);
 }
 
-static void test_fuzz_corpus(void)
-{
-    g_autofree char *dir =
-        g_test_build_filename(G_TEST_DIST, "tests", "fuzz", "corpus-tftp-packet", NULL);
-    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-    if (d == NULL) {
-        g_test_skip("corpus directory missing");
-        return;
-    }
-    const char *name;
-    guint n = 0;
-    while ((name = g_dir_read_name(d)) != NULL) {
-        g_autofree char *path = g_build_filename(dir, name, NULL);
-        g_autofree char *data = NULL;
-        gsize len;
-        g_assert_true(g_file_get_contents(path, &data, &len, NULL));
-        LLVMFuzzerTestOneInput((const guint8 *)data, len);
-        n++;
-    }
-    g_assert_cmpuint(n, >, 0);
-}
-
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -368,6 +345,5 @@ int main(int argc, char **argv)
     g_test_add_func("/tftp/negotiate/window", test_negotiate_window);
     g_test_add_func("/tftp/path/sanitize", test_path);
     g_test_add_func("/tftp/netascii/roundtrip", test_netascii);
-    g_test_add_func("/tftp/fuzz/corpus-replay", test_fuzz_corpus);
     return g_test_run();
 }

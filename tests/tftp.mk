@@ -3,10 +3,16 @@ TFTP_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/tftp
 
 check_PROGRAMS += tests/test-tftp-packet
 TESTS += tests/test-tftp-packet
-tests_test_tftp_packet_SOURCES = tests/test-tftp-packet.c tests/fuzz/fuzz-tftp-packet.c
+tests_test_tftp_packet_SOURCES = tests/test-tftp-packet.c
 tests_test_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
 tests_test_tftp_packet_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
-EXTRA_DIST += tests/fuzz/corpus-tftp-packet
+
+## The fuzz target's seed corpus (tests/fuzz/corpus/tftp-packet) replayed by make check.
+TESTS += tests/fuzz/replay-tftp-packet
+check_PROGRAMS += tests/fuzz/replay-tftp-packet
+tests_fuzz_replay_tftp_packet_SOURCES = tests/fuzz/fuzz-tftp-packet.c tests/fuzz/replay-main.c
+tests_fuzz_replay_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"tftp-packet\"
+tests_fuzz_replay_tftp_packet_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
 
 check_PROGRAMS += tests/test-tftp-session
 TESTS += tests/test-tftp-session
@@ -14,14 +20,18 @@ tests_test_tftp_session_SOURCES = tests/test-tftp-session.c
 tests_test_tftp_session_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
 tests_test_tftp_session_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
 
-## libFuzzer build (configure --enable-fuzzing CC=clang).
+## libFuzzer build (configure --enable-fuzzing CC=clang): the parsers are compiled into the
+## fuzzer so they carry its coverage instrumentation.
+##   ./tests/fuzz/fuzz-tftp-packet -max_total_time=300 CORPUS_COPY $(srcdir)/tests/fuzz/corpus/tftp-packet
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-tftp-packet
-tests_fuzz_fuzz_tftp_packet_SOURCES = tests/fuzz/fuzz-tftp-packet.c
+tests_fuzz_fuzz_tftp_packet_SOURCES = tests/fuzz/fuzz-tftp-packet.c \
+	plugins/tftp/tftp-packet.c plugins/tftp/tftp-negotiate.c plugins/tftp/tftp-path.c \
+	plugins/tftp/tftp-netascii.c
 tests_fuzz_fuzz_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
-tests_fuzz_fuzz_tftp_packet_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_tftp_packet_LDFLAGS = -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_tftp_packet_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
+tests_fuzz_fuzz_tftp_packet_CFLAGS = $(AM_CFLAGS) $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_tftp_packet_LDFLAGS = $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_tftp_packet_LDADD = $(GLIB_LIBS)
 endif
 
 ## The module in the real host, in process (needs the module built first).

@@ -1,7 +1,7 @@
 /* fuzz-tftp-packet.c - libFuzzer target for everything in the tftp plugin that reads bytes
  * from the network: the packet parser, option negotiation, file-name sanitising and the
  * netascii codec. Built with --enable-fuzzing (clang); make check replays the corpus in
- * tests/fuzz/corpus-tftp-packet through test-tftp-packet. */
+ * tests/fuzz/corpus/tftp-packet through tests/fuzz/replay-tftp-packet. */
 #include "tftp-negotiate.h"
 #include "tftp-netascii.h"
 #include "tftp-packet.h"
