@@ -26,7 +26,8 @@ for t in perfdhcp dnsmasq ip cc; do
     command -v $t >/dev/null || { echo "$t is missing (perfdhcp: apt-get install kea-admin)" >&2; exit 2; }
 done
 SERVE="$top_builddir/tests/e2e/pb-serve"
-"$top_builddir/core/prebootd" --version 2>&1 | grep -qi prebootd && SERVE="$top_builddir/core/prebootd -f -c"
+[ -x "$top_builddir/core/prebootd" ] && "$top_builddir/core/prebootd" --version 2>/dev/null |
+    grep -q '^prebootd' && SERVE="$top_builddir/core/prebootd -f -c"
 
 T=$(mktemp -d /tmp/pb-bench.XXXXXX)
 CLI=pbb-cli-$$

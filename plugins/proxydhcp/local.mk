@@ -59,13 +59,18 @@ tests_test_proxydhcp_plugin_CPPFLAGS = $(PROXYDHCP_TEST_CPPFLAGS)
 tests_test_proxydhcp_plugin_LDADD = plugins/proxydhcp/libproxydhcp-core.la $(TEST_CORE_LIBS)
 EXTRA_tests_test_proxydhcp_plugin_DEPENDENCIES = plugins/proxydhcp/proxydhcp.la
 
+## The real daemon and prebootctl, with real packets on loopback high ports.
+TESTS += tests/proxydhcp-daemon.sh
+EXTRA_DIST += tests/proxydhcp-daemon.sh
+
 ## End to end with real firmware (root, namespaces, QEMU): `make check-e2e`, not `make check`.
 check_PROGRAMS += tests/e2e/pb-serve
 tests_e2e_pb_serve_SOURCES = tests/e2e/pb-serve.c
 tests_e2e_pb_serve_LDADD = core/libpreboot-core.la $(GLIB_LIBS) $(YAML_LIBS) $(LTDL_LIBS)
 EXTRA_DIST += tests/e2e/proxydhcp-e2e.sh
 
-check-e2e-proxydhcp: tests/e2e/pb-serve$(EXEEXT) plugins/proxydhcp/proxydhcp.la
+check-e2e-proxydhcp: tests/e2e/pb-serve$(EXEEXT) core/prebootd$(EXEEXT) \
+		plugins/proxydhcp/proxydhcp.la plugins/tftp/tftp.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	    $(SHELL) $(top_srcdir)/tests/e2e/proxydhcp-e2e.sh
 check-e2e: check-e2e-proxydhcp

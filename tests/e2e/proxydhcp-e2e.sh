@@ -46,7 +46,8 @@ done
 # The daemon: prebootd once its front end runs, else the in-process runner built beside
 # this script (the same host and modules, in the foreground).
 # (The skeleton's prebootd exits 0 without a word: require it to name itself.)
-if "$top_builddir/core/prebootd" --version 2>&1 | grep -qi prebootd; then
+if [ -x "$top_builddir/core/prebootd" ] &&
+    "$top_builddir/core/prebootd" --version 2>/dev/null | grep -q '^prebootd'; then
     SERVE="$top_builddir/core/prebootd -f -c"
 elif [ -x "$top_builddir/tests/e2e/pb-serve" ]; then
     SERVE="$top_builddir/tests/e2e/pb-serve"
