@@ -12,3 +12,8 @@
 #define O_NOCTTY 0 /* Windows has no controlling terminals */
 #endif
 #endif
+
+/* prebootd's and prebootctl's own main(), renamed by -Dmain=pb_program_main in the Windows
+ * build (win32/local.mk) and called by win32/main-win32.c; declared here for
+ * -Wmissing-prototypes. */
+int pb_program_main(int argc, char **argv);

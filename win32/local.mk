@@ -11,7 +11,7 @@ AM_CPPFLAGS += -include $(top_srcdir)/win32/compat.h -I$(top_srcdir)/win32/posix
 ## The plugins' OS-specific files: Windows twins (the POSIX ones are in their local.mk).
 plugins_proxydhcp_proxydhcp_la_SOURCES += win32/proxydhcp-iface-win32.c \
 	win32/ifaddr-win32.h win32/ifaddr-win32.c
-plugins_tftp_tftp_la_SOURCES += win32/ifaddr-win32.h win32/ifaddr-win32.c
+plugins_tftp_tftp_la_SOURCES += win32/tftp-ifaddr-win32.c win32/ifaddr-win32.h win32/ifaddr-win32.c
 
 ## Both programs get main() from main-win32.c (the service wrapper and the install home);
 ## their own main() becomes pb_program_main.

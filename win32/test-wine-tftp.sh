@@ -15,7 +15,7 @@ failed=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 skip() { n=$((n + 1)); echo "ok $n # SKIP $*"; }
-diag() { echo "# $*"; }
+diag() { printf '# %s\n' "$*"; }
 check() { d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
 
 exe() { if [ -f "$(dirname "$1")/.libs/$(basename "$1")" ]; then echo "$(dirname "$1")/.libs/$(basename "$1")"; else echo "$1"; fi; }
