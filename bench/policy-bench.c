@@ -135,7 +135,8 @@ static int inproc(const char *rules_file, const char *db, guint ndev, guint n)
             fill_device(&d, (guint32)g_rand_int_range(rnd, 0, (gint32)ndev));
             pb_policy_decision out = {.struct_size = sizeof(out)};
             gint64 t0 = g_get_monotonic_time();
-            policy_engine_decide(&e, &d, commit, 2000 + i, &out, NULL, NULL);
+            policy_engine_decide(&e, &d, commit ? PB_POLICY_REQ_COMMIT : 0, 2000 + i, &out, NULL,
+                                 NULL);
             lat[i] = (guint64)(g_get_monotonic_time() - t0);
             policy_device_clear(&d);
         }

@@ -86,13 +86,14 @@ static pb_policy_decision decide(Fixture *f, const PolicyDevice *d, gboolean com
     pb_policy_decision out = {.struct_size = sizeof(out)};
     g_autoptr(GError) error = NULL;
     g_autoptr(GString) why = g_string_new(NULL);
-    gboolean ok = policy_engine_decide(&f->e, d, commit, 1000, &out, why, &error);
+    gboolean ok =
+        policy_engine_decide(&f->e, d, commit ? PB_POLICY_REQ_CONSUME : 0, 1000, &out, why, &error);
     g_assert_no_error(error);
     g_assert_true(ok);
     /* The explanation and the fast path agree. */
     pb_policy_decision quiet = {.struct_size = sizeof(quiet)};
     if (!commit) {
-        g_assert_true(policy_engine_decide(&f->e, d, FALSE, 1000, &quiet, NULL, NULL));
+        g_assert_true(policy_engine_decide(&f->e, d, 0, 1000, &quiet, NULL, NULL));
         g_assert_cmpuint(quiet.work, ==, out.work);
         g_assert_cmpstr(quiet.rule, ==, out.rule);
     }
@@ -160,6 +161,36 @@ static void test_assignment_once(Fixture *f, gconstpointer data)
     g_assert_cmpuint(decide(f, &b, TRUE).action, ==, PB_POLICY_IGNORE);
     policy_device_clear(&d);
     policy_device_clear(&b);
+}
+
+/* proxydhcp commits (records the boot) without consuming: the one-shot work must still be
+ * there when iPXE asks for its script. Answers within the boot window count once. */
+static void test_commit_vs_consume(Fixture *f, gconstpointer data)
+{
+    PolicyDevice d;
+    dev_mac(&d, "52:54:00:00:00:20");
+    assign(f, "mac:52:54:00:00:00:20", "program tool.efi once");
+    f->e.boot_window_s = 60;
+    pb_policy_decision out = {.struct_size = sizeof(out)};
+    g_assert_true(policy_engine_decide(&f->e, &d, PB_POLICY_REQ_COMMIT, 5000, &out, NULL, NULL));
+    g_assert_cmpuint(out.work, ==, PB_POLICY_WORK_PROGRAM);
+    g_assert_true(policy_engine_decide(&f->e, &d, PB_POLICY_REQ_COMMIT, 5001, &out, NULL, NULL));
+    g_assert_cmpuint(out.work, ==, PB_POLICY_WORK_PROGRAM);
+    g_assert_true(policy_engine_decide(&f->e, &d, PB_POLICY_REQ_CONSUME, 5002, &out, NULL, NULL));
+    g_assert_cmpuint(out.work, ==, PB_POLICY_WORK_PROGRAM);
+    g_assert_true(policy_engine_decide(&f->e, &d, PB_POLICY_REQ_CONSUME, 5003, &out, NULL, NULL));
+    g_assert_cmpuint(out.work, ==, PB_POLICY_WORK_LOCAL);
+    PolicyDeviceRecord rec = {0};
+    g_assert_true(policy_store_find(f->store, &d, &rec, NULL));
+    g_assert_cmpint(rec.boot_count, ==, 1); /* four answers, one boot */
+    g_assert_cmpint(rec.last_seen, ==, 5003);
+    policy_device_record_clear(&rec);
+    g_assert_true(
+        policy_engine_decide(&f->e, &d, PB_POLICY_REQ_COMMIT, 5003 + 60, &out, NULL, NULL));
+    g_assert_true(policy_store_find(f->store, &d, &rec, NULL));
+    g_assert_cmpint(rec.boot_count, ==, 2); /* a minute later: the next boot */
+    policy_device_record_clear(&rec);
+    policy_device_clear(&d);
 }
 
 static void test_rule_once(Fixture *f, gconstpointer data)
@@ -299,7 +330,7 @@ static void test_kill9(Fixture *f, gconstpointer data)
         PolicyDevice d;
         dev_mac(&d, "52:54:00:00:00:99");
         pb_policy_decision r = {.struct_size = sizeof(r)};
-        if (!policy_engine_decide(&e, &d, TRUE, 1000, &r, NULL, NULL) ||
+        if (!policy_engine_decide(&e, &d, PB_POLICY_REQ_CONSUME, 1000, &r, NULL, NULL) ||
             r.work != PB_POLICY_WORK_RESTORE)
             _exit(3);
         /* keep writing, so the kill lands in the middle of something */
@@ -308,7 +339,7 @@ static void test_kill9(Fixture *f, gconstpointer data)
             char mac[24];
             g_snprintf(mac, sizeof(mac), "02:00:00:00:%02x:%02x", (i >> 8) & 0xff, i & 0xff);
             dev_mac(&o, mac);
-            policy_engine_decide(&e, &o, TRUE, 1000 + i, &r, NULL, NULL);
+            policy_engine_decide(&e, &o, PB_POLICY_REQ_CONSUME, 1000 + i, &r, NULL, NULL);
             if (i == 50)
                 kill(getppid(), SIGUSR1);
         }
@@ -342,6 +373,8 @@ int main(int argc, char **argv)
     g_test_add("/policy/engine/assignment-once", Fixture, NULL, fx_setup, test_assignment_once,
                fx_teardown);
     g_test_add("/policy/engine/rule-once", Fixture, NULL, fx_setup, test_rule_once, fx_teardown);
+    g_test_add("/policy/engine/commit-vs-consume", Fixture, NULL, fx_setup, test_commit_vs_consume,
+               fx_teardown);
     g_test_add("/policy/engine/just-imaged", Fixture, NULL, fx_setup, test_just_imaged,
                fx_teardown);
     g_test_add("/policy/engine/identity", Fixture, NULL, fx_setup, test_identity, fx_teardown);

@@ -142,7 +142,8 @@ static pb_policy_decision svc_decide(Fixture *f, const char *mac, guint16 arch, 
     req.has_arch = 1;
     req.arch = arch;
     req.client_ip = "127.0.0.1";
-    req.flags = commit ? PB_POLICY_REQ_COMMIT : 0;
+    /* TRUE: as iPXE's script fetch does (consume); proxydhcp's COMMIT is tested apart. */
+    req.flags = commit ? PB_POLICY_REQ_CONSUME : 0;
     pb_policy_decision d = {.struct_size = sizeof(d)};
     g_assert_true(s->decide(s->ctx, &req, &d));
     return d;
@@ -289,7 +290,15 @@ static void test_udp(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
 
     g_free(command(f, TRUE, "policy assign 52:54:00:00:03:01 program once.efi once"));
-    g_autoptr(GByteArray) q = request(POLICY_MSG_DECIDE_COMMIT, 0xabcd, "52:54:00:00:03:01");
+    /* proxydhcp's DECIDE_COMMIT records the boot but leaves the work to whoever runs it */
+    g_autoptr(GByteArray) qc = request(POLICY_MSG_DECIDE_COMMIT, 0x1111, "52:54:00:00:03:01");
+    g_autoptr(GByteArray) rc = udp_exchange(f, s, qc->data, qc->len, 2000);
+    g_assert_nonnull(rc);
+    PolicyMsg mc;
+    g_assert_cmpint(policy_msg_parse(rc->data, rc->len, &mc), ==, POLICY_PARSE_OK);
+    g_assert_cmpuint(mc.decision.work, ==, PB_POLICY_WORK_PROGRAM);
+    policy_msg_clear(&mc);
+    g_autoptr(GByteArray) q = request(POLICY_MSG_DECIDE_CONSUME, 0xabcd, "52:54:00:00:03:01");
     g_autoptr(GByteArray) r1 = udp_exchange(f, s, q->data, q->len, 2000);
     g_assert_nonnull(r1);
     PolicyMsg m;

@@ -37,11 +37,17 @@ extern "C" {
 /* ---- the question ------------------------------------------------------------------- */
 
 enum pb_policy_request_flags {
-    /* The caller is about to act on the answer (proxydhcp sends its final reply, iPXE
-     * fetched its script, imaging starts the job). Only then does the engine record the
-     * boot (first/last seen, boot count) and consume one-shot work and just-imaged marks.
-     * Without it decide() is a dry run: DHCPDISCOVER offers, `prebootctl policy test`. */
+    /* The caller is about to act on the answer (proxydhcp sends its final reply). The
+     * engine records the boot (first/last seen, boot count; requests of one boot within a
+     * minute count once). Without COMMIT or CONSUME decide() is a dry run: DHCPDISCOVER
+     * offers, `prebootctl policy test`. */
     PB_POLICY_REQ_COMMIT = 1u << 0,
+    /* The caller carries out the work itself, now: iPXE fetched its script, pxelinux its
+     * configuration file, imaging starts the job. One-shot work and just-imaged marks are
+     * consumed, and the boot recorded (implies COMMIT). proxydhcp hands out a boot program,
+     * not the work, so it commits without consuming: otherwise one-shot work would be gone
+     * before iPXE asks for it. */
+    PB_POLICY_REQ_CONSUME = 1u << 1,
 };
 
 /* What PXE and iPXE reveal about a device. Every pointer may be NULL and every number 0

@@ -5,8 +5,9 @@
  *   - a device marked just-imaged boots its disk once instead of looping back into imaging;
  *   - "restore IMAGE" when IMAGE is the last image laid down boots the disk, unless force;
  *   - one-shot work already done by this device boots the disk.
- * A commit (the caller acts on the answer) records the boot and consumes what was used, in
- * one transaction so a crash can neither lose nor repeat one-shot work. */
+ * A commit (the caller acts on the answer) records the boot; a consume (the caller carries
+ * out the work) also consumes what was used, in one transaction so a crash can neither lose
+ * nor repeat one-shot work. */
 #include "policy-engine.h"
 
 #include <string.h>
@@ -57,11 +58,13 @@ static const char *boot_file_for(const PolicyRules *rules, const PolicyRule *rul
     return rules->fallback->boot_file ? rules->fallback->boot_file : "";
 }
 
-gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gboolean commit,
+gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, guint32 flags,
                               gint64 now, pb_policy_decision *out, GString *why, GError **error)
 {
     g_return_val_if_fail(e != NULL && e->rules != NULL && dev != NULL && out != NULL, FALSE);
     const PolicyRules *rules = e->rules;
+    gboolean consume = (flags & PB_POLICY_REQ_CONSUME) != 0;
+    gboolean commit = consume || (flags & PB_POLICY_REQ_COMMIT) != 0;
     guint32 size = out->struct_size;
     if (size < G_STRUCT_OFFSET(pb_policy_decision, device_id)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "decision struct too small (%u bytes)",
@@ -211,18 +214,22 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gb
     if (commit && e->store != NULL && have_id) {
         PolicyDeviceRecord now_rec = {0};
         if (known) {
-            if (!policy_store_touch(e->store, rec.id, dev, now, d.rule, &err))
+            gboolean count = e->boot_window_s <= 0 || now - rec.last_seen >= e->boot_window_s;
+            if (!policy_store_touch(e->store, rec.id, dev, now, d.rule, count, &err))
                 goto state_failed;
             now_rec.id = rec.id;
         } else if (!policy_store_record_boot(e->store, dev, now, d.rule, &now_rec, &err)) {
             goto state_failed;
         }
         gboolean step = TRUE;
-        if ((d.flags & PB_POLICY_F_JUST_IMAGED) != 0)
+        if (!consume) {
+            /* recorded; what the answer uses is consumed by whoever carries it out */
+        } else if ((d.flags & PB_POLICY_F_JUST_IMAGED) != 0)
             step = policy_store_clear_just_imaged(e->store, now_rec.id, &err);
-        if (step && assigned_key[0] && assigned.once && !(d.flags & PB_POLICY_F_JUST_IMAGED))
+        if (consume && step && assigned_key[0] && assigned.once &&
+            !(d.flags & PB_POLICY_F_JUST_IMAGED))
             step = policy_store_delete_assignment(e->store, assigned_key, &err);
-        if (step && once_key[0])
+        if (consume && step && once_key[0])
             step = policy_store_mark_once(e->store, now_rec.id, once_key, now, &err);
         policy_device_record_clear(&now_rec);
         if (!step)
@@ -230,7 +237,7 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gb
         if (!policy_store_commit(e->store, &err))
             goto state_failed;
         in_txn = FALSE;
-        if (assigned_key[0] && assigned.once && !(d.flags & PB_POLICY_F_JUST_IMAGED))
+        if (consume && assigned_key[0] && assigned.once && !(d.flags & PB_POLICY_F_JUST_IMAGED))
             say(why, "one-shot assignment consumed\n");
     }
     goto done;

@@ -13,13 +13,17 @@ G_BEGIN_DECLS
 typedef struct {
     const PolicyRules *rules; /* never NULL */
     PolicyStore *store;       /* NULL: no state (decisions from rules alone) */
+    /* A boot asks several times (proxydhcp, then iPXE or pxelinux): committed answers to
+     * one device within this many seconds count as one boot. 0: count each. */
+    gint64 boot_window_s;
 } PolicyEngine;
 
-/* Decides for dev. With commit, records the boot and consumes one-shot work and the
- * just-imaged mark, atomically. why (may be NULL) receives the reasoning. out must have
- * struct_size set; only what it covers is written. On a state failure the decision is
- * still made from the rules (and FALSE returned with error set, so the caller can log). */
-gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gboolean commit,
+/* Decides for dev. flags are pb_policy_request_flags: COMMIT records the boot; CONSUME
+ * also consumes one-shot work and the just-imaged mark, atomically with the record. why (may be
+ * NULL) receives the reasoning. out must have struct_size set; only what it covers is written. On a
+ * state failure the decision is still made from the rules (and FALSE returned with error set, so
+ * the caller can log). */
+gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, guint32 flags,
                               gint64 now, pb_policy_decision *out, GString *why, GError **error);
 
 /* Imaging reports a finished job. */

@@ -196,13 +196,14 @@ static void log_decision(Policy *p, const char *via, const pb_policy_decision *d
 }
 
 /* Every way in (service, UDP, HTTP, TFTP) comes through here. */
-static void decide(Policy *p, const char *via, const PolicyDevice *dev, gboolean commit,
+static void decide(Policy *p, const char *via, const PolicyDevice *dev, guint32 flags,
                    pb_policy_decision *out)
 {
+    gboolean commit = (flags & (PB_POLICY_REQ_COMMIT | PB_POLICY_REQ_CONSUME)) != 0;
     g_autoptr(GError) error = NULL;
     g_autoptr(GString) why =
         p->host->log_enabled(p->inst, PB_LOG_DEBUG) ? g_string_new(NULL) : NULL;
-    if (!policy_engine_decide(&p->engine, dev, commit, g_get_real_time() / G_USEC_PER_SEC, out, why,
+    if (!policy_engine_decide(&p->engine, dev, flags, g_get_real_time() / G_USEC_PER_SEC, out, why,
                               &error)) {
         p->host->counter_add(p->c.state_errors, 1);
         p->host->log(p->inst, PB_LOG_WARNING, "%s: %s (answered from the rules alone)", via,
@@ -223,10 +224,11 @@ static bool svc_decide(void *ctx, const pb_policy_request *req, pb_policy_decisi
         return false;
     PolicyDevice dev;
     policy_device_from_request(&dev, req);
-    gboolean commit =
-        req->struct_size >= sizeof(guint32) * 2 && (req->flags & PB_POLICY_REQ_COMMIT) != 0;
+    guint32 flags = req->struct_size >= sizeof(guint32) * 2
+                        ? req->flags & (PB_POLICY_REQ_COMMIT | PB_POLICY_REQ_CONSUME)
+                        : 0;
     pb_policy_decision d = {.struct_size = sizeof(d)};
-    decide(p, "service", &dev, commit, &d);
+    decide(p, "service", &dev, flags, &d);
     policy_device_clear(&dev);
     guint32 size = out->struct_size;
     memcpy((char *)out + sizeof(guint32), (char *)&d + sizeof(guint32),
@@ -316,7 +318,8 @@ static void udp_datagram(Policy *p, const guint8 *buf, gsize len, const PbAddr *
         p->host->counter_add(p->c.udp_bad, 1);
         p->host->log(p->inst, PB_LOG_WARNING, "udp: %s: %s", peer, policy_parse_result_text(r));
         reply = error_reply(m.id, policy_parse_result_text(r));
-    } else if (m.type == POLICY_MSG_DECIDE || m.type == POLICY_MSG_DECIDE_COMMIT) {
+    } else if (m.type == POLICY_MSG_DECIDE || m.type == POLICY_MSG_DECIDE_COMMIT ||
+               m.type == POLICY_MSG_DECIDE_CONSUME) {
         PolicyDevice dev;
         policy_msg_to_device(&m, &dev);
         PolicyMsg out;
@@ -325,7 +328,10 @@ static void udp_datagram(Policy *p, const guint8 *buf, gsize len, const PbAddr *
         out.id = m.id;
         out.decision.struct_size = sizeof(out.decision);
         g_autofree char *via = g_strdup_printf("udp %s", peer);
-        decide(p, via, &dev, m.type == POLICY_MSG_DECIDE_COMMIT, &out.decision);
+        guint32 flags = m.type == POLICY_MSG_DECIDE_COMMIT    ? PB_POLICY_REQ_COMMIT
+                        : m.type == POLICY_MSG_DECIDE_CONSUME ? PB_POLICY_REQ_CONSUME
+                                                              : 0;
+        decide(p, via, &dev, flags, &out.decision);
         GByteArray *b = g_byte_array_new();
         policy_msg_build(&out, b);
         reply = g_byte_array_free_to_bytes(b);
@@ -431,7 +437,7 @@ static bool serve_boot_ipxe(void *data, const pb_http_request *req, pb_http_resp
 
     pb_policy_decision d = {.struct_size = sizeof(d)};
     g_autofree char *via = g_strdup_printf("http %s", req->client);
-    decide(p, via, &dev, commit, &d);
+    decide(p, via, &dev, commit ? PB_POLICY_REQ_CONSUME : 0, &d);
     policy_device_clear(&dev);
     g_autofree char *base = g_strdup_printf("http://%s", host_hdr ? host_hdr : "");
     g_autofree char *script = policy_ipxe_script(&p->engine, &d, base);
@@ -469,7 +475,7 @@ static int open_pxelinux(void *data, const char *client, const char *path, pb_tf
     policy_ip_parse(client, &dev.ip);
     pb_policy_decision d = {.struct_size = sizeof(d)};
     g_autofree char *via = g_strdup_printf("tftp %s", client);
-    decide(p, via, &dev, TRUE, &d);
+    decide(p, via, &dev, PB_POLICY_REQ_CONSUME, &d);
     policy_device_clear(&dev);
     if (d.action == PB_POLICY_IGNORE)
         return 0; /* not ours to answer: pxelinux goes on to its next file name */
@@ -610,8 +616,8 @@ static bool cmd_policy(void *self, int argc, const char *const *argv, pb_reply *
         }
         g_autoptr(GString) why = g_string_new(NULL);
         pb_policy_decision d = {.struct_size = sizeof(d)};
-        gboolean ok = policy_engine_decide(&p->engine, &dev, FALSE,
-                                           g_get_real_time() / G_USEC_PER_SEC, &d, why, &error);
+        gboolean ok = policy_engine_decide(&p->engine, &dev, 0, g_get_real_time() / G_USEC_PER_SEC,
+                                           &d, why, &error);
         policy_device_clear(&dev);
         h->reply(reply, "%s", why->str);
         if (!ok)
@@ -736,6 +742,7 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
     }
     p->engine.rules = p->rules;
     p->engine.store = p->store;
+    p->engine.boot_window_s = 60;
     p->cache = policy_reply_cache_new(REPLY_CACHE_ENTRIES, REPLY_CACHE_TTL_US);
 
     if (p->set.port > 0) {

@@ -72,7 +72,8 @@ static gboolean take_ip(const guint8 *v, guint8 len, PolicyIp *ip)
 static gboolean is_known_type(guint8 t)
 {
     return t == POLICY_MSG_DECIDE || t == POLICY_MSG_DECIDE_COMMIT || t == POLICY_MSG_REPORT ||
-           t == POLICY_MSG_DECISION || t == POLICY_MSG_REPORT_OK || t == POLICY_MSG_ERROR;
+           t == POLICY_MSG_DECIDE_CONSUME || t == POLICY_MSG_DECISION ||
+           t == POLICY_MSG_REPORT_OK || t == POLICY_MSG_ERROR;
 }
 
 PolicyParseResult policy_msg_parse(const guint8 *data, gsize len, PolicyMsg *m)
@@ -291,6 +292,7 @@ void policy_msg_build(const PolicyMsg *m, GByteArray *out)
     switch (m->type) {
     case POLICY_MSG_DECIDE:
     case POLICY_MSG_DECIDE_COMMIT:
+    case POLICY_MSG_DECIDE_CONSUME:
     case POLICY_MSG_REPORT:
         if (m->mac_len > 0)
             put_tlv(out, POLICY_TLV_MAC, m->mac, MIN(m->mac_len, sizeof(m->mac)));

@@ -17,9 +17,10 @@ G_BEGIN_DECLS
 #define POLICY_PROTO_PORT    4012 /* default; beside PXE's 4011 */
 
 typedef enum {
-    POLICY_MSG_DECIDE = 1,        /* dry run */
-    POLICY_MSG_DECIDE_COMMIT = 2, /* the caller acts on the answer */
-    POLICY_MSG_REPORT = 3,        /* imaging reports a job's outcome */
+    POLICY_MSG_DECIDE = 1,         /* dry run */
+    POLICY_MSG_DECIDE_COMMIT = 2,  /* the caller acts on the answer */
+    POLICY_MSG_REPORT = 3,         /* imaging reports a job's outcome */
+    POLICY_MSG_DECIDE_CONSUME = 4, /* the caller carries out the work: consume one-shot work */
     POLICY_MSG_DECISION = 0x81,
     POLICY_MSG_REPORT_OK = 0x83,
     POLICY_MSG_ERROR = 0xff,

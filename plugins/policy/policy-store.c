@@ -354,7 +354,7 @@ gboolean policy_store_record_boot(PolicyStore *s, const PolicyDevice *d, gint64 
 }
 
 gboolean policy_store_touch(PolicyStore *s, gint64 id, const PolicyDevice *d, gint64 now,
-                            const char *rule, GError **error)
+                            const char *rule, gboolean count_boot, GError **error)
 {
     sqlite3_stmt *st = stmt(s, Q_UPDATE_SEEN);
     sqlite3_bind_int64(st, 1, id);
@@ -362,7 +362,7 @@ gboolean policy_store_touch(PolicyStore *s, gint64 id, const PolicyDevice *d, gi
     bind_text(st, 3, d->uuid);
     bind_text(st, 4, d->serial);
     sqlite3_bind_int64(st, 5, now);
-    sqlite3_bind_int64(st, 6, 1);
+    sqlite3_bind_int64(st, 6, count_boot ? 1 : 0);
     bind_text(st, 7, rule);
     return run(s, st, error);
 }

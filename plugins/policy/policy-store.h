@@ -53,7 +53,7 @@ gboolean policy_store_record_boot(PolicyStore *s, const PolicyDevice *d, gint64 
                                   const char *rule, PolicyDeviceRecord *out, GError **error);
 /* record_boot for a device already found (rec->id): no second lookup. */
 gboolean policy_store_touch(PolicyStore *s, gint64 id, const PolicyDevice *d, gint64 now,
-                            const char *rule, GError **error);
+                            const char *rule, gboolean count_boot, GError **error);
 gboolean policy_store_set_imaged(PolicyStore *s, gint64 id, const char *image, gboolean just_imaged,
                                  GError **error);
 gboolean policy_store_clear_just_imaged(PolicyStore *s, gint64 id, GError **error);
