@@ -244,7 +244,10 @@ fi
 if command -v curl >/dev/null && curl -V | grep -q tftp; then
     curl -sS --tftp-blksize 512 -o "$tmp/out/killed" "tftp://127.0.0.1:$port_sp/big.bin" 2>/dev/null &
     cpid=$!
-    sleep 0.3
+    # Kill it once its transfer runs (curl may take a while to start on a busy machine).
+    sp_busy() { [ "$(counter sp active_transfers)" = 1 ]; }
+    wait_until 10 sp_busy
+    sleep 0.2
     kill -9 "$cpid" 2>/dev/null
     wait "$cpid" 2>/dev/null
     sp_active() { [ "$(counter sp active_transfers)" = 0 ]; }
