@@ -156,3 +156,38 @@ for r in $RATES; do
     measure "preboot proxydhcp" "$PB" 4011 "$r"
 done
 for r in $RATES; do perf67 preboot "$r"; done
+kill $PB
+wait $PB 2>/dev/null
+
+# ---- preboot with the policy engine holding 10,000 device rules ----------------------------
+if [ -f "$top_builddir/plugins/policy/policy.la" ]; then
+    {
+        echo "version: 1"
+        echo "rules:"
+        i=0
+        while [ $i -lt 10000 ]; do
+            printf '  - name: d%d\n    match: {mac: "02:00:00:%02x:%02x:%02x"}\n    boot_file: d%d.0\n' \
+                $i $((i >> 16 & 255)) $((i >> 8 & 255)) $((i & 255)) $i
+            i=$((i + 1))
+        done
+        echo "default:"
+        echo "  work: local"
+    } >"$T/rules.yaml"
+    cat >>"$T/preboot.yaml" <<EOF2
+  - module: policy
+    rules_file: $T/rules.yaml
+    port: 0
+    http: no
+EOF2
+    sed -i "s|plugin_path: \[|plugin_path: [$top_builddir/plugins/policy, |" "$T/preboot.yaml"
+    ip netns exec $SRV $SERVE "$T/preboot.yaml" 2>"$T/serve-policy.err" &
+    PB=$!
+    PIDS="$PIDS $PB"
+    sleep 2
+    header
+    for r in $RATES; do
+        measure "preboot + 10k rules" "$PB" 67 "$r"
+        measure "preboot + 10k rules" "$PB" 4011 "$r"
+    done
+    for r in $RATES; do perf67 "preboot + 10k rules" "$r"; done
+fi

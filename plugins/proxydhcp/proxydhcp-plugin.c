@@ -382,38 +382,43 @@ static void finish(Pending *pe)
     if (!pd_decide(pd->set->pd, req, &c, &pe->ctx, &pe->answer, pe->out, sizeof pe->out, &pe->plan,
                    &why)) {
         h->counter_add(pd->c_ignored, 1);
-        h->log(pd->inst, PB_LOG_REQUEST, "%s %s from %s (%s): ignored: %s",
-               pe->on_pxe ? "4011" : "67", msg_name(c.msg_type), c.mac,
-               pxe_arch_class_name(c.arch_class), why);
+        if (h->log_enabled(pd->inst, PB_LOG_REQUEST))
+            h->log(pd->inst, PB_LOG_REQUEST, "%s %s from %s (%s): ignored: %s",
+                   pe->on_pxe ? "4011" : "67", msg_name(c.msg_type), c.mac,
+                   pxe_arch_class_name(c.arch_class), why);
         history_add(pd, c.mac, "%s on %s, arch %d (%s): ignored: %s", msg_name(c.msg_type),
                     pe->on_pxe ? "4011" : "67", c.arch, c.vendor_class, why);
         g_free(pe);
         return;
     }
+    /* Answer first, account afterwards: the client is waiting, the log is not. */
+    bool delayed = pd->set->reply_delay_ms > 0;
+    if (!delayed)
+        send_reply(pe);
     count(pd, "profile", pd_profile_name(pe->plan.profile));
     char dest[64];
     PbAddr d = {.family = 4, .port = pe->plan.dest.port};
     memcpy(d.addr, pe->plan.dest.addr, 4);
     pb_addr_format(&d, TRUE, dest, sizeof dest);
     const char *file = pe->plan.boot_file ? pe->plan.boot_file : "";
-    h->log(pd->inst, PB_LOG_TRANSACTION,
-           "%s %s from %s arch %d (%s%s%s) -> %s, profile %s, file \"%s\", to %s%s",
-           pe->on_pxe ? "4011" : "67", msg_name(c.msg_type), c.mac, c.arch,
-           pxe_arch_class_name(c.arch_class), c.ipxe ? ", iPXE" : "", c.http ? ", HTTP" : "",
-           msg_name(pe->plan.reply_type), pd_profile_name(pe->plan.profile), file, dest,
-           pe->plan.dest.broadcast ? " (broadcast)" : "");
+    if (h->log_enabled(pd->inst, PB_LOG_TRANSACTION))
+        h->log(pd->inst, PB_LOG_TRANSACTION,
+               "%s %s from %s arch %d (%s%s%s) -> %s, profile %s, file \"%s\", to %s%s",
+               pe->on_pxe ? "4011" : "67", msg_name(c.msg_type), c.mac, c.arch,
+               pxe_arch_class_name(c.arch_class), c.ipxe ? ", iPXE" : "", c.http ? ", HTTP" : "",
+               msg_name(pe->plan.reply_type), pd_profile_name(pe->plan.profile), file, dest,
+               pe->plan.dest.broadcast ? " (broadcast)" : "");
     history_add(pd, c.mac, "%s on %s, arch %d (%s)%s: %s profile %s, file \"%s\", to %s%s",
                 msg_name(c.msg_type), pe->on_pxe ? "4011" : "67", c.arch, c.vendor_class,
                 c.ipxe ? " iPXE" : "", msg_name(pe->plan.reply_type),
                 pd_profile_name(pe->plan.profile), file, dest,
                 pe->plan.dest.broadcast ? " (broadcast)" : "");
-    if (pd->set->reply_delay_ms > 0) {
+    if (delayed) {
         /* A timer, not a sleep: everyone else is served meanwhile. */
         pd->delayed = g_list_prepend(pd->delayed, pe);
         pe->timer = h->timer_add(pd->inst, pd->set->reply_delay_ms, delay_done, pe);
         return;
     }
-    send_reply(pe);
     g_free(pe);
 }
 
