@@ -24,7 +24,7 @@ tests_test_proxydhcp_decide_SOURCES = tests/test-proxydhcp-decide.c
 tests_test_proxydhcp_decide_CPPFLAGS = $(PROXYDHCP_TEST_CPPFLAGS)
 tests_test_proxydhcp_decide_LDADD = plugins/proxydhcp/libproxydhcp-core.la $(GLIB_LIBS)
 
-EXTRA_DIST += tests/fuzz/corpus-dhcp-packet tests/data/dhcp
+EXTRA_DIST += tests/fuzz/corpus-dhcp-packet tests/data/dhcp bench/proxydhcp.sh bench/pxe-load.c
 
 ## libFuzzer build (configure --enable-fuzzing CC=clang).
 if ENABLE_FUZZING
