@@ -340,6 +340,16 @@ static void test_http_boot(void)
     g_assert_cmpstr((const char *)o->rep.file, ==, "http://192.0.2.1/boot/bootx64.efi");
     g_assert_false(dhcp_packet_has(&o->rep, DHCP_OPT_VENDOR));
 
+    /* OVMF's real HTTP boot DISCOVER. */
+    g_autofree DhcpPacket *ovmf = load("ovmf-http-discover.bin");
+    g_autofree Outcome *oh = run(cfg, ovmf, false, 68, NULL);
+    check_common(oh, ovmf, DHCP_OFFER, "HTTPClient");
+    g_assert_cmpint(oh->client.arch, ==, 16);
+    g_assert_true(oh->client.http);
+    g_assert_false(oh->client.ipxe);
+    g_assert_cmpstr((const char *)oh->rep.file, ==, "http://192.0.2.1/boot/bootx64.efi");
+    g_assert_false(dhcp_packet_has(&oh->rep, DHCP_OPT_VENDOR));
+
     /* ARM64 HTTP (19) gets the URL too; without a URL set HTTP clients are ignored. */
     r.arch93 = 19;
     r.vc = "HTTPClient:Arch:00019:UNDI:003001";
