@@ -536,6 +536,55 @@ static void test_reply_delay(Fixture *f, gconstpointer data)
     pb_udp_close(s2);
 }
 
+/* Staged reload: a new boot file takes effect on the same sockets; a bad value is refused
+ * and the old configuration keeps serving. */
+static PbConfig *reload_config(Fixture *f, const char *nbp, const char *extra)
+{
+    return pbt_yaml("plugins:\n"
+                    "  - module: proxydhcp\n"
+                    "    port: %u\n"
+                    "    pxe_port: %u\n"
+                    "    client_port: %u\n"
+                    "    relay_port: %u\n"
+                    "    nbp_x86: %s\n"
+                    "%s",
+                    f->port, f->pxe_port, f->client_port, f->port, nbp, extra);
+}
+
+static void test_reload(Fixture *f, gconstpointer data)
+{
+    pb_socket_t s = open_udp("127.0.0.1", 0);
+    Req r = {.msg_type = DHCP_REQUEST,
+             .arch93 = 0,
+             .vc = "PXEClient:Arch:00000:UNDI:002001",
+             .ciaddr = {127, 0, 0, 1},
+             .item_type = 0x8000,
+             .xid = 0xa000};
+    guint8 req[600];
+    gsize n = build(&r, req, sizeof req);
+    DhcpPacket rep;
+    PbAddr src;
+    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
+    g_assert_cmpstr((const char *)rep.file, ==, "nvlnbp.sys");
+
+    g_autoptr(GString) report = g_string_new(NULL);
+    g_autoptr(GError) error = NULL;
+    g_assert_true(pb_host_reload(f->host, reload_config(f, "pxelinux.0", ""), report, &error));
+    g_assert_no_error(error);
+    req[4] ^= 1;
+    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
+    g_assert_cmpstr((const char *)rep.file, ==, "pxelinux.0");
+
+    /* A malformed profile rule fails prepare(): nothing changes. */
+    g_assert_false(pb_host_reload(
+        f->host, reload_config(f, "other.0", "    profile_rules: [\"mac zz\"]\n"), report, &error));
+    g_clear_error(&error);
+    req[4] ^= 2;
+    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
+    g_assert_cmpstr((const char *)rep.file, ==, "pxelinux.0");
+    pb_udp_close(s);
+}
+
 /* ---- an in-process policy engine (the preboot.policy service) -------------------------- */
 
 typedef struct {
@@ -660,6 +709,7 @@ int main(int argc, char **argv)
                tear_down);
     g_test_add("/proxydhcp-plugin/local-policy", Fixture, NULL, set_up_local_policy,
                test_local_policy, tear_down);
+    g_test_add("/proxydhcp-plugin/reload", Fixture, NULL, set_up, test_reload, tear_down);
     g_test_add("/proxydhcp-plugin/reply-delay", Fixture, "    reply_delay: 300\n", set_up,
                test_reply_delay, tear_down);
     return g_test_run();
