@@ -39,6 +39,9 @@ WIN32_POSIX_ONLY = \
 	tests/test-control \
 	tests/test-tftp-session \
 	tests/test-policy-engine \
+	tests/test-tftp-plugin \
+	tests/test-policy-plugin \
+	tests/fuzz/replay-control \
 	tests/tftp-serve tests/tftp-mangler tests/e2e/pb-serve
 ## test-os: os-posix.c (fork, setuid, Unix sockets, groups); the Windows twin is covered by
 ##   win32/test-wine-tftp.sh (control channel, clean stop, pid file).
@@ -47,10 +50,15 @@ WIN32_POSIX_ONLY = \
 ## test-control: uses glib-unix.h (Unix sockets and fds).
 ## test-tftp-session: symlink() and mkfifo() cases of the POSIX root check.
 ## test-policy-engine: sys/wait.h (forks).
+## test-tftp-plugin, test-policy-plugin: raw POSIX sockets (SOCK_NONBLOCK, MSG_NOSIGNAL), and
+##   symlink()/mkfifo() cases; the TFTP module itself runs in win32/test-wine-tftp.sh.
+## fuzz/replay-control: links core/os-posix.c itself.
 ## tftp-serve, tftp-mangler, pb-serve: helpers of the Linux shell tests (raw POSIX sockets).
 TESTS += win32/test-wine-tftp.sh
 win32_filter = $(filter-out $(WIN32_POSIX_ONLY) $(WIN32_POSIX_ONLY:=$(EXEEXT)),$(1))
 win32-check:
+	PKG_CONFIG='$(PKG_CONFIG)' PKG_CONFIG_LIBDIR='$(PKG_CONFIG_LIBDIR)' \
+	PKG_CONFIG_PATH='$(PKG_CONFIG_PATH)' \
 	$(MAKE) $(AM_MAKEFLAGS) check LOG_COMPILER='$(abs_top_srcdir)/win32/wine-test.sh' \
 	  TESTS='$(call win32_filter,$(TESTS))' \
 	  check_PROGRAMS='$(call win32_filter,$(check_PROGRAMS))'
@@ -58,7 +66,8 @@ win32-check:
 
 ## A zip a Windows administrator unpacks and runs: make win32-zip
 win32-zip: all
-	$(AM_V_GEN)WIN32_PREFIX='$(WIN32_PREFIX)' OBJDUMP='$(OBJDUMP)' \
+	$(AM_V_GEN)PKG_CONFIG='$(PKG_CONFIG)' PKG_CONFIG_LIBDIR='$(PKG_CONFIG_LIBDIR)' \
+	PKG_CONFIG_PATH='$(PKG_CONFIG_PATH)' OBJDUMP='$(OBJDUMP)' \
 	$(SHELL) $(top_srcdir)/win32/make-zip.sh '$(abs_top_srcdir)' '$(abs_top_builddir)' \
 	  '$(PACKAGE)-$(VERSION)-win64.zip'
 .PHONY: win32-zip

@@ -53,9 +53,22 @@ for h in "$prefix"/bin/gspawn-win64-helper*.exe; do
     [ -f "$h" ] && cp "$h" "$root/bin/preboot/"
 done
 
-# Configuration examples: the YAML one and the legacy files, CRLF as Notepad likes them.
+# Configuration: preboot.yaml from its template with the Windows layout's paths (relative
+# to the install home), and any legacy examples; CRLF, as Notepad likes them.
 crlf() { sed 's/\r*$/\r/' "$1" >"$2"; }
-for f in "$builddir"/etc/*.yaml "$srcdir"/etc/*.yaml "$srcdir"/etc/legacy/*.conf; do
+if [ -f "$srcdir/etc/preboot.yaml.in" ]; then
+    sed -e 's|@plugindir@|lib/preboot|g' -e 's|@pkglogdir@|logs/preboot|g' \
+        -e 's|@pkgstatedir@|var/preboot|g' -e 's|@pkgrundir@|var/run|g' \
+        -e 's|@pkgsysconfdir@|conf/preboot|g' -e 's|@sysconfdir@|conf|g' \
+        -e 's|@sbindir@|bin/preboot|g' -e 's|@bindir@|bin/preboot|g' \
+        -e 's|/etc/opt/novell/|conf/preboot/|g' \
+        -e 's|# control_group: adm .*|# control_group: "Preboot Operators"  # may use prebootctl besides Administrators|' \
+        -e 's|# user: preboot .*|# user: (not on Windows: give the service its account, doc/README-windows.txt)|' \
+        "$srcdir/etc/preboot.yaml.in" >"$stage/preboot.yaml"
+    crlf "$stage/preboot.yaml" "$root/conf/preboot/preboot.yaml"
+    mkdir -p "$root/var/preboot/tftp"
+fi
+for f in "$srcdir"/etc/legacy/*.conf; do
     [ -f "$f" ] && crlf "$f" "$root/conf/preboot/$(basename "$f")"
 done
 

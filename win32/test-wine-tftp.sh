@@ -88,15 +88,17 @@ pid=$!
 
 # Up when the daemon answers a TFTP request (wine takes a few seconds to start).
 fetch() { curl -s -S --max-time 10 -o "$2" "tftp://127.0.0.1:$port/$1"; }
+# Bounded at 180 s: a loaded machine running other wine tests at once is slow to start one.
 i=0
-while [ $i -lt 120 ] && kill -0 "$pid" 2>/dev/null; do
+while [ $i -lt 360 ] && kill -0 "$pid" 2>/dev/null; do
     fetch boot/pxe.0 "$tmp/probe" 2>/dev/null && break
     sleep 0.5
     i=$((i + 1))
 done
 if ! cmp -s "$tmp/probe" "$tmp/root/boot/pxe.0"; then
     not_ok "prebootd.exe serves TFTP from the legacy configuration"
-    sed 's/^/#   /' "$tmp/daemon.out" "$tmp"/logs/*.log 2>/dev/null | tail -40
+    if kill -0 "$pid" 2>/dev/null; then diag "still running after $((i / 2)) s"; else diag "exited"; fi
+    diag "daemon output:"; cat "$tmp/daemon.out" "$tmp"/logs/*.log 2>/dev/null | tail -40 | sed "s/^/#   /"
     exit 1
 fi
 ok "prebootd.exe serves TFTP from a legacy novell-tftp.conf with a Windows TFTPDirectory"
