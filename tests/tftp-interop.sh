@@ -315,6 +315,57 @@ else
     for i in 1 2; do skip "needs root and network namespaces"; done
 fi
 
+# ---- the reference's novell-tftp.conf, as it is, on port 69 -------------------------------
+# The issue's "done when": prebootd with only the tftp plugin, started from the legacy
+# file, serves PXE boot files to all four clients. The legacy file has no port setting, so
+# the daemon runs in a network namespace of its own, where port 69 is free.
+if [ "$server" = prebootd ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null &&
+    ip netns add "pbtftpl$$" 2>/dev/null; then
+    nsl=pbtftpl$$
+    trap 'cleanup; ip netns del "$nsl" 2>/dev/null' EXIT INT TERM
+    ip -n "$nsl" link set lo up
+    mkdir -p "$tmp/legacy-log" "$tmp/legacy-state"
+    cp "$root/small.bin" "$root/pxelinux.0"
+    # Table D-14 of the reference, with the root and the address moved into the test.
+    cat >"$tmp/novell-tftp.conf" <<EOC
+TFTPInterface = 127.0.0.1
+TransferBlockSize = 1428
+TimeoutInterval = 1
+TFTPDirectory = $root
+TFTPAllowWrites = 0
+TFTPAllowOverwrites = 0
+TFTPLogLevel = 2
+TFTPLogFile = novell-tftp.log
+TFTPLogFileSize = 15
+EOC
+    ip netns exec "$nsl" "$PREBOOTD" -f -c "$tmp/novell-tftp.conf" -P "$top_builddir/plugins/tftp" \
+        --log-dir "$tmp/legacy-log" --state-dir "$tmp/legacy-state" -p "$tmp/legacy.pid" \
+        -s "$tmp/legacy.sock" >"$tmp/legacy.out" 2>&1 &
+    lpid=$!
+    pids="$pids $lpid"
+    legacy_ready() { grep -q serving "$tmp/legacy-log/novell-tftp.log"; }
+    if wait_until 10 legacy_ready; then
+        ok "prebootd -c novell-tftp.conf serves on port 69"
+    else
+        not_ok "prebootd -c novell-tftp.conf serves on port 69"
+        sed 's/^/# /' "$tmp/legacy.out"
+    fi
+    X="ip netns exec $nsl timeout 60"
+    (cd "$tmp/out" && $X tftp -m binary 127.0.0.1 -c get pxelinux.0 l-hpa) >/dev/null 2>&1
+    check "legacy conf: tftp-hpa fetches pxelinux.0" same "$root/pxelinux.0" "$tmp/out/l-hpa"
+    $X atftp -g -r pxelinux.0 -l "$tmp/out/l-at" --option "blksize 1428" 127.0.0.1 >/dev/null 2>&1
+    check "legacy conf: atftp fetches pxelinux.0" same "$root/pxelinux.0" "$tmp/out/l-at"
+    $X curl -sS --tftp-blksize 1428 -o "$tmp/out/l-curl" "tftp://127.0.0.1/pxelinux.0" 2>/dev/null
+    check "legacy conf: curl fetches pxelinux.0" same "$root/pxelinux.0" "$tmp/out/l-curl"
+    $X busybox tftp -g -b 1428 -r pxelinux.0 -l "$tmp/out/l-bb" 127.0.0.1 >/dev/null 2>&1
+    check "legacy conf: busybox fetches pxelinux.0" same "$root/pxelinux.0" "$tmp/out/l-bb"
+    kill "$lpid" 2>/dev/null
+    wait "$lpid" 2>/dev/null
+    ip netns del "$nsl" 2>/dev/null
+else
+    for i in 1 2 3 4 5; do skip "needs prebootd, root and network namespaces"; done
+fi
+
 check "no temporary upload files left" sh -c "! ls -a '$rwroot' | grep -q tftp-part"
 check "refusals were logged" grep -q "refused: parent directory in path" "$tmp/log/ro.log"
 check "server still running" kill -0 "$spid"
