@@ -278,32 +278,31 @@ out:
     return status;
 }
 
-int main(int argc, char **argv)
+static int cli(Options *o, int argc, char **argv)
 {
-    Options opt = {.log_level = -1};
     GOptionEntry entries[] = {
-        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &opt.config_path,
+        {"config", 'c', 0, G_OPTION_ARG_FILENAME, &o->config_path,
          "Configuration: a YAML file, a legacy .conf file, or a directory of them", "FILE"},
-        {"foreground", 'f', 0, G_OPTION_ARG_NONE, &opt.foreground,
+        {"foreground", 'f', 0, G_OPTION_ARG_NONE, &o->foreground,
          "Stay in the foreground and log to stderr too", NULL},
-        {"check-config", 0, 0, G_OPTION_ARG_NONE, &opt.check_config,
+        {"check-config", 0, 0, G_OPTION_ARG_NONE, &o->check_config,
          "Validate the configuration and exit (non-zero on errors)", NULL},
-        {"dump-config", 0, 0, G_OPTION_ARG_NONE, &opt.dump_config,
+        {"dump-config", 0, 0, G_OPTION_ARG_NONE, &o->dump_config,
          "Print the effective configuration with each value's source", NULL},
-        {"list-plugins", 0, 0, G_OPTION_ARG_NONE, &opt.list_plugins,
+        {"list-plugins", 0, 0, G_OPTION_ARG_NONE, &o->list_plugins,
          "List the modules on the plugin path with their ABI and version", NULL},
-        {"plugin-path", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt.plugin_dirs,
+        {"plugin-path", 'P', 0, G_OPTION_ARG_FILENAME_ARRAY, &o->plugin_dirs,
          "Search DIR for plugins before the configured path (repeatable)", "DIR"},
-        {"pid-file", 'p', 0, G_OPTION_ARG_FILENAME, &opt.pid_file, "Override the pid file", "FILE"},
-        {"control-socket", 's', 0, G_OPTION_ARG_FILENAME, &opt.control_socket,
+        {"pid-file", 'p', 0, G_OPTION_ARG_FILENAME, &o->pid_file, "Override the pid file", "FILE"},
+        {"control-socket", 's', 0, G_OPTION_ARG_FILENAME, &o->control_socket,
          "Override the control socket", "PATH"},
-        {"log-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.log_dir, "Override the log directory", "DIR"},
-        {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt.state_dir, "Override the state directory",
+        {"log-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->log_dir, "Override the log directory", "DIR"},
+        {"state-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->state_dir, "Override the state directory",
          "DIR"},
-        {"log-level", 'l', 0, G_OPTION_ARG_INT, &opt.log_level, "The daemon's own log level (0-4)",
+        {"log-level", 'l', 0, G_OPTION_ARG_INT, &o->log_level, "The daemon's own log level (0-4)",
          "N"},
-        {"syslog", 0, 0, G_OPTION_ARG_NONE, &opt.syslog, "Also log to syslog", NULL},
-        {"version", 'V', 0, G_OPTION_ARG_NONE, &opt.version,
+        {"syslog", 0, 0, G_OPTION_ARG_NONE, &o->syslog, "Also log to syslog", NULL},
+        {"version", 'V', 0, G_OPTION_ARG_NONE, &o->version,
          "Print version, plugin ABI and features", NULL},
         {NULL}};
     g_autoptr(GOptionContext) ctx = g_option_context_new("- PXE preboot services daemon");
@@ -315,24 +314,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "prebootd: %s (try --help)\n", error->message);
         return 2;
     }
-    if (opt.version) {
+    if (o->version) {
         print_version();
         return 0;
     }
-    if (opt.log_level > 4) {
+    if (o->log_level > 4) {
         fprintf(stderr, "prebootd: --log-level must be 0-4\n");
         return 2;
     }
-    if (opt.config_path == NULL)
-        opt.config_path = g_strdup(default_config_path());
+    if (o->config_path == NULL)
+        o->config_path = g_strdup(default_config_path());
 
-    if (opt.list_plugins) {
+    if (o->list_plugins) {
         PbConfig *cfg =
-            g_file_test(opt.config_path, G_FILE_TEST_EXISTS) ? load_config(&opt, NULL) : NULL;
+            g_file_test(o->config_path, G_FILE_TEST_EXISTS) ? load_config(o, NULL) : NULL;
         PbGlobalConfig g = {0};
         if (cfg == NULL) {
             pb_global_config_init_defaults(&g);
-            apply_overrides(&opt, &g);
+            apply_overrides(o, &g);
         }
         g_autoptr(PbHost) host = pb_host_new(cfg ? &cfg->global : &g);
         g_autoptr(GString) out = g_string_new(NULL);
@@ -345,20 +344,20 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    PbConfig *cfg = load_config(&opt, &error);
+    PbConfig *cfg = load_config(o, &error);
     if (cfg == NULL) {
         fprintf(stderr, "prebootd: %s\n", error->message);
         return 1;
     }
-    if (opt.check_config || opt.dump_config) {
+    if (o->check_config || o->dump_config) {
         g_autoptr(PbHost) host = pb_host_new(&cfg->global);
         g_autoptr(GString) out = g_string_new(NULL);
         gboolean ok;
-        if (opt.check_config) {
+        if (o->check_config) {
             ok = pb_host_check(host, cfg, out);
             fputs(out->str, ok ? stdout : stderr);
             if (ok)
-                printf("%s: configuration OK\n", opt.config_path);
+                printf("%s: configuration OK\n", o->config_path);
         } else {
             ok = pb_host_dump(host, cfg, out, &error);
             if (ok)
@@ -369,8 +368,23 @@ int main(int argc, char **argv)
         pb_config_free(cfg);
         return ok ? 0 : 1;
     }
-    int status = run(&opt, cfg);
-    g_free(opt.config_path);
-    g_strfreev(opt.plugin_dirs);
+    return run(o, cfg);
+}
+
+static void options_clear(Options *o)
+{
+    g_free(o->config_path);
+    g_strfreev(o->plugin_dirs);
+    g_free(o->pid_file);
+    g_free(o->control_socket);
+    g_free(o->log_dir);
+    g_free(o->state_dir);
+}
+
+int main(int argc, char **argv)
+{
+    Options opt = {.log_level = -1};
+    int status = cli(&opt, argc, argv);
+    options_clear(&opt);
     return status;
 }
