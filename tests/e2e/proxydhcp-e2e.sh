@@ -130,17 +130,12 @@ LABEL hang
   LOCALBOOT -1
 EOF
 
-# The reference's legacy file, as the admin guide prints it.
-cat >"$T/novell-proxydhcp.conf" <<'EOF'
-LocalDHCPFlag = 0
-LocalInterface = 10.0.0.1
-NovellPolicyEngine = 10.0.0.1
-NBPx86 = nvlnbp.sys
-MenuTimeout = 2
-ProxyLogLevel = 2
-ProxyLogFile = novell-proxydhcp.log
-ProxyLogFileSize = 15
-EOF
+# The reference's legacy file, verbatim (tests/data/legacy: LocalInterface = 10.0.0.1,
+# NBPx86 = nvlnbp.sys, ProxyLogFile = path\novell-proxydhcp.log, ...): the namespace uses
+# its addresses.
+cp "$top_srcdir/tests/data/legacy/novell-proxydhcp.conf" "$T/novell-proxydhcp.conf"
+mkdir -p "$T/log/path"
+PDLOG="$T/log/path/novell-proxydhcp.log"
 
 write_config() { # $1 = local_dhcp (0/1)
     sed "s/^LocalDHCPFlag = .*/LocalDHCPFlag = $1/" "$T/novell-proxydhcp.conf" >"$T/proxydhcp-$1.conf"
@@ -253,7 +248,7 @@ report() { # $1 = status, $2 = name, $3 = log
         echo "ok $N - $2"
     else
         echo "not ok $N - $2"
-        for f in "$3" "$T/log/novell-proxydhcp.log" "$T/dnsmasq.log" "$T/server.out"; do
+        for f in "$3" "$PDLOG" "$T/dnsmasq.log" "$T/server.out"; do
             [ -f "$f" ] && tail -n 25 "$f" | tr -d '\r' | sed "s|^|# $(basename "$f"): |"
         done
     fi
