@@ -244,6 +244,7 @@ typedef struct {
     pb_socket_t sock; /* own socket, or the listening one in single-port mode */
     gboolean shared_sock;
     pb_watch *watch;
+    pb_watch *out_watch; /* while the socket buffer is full: resume the window when it drains */
     PbAddr peer, local;
     guint32 ifindex;
     char *key; /* peer address:port, the table key */
@@ -418,6 +419,8 @@ static void transfer_free(Transfer *x)
 {
     if (x->watch)
         x->t->host->watch_remove(x->watch);
+    if (x->out_watch)
+        x->t->host->watch_remove(x->out_watch);
     if (!x->shared_sock && x->sock != PB_SOCKET_NONE)
         pb_udp_close(x->sock);
     tftp_session_free(x->s);
@@ -503,6 +506,29 @@ static gboolean transfer_send(void *ctx, const guint8 *buf, gsize len)
     return TRUE; /* lost like any datagram; the timer recovers */
 }
 
+static bool transfer_writable(void *data, pb_socket_t sock, unsigned events);
+
+/* A window stopped at a full socket buffer (a session deadline of 0): wait for the socket
+ * to drain instead of for the next tick, so large windows do not stall 10 ms a time. */
+static void transfer_check_blocked(Tftp *t, Transfer *x)
+{
+    if (x->out_watch == NULL && !x->shared_sock && tftp_session_deadline(x->s) == 0)
+        x->out_watch = t->host->watch_socket(t->inst, x->sock, PB_IO_OUT, transfer_writable, x);
+}
+
+static bool transfer_writable(void *data, pb_socket_t sock, unsigned events)
+{
+    Transfer *x = data;
+    Tftp *t = x->t;
+    x->out_watch = NULL; /* this watch ends when we return false */
+    tftp_session_tick(x->s, t->host->monotonic_us());
+    if (tftp_session_finished(x->s))
+        transfer_end(t, x);
+    else
+        transfer_check_blocked(t, x);
+    return false;
+}
+
 /* Returns TRUE when the transfer ended (x is gone). */
 static gboolean transfer_input(Tftp *t, Transfer *x, const guint8 *buf, gsize len, guint64 now)
 {
@@ -511,8 +537,10 @@ static gboolean transfer_input(Tftp *t, Transfer *x, const guint8 *buf, gsize le
                      tftp_opcode_name((guint)(buf[0] << 8 | buf[1])), (guint)(buf[2] << 8 | buf[3]),
                      len);
     tftp_session_input(x->s, buf, len, now);
-    if (!tftp_session_finished(x->s))
+    if (!tftp_session_finished(x->s)) {
+        transfer_check_blocked(t, x);
         return FALSE;
+    }
     transfer_end(t, x);
     return TRUE;
 }
@@ -561,6 +589,8 @@ static bool on_tick(void *data)
         Transfer *x = v;
         if (tftp_session_deadline(x->s) <= now)
             tftp_session_tick(x->s, now);
+        if (!tftp_session_finished(x->s))
+            transfer_check_blocked(t, x);
         if (tftp_session_finished(x->s)) {
             if (done == NULL)
                 done = g_ptr_array_new();
@@ -884,6 +914,8 @@ static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize 
     update_tick(t);
     if (tftp_session_finished(x->s))
         transfer_end(t, x); /* e.g. a read error on the first block */
+    else
+        transfer_check_blocked(t, x);
 }
 
 static bool listen_readable(void *data, pb_socket_t sock, unsigned events)
@@ -1167,7 +1199,7 @@ static void tftp_destroy(void *self)
     gpointer v;
     g_hash_table_iter_init(&it, t->transfers);
     while (g_hash_table_iter_next(&it, NULL, &v))
-        ((Transfer *)v)->watch = NULL;
+        ((Transfer *)v)->watch = ((Transfer *)v)->out_watch = NULL;
     t->lwatch[0] = t->lwatch[1] = NULL;
     t->tick = NULL;
     g_hash_table_remove_all(t->transfers);
