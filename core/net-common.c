@@ -16,7 +16,8 @@
 GQuark pb_net_error_quark(void)
 {
     /* Not G_DEFINE_QUARK: clang-format spaces out its unquoted name. */
-    return g_quark_from_static_string("pb-net-error-quark");
+    /* Not a static string: this file is linked into plugins, which may be unloaded. */
+    return g_quark_from_string("pb-net-error-quark");
 }
 
 gboolean pb_net_error_would_block(const GError *error)

@@ -7,7 +7,11 @@
 #include <string.h>
 #include <yaml.h>
 
-G_DEFINE_QUARK(policy - rules - error - quark, policy_rules_error)
+/* Not G_DEFINE_QUARK: its static string would dangle once the module is unloaded. */
+GQuark policy_rules_error_quark(void)
+{
+    return g_quark_from_string("policy-rules-error-quark");
+}
 
 typedef struct {
     yaml_document_t *doc;

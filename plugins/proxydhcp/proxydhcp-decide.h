@@ -56,7 +56,8 @@ typedef struct {
     char *sname;      /* optional server host name for the sname field */
 } PdConfig;
 
-#define PD_CONFIG_ERROR (g_quark_from_static_string("proxydhcp-config-error"))
+/* g_quark_from_string: a static string would dangle once the module is unloaded. */
+#define PD_CONFIG_ERROR (g_quark_from_string("proxydhcp-config-error"))
 
 PdConfig *pd_config_new(void);
 void pd_config_free(PdConfig *c);
