@@ -472,7 +472,7 @@ static void test_aborted_upload(Fixture *f, gconstpointer data)
         g_assert_cmpint(client_recv(&c, buf, sizeof(buf), &from, 2000), ==, 4);
     }
     g_autofree char *p = g_build_filename(f->root, "partial", NULL);
-    for (int i = 0; i < 600 && counter(f, "active_transfers") > 0; i++)
+    for (int i = 0; i < 2000 && counter(f, "active_transfers") > 0; i++)
         pbt_spin(10);
     g_assert_cmpint(counter(f, "active_transfers"), ==, 0);
     g_assert_cmpint(counter(f, "transfers_failed"), ==, 1);
