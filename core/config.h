@@ -49,35 +49,35 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PbRawEntry, pb_raw_entry_free)
 /* One configured plugin instance. module is NULL until resolved when the instance came
  * from a legacy file alone (the owning plugin is found by the file's basename). */
 typedef struct {
-    char *name;            /* instance name; defaults to the module name */
-    char *module;          /* module name or full path */
+    char *name;   /* instance name; defaults to the module name */
+    char *module; /* module name or full path */
     gboolean enabled;
-    GPtrArray *legacy;     /* char*: legacy .conf files included for this instance */
-    GPtrArray *entries;    /* PbRawEntry*: YAML parameters (applied over legacy ones) */
-    PbSource source;       /* where the instance was declared */
+    GPtrArray *legacy;  /* char*: legacy .conf files included for this instance */
+    GPtrArray *entries; /* PbRawEntry*: YAML parameters (applied over legacy ones) */
+    PbSource source;    /* where the instance was declared */
 } PbInstanceSpec;
 
 void pb_instance_spec_free(PbInstanceSpec *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PbInstanceSpec, pb_instance_spec_free)
 
 typedef struct {
-    GStrv plugin_path;      /* directories searched for modules, in order */
-    char *log_dir;          /* where relative log files go */
-    char *state_dir;        /* per-instance state lives in state_dir/<instance> */
+    GStrv plugin_path; /* directories searched for modules, in order */
+    char *log_dir;     /* where relative log files go */
+    char *state_dir;   /* per-instance state lives in state_dir/<instance> */
     char *pid_file;
     char *control_socket;
-    char *control_group;    /* group allowed on the control socket besides root; may be NULL */
-    char *user;             /* drop privileges to this user after binding; NULL = stay */
-    gboolean syslog;        /* also log to syslog */
-    int log_level;          /* the daemon's own log level, 0-4 */
-    guint log_size_mb;      /* the daemon's own log cap */
+    char *control_group; /* group allowed on the control socket besides root; may be NULL */
+    char *user;          /* drop privileges to this user after binding; NULL = stay */
+    gboolean syslog;     /* also log to syslog */
+    int log_level;       /* the daemon's own log level, 0-4 */
+    guint log_size_mb;   /* the daemon's own log cap */
 } PbGlobalConfig;
 
 typedef struct {
-    char *main_file;        /* what -c named */
+    char *main_file; /* what -c named */
     PbGlobalConfig global;
-    GPtrArray *instances;   /* PbInstanceSpec* */
-    GPtrArray *warnings;    /* char*: "file:line: message" (unknown keys and such) */
+    GPtrArray *instances; /* PbInstanceSpec* */
+    GPtrArray *warnings;  /* char*: "file:line: message" (unknown keys and such) */
 } PbConfig;
 
 void pb_config_free(PbConfig *cfg);
@@ -95,9 +95,9 @@ PbConfig *pb_config_load(const char *path, GError **error);
 
 /* One parameter's value after validation. */
 typedef struct {
-    char *text;     /* normalised text (bools "yes"/"no", ints decimal, paths with '/') */
-    gint64 number;  /* INT; BOOL as 0/1; ENUM as the index into choices */
-    GStrv list;     /* LIST */
+    char *text;    /* normalised text (bools "yes"/"no", ints decimal, paths with '/') */
+    gint64 number; /* INT; BOOL as 0/1; ENUM as the index into choices */
+    GStrv list;    /* LIST */
     PbSource source;
 } PbValue;
 

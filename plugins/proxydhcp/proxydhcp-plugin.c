@@ -86,8 +86,8 @@ static const pb_param pd_params[] = {
      "packets decoded."},
     {"log_file", "ProxyLogFile", PB_PARAM_PATH, PB_PARAM_F_EMPTY_OK, PB_ROLE_LOG_FILE,
      "novell-proxydhcp.log", 0, 0, NULL, NULL, "Log file, relative to the log directory."},
-    {"log_file_size", "ProxyLogFileSize", PB_PARAM_INT, 0, PB_ROLE_LOG_SIZE, "15", 0, 4096, NULL, "MB",
-     "Size at which the log file is restarted; 0 = unlimited."},
+    {"log_file_size", "ProxyLogFileSize", PB_PARAM_INT, 0, PB_ROLE_LOG_SIZE, "15", 0, 4096, NULL,
+     "MB", "Size at which the log file is restarted; 0 = unlimited."},
 };
 
 static const char *const pd_legacy_files[] = {"novell-proxydhcp.conf", "novell-proxydhcpd.conf",
