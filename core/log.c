@@ -202,7 +202,7 @@ static void write_locked(PbLog *log, int level, const char *message)
 {
     g_autoptr(GString) line = g_string_sized_new(128);
     format_time(line);
-    gsize stamp_len = line->len;
+    G_GNUC_UNUSED gsize stamp_len = line->len; /* syslog only */
     g_string_append_printf(line, "[%s] %s: ", log->ident, pb_log_level_name(level));
     append_escaped(line, message ? message : "");
     g_string_append_c(line, '\n');

@@ -52,7 +52,11 @@ extern "C" {
 #define PB_EXPORT
 #endif
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && defined(_WIN32)
+/* the host formats with glib (its own printf: %zu, %lld), not the msvcrt one that gcc's
+ * "printf" checks against on Windows */
+#define PB_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#elif defined(__GNUC__)
 #define PB_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define PB_PRINTF(fmt, args)
