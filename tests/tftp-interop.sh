@@ -262,11 +262,21 @@ else
     for i in 1 2 3; do skip "curl without tftp"; done
 fi
 
+# Namespaces need root, ip, and a system where `ip netns exec` can remount (not, for
+# instance, a plain chroot whose / is no mount point).
+netns_usable() {
+    [ "$(id -u)" = 0 ] && command -v ip >/dev/null || return 1
+    ip netns add "pbtftpp$$" 2>/dev/null || return 1
+    ip netns exec "pbtftpp$$" true 2>/dev/null
+    rc=$?
+    ip netns del "pbtftpp$$" 2>/dev/null
+    return $rc
+}
+
 # ---- blksize clamped to the interface MTU --------------------------------------------------
 # Two network namespaces joined by a veth pair with MTU 1400: a client asking for 8192 gets
 # 1400 - 20 - 8 - 4 = 1368, since boot firmware cannot reassemble fragments.
-if [ "$(id -u)" = 0 ] && command -v ip >/dev/null && command -v curl >/dev/null &&
-    ip netns add "pbtftps$$" 2>/dev/null; then
+if netns_usable && command -v curl >/dev/null && ip netns add "pbtftps$$" 2>/dev/null; then
     nss=pbtftps$$ nsc=pbtftpc$$
     ip netns add "$nsc"
     netns_cleanup() { ip netns del "$nss" 2>/dev/null; ip netns del "$nsc" 2>/dev/null; }
@@ -319,8 +329,7 @@ fi
 # The "done when": prebootd with only the tftp plugin, started from the legacy
 # file, serves PXE boot files to all four clients. The legacy file has no port setting, so
 # the daemon runs in a network namespace of its own, where port 69 is free.
-if [ "$server" = prebootd ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null &&
-    ip netns add "pbtftpl$$" 2>/dev/null; then
+if [ "$server" = prebootd ] && netns_usable && ip netns add "pbtftpl$$" 2>/dev/null; then
     nsl=pbtftpl$$
     trap 'cleanup; ip netns del "$nsl" 2>/dev/null' EXIT INT TERM
     ip -n "$nsl" link set lo up
