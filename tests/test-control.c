@@ -557,6 +557,8 @@ static int run_ctl(const char *ctl, const char *const *args, char **out, char **
     close(err_fd);
     *out = g_string_free(o, FALSE);
     *err = g_string_free(e, FALSE);
+    if (!WIFEXITED(status))
+        g_test_message("%s ended by signal %d; stderr: %s", ctl, WTERMSIG(status), *err);
     g_assert_true(WIFEXITED(status));
     return WEXITSTATUS(status);
 }

@@ -313,10 +313,19 @@ static gboolean load_defaults(Ctl *c, const char *config_opt, GError **error)
     return TRUE;
 }
 
+static void ctl_clear(Ctl *c)
+{
+    g_free(c->config);
+    g_free(c->socket);
+    g_free(c->pid_file);
+    g_free(c->prebootd);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(Ctl, ctl_clear)
+
 int main(int argc, char **argv)
 {
-    Ctl c = {.timeout_s = 10};
-    char *config_opt = NULL;
+    g_auto(Ctl) c = {.timeout_s = 10};
+    g_autofree char *config_opt = NULL;
     gboolean version = FALSE;
     GOptionEntry entries[] = {
         {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_opt,
@@ -386,10 +395,5 @@ int main(int argc, char **argv)
     } else {
         rc = verb_pass(&c, nrest, rest); /* stats, and plugin commands */
     }
-    g_free(c.config);
-    g_free(c.socket);
-    g_free(c.pid_file);
-    g_free(c.prebootd);
-    g_free(config_opt);
     return rc;
 }
