@@ -362,7 +362,8 @@ EOC
     X="ip netns exec $nsl timeout 60"
     (cd "$tmp/out" && $X tftp -m binary 127.0.0.1 -c get pxelinux.0 l-hpa) >/dev/null 2>&1
     check "legacy conf: tftp-hpa fetches pxelinux.0" same "$root/pxelinux.0" "$tmp/out/l-hpa"
-    $X atftp -g -r pxelinux.0 -l "$tmp/out/l-at" --option "blksize 1428" 127.0.0.1 >/dev/null 2>&1
+    # Port given: atftp looks "tftp" up in /etc/services, which a minimal system may lack.
+    $X atftp -g -r pxelinux.0 -l "$tmp/out/l-at" --option "blksize 1428" 127.0.0.1 69 >/dev/null 2>&1
     check "legacy conf: atftp fetches pxelinux.0" same "$root/pxelinux.0" "$tmp/out/l-at"
     $X curl -sS --tftp-blksize 1428 -o "$tmp/out/l-curl" "tftp://127.0.0.1/pxelinux.0" 2>/dev/null
     check "legacy conf: curl fetches pxelinux.0" same "$root/pxelinux.0" "$tmp/out/l-curl"
