@@ -10,6 +10,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -287,15 +288,17 @@ gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr 
     return n;
 }
 
+/* One sendmsg: with a source address (IP_PKTINFO) when given, and with a UDP_SEGMENT size
+ * when gso_size is not 0 (the kernel then cuts buf into datagrams of that size). */
 static gssize send_once(int fd, const void *buf, gsize len, const PbAddr *to, const PbAddr *local,
-                        guint32 ifindex)
+                        guint32 ifindex, guint16 gso_size)
 {
     struct sockaddr_storage ss;
     socklen_t sl = to_sockaddr(to, &ss);
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(guint16))];
     } control;
     memset(&control, 0, sizeof control);
     struct msghdr msg = {
@@ -303,14 +306,15 @@ static gssize send_once(int fd, const void *buf, gsize len, const PbAddr *to, co
         .msg_namelen = sl,
         .msg_iov = &iov,
         .msg_iovlen = 1,
+        .msg_control = control.buf,
     };
+    struct cmsghdr *c = (struct cmsghdr *)control.buf;
 
     /* A broadcast or multicast destination of the request is no source for the reply: the
      * kernel then picks the address of the interface (ifindex) instead. */
     gboolean have_src = local != NULL && local->family != 0 && !pb_addr_is_any(local) &&
                         !pb_addr_is_multicast_or_broadcast(local);
     if (have_src || ifindex != 0) {
-        struct cmsghdr *c = (struct cmsghdr *)control.buf;
         gboolean v6 = have_src ? local->family == 6 : to->family == 6;
         if (v6) {
             struct in6_pktinfo pi;
@@ -322,8 +326,8 @@ static gssize send_once(int fd, const void *buf, gsize len, const PbAddr *to, co
             c->cmsg_type = IPV6_PKTINFO;
             c->cmsg_len = CMSG_LEN(sizeof pi);
             memcpy(CMSG_DATA(c), &pi, sizeof pi);
-            msg.msg_control = control.buf;
-            msg.msg_controllen = CMSG_SPACE(sizeof pi);
+            msg.msg_controllen += CMSG_SPACE(sizeof pi);
+            c = (struct cmsghdr *)(control.buf + msg.msg_controllen);
         }
 #ifdef IP_PKTINFO
         else {
@@ -336,11 +340,24 @@ static gssize send_once(int fd, const void *buf, gsize len, const PbAddr *to, co
             c->cmsg_type = IP_PKTINFO;
             c->cmsg_len = CMSG_LEN(sizeof pi);
             memcpy(CMSG_DATA(c), &pi, sizeof pi);
-            msg.msg_control = control.buf;
-            msg.msg_controllen = CMSG_SPACE(sizeof pi);
+            msg.msg_controllen += CMSG_SPACE(sizeof pi);
+            c = (struct cmsghdr *)(control.buf + msg.msg_controllen);
         }
 #endif
     }
+#ifdef UDP_SEGMENT
+    if (gso_size != 0) {
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof gso_size);
+        memcpy(CMSG_DATA(c), &gso_size, sizeof gso_size);
+        msg.msg_controllen += CMSG_SPACE(sizeof gso_size);
+    }
+#else
+    g_assert(gso_size == 0);
+#endif
+    if (msg.msg_controllen == 0)
+        msg.msg_control = NULL;
 
     ssize_t n;
     do
@@ -355,19 +372,57 @@ gssize pb_udp_send(pb_socket_t sock, const void *buf, gsize len, const PbAddr *t
     g_return_val_if_fail(sock != PB_SOCKET_NONE && to != NULL, -1);
     g_return_val_if_fail(buf != NULL || len == 0, -1);
 
-    gssize n = send_once((int)sock, buf, len, to, local, ifindex);
+    gssize n = send_once((int)sock, buf, len, to, local, ifindex, 0);
     if (n < 0 && to->family == 4 && (errno == EAFNOSUPPORT || errno == EINVAL)) {
         /* A dual-stack IPv6 socket on a system that wants v4-mapped destinations
          * (Linux takes AF_INET as it is, the BSDs do not). */
         PbAddr mapped;
         map_v4(to, &mapped);
-        n = send_once((int)sock, buf, len, &mapped, local, ifindex);
+        n = send_once((int)sock, buf, len, &mapped, local, ifindex, 0);
     }
     if (n < 0) {
         set_errno_error(error, errno, "sendmsg to", to);
         return -1;
     }
     return n;
+}
+
+/* UDP_SEGMENT takes at most 64 segments and one IP datagram's worth of payload per call. */
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES    65000
+
+/* Cleared for good the first time the kernel refuses segmentation offload (built without
+ * it, or a route through a device that cannot checksum): then one sendmsg per datagram. */
+static gint gso_usable = 1;
+
+gssize pb_udp_send_segments(pb_socket_t sock, const void *buf, gsize len, gsize seg_len,
+                            const PbAddr *to, const PbAddr *local, guint32 ifindex, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE && to != NULL && buf != NULL, -1);
+    g_return_val_if_fail(seg_len > 0 && len > 0, -1);
+
+    gsize done = 0;
+#ifdef UDP_SEGMENT
+    const guint8 *p = buf;
+    gsize total = (len + seg_len - 1) / seg_len;
+    gsize per_call = MIN(GSO_MAX_SEGMENTS, GSO_MAX_BYTES / seg_len);
+    while (per_call >= 2 && total - done >= 2 && g_atomic_int_get(&gso_usable)) {
+        gsize k = MIN(per_call, total - done);
+        gsize bytes = MIN(k * seg_len, len - done * seg_len);
+        gssize n =
+            send_once((int)sock, p + done * seg_len, bytes, to, local, ifindex, (guint16)seg_len);
+        if (n >= 0) {
+            done += k;
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+            break; /* the caller retries the rest when the socket drains */
+        if (errno != EIO && errno != EINVAL && errno != ENOPROTOOPT && errno != EOPNOTSUPP)
+            break; /* a real error: pb_udp_send below reports it */
+        g_atomic_int_set(&gso_usable, 0);
+    }
+#endif
+    return pb_udp_send_each(sock, buf, len, seg_len, done, to, local, ifindex, error);
 }
 
 gboolean pb_udp_local_addr(pb_socket_t sock, PbAddr *out)

@@ -63,6 +63,18 @@ gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr 
 /* Sends from the given local address (NULL or any: the kernel chooses). */
 gssize pb_udp_send(pb_socket_t sock, const void *buf, gsize len, const PbAddr *to,
                    const PbAddr *local, guint32 ifindex, GError **error);
+/* Sends a run of datagrams laid out back to back in buf: every one seg_len bytes long but
+ * the last, which may be shorter (len - (n - 1) * seg_len). One system call carries many
+ * where the OS can (UDP segmentation offload on Linux), which on a window of TFTP blocks
+ * spares a syscall, a route lookup and a receiver wake-up per datagram. Returns how many
+ * datagrams the socket took: fewer than all when its buffer filled (not an error), -1
+ * with error when not even the first was sent (PB_NET_ERROR_WOULD_BLOCK when full). */
+gssize pb_udp_send_segments(pb_socket_t sock, const void *buf, gsize len, gsize seg_len,
+                            const PbAddr *to, const PbAddr *local, guint32 ifindex, GError **error);
+/* The portable half of pb_udp_send_segments: one pb_udp_send per datagram from datagram
+ * first on; for the OS layers, which try their batched ways first. */
+gssize pb_udp_send_each(pb_socket_t sock, const void *buf, gsize len, gsize seg_len, gsize first,
+                        const PbAddr *to, const PbAddr *local, guint32 ifindex, GError **error);
 gboolean pb_udp_local_addr(pb_socket_t sock, PbAddr *out);
 void pb_udp_close(pb_socket_t sock);
 /* MTU of an interface by index, or 0 when unknown. */

@@ -407,6 +407,17 @@ gssize pb_udp_send(pb_socket_t sock, const void *buf, gsize len, const PbAddr *t
     return (gssize)sent;
 }
 
+/* Winsock has no segmentation offload for UDP senders that works on loopback everywhere
+ * (UDP_SEND_MSG_SIZE needs Windows 10 2004 or later): one send per datagram. */
+gssize pb_udp_send_segments(pb_socket_t sock, const void *buf, gsize len, gsize seg_len,
+                            const PbAddr *to, const PbAddr *local, guint32 ifindex, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE && to != NULL && buf != NULL, -1);
+    g_return_val_if_fail(seg_len > 0 && len > 0, -1);
+
+    return pb_udp_send_each(sock, buf, len, seg_len, 0, to, local, ifindex, error);
+}
+
 gboolean pb_udp_local_addr(pb_socket_t sock, PbAddr *out)
 {
     g_return_val_if_fail(out != NULL, FALSE);
