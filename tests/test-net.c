@@ -288,6 +288,51 @@ static void test_udp_truncated(void)
     pb_udp_close(client);
 }
 
+/* A run of datagrams handed over in one buffer arrives as separate datagrams, each cut at
+ * seg_len, the last one short; with a source address as well (pktinfo and segmentation
+ * share the control data). */
+static void check_segments(gsize seg_len, guint count, gsize last_len, const char *src)
+{
+    g_autoptr(GError) error = NULL;
+    pb_socket_t server = open_ok("127.0.0.1", PB_UDP_PKTINFO);
+    pb_socket_t client = open_ok(src ? "0.0.0.0" : "127.0.0.1", PB_UDP_PKTINFO);
+    PbAddr saddr, cself = addr(src ? src : "127.0.0.1", 0);
+    g_assert_true(pb_udp_local_addr(server, &saddr));
+    gsize len = (count - 1) * seg_len + last_len;
+    g_autofree guint8 *buf = g_malloc(len);
+    for (gsize i = 0; i < len; i++)
+        buf[i] = (guint8)(i / seg_len * 7 + i % 251);
+    g_assert_cmpint(
+        pb_udp_send_segments(client, buf, len, seg_len, &saddr, src ? &cself : NULL, 0, &error), ==,
+        count);
+    g_assert_no_error(error);
+    g_autofree guint8 *got = g_malloc(seg_len + 1);
+    for (guint k = 0; k < count; k++) {
+        wait_readable(server);
+        PbAddr from;
+        gssize n = pb_udp_recv(server, got, seg_len + 1, &from, NULL, NULL, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(n, ==, k + 1 < count ? seg_len : last_len);
+        g_assert_cmpmem(got, n, buf + k * seg_len, n);
+        if (src)
+            g_assert_true(memcmp(from.addr, cself.addr, 4) == 0);
+    }
+    char extra[8];
+    g_assert_cmpint(pb_udp_recv(server, extra, sizeof extra, NULL, NULL, NULL, &error), ==, -1);
+    g_assert_true(pb_net_error_would_block(error));
+    pb_udp_close(server);
+    pb_udp_close(client);
+}
+
+static void test_udp_segments(void)
+{
+    check_segments(1432, 16, 1432, NULL);  /* one TFTP window, one call */
+    check_segments(1432, 20, 4, NULL);     /* an empty last DATA block */
+    check_segments(10000, 13, 9999, NULL); /* several calls of 6, then one alone */
+    check_segments(516, 3, 100, "127.0.0.2");
+    check_segments(600, 1, 600, NULL);
+}
+
 static void test_udp_bind_conflict(void)
 {
     g_autoptr(GError) error = NULL;
@@ -419,6 +464,7 @@ int main(int argc, char **argv)
     g_test_add_func("/net/udp/reply-from-arrival-address", test_udp_reply_from_arrival_address);
     g_test_add_func("/net/udp/truncated", test_udp_truncated);
     g_test_add_func("/net/udp/bind-conflict", test_udp_bind_conflict);
+    g_test_add_func("/net/udp/segments", test_udp_segments);
     g_test_add_func("/net/udp/v6", test_udp_v6);
     g_test_add_func("/net/udp/dual-stack", test_udp_dual_stack);
     g_test_add_func("/net/iface", test_iface);

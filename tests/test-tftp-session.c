@@ -17,6 +17,8 @@
 typedef struct {
     GPtrArray *sent; /* GBytes */
     gboolean refuse; /* simulate a full socket buffer */
+    guint seg_limit; /* send_segments: datagrams taken per call, 0 = all */
+    guint seg_calls;
 } Net;
 
 static gboolean net_send(void *ctx, const guint8 *buf, gsize len)
@@ -26,6 +28,23 @@ static gboolean net_send(void *ctx, const guint8 *buf, gsize len)
         return FALSE;
     g_ptr_array_add(n->sent, g_bytes_new(buf, len));
     return TRUE;
+}
+
+/* What pb_udp_send_segments does to the bytes: cut at every seg_len. */
+static gsize net_send_segments(void *ctx, const guint8 *buf, gsize len, gsize seg_len)
+{
+    Net *n = ctx;
+    n->seg_calls++;
+    if (n->refuse)
+        return 0;
+    gsize k = 0;
+    for (gsize off = 0; off < len && (n->seg_limit == 0 || k < n->seg_limit); off += seg_len, k++) {
+        gsize l = MIN(seg_len, len - off);
+        if (off + seg_len < len)
+            g_assert_cmpuint(l, ==, seg_len); /* only the last may be short */
+        g_ptr_array_add(n->sent, g_bytes_new(buf + off, l));
+    }
+    return k;
 }
 
 static Net *net_new(void)
@@ -263,12 +282,15 @@ static void test_oack_and_probe(void)
 }
 
 /* Downloads a generated file, checking every byte, acking each window's last block. */
-static void run_download(guint64 size, guint blksize, guint window, guint rollover)
+static void run_download(guint64 size, guint blksize, guint window, guint rollover,
+                         gboolean batched)
 {
     Net *n = net_new();
     GenFile g = {.size = size};
     TftpSessionParams p = params(FALSE, blksize, window);
     p.rollover = rollover;
+    if (batched)
+        p.send_segments = net_send_segments;
     TftpSession *s = tftp_session_new_read(&p, gen_source(&g), net_send, n, 0);
     guint64 got = 0, blocks = 0, now = 0;
     guint i = 0;
@@ -305,6 +327,14 @@ static void run_download(guint64 size, guint blksize, guint window, guint rollov
     tftp_session_stats(s, &st);
     g_assert_cmpuint(st.bytes, ==, size);
     g_assert_cmpuint(st.retransmits, ==, 0);
+    /* Batches are used where a window holds two blocks or more, and are then whole windows
+     * (or as much of one as 65000 bytes hold). */
+    guint per_call = 65000 / (4 + blksize);
+    if (batched && window > 1 && per_call >= 2) {
+        guint64 windows = (st.blocks + window - 1) / window;
+        g_assert_cmpuint(n->seg_calls, <=, windows * ((window + per_call - 1) / per_call));
+    } else
+        g_assert_cmpuint(n->seg_calls, ==, 0);
     tftp_session_free(s);
     net_free(n);
 }
@@ -312,17 +342,75 @@ static void run_download(guint64 size, guint blksize, guint window, guint rollov
 static void test_rollover(void)
 {
     /* More than 65536 blocks at blksize 512. */
-    run_download(65540ull * 512 + 100, 512, 1, 0);
-    run_download(65540ull * 512 + 100, 512, 1, 1);
-    run_download(70000ull * 512, 512, 16, 0);
+    run_download(65540ull * 512 + 100, 512, 1, 0, FALSE);
+    run_download(65540ull * 512 + 100, 512, 1, 1, FALSE);
+    run_download(70000ull * 512, 512, 16, 0, FALSE);
+    run_download(70000ull * 512, 512, 16, 0, TRUE);
+    run_download(65540ull * 512 + 100, 512, 16, 1, TRUE);
 }
 
 static void test_windows(void)
 {
-    run_download(100000, 1428, 4, 0);
-    run_download(100000, 1428, 16, 0);
-    run_download(16 * 1428, 1428, 16, 0); /* ends with an empty block in a new window */
-    run_download(1, 8192, 64, 0);
+    for (int batched = 0; batched <= 1; batched++) {
+        run_download(100000, 1428, 4, 0, batched);
+        run_download(100000, 1428, 16, 0, batched);
+        run_download(16 * 1428, 1428, 16, 0, batched); /* an empty block in a new window */
+        run_download(15 * 1428, 1428, 16, 0, batched); /* an empty block ends the window */
+        run_download(1, 8192, 64, 0, batched);
+        run_download(3000000, 8192, 64, 0, batched); /* 7 blocks a batch */
+        run_download(3000000, 1428, 64, 0, batched); /* 45 blocks a batch */
+        run_download(200000, 40000, 4, 0, batched);  /* too big to batch: one by one */
+        run_download(100000, 1428, 1, 0, batched);   /* lock step: one by one */
+    }
+}
+
+/* A socket that takes only part of a batch: the rest follows from tick(), in order, and
+ * nothing counts as a retransmission; a gap then resends through the batch path. */
+static void test_batched_partial(void)
+{
+    Net *n = net_new();
+    GenFile g = {.size = 100000};
+    TftpSessionParams p = params(FALSE, 512, 16);
+    p.send_segments = net_send_segments;
+    n->seg_limit = 5;
+    TftpSession *s = tftp_session_new_read(&p, gen_source(&g), net_send, n, 0);
+    g_assert_cmpuint(n->sent->len, ==, 5);
+    g_assert_cmpuint(tftp_session_deadline(s), ==, 0); /* blocked: retry at once */
+    tftp_session_tick(s, 1 * MS);
+    g_assert_cmpuint(n->sent->len, ==, 10);
+    tftp_session_tick(s, 2 * MS);
+    tftp_session_tick(s, 3 * MS);
+    g_assert_cmpuint(n->sent->len, ==, 16);
+    g_assert_cmpuint(tftp_session_deadline(s), >, 3 * MS); /* window full: wait for the ACK */
+    for (guint i = 0; i < 16; i++)
+        g_assert_cmpuint(sent(n, i).block, ==, i + 1);
+    TftpSessionStats st;
+    tftp_session_stats(s, &st);
+    g_assert_cmpuint(st.retransmits, ==, 0);
+    g_assert_cmpuint(st.packets_sent, ==, 16);
+    /* The client lost block 9: it acknowledges 8, and 9.. go again. */
+    n->seg_limit = 0;
+    ack(s, 8, 10 * MS);
+    g_assert_cmpuint(n->sent->len, ==, 32);
+    g_assert_cmpuint(sent(n, 16).block, ==, 9);
+    g_assert_cmpuint(sent(n, 31).block, ==, 24);
+    tftp_session_stats(s, &st);
+    g_assert_cmpuint(st.retransmits, ==, 8); /* 9-16 */
+    tftp_session_free(s);
+
+    /* A read error while building a batch is answered with ERROR, and nothing of the
+     * failed batch goes out. */
+    g_ptr_array_set_size(n->sent, 0);
+    GenFile bad = {.size = 100000, .fail_at_4k = TRUE};
+    s = tftp_session_new_read(&p, gen_source(&bad), net_send, n, 0);
+    g_assert_cmpuint(n->sent->len, ==, 16); /* blocks 1-16 are read from offset 0 */
+    ack(s, 16, 5 * MS);
+    g_assert_cmpint(tftp_session_result(s), ==, TFTP_RESULT_LOCAL_ERROR);
+    g_assert_cmpuint(n->sent->len, ==, 17);
+    g_assert_cmpint(sent(n, 16).op, ==, TFTP_OP_ERROR);
+    g_assert_true(bad.closed);
+    tftp_session_free(s);
+    net_free(n);
 }
 
 static void test_window_gap(void)
@@ -834,6 +922,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tftp/session/rollover", test_rollover);
     g_test_add_func("/tftp/session/windows", test_windows);
     g_test_add_func("/tftp/session/window-gap", test_window_gap);
+    g_test_add_func("/tftp/session/batched-partial", test_batched_partial);
     g_test_add_func("/tftp/session/timeout-backoff-give-up", test_timeout_backoff_and_give_up);
     g_test_add_func("/tftp/session/adaptive-rto", test_adaptive_rto);
     g_test_add_func("/tftp/session/quick-timeouts-not-counted", test_quick_timeouts_not_counted);

@@ -506,6 +506,22 @@ static gboolean transfer_send(void *ctx, const guint8 *buf, gsize len)
     return TRUE; /* lost like any datagram; the timer recovers */
 }
 
+static gsize transfer_send_segments(void *ctx, const guint8 *buf, gsize len, gsize seg_len)
+{
+    Transfer *x = ctx;
+    g_autoptr(GError) e = NULL;
+    gssize n = pb_udp_send_segments(x->sock, buf, len, seg_len, &x->peer,
+                                    x->shared_sock ? &x->local : NULL,
+                                    x->shared_sock ? x->ifindex : 0, &e);
+    if (n >= 0)
+        return (gsize)n;
+    if (pb_net_error_would_block(e))
+        return 0;
+    if (x->t->host->log_enabled(x->t->inst, PB_LOG_DEBUG))
+        x->t->host->log(x->t->inst, PB_LOG_DEBUG, "%s: send: %s", x->client, e->message);
+    return (len + seg_len - 1) / seg_len; /* lost like any datagram; the timer recovers */
+}
+
 static bool transfer_writable(void *data, pb_socket_t sock, unsigned events);
 
 /* A window stopped at a full socket buffer (a session deadline of 0): wait for the socket
@@ -904,6 +920,7 @@ static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize 
         .rollover = s->rollover,
         .upload_max = s->upload_max,
         .tsize_asked = pk.opts.has_tsize,
+        .send_segments = transfer_send_segments,
     };
     g_hash_table_insert(t->transfers, x->key, x);
     if (!x->shared_sock)

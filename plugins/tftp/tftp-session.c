@@ -226,10 +226,92 @@ read_error:
     return FALSE;
 }
 
+/* Bytes of DATA packets one send_segments() call carries at most: what one UDP
+ * segmentation-offload send takes. The batch is built on the stack, so that a thousand
+ * sessions do not each hold a window's worth of memory. */
+#define BATCH_BYTES 65000
+
+/* Reads blocks b.. into buf as back-to-back DATA packets, at most count of them, with one
+ * source read. Returns how many packets were built (the final short block, when reached,
+ * is the last); -1 after a read error (already answered). */
+static gssize build_batch(TftpSession *s, guint64 b, gsize count, guint8 *buf)
+{
+    gsize bs = s->p.blksize, want = count * bs, got = 0;
+    /* Read the file bytes in one piece at the end of buf, then slide each block down to
+     * its packet's place: block i moves left by 4 * (count - 1 - i) bytes, over bytes
+     * that were already moved, and leaves a 4-byte gap for its header. */
+    guint8 *raw = buf + 4 * count;
+    guint64 off = (b - 1) * (guint64)bs;
+    while (got < want) {
+        gssize r = s->source.read(s->source.data, off + got, raw + got, want - got);
+        if (r < 0) {
+            fail(s, TFTP_RESULT_LOCAL_ERROR, TFTP_ERR_UNDEFINED, "Read error");
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (gsize)r;
+    }
+    gsize full = got / bs, n = full < count ? full + 1 : count;
+    for (gsize i = 0; i < n; i++) {
+        gsize len = i < full ? bs : got - full * bs;
+        guint8 *pkt = buf + i * (4 + bs);
+        memmove(pkt + 4, raw + i * bs, len);
+        tftp_build_data_header(pkt, 4 + bs, wire_block(s, b + i));
+        if (len < bs) {
+            s->last_block = b + i;
+            s->last_len = len;
+        }
+    }
+    return (gssize)n;
+}
+
+/* The octet window's fast way: the blocks the window allows, built and sent in batches. */
+static void send_window_batched(TftpSession *s, guint64 now)
+{
+    guint8 buf[BATCH_BYTES];
+    gsize per_batch = BATCH_BYTES / (4 + s->p.blksize);
+    while (s->state == ST_TRANSFER && s->next_block <= s->acked + s->p.windowsize &&
+           (s->last_block == 0 || s->next_block <= s->last_block)) {
+        guint64 b = s->next_block;
+        guint64 end = s->acked + s->p.windowsize; /* last block the window allows */
+        if (s->last_block != 0)
+            end = MIN(end, s->last_block);
+        gssize n = build_batch(s, b, (gsize)MIN(end - b + 1, per_batch), buf);
+        if (n < 0)
+            return;
+        gsize seg = 4 + s->p.blksize;
+        gsize len = (gsize)(n - 1) * seg + 4 +
+                    (s->last_block == b + (guint64)n - 1 ? s->last_len : s->p.blksize);
+        gsize sent = s->p.send_segments(s->ctx, buf, len, seg);
+        for (gsize i = 0; i < sent; i++) {
+            guint64 k = b + i;
+            gboolean fresh = k > s->stats.blocks;
+            s->stats.packets_sent++;
+            if (fresh)
+                s->stats.blocks = k;
+            else
+                s->stats.retransmits++;
+            s->sent_at[k % s->p.windowsize] = fresh ? now : 0;
+        }
+        s->next_block += sent;
+        if (sent < (gsize)n) {
+            s->blocked = TRUE; /* retried from tick(), not lost until the timer says so */
+            break;
+        }
+    }
+    arm(s, now);
+}
+
 /* Sends what the window allows from next_block on. */
 static void send_window(TftpSession *s, guint64 now)
 {
     s->blocked = FALSE;
+    if (s->p.send_segments != NULL && s->p.mode != TFTP_MODE_NETASCII && s->p.windowsize > 1 &&
+        BATCH_BYTES / (4 + s->p.blksize) >= 2) {
+        send_window_batched(s, now);
+        return;
+    }
     while (s->state == ST_TRANSFER && s->next_block <= s->acked + s->p.windowsize &&
            (s->last_block == 0 || s->next_block <= s->last_block)) {
         guint64 b = s->next_block;

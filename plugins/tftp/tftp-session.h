@@ -26,6 +26,9 @@ typedef struct {
 
 /* Returns FALSE when the datagram could not be queued (the socket buffer is full). */
 typedef gboolean (*TftpSendFn)(void *ctx, const guint8 *buf, gsize len);
+/* Sends several DATA packets laid out back to back, each seg_len bytes but the last; returns
+ * how many were queued (fewer when the socket buffer filled). */
+typedef gsize (*TftpSendSegmentsFn)(void *ctx, const guint8 *buf, gsize len, gsize seg_len);
 
 typedef enum {
     TFTP_RESULT_RUNNING = 0,
@@ -50,6 +53,8 @@ typedef struct {
     guint rollover;       /* block after 65535: 0 (default) or 1 */
     guint64 upload_max;   /* WRQ: bytes; 0 = no limit */
     gboolean tsize_asked; /* the client asked for tsize: an ERROR after OACK is a probe */
+    /* Optional: octet windows go out through this, many blocks per call (same ctx as send) */
+    TftpSendSegmentsFn send_segments;
 } TftpSessionParams;
 
 typedef struct TftpSession TftpSession;
