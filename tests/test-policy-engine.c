@@ -1,10 +1,13 @@
 /* test-policy-engine.c - the policy decision with its durable state: assignments above rules,
- * one-shot work consumed exactly once (also across a restart and a kill -9), just-imaged
- * and last-image behaviour, dry runs, identity across docks, boot counting. */
+ * one-shot work consumed exactly once (also across a restart and a kill -9, with batched
+ * bookkeeping pending), just-imaged and last-image behaviour, dry runs, identity across docks,
+ * boot counting, and the batched bookkeeping: seen before it is written, written by a flush
+ * (on the writer thread too) and on close. */
 #include "policy-engine.h"
 
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -326,6 +329,8 @@ static void test_kill9(Fixture *f, gconstpointer data)
     g_assert_cmpint(pid, >=, 0);
     if (pid == 0) {
         PolicyStore *s = policy_store_open(f->db, NULL);
+        if (s == NULL || !policy_store_start_writer(s, 50, NULL)) /* as the plugin does */
+            _exit(4);
         PolicyEngine e = {.rules = f->rules, .store = s};
         PolicyDevice d;
         dev_mac(&d, "52:54:00:00:00:99");
@@ -333,15 +338,22 @@ static void test_kill9(Fixture *f, gconstpointer data)
         if (!policy_engine_decide(&e, &d, PB_POLICY_REQ_CONSUME, 1000, &r, NULL, NULL) ||
             r.work != PB_POLICY_WORK_RESTORE)
             _exit(3);
-        /* keep writing, so the kill lands in the middle of something */
+        /* keep writing, so the kill lands in the middle of something: the boots are noted in
+         * memory and written in batches, as the plugin's timer does, every 10 decisions; the
+         * first 51 are written for sure before the parent is told to kill */
         for (int i = 0;; i++) {
             PolicyDevice o;
             char mac[24];
             g_snprintf(mac, sizeof(mac), "02:00:00:00:%02x:%02x", (i >> 8) & 0xff, i & 0xff);
             dev_mac(&o, mac);
             policy_engine_decide(&e, &o, PB_POLICY_REQ_CONSUME, 1000 + i, &r, NULL, NULL);
-            if (i == 50)
+            policy_device_clear(&o);
+            if (i % 10 == 0)
+                policy_store_flush(s, FALSE, NULL);
+            if (i == 50) {
+                policy_store_flush(s, TRUE, NULL);
                 kill(getppid(), SIGUSR1);
+            }
         }
     }
     /* Wait until the child is well into its writes, then kill it. */
@@ -367,6 +379,240 @@ static void test_kill9(Fixture *f, gconstpointer data)
     policy_device_clear(&d);
 }
 
+/* ---- the batched bookkeeping ---------------------------------------------------------- */
+
+/* A number from the database file through a connection of its own: what is written. */
+static gint64 db_scalar(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    g_assert_cmpint(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    g_assert_cmpint(sqlite3_prepare_v2(h, sql, -1, &st, NULL), ==, SQLITE_OK);
+    g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+    gint64 v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+static gint64 written_devices(Fixture *f)
+{
+    return db_scalar(f->db, "SELECT count(*) FROM devices");
+}
+
+static pb_policy_decision commit(Fixture *f, const PolicyDevice *d, gint64 now)
+{
+    pb_policy_decision out = {.struct_size = sizeof(out)};
+    g_autoptr(GError) error = NULL;
+    g_assert_true(policy_engine_decide(&f->e, d, PB_POLICY_REQ_COMMIT, now, &out, NULL, &error));
+    g_assert_no_error(error);
+    return out;
+}
+
+/* A boot is noted in memory, not written; every read sees it at once. */
+static void test_pending_visible(Fixture *f, gconstpointer data)
+{
+    f->e.boot_window_s = 60;
+    PolicyDevice d;
+    dev_mac(&d, "52:54:00:00:00:30");
+    pb_policy_decision r = commit(f, &d, 5000);
+    g_assert_false(r.flags & PB_POLICY_F_KNOWN);
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 1);
+    g_assert_cmpint(written_devices(f), ==, 0); /* not written yet */
+
+    /* ...but known to the next decision, a millisecond later */
+    r = commit(f, &d, 5000);
+    g_assert_true(r.flags & PB_POLICY_F_KNOWN);
+    PolicyDeviceRecord rec = {0};
+    g_assert_true(policy_store_find(f->store, &d, &rec, NULL));
+    g_assert_cmpint(rec.first_seen, ==, 5000);
+    g_assert_cmpint(rec.boot_count, ==, 1); /* within the boot window: one boot */
+    g_assert_cmpstr(rec.last_rule, ==, "default");
+    gint64 id = rec.id;
+    g_assert_cmpint(id, >, 0);
+    policy_device_record_clear(&rec);
+
+    /* a UUID learnt later finds the same device, before anything is written */
+    g_assert_true(policy_uuid_normalize("33333333-2222-3333-4444-555555555555", d.uuid));
+    r = commit(f, &d, 5100);
+    g_assert_true(r.flags & PB_POLICY_F_KNOWN);
+    PolicyDevice by_uuid;
+    policy_device_init(&by_uuid);
+    g_strlcpy(by_uuid.uuid, d.uuid, sizeof(by_uuid.uuid));
+    g_assert_true(policy_store_find(f->store, &by_uuid, &rec, NULL));
+    g_assert_cmpint(rec.id, ==, id);
+    g_assert_cmpint(rec.boot_count, ==, 2);
+    g_assert_cmpint(rec.last_seen, ==, 5100);
+    policy_device_record_clear(&rec);
+    g_assert_cmpint(written_devices(f), ==, 0);
+
+    /* A dry run notes nothing. */
+    PolicyDevice other;
+    dev_mac(&other, "52:54:00:00:00:31");
+    decide(f, &other, FALSE);
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 1);
+
+    /* Written by a flush (here on this thread: no writer thread started), as it reads. */
+    g_autoptr(GError) error = NULL;
+    g_assert_true(policy_store_flush(f->store, FALSE, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 0);
+    g_assert_cmpint(written_devices(f), ==, 1);
+    g_assert_cmpint(db_scalar(f->db, "SELECT boot_count FROM devices WHERE uuid = "
+                                     "'33333333-2222-3333-4444-555555555555'"),
+                    ==, 2);
+    g_assert_cmpint(db_scalar(f->db, "SELECT last_seen FROM devices"), ==, 5100);
+    g_assert_true(policy_store_find(f->store, &by_uuid, &rec, NULL));
+    g_assert_cmpint(rec.id, ==, id);
+    g_assert_cmpint(rec.boot_count, ==, 2);
+    policy_device_record_clear(&rec);
+
+    /* A written device seen again: noted over its row, the row updated by the next flush. */
+    commit(f, &d, 5200);
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 1);
+    g_assert_true(policy_store_find(f->store, &d, &rec, NULL));
+    g_assert_cmpint(rec.boot_count, ==, 3);
+    policy_device_record_clear(&rec);
+    g_assert_cmpint(db_scalar(f->db, "SELECT boot_count FROM devices"), ==, 2);
+    g_assert_true(policy_store_flush(f->store, TRUE, NULL));
+    g_assert_cmpint(db_scalar(f->db, "SELECT boot_count FROM devices"), ==, 3);
+    g_assert_cmpint(written_devices(f), ==, 1);
+    policy_device_clear(&d);
+    policy_device_clear(&by_uuid);
+    policy_device_clear(&other);
+}
+
+/* The writer thread writes a batch without the caller waiting; boots noted while it writes
+ * are kept for the next one. */
+static void test_flush_thread(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_assert_true(policy_store_start_writer(f->store, 50, &error));
+    g_assert_no_error(error);
+    for (int i = 0; i < 300; i++) {
+        PolicyDevice d;
+        char mac[24];
+        g_snprintf(mac, sizeof(mac), "02:00:00:00:%02x:%02x", (i >> 8) & 0xff, i & 0xff);
+        dev_mac(&d, mac);
+        commit(f, &d, 6000 + i);
+        if (i == 150)
+            g_assert_true(policy_store_flush(f->store, FALSE, NULL)); /* handed over */
+        policy_device_clear(&d);
+    }
+    g_assert_cmpuint(policy_store_pending(f->store), >=, 149);
+    /* the first batch lands by itself (bounded wait: the machine may be loaded) */
+    gint64 until = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
+    while (written_devices(f) < 151 && g_get_monotonic_time() < until)
+        g_usleep(10000);
+    g_assert_cmpint(written_devices(f), ==, 151);
+    g_assert_true(policy_store_flush(f->store, TRUE, NULL));
+    g_assert_cmpint(written_devices(f), ==, 300);
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 0);
+    g_assert_cmpint(db_scalar(f->db, "SELECT sum(boot_count) FROM devices"), ==, 300);
+}
+
+/* Closing the store (the plugin's destroy) writes what is pending. */
+static void test_flush_on_close(Fixture *f, gconstpointer data)
+{
+    g_assert_true(policy_store_start_writer(f->store, 1000, NULL));
+    for (int i = 0; i < 20; i++) {
+        PolicyDevice d;
+        char mac[24];
+        g_snprintf(mac, sizeof(mac), "02:00:00:00:01:%02x", i);
+        dev_mac(&d, mac);
+        commit(f, &d, 7000);
+        commit(f, &d, 7100); /* boot_window_s is 0: each commit is a boot */
+        policy_device_clear(&d);
+    }
+    g_assert_cmpint(written_devices(f), ==, 0);
+    policy_store_close(f->store);
+    f->store = NULL;
+    g_assert_cmpint(written_devices(f), ==, 20);
+    g_assert_cmpint(db_scalar(f->db, "SELECT sum(boot_count) FROM devices"), ==, 40);
+    g_assert_cmpint(db_scalar(f->db, "SELECT min(last_seen) FROM devices"), ==, 7100);
+    fx_open(f);
+}
+
+/* kill -9 while boots are pending and batches are being written: the one-shot work consumed
+ * before the kill stays consumed (it was written, with its device, before the answer), and
+ * it is consumed exactly once; the batched bookkeeping may lose its last batch, no more. */
+static void test_kill9_batched(Fixture *f, gconstpointer data)
+{
+    policy_store_close(f->store);
+    f->store = NULL;
+    pid_t pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        PolicyStore *s = policy_store_open(f->db, NULL);
+        if (s == NULL || !policy_store_start_writer(s, 50, NULL))
+            _exit(4);
+        PolicyEngine e = {.rules = f->rules, .store = s, .boot_window_s = 60};
+        pb_policy_decision r = {.struct_size = sizeof(r)};
+        for (int i = 0;; i++) {
+            PolicyDevice o;
+            char mac[24];
+            g_snprintf(mac, sizeof(mac), "02:00:00:01:%02x:%02x", (i >> 8) & 0xff, i & 0xff);
+            dev_mac(&o, mac);
+            policy_engine_decide(&e, &o, PB_POLICY_REQ_COMMIT, 2000 + i, &r, NULL, NULL);
+            policy_device_clear(&o);
+            if (i % 25 == 0 && (i < 90 || i > 100))
+                policy_store_flush(s, FALSE, NULL); /* the plugin's timer */
+            if (i == 90)
+                policy_store_flush(s, TRUE, NULL); /* 0..90 written for sure */
+            if (i == 100) {
+                if (policy_store_pending(s) < 10) /* 91..100: noted, not written */
+                    _exit(6);
+                /* the capture-once device, new, with boots pending and a batch in flight */
+                PolicyDevice c;
+                dev_mac(&c, "00:11:22:33:44:66");
+                c.serial = g_strdup("CAP-1");
+                policy_engine_decide(&e, &c, PB_POLICY_REQ_COMMIT, 2100, &r, NULL, NULL);
+                if (r.work != PB_POLICY_WORK_CAPTURE)
+                    _exit(3);
+                if (!policy_engine_decide(&e, &c, PB_POLICY_REQ_CONSUME, 2101, &r, NULL, NULL) ||
+                    r.work != PB_POLICY_WORK_CAPTURE)
+                    _exit(5);
+                policy_device_clear(&c);
+                kill(getppid(), SIGUSR1); /* answered: from here on it must never run again */
+            }
+        }
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    struct timespec ts = {.tv_sec = 10};
+    int sig = sigtimedwait(&set, NULL, &ts);
+    g_usleep(20000); /* into the next batches */
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    g_assert_cmpint(sig, ==, SIGUSR1);
+    g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM pragma_integrity_check "
+                                     "WHERE integrity_check != 'ok'"),
+                    ==, 0);
+    /* marked done exactly once, for the one record of that device */
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM once_done"), ==, 1);
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM devices WHERE serial = 'CAP-1'"), ==, 1);
+    fx_open(f);
+    PolicyDevice c;
+    dev_mac(&c, "00:11:22:33:44:66");
+    c.serial = g_strdup("CAP-1");
+    for (int i = 0; i < 2; i++) {
+        pb_policy_decision r = decide(f, &c, TRUE);
+        g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+        g_assert_true(r.flags & PB_POLICY_F_KNOWN);
+    }
+    policy_device_clear(&c);
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM once_done"), ==, 1);
+    /* what was written before the kill is there: at least 0..90 and the capture device */
+    g_assert_cmpint(policy_store_count_devices(f->store), >=, 92);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -380,5 +626,13 @@ int main(int argc, char **argv)
     g_test_add("/policy/engine/identity", Fixture, NULL, fx_setup, test_identity, fx_teardown);
     g_test_add_func("/policy/engine/words", test_words);
     g_test_add("/policy/engine/kill-9", Fixture, NULL, fx_setup, test_kill9, fx_teardown);
+    g_test_add("/policy/engine/pending-visible", Fixture, NULL, fx_setup, test_pending_visible,
+               fx_teardown);
+    g_test_add("/policy/engine/flush-thread", Fixture, NULL, fx_setup, test_flush_thread,
+               fx_teardown);
+    g_test_add("/policy/engine/flush-on-close", Fixture, NULL, fx_setup, test_flush_on_close,
+               fx_teardown);
+    g_test_add("/policy/engine/kill-9-batched", Fixture, NULL, fx_setup, test_kill9_batched,
+               fx_teardown);
     return g_test_run();
 }

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <netinet/in.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -604,6 +605,54 @@ static void test_reload(Fixture *f, gconstpointer data)
     g_free(body);
 }
 
+/* Rows of the state database with this MAC, through a connection of its own: what is
+ * written, not what the plugin holds in memory. */
+static gint64 rows_with_mac(Fixture *f, const char *mac)
+{
+    g_autofree char *db = g_build_filename(f->dir, "state", "policy", "policy.db", NULL);
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    g_assert_cmpint(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), ==, SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    g_assert_cmpint(
+        sqlite3_prepare_v2(h, "SELECT count(*) FROM devices WHERE mac = ?1", -1, &st, NULL), ==,
+        SQLITE_OK);
+    sqlite3_bind_text(st, 1, mac, -1, SQLITE_STATIC);
+    g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+    gint64 n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return n;
+}
+
+/* proxydhcp's COMMIT: the boot is noted in memory (known at once) and written by the plugin's
+ * flush timer a moment later; stopping the instance writes what is left. */
+static void test_flush_timer(Fixture *f, gconstpointer data)
+{
+    const pb_policy_service *s = policy_service(f);
+    pb_policy_request req = {.struct_size = sizeof(req), .mac_len = 6, .has_arch = 1, .arch = 7};
+    memcpy(req.mac, (const guint8[]){0x52, 0x54, 0x00, 0x00, 0x03, 0x01}, 6);
+    req.flags = PB_POLICY_REQ_COMMIT;
+    pb_policy_decision d = {.struct_size = sizeof(d)};
+    g_assert_true(s->decide(s->ctx, &req, &d));
+    g_assert_false(d.flags & PB_POLICY_F_KNOWN);
+    /* no event loop turn yet: nothing written, but the next question knows the device */
+    g_assert_cmpint(rows_with_mac(f, "52:54:00:00:03:01"), ==, 0);
+    g_assert_true(s->decide(s->ctx, &req, &d));
+    g_assert_true(d.flags & PB_POLICY_F_KNOWN);
+    gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (rows_with_mac(f, "52:54:00:00:03:01") == 0 && g_get_monotonic_time() < until)
+        pbt_spin(20);
+    g_assert_cmpint(rows_with_mac(f, "52:54:00:00:03:01"), ==, 1);
+
+    /* a boot noted just before the instance stops is written by the stop */
+    memcpy(req.mac, (const guint8[]){0x52, 0x54, 0x00, 0x00, 0x03, 0x02}, 6);
+    g_assert_true(s->decide(s->ctx, &req, &d));
+    pb_host_free(f->host);
+    f->host = NULL;
+    g_assert_cmpint(rows_with_mac(f, "52:54:00:00:03:02"), ==, 1);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -615,5 +664,6 @@ int main(int argc, char **argv)
     T("http-service", test_http_service);
     T("pxelinux", test_pxelinux);
     T("reload-keeps-old-rules", test_reload);
+    T("flush-timer", test_flush_timer);
     return g_test_run();
 }

@@ -15,7 +15,7 @@ plugins_policy_libpolicy_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(YAML_CFLAGS)
 plugins_policy_libpolicy_core_la_LIBADD = $(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
 
 ## Tests
-POLICY_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy
+POLICY_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy $(SQLITE_CFLAGS)
 
 check_PROGRAMS += tests/test-policy-rules
 TESTS += tests/test-policy-rules
@@ -28,7 +28,7 @@ check_PROGRAMS += tests/test-policy-engine
 TESTS += tests/test-policy-engine
 tests_test_policy_engine_SOURCES = tests/test-policy-engine.c
 tests_test_policy_engine_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
-tests_test_policy_engine_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
+tests_test_policy_engine_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
 
 check_PROGRAMS += tests/test-policy-proto
 TESTS += tests/test-policy-proto
@@ -67,7 +67,7 @@ check_PROGRAMS += tests/test-policy-plugin
 TESTS += tests/test-policy-plugin
 tests_test_policy_plugin_SOURCES = tests/test-policy-plugin.c
 tests_test_policy_plugin_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
-tests_test_policy_plugin_LDADD = plugins/policy/libpolicy-core.la $(TEST_CORE_LIBS)
+tests_test_policy_plugin_LDADD = plugins/policy/libpolicy-core.la $(TEST_CORE_LIBS) $(SQLITE_LIBS)
 EXTRA_tests_test_policy_plugin_DEPENDENCIES = plugins/policy/policy.la plugins/http/http.la \
 	plugins/tftp/tftp.la
 
@@ -81,7 +81,8 @@ EXTRA_DIST += bench/policy.sh bench/policy-bench.c
 ## End to end with real iPXE firmware in QEMU (root, namespaces): `make check-e2e`.
 EXTRA_DIST += tests/e2e/policy-e2e.sh
 check-e2e-policy: core/prebootd$(EXEEXT) tools/prebootctl$(EXEEXT) \
-		plugins/policy/policy.la plugins/http/http.la
+		plugins/policy/policy.la plugins/http/http.la \
+		plugins/proxydhcp/proxydhcp.la plugins/tftp/tftp.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	    $(SHELL) $(top_srcdir)/tests/e2e/policy-e2e.sh
 check-e2e: check-e2e-policy

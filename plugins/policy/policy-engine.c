@@ -7,7 +7,8 @@
  *   - one-shot work already done by this device boots the disk.
  * A commit (the caller acts on the answer) records the boot; a consume (the caller carries
  * out the work) also consumes what was used, in one transaction so a crash can neither lose
- * nor repeat one-shot work. */
+ * nor repeat one-shot work. The boot itself (last seen, boot count) is noted in memory and
+ * written in batches (policy-store.c says why and what a crash may lose). */
 #include "policy-engine.h"
 
 #include <string.h>
@@ -91,7 +92,9 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
     gboolean known = FALSE;
     gboolean in_txn = FALSE;
     if (e->store != NULL && have_id) {
-        if (commit) {
+        /* A consume may write what must not be lost (one-shot work, marks): it reads and
+         * writes in one transaction. A commit only notes the boot, in memory. */
+        if (consume) {
             if (!policy_store_begin(e->store, &err))
                 goto state_failed;
             in_txn = TRUE;
@@ -210,34 +213,34 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
         d.work_arg[0] ? " " : "", d.work_arg, policy_menu_show_name(d.menu), d.menu_timeout_s,
         d.boot_file[0] ? ", boot file " : "", d.boot_file);
 
-    /* 4. commit: record the boot and consume what this answer used */
+    /* 4. commit: note the boot (in memory, written by the store's next batch) and consume
+     * what this answer used (written now, with the device's record, before the answer goes
+     * out: a kill -9 after it must not hand the work out again) */
     if (commit && e->store != NULL && have_id) {
-        PolicyDeviceRecord now_rec = {0};
-        if (known) {
-            gboolean count = e->boot_window_s <= 0 || now - rec.last_seen >= e->boot_window_s;
-            if (!policy_store_touch(e->store, rec.id, dev, now, d.rule, count, &err))
-                goto state_failed;
-            now_rec.id = rec.id;
-        } else if (!policy_store_record_boot(e->store, dev, now, d.rule, &now_rec, &err)) {
+        gboolean count = !known || e->boot_window_s <= 0 || now - rec.last_seen >= e->boot_window_s;
+        gint64 dev_id = 0;
+        if (!policy_store_note_boot(e->store, known ? &rec : NULL, dev, now, d.rule, count, &dev_id,
+                                    &err))
             goto state_failed;
-        }
+        gboolean clear_mark = consume && (d.flags & PB_POLICY_F_JUST_IMAGED) != 0;
+        gboolean drop_assignment =
+            consume && assigned_key[0] && assigned.once && !(d.flags & PB_POLICY_F_JUST_IMAGED);
+        gboolean mark = consume && once_key[0];
         gboolean step = TRUE;
-        if (!consume) {
-            /* recorded; what the answer uses is consumed by whoever carries it out */
-        } else if ((d.flags & PB_POLICY_F_JUST_IMAGED) != 0)
-            step = policy_store_clear_just_imaged(e->store, now_rec.id, &err);
-        if (consume && step && assigned_key[0] && assigned.once &&
-            !(d.flags & PB_POLICY_F_JUST_IMAGED))
+        if (clear_mark || drop_assignment || mark)
+            step = policy_store_persist(e->store, dev_id, &err);
+        if (step && clear_mark)
+            step = policy_store_clear_just_imaged(e->store, dev_id, &err);
+        if (step && drop_assignment)
             step = policy_store_delete_assignment(e->store, assigned_key, &err);
-        if (consume && step && once_key[0])
-            step = policy_store_mark_once(e->store, now_rec.id, once_key, now, &err);
-        policy_device_record_clear(&now_rec);
+        if (step && mark)
+            step = policy_store_mark_once(e->store, dev_id, once_key, now, &err);
         if (!step)
             goto state_failed;
-        if (!policy_store_commit(e->store, &err))
+        if (in_txn && !policy_store_commit(e->store, &err))
             goto state_failed;
         in_txn = FALSE;
-        if (consume && assigned_key[0] && assigned.once && !(d.flags & PB_POLICY_F_JUST_IMAGED))
+        if (drop_assignment)
             say(why, "one-shot assignment consumed\n");
     }
     goto done;

@@ -18,7 +18,10 @@
 
 #include <string.h>
 
+/* FLUSH_MS: how often the boots noted in memory are written (policy-store.c: a kill -9 may
+ * lose what was noted since the last write). */
 #define HOOKUP_MS           1000
+#define FLUSH_MS            200
 #define REPLY_CACHE_ENTRIES 4096
 #define REPLY_CACHE_TTL_US  (30 * G_USEC_PER_SEC)
 #define BOOT_IPXE           "/boot.ipxe"
@@ -132,6 +135,8 @@ typedef struct {
     guint8 buf[2048];
     pb_policy_service iface;
     pb_timer *hookup;
+    pb_timer *flush;
+    gint64 flush_warned_us; /* last "cannot write" warning, to log one every 10 s at most */
     const pb_http_service *http_done; /* the instance our route was added to */
     const pb_tftp_service *tftp_done;
     guint16 bound_port;
@@ -693,6 +698,27 @@ static bool cmd_policy(void *self, int argc, const char *const *argv, pb_reply *
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
+/* Writes the boots noted in memory: handed to the store's writer thread (wait = FALSE, the
+ * timer), or written before returning (stop, reload). */
+static void flush_state(Policy *p, gboolean wait)
+{
+    g_autoptr(GError) error = NULL;
+    if (p->store == NULL || policy_store_flush(p->store, wait, &error))
+        return;
+    p->host->counter_add(p->c.state_errors, 1);
+    gint64 now = (gint64)p->host->monotonic_us();
+    if (p->flush_warned_us == 0 || now - p->flush_warned_us >= 10 * G_USEC_PER_SEC || wait) {
+        p->flush_warned_us = now;
+        p->host->log(p->inst, PB_LOG_WARNING, "%s (kept in memory, tried again)", error->message);
+    }
+}
+
+static bool flush_tick(void *data)
+{
+    flush_state(data, FALSE);
+    return true;
+}
+
 static void warn_settings(Policy *p, const Settings *s)
 {
     if (*s->preboot_server)
@@ -736,7 +762,7 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
                                       : g_build_filename(host->state_dir(inst), "policy.db", NULL);
     p->store = policy_store_open(db, &error);
     g_free(db);
-    if (p->store == NULL || !policy_store_start_checkpointer(p->store, 1000, &error)) {
+    if (p->store == NULL || !policy_store_start_writer(p->store, 1000, &error)) {
         host->error(err, "%s", error->message);
         goto fail;
     }
@@ -789,6 +815,7 @@ static bool policy_start(void *self, pb_err *err)
         return false;
     if (p->sock != PB_SOCKET_NONE)
         p->watch = p->host->watch_socket(p->inst, p->sock, PB_IO_IN, udp_readable, p);
+    p->flush = p->host->timer_add(p->inst, FLUSH_MS, flush_tick, p);
     hookup(p);
     /* http and tftp may start after us, or restart: look again now and then. */
     if (p->set.http || p->set.pxelinux)
@@ -838,6 +865,7 @@ static void policy_reload_commit(void *self, void *staged)
     p->set.amt = s->set.amt;
     settings_clear(&s->set);
     g_free(s);
+    flush_state(p, TRUE);
     if ((had_http && !p->set.http) || (had_pxe && !p->set.pxelinux))
         unhook(p);
     if (p->hookup == NULL && (p->set.http || p->set.pxelinux))
@@ -883,6 +911,10 @@ static void policy_stop(void *self)
         pb_udp_close(p->sock);
     p->sock = PB_SOCKET_NONE;
     p->host->service_withdraw(p->inst, PB_POLICY_SERVICE);
+    if (p->flush != NULL)
+        p->host->timer_remove(p->flush);
+    p->flush = NULL;
+    flush_state(p, TRUE);
 }
 
 static void policy_destroy(void *self)
@@ -891,7 +923,7 @@ static void policy_destroy(void *self)
     if (p->sock != PB_SOCKET_NONE)
         pb_udp_close(p->sock);
     policy_reply_cache_free(p->cache);
-    policy_store_close(p->store);
+    policy_store_close(p->store); /* writes what is still pending first */
     policy_rules_free(p->rules);
     settings_clear(&p->set);
     g_free(p);

@@ -1,7 +1,11 @@
 /* policy-store.h - what the policy engine must remember across restarts: devices seen (first
  * and last seen, boot count, last rule), per-device assignments, one-shot work already done,
  * just-imaged marks and the last image laid down. SQLite in WAL mode: a committed change
- * survives the daemon being killed (-9) at any instant; see policy-store.c for why SQLite. */
+ * survives the daemon being killed (-9) at any instant; see policy-store.c for why SQLite.
+ *
+ * The bookkeeping of boots (policy_store_note_boot) is kept in memory, seen by every read,
+ * and written in batches by policy_store_flush(): a kill -9 may lose the last batch of it.
+ * Everything else is written when called, in the caller's transaction. */
 #pragma once
 
 #include "policy-device.h"
@@ -13,7 +17,7 @@ G_BEGIN_DECLS
 typedef struct PolicyStore PolicyStore;
 
 typedef struct {
-    gint64 id;     /* 0 = not stored */
+    gint64 id;     /* 0 = not stored; a device noted but not flushed yet has its id already */
     char key[128]; /* the identity it was first recorded under: "uuid:...", ... */
     char mac[24];
     char uuid[40];
@@ -30,30 +34,49 @@ void policy_device_record_clear(PolicyDeviceRecord *r);
 /* Opens (creating if needed) the database at path; ":memory:" for tests. */
 PolicyStore *policy_store_open(const char *path, GError **error);
 void policy_store_close(PolicyStore *s);
-/* Moves WAL checkpoints (and their fsync) off the decision path, onto a thread with its own
- * connection, every interval_ms. Stopped by policy_store_close(). */
-gboolean policy_store_start_checkpointer(PolicyStore *s, guint interval_ms, GError **error);
+/* Starts the writer thread, with its own connection: it writes the batches handed over by
+ * policy_store_flush() and checkpoints the WAL every interval_ms, off the decision path.
+ * Without it (and always for ":memory:") a flush writes on the caller's thread. Stopped by
+ * policy_store_close(), after a last flush. */
+gboolean policy_store_start_writer(PolicyStore *s, guint interval_ms, GError **error);
+/* Writes the bookkeeping noted so far, in one transaction: hands it to the writer thread and
+ * returns (wait = FALSE: the plugin's timer), or returns once it is written (wait = TRUE:
+ * stop, reload). Does nothing inside a transaction. FALSE with error when an earlier batch
+ * failed (its devices stay in memory and are tried again). */
+gboolean policy_store_flush(PolicyStore *s, gboolean wait, GError **error);
+/* Devices whose bookkeeping is not written yet. */
+guint policy_store_pending(PolicyStore *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PolicyStore, policy_store_close)
 
+/* BEGIN IMMEDIATE, after any batch in flight has landed. */
 gboolean policy_store_begin(PolicyStore *s, GError **error);
 gboolean policy_store_commit(PolicyStore *s, GError **error);
 void policy_store_rollback(PolicyStore *s);
 
 /* Finds the record of a device: by UUID when it has one, else by serial, else by MAC (the
- * most recently seen record with that MAC and no UUID of another machine). FALSE when
- * unknown (error unset) or on failure (error set). */
+ * most recently seen record with that MAC and no UUID of another machine), bookkeeping not
+ * flushed yet included. FALSE when unknown (error unset) or on failure (error set). */
 gboolean policy_store_find(PolicyStore *s, const PolicyDevice *d, PolicyDeviceRecord *out,
                            GError **error);
-/* Finds a record by a key as prebootctl gives it ("mac:..", "uuid:..", "serial:.."). */
+/* Finds a record by a key as prebootctl gives it ("mac:..", "uuid:..", "serial:.."), after
+ * writing what is pending (as foreach and count_devices do). */
 gboolean policy_store_find_key(PolicyStore *s, const char *key, PolicyDeviceRecord *out,
                                GError **error);
-/* Records a boot: creates the record or refreshes its identifiers, sets last_seen and
- * last_rule, counts the boot. out (may be NULL) receives the updated record. */
+/* Notes a boot in memory (the hot path: no SQLite write): creates the record of a device not
+ * known (known = NULL; counts its first boot) or refreshes the one found (known, from
+ * policy_store_find), its identifiers, last_seen and last_rule, and counts the boot if
+ * count_boot. *id (may be NULL) receives the device's id. Written by the next flush. */
+gboolean policy_store_note_boot(PolicyStore *s, const PolicyDeviceRecord *known,
+                                const PolicyDevice *d, gint64 now, const char *rule,
+                                gboolean count_boot, gint64 *id, GError **error);
+/* Writes what is noted about device id now, in the caller's transaction (if any): for the
+ * changes that must not be lost and refer to the device's row. */
+gboolean policy_store_persist(PolicyStore *s, gint64 id, GError **error);
+/* Records a boot and writes it now: note_boot (found or new) + persist. out (may be NULL)
+ * receives the updated record. */
 gboolean policy_store_record_boot(PolicyStore *s, const PolicyDevice *d, gint64 now,
                                   const char *rule, PolicyDeviceRecord *out, GError **error);
-/* record_boot for a device already found (rec->id): no second lookup. */
-gboolean policy_store_touch(PolicyStore *s, gint64 id, const PolicyDevice *d, gint64 now,
-                            const char *rule, gboolean count_boot, GError **error);
+/* These write now, the device's record first (policy_store_persist). */
 gboolean policy_store_set_imaged(PolicyStore *s, gint64 id, const char *image, gboolean just_imaged,
                                  GError **error);
 gboolean policy_store_clear_just_imaged(PolicyStore *s, gint64 id, GError **error);
