@@ -7,6 +7,10 @@
 #   bench/policy.sh [BUILD_DIR]            (default: $top_builddir, else .)
 #   DEVICES=100000 RULES=1000 N=100000 bench/policy.sh /work/build-policy
 #
+# Then the rule count: the same in-process run with SCALE_RULES (default 10 1000 10000) exact
+# MAC rules, SCALE_N decisions each (default 30000): an exact rule is found through the index,
+# so the time of a decision must not grow with their number.
+#
 # The load generator is bench/policy-bench.c, compiled here against the build tree's
 # libpolicy-core. Everything started here is stopped by PID.
 set -u
@@ -38,6 +42,12 @@ echo "## $(date -u +%Y-%m-%d) $(uname -m), $(nproc) CPU(s), $DEVICES devices, $R
 mkdir -p "$tmp/state/policy" "$tmp/log"
 "$tmp/policy-bench" inproc "$tmp/rules.yaml" "$tmp/state/policy/policy.db" "$DEVICES" "$N" ||
     exit 1
+for r in ${SCALE_RULES:-10 1000 10000}; do
+    "$tmp/policy-bench" gen-rules "$tmp/exact-$r.yaml" "$r" exact || exit 1
+    echo "-- $r exact MAC rules:"
+    "$tmp/policy-bench" inproc "$tmp/exact-$r.yaml" "$tmp/state/policy/policy.db" "$DEVICES" \
+        "${SCALE_N:-30000}" | grep -E '^(rules|in-process)' || exit 1
+done
 
 cat >"$tmp/preboot.yaml" <<EOC
 daemon:
