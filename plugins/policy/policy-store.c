@@ -26,10 +26,13 @@
  *   it also starts by itself when FLUSH_PENDING devices wait) on the writer thread's own
  *   connection. A committed SQLite transaction costs 100-200 us of WAL writes; made once per
  *   request it capped proxydhcp's port-4011 path near 2,800 answers/s (doc/benchmarks.md).
- *   The price: a kill -9 or a crash loses the bookkeeping not yet flushed, at most the last
- *   batch (about 200 ms of boots): a device first seen then is unknown again, and its
- *   last_seen and boot count are older. None of that changes what a device is told to do
- *   beyond what "known" means, and the next boot records it again. */
+ *   The price, and the only one: a kill -9 or a crash loses the bookkeeping noted since the
+ *   last batch was committed (the batch being written, if any, and what was noted after it
+ *   was handed over: normally under half a second of boots). A device first seen then is
+ *   unknown again and recorded anew at its next boot; the others' last_seen and boot counts
+ *   are older. None of that changes what a device is told to do: every write that does is
+ *   of the first kind, and carries the device's record with it. man/preboot-policy.8.in
+ *   says the same to administrators. */
 #include "policy-store.h"
 
 #include <sqlite3.h>
