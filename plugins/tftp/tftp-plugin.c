@@ -589,6 +589,13 @@ static bool transfer_readable(void *data, pb_socket_t sock, unsigned events)
         }
         if (transfer_input(t, x, t->tbuf, (gsize)n, t->host->monotonic_us()))
             return false; /* transfer_end() removed the watch and freed x */
+        /* A download's client sends one ACK per window and waits for the next: after the
+         * ACK we just answered nothing more can be queued but a stray duplicate, and a
+         * read that finds nothing would cost a system call per block of a lock-step
+         * transfer. The watch is level-triggered, so a duplicate is read next time. An
+         * upload's window of DATA is read in one go. */
+        if (!x->upload)
+            break;
     }
     return true;
 }
