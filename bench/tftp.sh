@@ -153,6 +153,21 @@ start_dnsmasq() {
     echo $!
 }
 
+# Loopback lock step is a ping-pong between two processes, and its speed depends mostly on
+# where the scheduler puts them: on one CPU a round trip is two context switches; on two,
+# each wake-up is an inter-processor interrupt and often a CPU leaving idle, which in a
+# virtual machine costs more than the work itself. Unpinned runs land on either, so the
+# lock-step tests are also run with the server and the client pinned to one CPU and to
+# two: those rows compare servers fairly. pin PID CPUS pins a process, its threads and
+# its children (tftpd-hpa's per-transfer children inherit it from the parent).
+pin() {
+    for t in /proc/"$1"/task/*; do taskset -pc "$2" "${t##*/}" >/dev/null 2>&1; done
+    for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do pin "$c" "$2"; done
+}
+allcpus="0-$(($(nproc) - 1))"
+pinned=0
+command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && pinned=1
+
 # results[server][test] in files
 res() { echo "$3" >"$tmp/r.$1.$2"; }
 get() { cat "$tmp/r.$1.$2" 2>/dev/null || echo "- - - -"; }
@@ -165,6 +180,16 @@ bench_server() { # name pid prefix port windowed(0/1)
         say "$name: $SIZE_MB MiB, blksize $b, lock step"
         res "$name" "b$b" "$(run "$spid" "$prefix" -b "$b" -e $((SIZE_MB * 1048576)) 127.0.0.1 "$port" big.bin)"
     done
+    if [ "$pinned" = 1 ]; then
+        for b in 512 1428; do
+            say "$name: $SIZE_MB MiB, blksize $b, lock step, server and client on one CPU"
+            pin "$spid" 0
+            res "$name" "b${b}p1" "$(run "$spid" "$prefix taskset -c 0" -b "$b" -e $((SIZE_MB * 1048576)) 127.0.0.1 "$port" big.bin)"
+        done
+        say "$name: $SIZE_MB MiB, blksize 1428, lock step, server and client on two CPUs"
+        res "$name" "b1428p2" "$(run "$spid" "$prefix taskset -c 1" -b 1428 -e $((SIZE_MB * 1048576)) 127.0.0.1 "$port" big.bin)"
+        pin "$spid" "$allcpus"
+    fi
     if [ "$win" = 1 ]; then
         for w in 4 16; do
             say "$name: $SIZE_MB MiB, blksize 1428, windowsize $w"
@@ -238,10 +263,15 @@ printf '|---|'
 for s in $servers; do printf -- '---:|'; done
 for s in $servers; do [ "$s" != preboot ] && printf -- '---:|'; done
 echo
-for t in b512 b1428 b8192 b1428w4 b1428w16 b8192w16 b8192w64 load loadw16; do
+tests="b512 b1428 b8192"
+[ "$pinned" = 1 ] && tests="$tests b512p1 b1428p1 b1428p2"
+for t in $tests b1428w4 b1428w16 b8192w16 b8192w64 load loadw16; do
     case $t in
     b512) label="$SIZE_MB MiB, blksize 512" ;;
     b1428) label="$SIZE_MB MiB, blksize 1428" ;;
+    b512p1) label="$SIZE_MB MiB, blksize 512, one CPU" ;;
+    b1428p1) label="$SIZE_MB MiB, blksize 1428, one CPU" ;;
+    b1428p2) label="$SIZE_MB MiB, blksize 1428, two CPUs" ;;
     b8192) label="$SIZE_MB MiB, blksize 8192" ;;
     b1428w4) label="$SIZE_MB MiB, blksize 1428, window 4" ;;
     b1428w16) label="$SIZE_MB MiB, blksize 1428, window 16" ;;
@@ -263,11 +293,15 @@ for t in b512 b1428 b8192 b1428w4 b1428w16 b8192w16 b8192w64 load loadw16; do
     echo
 done
 echo
+# CPU per GiB from the one-CPU runs where there are some: unpinned, the cost of cross-CPU
+# wake-ups (which depends on placement, not on the server) would dominate it.
+pt=""
+[ "$pinned" = 1 ] && pt="p1" && echo "CPU per GiB below is from the runs on one CPU."
 echo "| server | CPU s per GiB (blksize 1428, lock step) | CPU s per GiB (blksize 512) | CPU s for the $CLIENTS-client load | peak memory, load (MiB) |"
 echo "|---|---:|---:|---:|---:|"
 for s in $servers; do
-    v1=$(get "$s" b1428)
-    v5=$(get "$s" b512)
+    v1=$(get "$s" b1428$pt)
+    v5=$(get "$s" b512$pt)
     vl=$(get "$s" load)
     g1=$(awk -v c="$(field "$v1" 2)" -v m="$SIZE_MB" 'BEGIN {printf "%.1f", c * 1024 / m}')
     g5=$(awk -v c="$(field "$v5" 2)" -v m="$SIZE_MB" 'BEGIN {printf "%.1f", c * 1024 / m}')
