@@ -8,7 +8,7 @@
 #include "testutil.h"
 
 #include "tftp-packet.h"
-#include "tftp-service.h"
+#include <preboot/tftp.h>
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -52,11 +52,10 @@ tests_fuzz_fuzz_policy_proto_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_policy_proto_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
 endif
 
-## The module. tftp-service.h is the tftp plugin's registry interface (plugin.h types only).
+## The module.
 plugin_LTLIBRARIES += plugins/policy/policy.la
 plugins_policy_policy_la_SOURCES = plugins/policy/policy-plugin.c \
 	plugins/policy/policy-script.h plugins/policy/policy-script.c
-plugins_policy_policy_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/tftp
 plugins_policy_policy_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_policy_policy_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
 plugins_policy_policy_la_LIBADD = plugins/policy/libpolicy-core.la core/libpbnet.la \

@@ -14,7 +14,7 @@
 #include "policy-rules.h"
 #include "policy-script.h"
 #include "policy-store.h"
-#include "tftp-service.h"
+#include <preboot/tftp.h>
 
 #include <string.h>
 

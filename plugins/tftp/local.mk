@@ -19,9 +19,11 @@ endif
 plugins_tftp_libtftp_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_tftp_libtftp_core_la_LIBADD = $(GLIB_LIBS)
 
+## The service other plugins use (virtual files, transfer events), installed for them.
+prebootinclude_HEADERS += include/preboot/tftp.h
+
 plugin_LTLIBRARIES += plugins/tftp/tftp.la
-plugins_tftp_tftp_la_SOURCES = plugins/tftp/tftp-plugin.c plugins/tftp/tftp-service.h \
-	plugins/tftp/tftp-ifaddr.h
+plugins_tftp_tftp_la_SOURCES = plugins/tftp/tftp-plugin.c plugins/tftp/tftp-ifaddr.h
 if !OS_WIN32
 plugins_tftp_tftp_la_SOURCES += plugins/tftp/tftp-ifaddr-posix.c
 endif

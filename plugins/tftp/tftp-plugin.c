@@ -18,7 +18,7 @@
 #include "tftp-negotiate.h"
 #include "tftp-packet.h"
 #include "tftp-path.h"
-#include "tftp-service.h"
+#include <preboot/tftp.h>
 #include "tftp-session.h"
 
 #include <string.h>

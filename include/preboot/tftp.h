@@ -1,15 +1,18 @@
-/* tftp-service.h - what the tftp plugin offers other plugins through the host's service
+/* preboot/tftp.h - what the tftp plugin offers other plugins through the host's service
  * registry, under the name PB_TFTP_SERVICE (the first tftp instance) and
  * PB_TFTP_SERVICE ".INSTANCE" (each instance, e.g. "preboot.tftp.tftp"):
  *   - virtual files: a provider is asked first for every RRQ and may serve bytes it makes
  *     up (a boot menu for one client, say), with tsize when it knows the size;
  *   - transfer events: listeners hear of every finished transfer (client, file, bytes,
  *     duration, result), for statistics and imaging state.
- * Only plugin.h types are used, so a consumer needs nothing else of ours. Versioning as in
- * plugin.h: struct_size first, new fields at the end. Look the service up per use, as the
- * registry asks; unregister from your stop(). */
-#ifndef PREBOOT_TFTP_SERVICE_H
-#define PREBOOT_TFTP_SERVICE_H
+ * Installed as <preboot/tftp.h>; only plugin.h types are used, so a consumer needs nothing
+ * else of ours. Versioning as in plugin.h: struct_size first, new fields at the end. Look
+ * the service up per use, as the registry asks; unregister from your stop().
+ *
+ * Changelog (newest first)
+ *   1  2026-11-24  virtual file providers, transfer event listeners. */
+#ifndef PREBOOT_TFTP_H
+#define PREBOOT_TFTP_H
 
 #include <preboot/plugin.h>
 
@@ -68,4 +71,4 @@ typedef struct pb_tftp_service {
     void (*remove_listener)(void *ctx, pb_tftp_event_fn fn, void *data);
 } pb_tftp_service;
 
-#endif /* PREBOOT_TFTP_SERVICE_H */
+#endif /* PREBOOT_TFTP_H */
