@@ -6,7 +6,8 @@
 #   3. ./configure --host=x86_64-w64-mingw32 --enable-werror && make;
 #   4. make win32-check: make check with the unit tests run under wine (win32/wine-test.sh
 #      as LOG_COMPILER; the few tests of POSIX-only code are listed, with their reasons, in
-#      win32/local.mk) and the TFTP integration test (win32/test-wine-tftp.sh);
+#      win32/local.mk), the TFTP integration test (win32/test-wine-tftp.sh) and the service
+#      through wine's service manager (win32/test-wine-service.sh, in a wine prefix of its own);
 #   5. make win32-zip: the zip an administrator unpacks.
 # Ends with one line "N passed, N failed, N skipped" (TAP results of make check, plus one
 # each for the build and the zip). Exit status non-zero on any failure.

@@ -3,7 +3,8 @@
 ## core/local.mk); tftp-fs-win32.c for plugins/tftp/tftp-fs-posix.c (plugins/tftp/local.mk).
 
 EXTRA_DIST += win32/win32.h win32/win32-sock.h win32/compat.h win32/posix win32/main-win32.c win32/messages.mc \
-	win32/build-deps.sh win32/wine-test.sh win32/make-zip.sh win32/test-wine-tftp.sh
+	win32/build-deps.sh win32/wine-test.sh win32/make-zip.sh win32/test-wine-tftp.sh \
+	win32/test-wine-service.sh
 
 if OS_WIN32
 AM_CPPFLAGS += -include $(top_srcdir)/win32/compat.h -I$(top_srcdir)/win32/posix
@@ -29,7 +30,8 @@ win32/messages.o: $(top_srcdir)/win32/messages.mc
 	$(WINDRES) -I win32/mc -O coff -o $@ win32/mc/messages.rc
 CLEANFILES += win32/messages.o win32/mc/messages.rc win32/mc/messages.h win32/mc/MSG00409.bin
 
-## The unit tests under wine, and the TFTP integration test against Linux clients:
+## The unit tests under wine, the TFTP integration test against Linux clients and the
+## service through wine's service manager (win32/test-wine-service.sh):
 ## make win32-check (.ci/win32.sh does it). Tests of POSIX-only code, or that drive
 ## POSIX sockets and processes themselves, are left out here; each with its reason:
 WIN32_POSIX_ONLY = \
@@ -54,7 +56,7 @@ WIN32_POSIX_ONLY = \
 ##   symlink()/mkfifo() cases; the TFTP module itself runs in win32/test-wine-tftp.sh.
 ## fuzz/replay-control: links core/os-posix.c itself.
 ## tftp-serve, tftp-mangler, pb-serve: helpers of the Linux shell tests (raw POSIX sockets).
-TESTS += win32/test-wine-tftp.sh
+TESTS += win32/test-wine-tftp.sh win32/test-wine-service.sh
 win32_filter = $(filter-out $(WIN32_POSIX_ONLY) $(WIN32_POSIX_ONLY:=$(EXEEXT)),$(1))
 win32-check:
 	PKG_CONFIG='$(PKG_CONFIG)' PKG_CONFIG_LIBDIR='$(PKG_CONFIG_LIBDIR)' \

@@ -20,6 +20,8 @@
 /* core/local.mk compiles the programs with -Dmain=pb_program_main; this one is main(). */
 #undef main
 
+#include <fcntl.h>
+#include <io.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +213,13 @@ static void append_quoted(GString *s, const char *arg)
 
 static int service_install(int argc, char **argv)
 {
+    for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--foreground") == 0) {
+            /* the service manager keeps the daemon; -f would never report RUNNING */
+            fprintf(stderr, "prebootd: -f/--foreground is not an option of the service\n");
+            return 2;
+        }
+    }
     wchar_t exe[MAX_PATH * 2];
     DWORD n = GetModuleFileNameW(NULL, exe, G_N_ELEMENTS(exe));
     if (n == 0 || n >= G_N_ELEMENTS(exe))
@@ -246,14 +255,17 @@ static int service_install(int argc, char **argv)
     return 0;
 }
 
-static gboolean wait_state(SC_HANDLE svc, DWORD want, guint seconds)
+/* Polls the service's state until it is 'want'; waiting for RUNNING ends early when the
+ * service stops instead (a failed start). *st is the last state seen. */
+static gboolean wait_state(SC_HANDLE svc, DWORD want, guint seconds, SERVICE_STATUS *st)
 {
-    SERVICE_STATUS st;
     for (guint i = 0; i < seconds * 10; i++) {
-        if (!QueryServiceStatus(svc, &st))
+        if (!QueryServiceStatus(svc, st))
             return FALSE;
-        if (st.dwCurrentState == want)
+        if (st->dwCurrentState == want)
             return TRUE;
+        if (want == SERVICE_RUNNING && st->dwCurrentState == SERVICE_STOPPED)
+            return FALSE;
         Sleep(100);
     }
     return FALSE;
@@ -271,17 +283,31 @@ static int service_control(const char *verb)
         return rc;
     }
     int rc = 0;
-    SERVICE_STATUS st;
+    SERVICE_STATUS st = {0};
     if (strcmp(verb, "start") == 0) {
         if (!StartServiceW(svc, 0, NULL) && GetLastError() != ERROR_SERVICE_ALREADY_RUNNING)
             rc = fail("StartService");
-        else if (!wait_state(svc, SERVICE_RUNNING, 60))
-            rc = (fprintf(stderr, "prebootd: the service did not reach RUNNING\n"), 1);
+        else if (!wait_state(svc, SERVICE_RUNNING, 60, &st)) {
+            if (st.dwCurrentState == SERVICE_STOPPED)
+                fprintf(stderr,
+                        "prebootd: the service stopped while starting (exit code %lu); the "
+                        "reason is in the Application event log and prebootd.log\n",
+                        st.dwWin32ExitCode == ERROR_SERVICE_SPECIFIC_ERROR
+                            ? st.dwServiceSpecificExitCode
+                            : st.dwWin32ExitCode);
+            else
+                fprintf(stderr, "prebootd: the service did not reach RUNNING in 60 s\n");
+            rc = 1;
+        }
     } else if (strcmp(verb, "stop") == 0 || strcmp(verb, "remove") == 0) {
-        if (ControlService(svc, SERVICE_CONTROL_STOP, &st))
-            wait_state(svc, SERVICE_STOPPED, 60);
-        else if (GetLastError() != ERROR_SERVICE_NOT_ACTIVE && strcmp(verb, "stop") == 0)
+        if (ControlService(svc, SERVICE_CONTROL_STOP, &st)) {
+            if (!wait_state(svc, SERVICE_STOPPED, 60, &st)) {
+                fprintf(stderr, "prebootd: the service did not stop in 60 s\n");
+                rc = 1;
+            }
+        } else if (GetLastError() != ERROR_SERVICE_NOT_ACTIVE && strcmp(verb, "stop") == 0) {
             rc = fail("ControlService(STOP)");
+        }
         if (strcmp(verb, "remove") == 0) {
             if (!DeleteService(svc))
                 rc = fail("DeleteService");
@@ -324,6 +350,91 @@ static DWORD WINAPI service_handler(DWORD control, DWORD type, LPVOID event, LPV
     }
 }
 
+/* A service has no console: what the daemon writes to stderr before its log file is open
+ * (a configuration it cannot read, an unknown option) would be lost. It is read from a pipe
+ * instead and goes into the event log with the stop or failure event. */
+#define STDERR_KEEP 2000 /* bytes: the end of it, where the reason is */
+
+typedef struct {
+    HANDLE read;
+    GString *text;
+    GThread *thread;
+} StderrCapture;
+
+static gpointer stderr_reader(gpointer data)
+{
+    StderrCapture *c = data;
+    char buf[512];
+    DWORD n;
+    while (ReadFile(c->read, buf, sizeof buf, &n, NULL) && n > 0) {
+        g_string_append_len(c->text, buf, (gssize)n);
+        if (c->text->len > STDERR_KEEP)
+            g_string_erase(c->text, 0, (gssize)(c->text->len - STDERR_KEEP));
+    }
+    return NULL;
+}
+
+/* Points the CRT's stderr stream at descriptor 2. A process started without a console
+ * (every service) has its stream on no descriptor at all (-2), and freopen() refuses such a
+ * stream under wine; with msvcrt, whose FILE is public, the descriptor is set directly. */
+static gboolean stderr_stream_on_fd2(void)
+{
+    if (_fileno(stderr) == 2)
+        return TRUE;
+#ifndef _UCRT
+    stderr->_file = 2;
+    clearerr(stderr);
+    return _fileno(stderr) == 2;
+#else
+    return FALSE; /* the UCRT's FILE is opaque: no capture */
+#endif
+}
+
+static gboolean stderr_capture(StderrCapture *c)
+{
+    HANDLE r, w;
+    SECURITY_ATTRIBUTES sa = {.nLength = sizeof sa, .bInheritHandle = FALSE};
+    if (!CreatePipe(&r, &w, &sa, 0))
+        return FALSE;
+    int fd = _open_osfhandle((intptr_t)w, _O_WRONLY | _O_BINARY);
+    if (fd < 0) {
+        CloseHandle(w);
+        CloseHandle(r);
+        return FALSE;
+    }
+    fflush(stderr);
+    gboolean ok = _dup2(fd, 2) == 0;
+    _close(fd);
+    if (!ok || !stderr_stream_on_fd2()) {
+        if (ok)
+            _close(2);
+        CloseHandle(r);
+        return FALSE;
+    }
+    /* fd 2 now holds the only write handle: not inherited, so only our _close ends it */
+    HANDLE err = (HANDLE)_get_osfhandle(2);
+    SetHandleInformation(err, HANDLE_FLAG_INHERIT, 0);
+    SetStdHandle(STD_ERROR_HANDLE, err);
+    setvbuf(stderr, NULL, _IONBF, 0);
+    c->read = r;
+    c->text = g_string_new(NULL);
+    c->thread = g_thread_new("stderr", stderr_reader, c);
+    return TRUE;
+}
+
+/* Ends the capture; returns what was written, stripped ("" when nothing). */
+static char *stderr_collect(StderrCapture *c)
+{
+    fflush(stderr);
+    SetStdHandle(STD_ERROR_HANDLE, NULL);
+    _close(2); /* the last write handle: the reader sees the end of the pipe */
+    g_thread_join(c->thread);
+    CloseHandle(c->read);
+    char *text = g_string_free(c->text, FALSE);
+    g_strdelimit(text, "\r", ' ');
+    return g_strstrip(text);
+}
+
 static void WINAPI service_main(DWORD argc, LPWSTR *argv)
 {
     SERVICE_STATUS_HANDLE h = RegisterServiceCtrlHandlerExW(SERVICE_NAME, service_handler, NULL);
@@ -332,8 +443,19 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     pb_win32_service_attach(h);
     pb_win32_service_report(SERVICE_START_PENDING, 0, 30000);
     event_log(EVENTLOG_INFORMATION_TYPE, MSG_INFO, "preboot service starting");
+    StderrCapture capture;
+    gboolean captured = stderr_capture(&capture);
     int rc = pb_program_main(service_argc, service_argv);
-    g_autofree char *text = g_strdup_printf("preboot service stopped (status %d)", rc);
+    g_autofree char *said = captured ? stderr_collect(&capture) : g_strdup("");
+    g_autofree char *text = NULL;
+    if (rc == 0)
+        text = g_strdup_printf("preboot service stopped%s%s", *said ? ": " : "", said);
+    else if (!pb_win32_service_was_running())
+        text = g_strdup_printf("preboot service failed to start (status %d): %s", rc,
+                               *said ? said : "the reason is in prebootd.log");
+    else
+        text = g_strdup_printf("preboot service stopped with status %d%s%s", rc, *said ? ": " : "",
+                               said);
     event_log(rc == 0 ? EVENTLOG_INFORMATION_TYPE : EVENTLOG_ERROR_TYPE,
               rc == 0 ? MSG_INFO : MSG_ERROR, text);
     pb_win32_service_report(SERVICE_STOPPED, (DWORD)rc, 0);

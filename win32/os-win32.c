@@ -54,6 +54,7 @@ static void set_win32_error(GError **error, DWORD err, const char *fmt, ...)
 
 static SERVICE_STATUS_HANDLE service_handle;
 static SERVICE_STATUS service_status;
+static gboolean service_was_running;
 static HANDLE daemon_ready_event; /* set when we are the detached copy of a console start */
 
 void pb_win32_service_attach(SERVICE_STATUS_HANDLE handle)
@@ -68,12 +69,19 @@ gboolean pb_win32_is_service(void)
     return service_handle != NULL;
 }
 
+gboolean pb_win32_service_was_running(void)
+{
+    return service_was_running;
+}
+
 void pb_win32_service_report(DWORD state, DWORD exit_code, DWORD wait_hint_ms)
 {
     static DWORD checkpoint = 1;
     if (service_handle == NULL)
         return;
     service_status.dwCurrentState = state;
+    if (state == SERVICE_RUNNING)
+        service_was_running = TRUE;
     service_status.dwWin32ExitCode = exit_code == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR;
     service_status.dwServiceSpecificExitCode = exit_code;
     service_status.dwWaitHint = wait_hint_ms;

@@ -13,6 +13,8 @@ G_BEGIN_DECLS
 void pb_win32_service_attach(SERVICE_STATUS_HANDLE handle);
 gboolean pb_win32_is_service(void);
 void pb_win32_service_report(DWORD state, DWORD exit_code, DWORD wait_hint_ms);
+/* TRUE once RUNNING was reported: the daemon came up (a later failure is not a failed start). */
+gboolean pb_win32_service_was_running(void);
 
 /* Delivers "stop"/"reload" to the pb_os_signal_watch sources, from any thread. */
 void pb_win32_raise(PbOsSignal which);
