@@ -467,18 +467,27 @@ static void test_timeout_backoff_and_give_up(void)
     net_free(n);
 }
 
+/* A lock-step download whose first 50 blocks were acknowledged after a steady 2 ms round
+ * trip each, so that its timer has adapted; *now is the time of the last ACK. */
+static TftpSession *adapted_download(Net *n, GenFile *g, guint64 *now)
+{
+    TftpSessionParams p = params(FALSE, 512, 1);
+    p.rto_min_us = 1000;
+    TftpSession *s = tftp_session_new_read(&p, gen_source(g), net_send, n, 0);
+    *now = 0;
+    for (guint16 b = 1; b <= 50; b++) {
+        *now += 2 * MS;
+        ack(s, b, *now);
+    }
+    return s;
+}
+
 static void test_adaptive_rto(void)
 {
     Net *n = net_new();
     GenFile g = {.size = 512 * 200};
-    TftpSessionParams p = params(FALSE, 512, 1);
-    p.rto_min_us = 1000;
-    TftpSession *s = tftp_session_new_read(&p, gen_source(&g), net_send, n, 0);
-    guint64 now = 0;
-    for (guint16 b = 1; b <= 50; b++) {
-        now += 2 * MS; /* a steady 2 ms round trip */
-        ack(s, b, now);
-    }
+    guint64 now;
+    TftpSession *s = adapted_download(n, &g, &now);
     TftpSessionStats st;
     tftp_session_stats(s, &st);
     g_assert_cmpuint(st.srtt_us, >=, 1900);
@@ -508,14 +517,9 @@ static void test_quick_timeouts_not_counted(void)
      * second of its first losses. Giving up still happens, within bounds. */
     Net *n = net_new();
     GenFile g = {.size = 512 * 200};
+    guint64 now;
+    TftpSession *s = adapted_download(n, &g, &now);
     TftpSessionParams p = params(FALSE, 512, 1);
-    p.rto_min_us = 1000;
-    TftpSession *s = tftp_session_new_read(&p, gen_source(&g), net_send, n, 0);
-    guint64 now = 0;
-    for (guint16 b = 1; b <= 50; b++) {
-        now += 2 * MS;
-        ack(s, b, now);
-    }
     guint before = n->sent->len;
     guint64 silent_from = now;
     while (!tftp_session_finished(s)) {
