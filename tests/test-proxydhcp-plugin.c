@@ -9,11 +9,15 @@
 
 #include <preboot/policy.h>
 #include <string.h>
+#ifdef G_OS_WIN32
+#include <windows.h> /* test_relayed: are we under wine? */
+#endif
 
 typedef struct {
     char *dir;
     PbHost *host;
     guint16 port, pxe_port, client_port;
+    guint16 relay_port; /* where replies to a relay go: 0 is the DHCP port */
     pb_socket_t client; /* 0.0.0.0:client_port, so it hears broadcasts on lo */
 } Fixture;
 
@@ -53,7 +57,8 @@ static void start(Fixture *f, const char *extra)
                              "    boot_file_efi_arm64: bootaa64.efi\n"
                              "    http_boot_url: http://127.0.0.1/bootx64.efi\n"
                              "%s",
-                             f->port, f->pxe_port, f->client_port, f->port, extra ? extra : "");
+                             f->port, f->pxe_port, f->client_port,
+                             f->relay_port ? f->relay_port : f->port, extra ? extra : "");
     g_assert_true(pb_host_apply(f->host, cfg, report, &error));
     g_assert_no_error(error);
     pb_instance *inst = pb_host_find(f->host, "proxydhcp");
@@ -62,7 +67,7 @@ static void start(Fixture *f, const char *extra)
         g_error("proxydhcp did not start: %s (%s)", pb_instance_get_error(inst), report->str);
 }
 
-static void set_up(Fixture *f, gconstpointer data)
+static void set_up_relay(Fixture *f, gconstpointer data, gboolean own_relay_port)
 {
     f->dir = pbt_tmpdir();
     PbGlobalConfig g;
@@ -72,8 +77,20 @@ static void set_up(Fixture *f, gconstpointer data)
     f->port = pbt_free_udp_port();
     f->pxe_port = pbt_free_udp_port();
     f->client_port = pbt_free_udp_port();
+    f->relay_port = own_relay_port ? pbt_free_udp_port() : 0;
     f->client = open_udp("0.0.0.0", f->client_port);
     start(f, data);
+}
+
+static void set_up(Fixture *f, gconstpointer data)
+{
+    set_up_relay(f, data, FALSE);
+}
+
+/* relay_port other than the DHCP port, so the relay's socket shares no port */
+static void set_up_own_relay_port(Fixture *f, gconstpointer data)
+{
+    set_up_relay(f, data, TRUE);
 }
 
 static void tear_down(Fixture *f, gconstpointer data)
@@ -291,16 +308,10 @@ static void test_pxe_port(Fixture *f, gconstpointer data)
     g_assert_cmpint(counter(f, "Acks"), ==, 3);
 }
 
-/* A relayed DISCOVER: the OFFER goes to giaddr on the DHCP port, broadcast flag kept. */
-static void test_relayed(Fixture *f, gconstpointer data)
+/* A relayed DISCOVER: the OFFER goes to giaddr on relay_port, broadcast flag kept. */
+static void check_relayed(Fixture *f)
 {
-#ifdef G_OS_WIN32
-    /* Under wine the relay socket on 127.0.0.2, sharing the plugin's port, never sees the
-     * reply; not yet known whether wine or net-win32.c is at fault (see doc/windows.md). */
-    g_test_skip("relay on a shared port does not receive under wine (open question)");
-    return;
-#endif
-    pb_socket_t relay = open_udp("127.0.0.2", f->port);
+    pb_socket_t relay = open_udp("127.0.0.2", f->relay_port ? f->relay_port : f->port);
     Req r = {.msg_type = DHCP_DISCOVER,
              .arch93 = 0,
              .vc = "PXEClient:Arch:00000:UNDI:002001",
@@ -316,6 +327,34 @@ static void test_relayed(Fixture *f, gconstpointer data)
     check_reply(&rep, req, n, DHCP_OFFER, "PXEClient", "");
     g_assert_cmpuint(rep.flags, ==, DHCP_FLAG_BROADCAST);
     pb_udp_close(relay);
+}
+
+/* The relay as on a network: its socket on 127.0.0.2 shares the DHCP port with the
+ * plugin's on 0.0.0.0, and the reply must reach the relay's. */
+static void test_relayed(Fixture *f, gconstpointer data)
+{
+#ifdef G_OS_WIN32
+    if (GetProcAddress(GetModuleHandleA("ntdll.dll"), "wine_get_version") != NULL) {
+        /* wine 8's server binds a UDP socket asked for an address that no interface
+         * carries (127.0.0.2: lo has 127.0.0.1) to 0.0.0.0 (server/sock.c,
+         * bind_to_interface), so the two sockets are the same 0.0.0.0:port to Linux, which
+         * gives every datagram to the one bound last: the relay's gets its own DISCOVER
+         * and the plugin nothing. Real Windows keeps the specific bind. See doc/windows.md;
+         * /proxydhcp-plugin/relayed-own-port covers the relay path under wine. */
+        g_test_skip("wine binds 127.0.0.2 as 0.0.0.0: two sockets on one port (wine, not "
+                    "preboot; see doc/windows.md)");
+        return;
+    }
+#endif
+    check_relayed(f);
+}
+
+/* The same with relay_port set to a port of the relay's own. */
+static void test_relayed_own_port(Fixture *f, gconstpointer data)
+{
+    g_assert_cmpuint(f->relay_port, !=, 0);
+    g_assert_cmpuint(f->relay_port, !=, f->port);
+    check_relayed(f);
 }
 
 /* Not ours: no reply, counted, and the reason is in the client's history. */
@@ -706,6 +745,8 @@ int main(int argc, char **argv)
     g_test_add("/proxydhcp-plugin/discovers", Fixture, NULL, set_up, test_discovers, tear_down);
     g_test_add("/proxydhcp-plugin/pxe-port", Fixture, NULL, set_up, test_pxe_port, tear_down);
     g_test_add("/proxydhcp-plugin/relayed", Fixture, NULL, set_up, test_relayed, tear_down);
+    g_test_add("/proxydhcp-plugin/relayed-own-port", Fixture, NULL, set_up_own_relay_port,
+               test_relayed_own_port, tear_down);
     g_test_add("/proxydhcp-plugin/ignored", Fixture, NULL, set_up, test_ignored, tear_down);
     g_test_add("/proxydhcp-plugin/history-status", Fixture, NULL, set_up, test_history_status,
                tear_down);
