@@ -211,6 +211,8 @@ case $out in
 esac
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:$http_port/nothing")
 check "an unknown HTTP path is 404 ($code)" [ "$code" = 404 ]
+check "libmicrohttpd starts without a warning (its logger is the first option)" \
+    sh -c '! grep -q "not the first option" "$1"' sh "$home/logs/preboot/preboot-http.log"
 
 timeout 60 wine "$home/bin/preboot/prebootd.exe" --service reload >/dev/null 2>&1
 i=0

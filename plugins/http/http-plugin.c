@@ -480,13 +480,14 @@ static void *http_create(const pb_host *host, pb_instance *inst, const pb_config
         goto fail;
     }
     /* Bind now, so a port in use is a start-up failure with a clear reason; serve only
-     * from start(). */
+     * from start(). The logger comes first: libmicrohttpd warns when it does not, and
+     * would print what the options before it have to say on stderr. */
     h->mhd = MHD_start_daemon(
         MHD_USE_ERROR_LOG | (bind.family == 6 ? MHD_USE_IPv6 : 0), (uint16_t)h->set.port, NULL,
-        NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->set.conn_limit, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)h->set.conn_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_END);
+        NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->set.conn_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->set.conn_timeout, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_END);
     if (h->mhd == NULL) {
         char a[80];
         host->error(err, "cannot listen on %s (in use, or not an address of this host?)",

@@ -1,6 +1,6 @@
 /* http-sockaddr.h - a listening address for libmicrohttpd, which wants a struct sockaddr.
- * The POSIX twin is http-sockaddr-posix.c; Windows provides its own (winsock's
- * sockaddr_in is laid out the same, but the headers differ). */
+ * http-sockaddr-posix.c serves both: the Windows build finds the POSIX socket headers in
+ * win32/posix/, which include Winsock's (the same sockaddr_in/in6 and inet_ntop). */
 #pragma once
 
 #include "net.h"

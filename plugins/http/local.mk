@@ -8,7 +8,8 @@ plugins_http_libhttp_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_http_libhttp_core_la_LIBADD = $(GLIB_LIBS)
 
 plugin_LTLIBRARIES += plugins/http/http.la
-## http-sockaddr-posix.c is the one OS-specific file; a Windows build wants a twin of it.
+## http-sockaddr-posix.c builds unchanged for Windows: there win32/posix/ supplies the POSIX
+## socket headers from Winsock (inet_ntop, sockaddr_in/in6 are the same there).
 plugins_http_http_la_SOURCES = plugins/http/http-plugin.c plugins/http/http-sockaddr.h \
 	plugins/http/http-sockaddr-posix.c
 plugins_http_http_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(MHD_CFLAGS)
