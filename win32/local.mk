@@ -60,7 +60,7 @@ TESTS += win32/test-wine-tftp.sh win32/test-wine-service.sh
 win32_filter = $(filter-out $(WIN32_POSIX_ONLY) $(WIN32_POSIX_ONLY:=$(EXEEXT)),$(1))
 win32-check:
 	PKG_CONFIG='$(PKG_CONFIG)' PKG_CONFIG_LIBDIR='$(PKG_CONFIG_LIBDIR)' \
-	PKG_CONFIG_PATH='$(PKG_CONFIG_PATH)' \
+	PKG_CONFIG_PATH='$(PKG_CONFIG_PATH)' OBJDUMP='$(OBJDUMP)' \
 	$(MAKE) $(AM_MAKEFLAGS) check LOG_COMPILER='$(abs_top_srcdir)/win32/wine-test.sh' \
 	  TESTS='$(call win32_filter,$(TESTS))' \
 	  check_PROGRAMS='$(call win32_filter,$(check_PROGRAMS))'

@@ -5,6 +5,9 @@
 #
 #   make-zip.sh SRCDIR BUILDDIR ZIPNAME
 #
+# With PREBOOT_ZIP_STAGE=DIR the tree is only laid out, as DIR/NAME (ZIPNAME less .zip),
+# and no zip is made: win32/test-wine-service.sh installs the service from it.
+#
 # The layout is the legacy product's %ZENWORKS_HOME% one, which the programs find by
 # themselves (win32/main-win32.c):
 #   bin\preboot\   prebootd.exe, prebootctl.exe and every DLL they and the plugins need
@@ -17,9 +20,9 @@ srcdir=$1 builddir=$2 zipname=$3
 : "${OBJDUMP:=x86_64-w64-mingw32-objdump}"
 prefix=${WIN32_PREFIX:-$(${PKG_CONFIG:-pkg-config} --variable=prefix glib-2.0)}
 name=${zipname%.zip}
-stage=$builddir/win32/zip
+stage=${PREBOOT_ZIP_STAGE:-$builddir/win32/zip}
 root=$stage/$name
-rm -rf "$stage"
+if [ -n "${PREBOOT_ZIP_STAGE:-}" ]; then rm -rf "$root"; else rm -rf "$stage"; fi
 mkdir -p "$root/bin/preboot" "$root/lib/preboot" "$root/conf/preboot" "$root/logs/preboot" \
     "$root/var/preboot" "$root/var/run" "$root/doc"
 
@@ -33,6 +36,10 @@ done
 
 # Every DLL the programs and plugins import that the dependency prefix provides, and what
 # those import in turn; system DLLs (KERNEL32, WS2_32, msvcrt...) are not in the prefix.
+# One file a line: the paths may hold spaces ("Program Files").
+nl='
+'
+IFS=$nl
 todo=$(ls "$root"/bin/preboot/*.exe "$root"/lib/preboot/*.dll)
 while [ -n "$todo" ]; do
     next=
@@ -41,11 +48,12 @@ while [ -n "$todo" ]; do
             [ -f "$prefix/bin/$dep" ] || continue
             [ -f "$root/bin/preboot/$dep" ] && continue
             cp "$prefix/bin/$dep" "$root/bin/preboot/"
-            next="$next $root/bin/preboot/$dep"
+            next="$next$nl$root/bin/preboot/$dep"
         done
     done
     todo=$next
 done
+unset IFS
 
 # g_spawn (prebootctl start) runs programs through glib's helper executables, which it
 # looks for next to the glib DLL.
@@ -88,6 +96,10 @@ for f in README.md NEWS README.security; do
     [ -s "$srcdir/$f" ] && crlf "$srcdir/$f" "$root/doc/$f.txt"
 done
 
+if [ -n "${PREBOOT_ZIP_STAGE:-}" ]; then
+    echo "$root: $(cd "$root" && find . -type f | wc -l) files"
+    exit 0
+fi
 rm -f "$builddir/$zipname"
 (cd "$stage" && python3 -m zipfile -c "$builddir/$zipname" "$name")
 echo "$builddir/$zipname: $(cd "$root" && find . -type f | wc -l) files, $(du -sh "$builddir/$zipname" | cut -f1)"

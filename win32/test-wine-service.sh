@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-wine-service.sh - prebootd.exe as a Windows service, through wine's service manager
-# (services.exe): installed with its own `--service install` into an install home whose
-# path holds a space (as "C:\Program Files\preboot" does), started with `sc start`, RUNNING
+# (services.exe): installed with its own `--service install` from the zip's tree
+# (win32/make-zip.sh) under a path with a space (as "C:\Program Files\preboot"), so with
+# exactly the DLLs the zip ships; started with `sc start`, RUNNING
 # in `sc query`, serving TFTP (tftp.dll) and HTTP (http.dll, with the policy plugin's
 # /boot.ipxe route) to Linux curl over loopback, reloaded with `--service reload`, stopped
 # with `sc stop` (STOPPED, exit code 0, the process gone by its PID, pid and control files
@@ -19,6 +20,7 @@
 # bounded; all traffic is on 127.0.0.1.
 set -u
 top_builddir=${top_builddir:-$(pwd)}
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 n=0
 failed=0
 ok() { n=$((n + 1)); printf 'ok %d - %s\n' $n "$*"; }
@@ -29,7 +31,6 @@ finish() { echo "1..$n"; [ "$failed" -eq 0 ]; exit; }
 
 exe() { if [ -f "$(dirname "$1")/.libs/$(basename "$1")" ]; then echo "$(dirname "$1")/.libs/$(basename "$1")"; else echo "$1"; fi; }
 prebootd=$(exe "$top_builddir/core/prebootd.exe")
-prebootctl=$(exe "$top_builddir/tools/prebootctl.exe")
 plugins="tftp http policy"
 command -v wine >/dev/null 2>&1 && command -v wineserver >/dev/null 2>&1 ||
     { echo "1..0 # SKIP wine not installed"; exit 0; }
@@ -75,14 +76,21 @@ fi
 win() { winepath -w "$1" 2>/dev/null; }
 w() { timeout 60 wine "$@" 2>/dev/null | tr -d '\r'; }
 
-# The install home, laid out as the zip's (win32/make-zip.sh): the programs and every DLL
-# of the prefix in bin\preboot, the plugins in lib\preboot; defaults for everything else.
+# The install home: the zip's tree (win32/make-zip.sh lays it out without zipping), so the
+# service runs with exactly the DLLs the zip ships; defaults for every path in it.
 home="$tmp/Program Files/preboot"
-mkdir -p "$home/bin/preboot" "$home/lib/preboot" "$home/conf/preboot" "$home/tftpboot"
-cp "$prebootd" "$home/bin/preboot/prebootd.exe"
-[ -f "$prebootctl" ] && cp "$prebootctl" "$home/bin/preboot/prebootctl.exe"
-cp "$WIN32_PREFIX"/bin/*.dll "$home/bin/preboot/"
-for p in $plugins; do cp "$top_builddir/plugins/$p/.libs/$p.dll" "$home/lib/preboot/"; done
+if PREBOOT_ZIP_STAGE="$tmp/Program Files" sh "$top_srcdir/win32/make-zip.sh" "$top_srcdir" \
+    "$top_builddir" preboot.zip >"$tmp/zip.out" 2>&1; then
+    ok "win32/make-zip.sh lays out the install home"
+else
+    not_ok "win32/make-zip.sh lays out the install home"
+    sed 's/^/#   /' "$tmp/zip.out"
+    finish
+fi
+for p in $plugins; do
+    check "the zip has $p.dll" test -f "$home/lib/preboot/$p.dll"
+done
+mkdir -p "$home/tftpboot"
 homewin=$(win "$home")
 case $homewin in
 [A-Za-z]:\\*) ;;
