@@ -514,6 +514,11 @@ GSource *pb_os_socket_source_new(pb_socket_t sock, GIOCondition cond)
     SocketSource *s = (SocketSource *)source;
     s->sock = sock;
     s->tag = g_source_add_unix_fd(source, (int)sock, cond);
+    /* No callback runs the main loop, so nothing can recurse. Without the flag GLib blocks
+     * the source while it is dispatched and unblocking re-adds the descriptor, which
+     * wakes the context through its eventfd: a write, a read and an extra poll round for
+     * every datagram, most of the cost left in a lock-step TFTP transfer. */
+    g_source_set_can_recurse(source, TRUE);
     g_source_set_name(source, "pb-socket");
     return source;
 }
