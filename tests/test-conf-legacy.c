@@ -197,7 +197,7 @@ static const pb_param pbserv_params[] = {
      .legacy = "LIBRARY_NAME",
      .type = PB_PARAM_PATH,
      .def = "/opt/novell/zenworks/preboot/lib/libzenimgweb.so"},
-    {.name = "log_size",
+    {.name = "log_file_size",
      .legacy = "PrebootServiceLogFileSize",
      .type = PB_PARAM_INT,
      .role = PB_ROLE_LOG_SIZE,
@@ -227,26 +227,8 @@ static const pb_param proxydhcp_params[] = {
      .min = 0,
      .max = 255,
      .unit = "s"},
-    {.name = "log_level",
-     .legacy = "ProxyLogLevel",
-     .type = PB_PARAM_INT,
-     .role = PB_ROLE_LOG_LEVEL,
-     .def = "2",
-     .min = 0,
-     .max = 4},
-    {.name = "log_file",
-     .legacy = "ProxyLogFile",
-     .type = PB_PARAM_PATH,
-     .role = PB_ROLE_LOG_FILE,
-     .def = "novell-proxydhcp.log"},
-    {.name = "log_size",
-     .legacy = "ProxyLogFileSize",
-     .type = PB_PARAM_INT,
-     .role = PB_ROLE_LOG_SIZE,
-     .def = "15",
-     .min = 0,
-     .max = 4096,
-     .unit = "MB"},
+    PB_LOG_PARAMS("ProxyLogLevel", "ProxyLogFile", "ProxyLogFileSize", "novell-proxydhcp.log",
+                  NULL),
 };
 
 static const pb_param tftp_params[] = {
@@ -275,26 +257,7 @@ static const pb_param tftp_params[] = {
      .legacy = "TFTPAllowOverwrites",
      .type = PB_PARAM_BOOL,
      .def = "0"},
-    {.name = "log_level",
-     .legacy = "TFTPLogLevel",
-     .type = PB_PARAM_INT,
-     .role = PB_ROLE_LOG_LEVEL,
-     .def = "2",
-     .min = 0,
-     .max = 4},
-    {.name = "log_file",
-     .legacy = "TFTPLogFile",
-     .type = PB_PARAM_PATH,
-     .role = PB_ROLE_LOG_FILE,
-     .def = "novell-tftp.log"},
-    {.name = "log_size",
-     .legacy = "TFTPLogFileSize",
-     .type = PB_PARAM_INT,
-     .role = PB_ROLE_LOG_SIZE,
-     .def = "15",
-     .min = 0,
-     .max = 4096,
-     .unit = "MB"},
+    PB_LOG_PARAMS("TFTPLogLevel", "TFTPLogFile", "TFTPLogFileSize", "novell-tftp.log", NULL),
 };
 
 static const pb_param policy_params[] = {
@@ -303,26 +266,8 @@ static const pb_param policy_params[] = {
      .type = PB_PARAM_ADDRESS,
      .flags = PB_PARAM_F_EMPTY_OK | PB_PARAM_F_RESTART,
      .def = ""},
-    {.name = "log_level",
-     .legacy = "PolicyLogLevel",
-     .type = PB_PARAM_INT,
-     .role = PB_ROLE_LOG_LEVEL,
-     .def = "2",
-     .min = 0,
-     .max = 4},
-    {.name = "log_file",
-     .legacy = "PolicyLogFile",
-     .type = PB_PARAM_PATH,
-     .role = PB_ROLE_LOG_FILE,
-     .def = "novell-zmgprebootpolicy.log"},
-    {.name = "log_size",
-     .legacy = "PolicyLogFileSize",
-     .type = PB_PARAM_INT,
-     .role = PB_ROLE_LOG_SIZE,
-     .def = "15",
-     .min = 0,
-     .max = 4096,
-     .unit = "MB"},
+    PB_LOG_PARAMS("PolicyLogLevel", "PolicyLogFile", "PolicyLogFileSize",
+                  "novell-zmgprebootpolicy.log", NULL),
     {.name = "preboot_server",
      .legacy = "PrebootServer",
      .type = PB_PARAM_ADDRESS,
@@ -424,8 +369,8 @@ static void test_reference_values(void)
     assert_value(c1, "address", "", PB_SOURCE_DEFAULT, 0);
     assert_value(c1, "library", "/opt/novell/zenworks/preboot/lib/libzenimgweb.so",
                  PB_SOURCE_DEFAULT, 0);
-    assert_value(c1, "log_size", "15", PB_SOURCE_DEFAULT, 0);
-    g_assert_cmpint(pb_config_value(c1, "log_size")->number, ==, 15);
+    assert_value(c1, "log_file_size", "15", PB_SOURCE_DEFAULT, 0);
+    g_assert_cmpint(pb_config_value(c1, "log_file_size")->number, ==, 15);
 
     g_autofree char *proxy = data_file("novell-proxydhcp.conf");
     g_autoptr(pb_config) c2 = build_file(&proxydhcp_plugin, proxy, warnings);
@@ -440,7 +385,7 @@ static void test_reference_values(void)
 #else
     assert_value(c2, "log_file", "path/novell-proxydhcp.log", PB_SOURCE_LEGACY, 11);
 #endif
-    assert_value(c2, "log_size", "15", PB_SOURCE_LEGACY, 12);
+    assert_value(c2, "log_file_size", "15", PB_SOURCE_LEGACY, 12);
 
     g_autofree char *tftp = data_file("novell-tftp.conf");
     g_autoptr(pb_config) c3 = build_file(&tftp_plugin, tftp, warnings);
@@ -452,7 +397,7 @@ static void test_reference_values(void)
     assert_value(c3, "allow_writes", "no", PB_SOURCE_LEGACY, 9);
     assert_value(c3, "allow_overwrites", "no", PB_SOURCE_LEGACY, 10);
     assert_value(c3, "log_level", "2", PB_SOURCE_LEGACY, 11);
-    assert_value(c3, "log_size", "15", PB_SOURCE_LEGACY, 13);
+    assert_value(c3, "log_file_size", "15", PB_SOURCE_LEGACY, 13);
     g_assert_cmpstr(pb_config_value(c3, "log_file")->source.file, ==, tftp);
 
     g_assert_cmpuint(warnings->len, ==, 0);
@@ -461,7 +406,7 @@ static void test_reference_values(void)
     g_autoptr(pb_config) c4 = build_file(&policy_plugin, policy, warnings);
     assert_value(c4, "address", "10.0.0.1", PB_SOURCE_LEGACY, 5);
     assert_value(c4, "log_level", "1", PB_SOURCE_LEGACY, 6);
-    assert_value(c4, "log_size", "15", PB_SOURCE_LEGACY, 8);
+    assert_value(c4, "log_file_size", "15", PB_SOURCE_LEGACY, 8);
     assert_value(c4, "preboot_server", "10.0.0.5", PB_SOURCE_LEGACY, 9);
     assert_value(c4, "amt_support", "yes", PB_SOURCE_LEGACY, 10);
     /* EnableAMTSupport is documented as unsupported: accepted, with a warning. */

@@ -8,6 +8,7 @@
  * plugin source build as an ELF module, a Windows DLL, or a dlpreopened static object.
  *
  * ABI changelog (newest first; see doc/plugin-abi.md for the full rules)
+ *   1.0  2026-12-05  (source only, no ABI change) PB_LOG_PARAMS for the log parameters.
  *   1.0  2026-11-24  First stable ABI: descriptor, parameter table, staged reload, host
  *                    services (log, loop, config, counters, registry, control commands).
  *
@@ -164,6 +165,28 @@ typedef struct pb_param {
     const char *unit;           /* "s", "MB", "bytes"... for docs; may be NULL */
     const char *help;           /* one or two sentences */
 } pb_param;
+
+/* The three log parameters of a service, as the legacy product has them for each one
+ * (TFTPLogLevel, TFTPLogFile, TFTPLogFileSize; NULL where there is no legacy name): level
+ * 0-4 (default 2; level_help says what each level shows for this service), a file under
+ * the daemon's log directory (empty: named after the instance), and a size in MB past
+ * which the file is restarted. Put it inside a pb_param table:
+ *
+ *     PB_LOG_PARAMS("TFTPLogLevel", "TFTPLogFile", "TFTPLogFileSize", "novell-tftp.log",
+ *                   "0 critical, 1 failed transfers, ..."),
+ *
+ * A source convenience only: the table it expands to is what a plugin could write by hand. */
+/* clang-format off */
+#define PB_LOG_PARAMS(legacy_level, legacy_file, legacy_size, default_file, level_help)     \
+    {.name = "log_level", .legacy = (legacy_level), .type = PB_PARAM_INT,                 \
+     .role = PB_ROLE_LOG_LEVEL, .def = "2", .min = 0, .max = 4, .help = (level_help)},    \
+    {.name = "log_file", .legacy = (legacy_file), .type = PB_PARAM_PATH,                  \
+     .flags = PB_PARAM_F_EMPTY_OK, .role = PB_ROLE_LOG_FILE, .def = (default_file),       \
+     .help = "Log file, relative to the daemon's log directory; empty: INSTANCE.log."},   \
+    {.name = "log_file_size", .legacy = (legacy_size), .type = PB_PARAM_INT,              \
+     .role = PB_ROLE_LOG_SIZE, .def = "15", .min = 0, .max = 4096, .unit = "MB",          \
+     .help = "When the log grows past this it is deleted and restarted; 0: no limit."}
+/* clang-format on */
 
 /* ---- the host services table -------------------------------------------------------- */
 

@@ -58,27 +58,9 @@ static const pb_param params[] = {
      .max = 3600,
      .unit = "s",
      .help = "An idle connection is closed after this long."},
-    {.name = "log_level",
-     .type = PB_PARAM_INT,
-     .role = PB_ROLE_LOG_LEVEL,
-     .def = "2",
-     .min = 0,
-     .max = 4,
-     .help = "0 critical, 1 warnings and failed requests, 2 every answered request, "
-             "3 request details, 4 debugging."},
-    {.name = "log_file",
-     .type = PB_PARAM_PATH,
-     .role = PB_ROLE_LOG_FILE,
-     .def = "preboot-http.log",
-     .help = "Log file, relative to the daemon's log directory."},
-    {.name = "log_file_size",
-     .type = PB_PARAM_INT,
-     .role = PB_ROLE_LOG_SIZE,
-     .def = "15",
-     .min = 0,
-     .max = 4096,
-     .unit = "MB",
-     .help = "When the log grows past this it is deleted and restarted; 0: no limit."},
+    PB_LOG_PARAMS(NULL, NULL, NULL, "preboot-http.log",
+                  "0 critical, 1 warnings and failed requests, 2 every answered request, 3 "
+                  "request details, 4 debugging."),
 };
 
 typedef struct {

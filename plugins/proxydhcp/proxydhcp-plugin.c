@@ -81,13 +81,9 @@ static const pb_param pd_params[] = {
      "The DHCP client port replies are sent to."},
     {"history", NULL, PB_PARAM_INT, 0, 0, "8", 0, 64, NULL, NULL,
      "Exchanges remembered per MAC address for `prebootctl proxydhcp-client MAC`."},
-    {"log_level", "ProxyLogLevel", PB_PARAM_INT, 0, PB_ROLE_LOG_LEVEL, "2", 0, 4, NULL, NULL,
-     "0 critical, 1 warnings, 2 transactions, 3 every request and why one was ignored, 4 "
-     "packets decoded."},
-    {"log_file", "ProxyLogFile", PB_PARAM_PATH, PB_PARAM_F_EMPTY_OK, PB_ROLE_LOG_FILE,
-     "novell-proxydhcp.log", 0, 0, NULL, NULL, "Log file, relative to the log directory."},
-    {"log_file_size", "ProxyLogFileSize", PB_PARAM_INT, 0, PB_ROLE_LOG_SIZE, "15", 0, 4096, NULL,
-     "MB", "Size at which the log file is restarted; 0 = unlimited."},
+    PB_LOG_PARAMS("ProxyLogLevel", "ProxyLogFile", "ProxyLogFileSize", "novell-proxydhcp.log",
+                  "0 critical, 1 warnings, 2 transactions, 3 every request and why one was "
+                  "ignored, 4 packets decoded."),
 };
 
 static const char *const pd_legacy_files[] = {"novell-proxydhcp.conf", "novell-proxydhcpd.conf",
