@@ -72,11 +72,16 @@ void policy_mac_format(const guint8 *mac, gsize len, char out[24])
     out[0] = '\0';
     if (len > 8)
         len = 8; /* 8 * 3 = 24: longer hardware addresses are not Ethernet anyway */
+    /* by hand: this runs for every request, and six g_snprintf() calls showed in profiles */
+    static const char hex[] = "0123456789abcdef";
     char *p = out;
     for (gsize i = 0; i < len; i++) {
-        g_snprintf(p, 4, i + 1 < len ? "%02x:" : "%02x", mac[i]);
-        p += i + 1 < len ? 3 : 2;
+        if (i > 0)
+            *p++ = ':';
+        *p++ = hex[mac[i] >> 4];
+        *p++ = hex[mac[i] & 15];
     }
+    *p = '\0';
 }
 
 gboolean policy_mac_normalize(const char *text, char out[24])
@@ -125,9 +130,18 @@ void policy_uuid_format(const guint8 *u, char out[40])
         out[0] = '\0';
         return;
     }
-    g_snprintf(out, 40, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-               u[3], u[2], u[1], u[0], u[5], u[4], u[7], u[6], u[8], u[9], u[10], u[11], u[12],
-               u[13], u[14], u[15]);
+    /* the byte order of "%02x%02x%02x%02x-%02x%02x-%02x%02x-..." with u[3], u[2], u[1], u[0],
+     * u[5], u[4], u[7], u[6], u[8]...; by hand, as policy_mac_format() */
+    static const guint8 order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[u[order[i]] >> 4];
+        *p++ = hex[u[order[i]] & 15];
+    }
+    *p = '\0';
 }
 
 gboolean policy_uuid_normalize(const char *text, char out[40])
@@ -401,14 +415,21 @@ const char *policy_arch_name(int arch)
     return NULL;
 }
 
+static void prefixed(char *out, gsize len, const char *prefix, const char *value)
+{
+    gsize n = g_strlcpy(out, prefix, len);
+    if (n < len)
+        g_strlcpy(out + n, value, len - n);
+}
+
 gboolean policy_device_identity(const PolicyDevice *d, char *out, gsize len)
 {
     if (d->uuid[0])
-        g_snprintf(out, len, "uuid:%s", d->uuid);
+        prefixed(out, len, "uuid:", d->uuid);
     else if (d->serial != NULL)
-        g_snprintf(out, len, "serial:%s", d->serial);
+        prefixed(out, len, "serial:", d->serial);
     else if (d->mac[0])
-        g_snprintf(out, len, "mac:%s", d->mac);
+        prefixed(out, len, "mac:", d->mac);
     else {
         if (len > 0)
             out[0] = '\0';
