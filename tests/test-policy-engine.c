@@ -2,7 +2,8 @@
  * one-shot work consumed exactly once (also across a restart and a kill -9, with batched
  * bookkeeping pending), just-imaged and last-image behaviour, dry runs, identity across docks,
  * boot counting, and the batched bookkeeping: seen before it is written, written by a flush
- * (on the writer thread too) and on close. */
+ * (on the writer thread too) and on close; and the store's copy of it all in memory: the same
+ * as the table after a flush, a reopen, many batches, a rollback and a kill -9. */
 #include "policy-engine.h"
 
 #include <glib/gstdio.h>
@@ -613,6 +614,293 @@ static void test_kill9_batched(Fixture *f, gconstpointer data)
     g_assert_cmpint(policy_store_count_devices(f->store), >=, 92);
 }
 
+/* ---- the store's copy in memory ----------------------------------------------------------- */
+
+/* Every row of the table, and the same device in memory, field by field; and no device in
+ * memory that the table does not have (after a flush: nothing pending). */
+static void assert_index_matches_db(PolicyStore *s, const char *db)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    g_assert_cmpint(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    g_assert_cmpint(sqlite3_prepare_v2(h,
+                                       "SELECT id, key, mac, uuid, serial, first_seen, last_seen, "
+                                       "boot_count, just_imaged, last_image, last_rule, "
+                                       "(SELECT count(*) FROM once_done o WHERE o.device = d.id) "
+                                       "FROM devices d",
+                                       -1, &st, NULL),
+                    ==, SQLITE_OK);
+    guint rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        rows++;
+        PolicyDeviceRecord rec = {0};
+        gint64 id = sqlite3_column_int64(st, 0);
+        g_assert_true(policy_store_get(s, id, &rec));
+#define TXT(i) ((const char *)sqlite3_column_text(st, i))
+        g_assert_cmpstr(rec.key, ==, TXT(1));
+        g_assert_cmpstr(rec.mac, ==, TXT(2) ? TXT(2) : "");
+        g_assert_cmpstr(rec.uuid, ==, TXT(3) ? TXT(3) : "");
+        g_assert_cmpstr(rec.serial, ==, TXT(4));
+        g_assert_cmpint(rec.first_seen, ==, sqlite3_column_int64(st, 5));
+        g_assert_cmpint(rec.last_seen, ==, sqlite3_column_int64(st, 6));
+        g_assert_cmpint(rec.boot_count, ==, sqlite3_column_int64(st, 7));
+        g_assert_cmpint(rec.just_imaged, ==, sqlite3_column_int(st, 8));
+        g_assert_cmpstr(rec.last_image, ==, TXT(9));
+        g_assert_cmpstr(rec.last_rule, ==, TXT(10));
+#undef TXT
+        policy_device_record_clear(&rec);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    g_assert_cmpuint(policy_store_device_count(s), ==, rows);
+}
+
+static void dev_full(PolicyDevice *d, const char *mac, const char *uuid, const char *serial)
+{
+    dev_mac(d, mac);
+    if (uuid != NULL)
+        g_assert_true(policy_uuid_normalize(uuid, d->uuid));
+    d->serial = g_strdup(serial);
+}
+
+static gint64 found_id(Fixture *f, const PolicyDevice *d)
+{
+    PolicyDeviceRecord rec = {0};
+    if (!policy_store_find(f->store, d, &rec, NULL))
+        return 0;
+    gint64 id = rec.id;
+    policy_device_record_clear(&rec);
+    return id;
+}
+
+/* Who is who: a UUID or serial names a machine before its MAC does, placeholder UUIDs and
+ * serials name nothing; the same answers from the copy in memory before anything is written,
+ * after a flush, and after a reopen (loaded from the table). */
+static void test_index_identity(Fixture *f, gconstpointer data)
+{
+    PolicyDevice a, b, s1, bare, moved, zero, borrow, other_uuid;
+    /* two laptops behind one USB adapter: one MAC, two UUIDs */
+    dev_full(&a, "00:50:b6:00:00:10", "11111111-0000-0000-0000-000000000001", NULL);
+    dev_full(&b, "00:50:b6:00:00:10", "11111111-0000-0000-0000-000000000002", NULL);
+    /* a machine known by its serial (iPXE's ${serial}) */
+    dev_full(&s1, "52:54:00:aa:00:01", NULL, "SN-0001");
+    dev_mac(&bare, "52:54:00:aa:00:02");
+    commit(f, &a, 100);
+    commit(f, &b, 101);
+    commit(f, &s1, 102);
+    commit(f, &bare, 103);
+    /* the serial machine with another NIC: still the same machine */
+    dev_full(&moved, "52:54:00:aa:00:99", NULL, "SN-0001");
+    /* firmware that sends an all-zero UUID and a placeholder serial: both ignored */
+    pb_policy_request q = {.struct_size = sizeof(q), .mac_len = 6, .has_uuid = 1};
+    memcpy(q.mac, (const guint8[]){0x52, 0x54, 0x00, 0xaa, 0x00, 0x02}, 6);
+    q.serial = "To be filled by O.E.M.";
+    policy_device_from_request(&zero, &q);
+    g_assert_cmpstr(zero.uuid, ==, "");
+    g_assert_null(zero.serial);
+    /* a MAC-only request may borrow a record that has a UUID; one with another UUID may not */
+    dev_mac(&borrow, "00:50:b6:00:00:10");
+    dev_full(&other_uuid, "00:50:b6:00:00:10", "11111111-0000-0000-0000-000000000003", NULL);
+
+    for (int round = 0; round < 3; round++) {
+        gint64 ida = found_id(f, &a), idb = found_id(f, &b), ids = found_id(f, &s1),
+               idbare = found_id(f, &bare);
+        g_assert_cmpint(ida, >, 0);
+        g_assert_cmpint(idb, >, 0);
+        g_assert_cmpint(ida, !=, idb);
+        g_assert_cmpint(found_id(f, &moved), ==, ids);
+        g_assert_cmpint(found_id(f, &zero), ==, idbare);
+        g_assert_cmpint(found_id(f, &borrow), ==, idb); /* the most recently seen of the two */
+        g_assert_cmpint(found_id(f, &other_uuid), ==, 0);
+        PolicyDeviceRecord rec = {0};
+        g_assert_true(policy_store_get(f->store, ids, &rec));
+        g_assert_cmpstr(rec.key, ==, "serial:SN-0001");
+        g_assert_cmpstr(rec.mac, ==, "52:54:00:aa:00:01");
+        policy_device_record_clear(&rec);
+        if (round == 0) {
+            g_assert_true(policy_store_flush(f->store, TRUE, NULL));
+            assert_index_matches_db(f->store, f->db);
+        } else if (round == 1) {
+            fx_restart(f);
+            assert_index_matches_db(f->store, f->db);
+        }
+    }
+    /* the MAC learnt later moves the device in the MAC index: found by either afterwards */
+    commit(f, &moved, 200);
+    PolicyDevice by_new_mac;
+    dev_mac(&by_new_mac, "52:54:00:aa:00:99");
+    g_assert_cmpint(found_id(f, &by_new_mac), ==, found_id(f, &s1));
+    g_assert_true(policy_store_flush(f->store, TRUE, NULL));
+    assert_index_matches_db(f->store, f->db);
+    PolicyDevice *all[] = {&a, &b, &s1, &bare, &moved, &zero, &borrow, &other_uuid, &by_new_mac};
+    for (gsize i = 0; i < G_N_ELEMENTS(all); i++)
+        policy_device_clear(all[i]);
+}
+
+/* Many batches on the writer thread, devices seen again and learning identifiers between
+ * them, one-shot work and imaging marks written in between: the copy in memory and the table
+ * agree at the end, and a reopen loads the same. */
+static void test_index_batches(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_assert_true(policy_store_start_writer(f->store, 20, &error));
+    f->e.boot_window_s = 0;
+    for (int i = 0; i < 5000; i++) {
+        int n = i % 2500; /* each device twice */
+        PolicyDevice d;
+        char mac[24], uuid[40];
+        g_snprintf(mac, sizeof(mac), "02:00:00:02:%02x:%02x", (n >> 8) & 0xff, n & 0xff);
+        dev_mac(&d, mac);
+        if (i >= 2500 && n % 3 == 0) { /* its UUID shows up the second time */
+            g_snprintf(uuid, sizeof(uuid), "22222222-0000-0000-0000-%012d", n);
+            g_assert_true(policy_uuid_normalize(uuid, d.uuid));
+        }
+        commit(f, &d, 10000 + i);
+        if (i % 700 == 0)
+            g_assert_true(policy_store_flush(f->store, FALSE, NULL));
+        if (i % 997 == 0) { /* a write that must not wait for the batch: imaging reports */
+            g_assert_true(policy_engine_report(&f->e, &d, PB_POLICY_EVENT_RESTORED, "img",
+                                               10000 + i, &error));
+            g_assert_no_error(error);
+        }
+        policy_device_clear(&d);
+    }
+    /* the capture-once device, consumed while batches are in flight */
+    PolicyDevice c;
+    dev_full(&c, "00:11:22:33:44:77", NULL, "CAP-1");
+    g_assert_cmpuint(decide(f, &c, TRUE).work, ==, PB_POLICY_WORK_CAPTURE);
+    g_assert_cmpuint(decide(f, &c, TRUE).work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_true(policy_store_flush(f->store, TRUE, NULL));
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 0);
+    g_assert_cmpint(written_devices(f), ==, 2501);
+    g_assert_cmpint(db_scalar(f->db, "SELECT sum(boot_count) FROM devices"), ==,
+                    5000 + 2); /* + the capture device, twice */
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM devices WHERE uuid IS NOT NULL"), ==,
+                    834);
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM devices WHERE just_imaged = 1"), ==, 6);
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM once_done"), ==, 1);
+    assert_index_matches_db(f->store, f->db);
+    fx_restart(f);
+    assert_index_matches_db(f->store, f->db);
+    g_assert_cmpuint(decide(f, &c, TRUE).work, ==, PB_POLICY_WORK_LOCAL);
+    policy_device_clear(&c);
+}
+
+/* A transaction rolled back leaves memory as it found it: one-shot marks, imaging marks,
+ * assignments and the written state of the device's bookkeeping. */
+static void test_index_rollback(Fixture *f, gconstpointer data)
+{
+    assign(f, "mac:52:54:00:00:00:40", "restore x-image once");
+    PolicyDevice d;
+    dev_mac(&d, "52:54:00:00:00:40");
+    commit(f, &d, 100); /* noted, not written */
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 1);
+    gint64 id = found_id(f, &d);
+    g_autoptr(GError) error = NULL;
+    g_assert_true(policy_store_begin(f->store, &error));
+    g_assert_true(policy_store_mark_once(f->store, id, "r: w", 100, &error));
+    g_assert_true(policy_store_set_imaged(f->store, id, "x-image", TRUE, &error));
+    g_assert_true(policy_store_delete_assignment(f->store, "mac:52:54:00:00:00:40", &error));
+    g_assert_no_error(error);
+    gboolean done = FALSE;
+    g_assert_true(policy_store_once_done(f->store, id, "r: w", &done, NULL));
+    g_assert_true(done);
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 0); /* written in the transaction */
+    policy_store_rollback(f->store);
+
+    g_assert_true(policy_store_once_done(f->store, id, "r: w", &done, NULL));
+    g_assert_false(done);
+    PolicyDeviceRecord rec = {0};
+    g_assert_true(policy_store_get(f->store, id, &rec));
+    g_assert_false(rec.just_imaged);
+    g_assert_null(rec.last_image);
+    policy_device_record_clear(&rec);
+    g_assert_cmpuint(policy_store_assignment_count(f->store), ==, 1);
+    g_assert_cmpuint(policy_store_pending(f->store), ==, 1); /* to be written again */
+    g_assert_cmpint(written_devices(f), ==, 0);
+    /* the decision sees the assignment still there, and consumes it for real */
+    g_assert_cmpuint(decide(f, &d, TRUE).work, ==, PB_POLICY_WORK_RESTORE);
+    g_assert_cmpuint(policy_store_assignment_count(f->store), ==, 0);
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM assignments"), ==, 0);
+    g_assert_true(policy_store_flush(f->store, TRUE, NULL));
+    assert_index_matches_db(f->store, f->db);
+    policy_device_clear(&d);
+}
+
+/* kill -9 in the middle of batches: the table is consistent, and what a reopen loads from it
+ * is what it holds (and the one-shot work consumed before the kill stays consumed). */
+static void test_index_kill9(Fixture *f, gconstpointer data)
+{
+    policy_store_close(f->store);
+    f->store = NULL;
+    pid_t pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        PolicyStore *s = policy_store_open(f->db, NULL);
+        if (s == NULL || !policy_store_start_writer(s, 10, NULL))
+            _exit(4);
+        PolicyEngine e = {.rules = f->rules, .store = s};
+        pb_policy_decision r = {.struct_size = sizeof(r)};
+        for (int i = 0;; i++) {
+            PolicyDevice o;
+            char mac[24];
+            int n = i % 3000;
+            g_snprintf(mac, sizeof(mac), "02:00:00:03:%02x:%02x", (n >> 8) & 0xff, n & 0xff);
+            dev_mac(&o, mac);
+            policy_engine_decide(&e, &o, PB_POLICY_REQ_COMMIT, 3000 + i, &r, NULL, NULL);
+            policy_device_clear(&o);
+            if (i % 300 == 0)
+                policy_store_flush(s, FALSE, NULL);
+            if (i == 2000) {
+                PolicyDevice c;
+                dev_mac(&c, "00:11:22:33:44:88");
+                c.serial = g_strdup("CAP-1");
+                if (!policy_engine_decide(&e, &c, PB_POLICY_REQ_CONSUME, 5000, &r, NULL, NULL) ||
+                    r.work != PB_POLICY_WORK_CAPTURE)
+                    _exit(5);
+                policy_device_clear(&c);
+                kill(getppid(), SIGUSR1);
+            }
+        }
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    struct timespec ts = {.tv_sec = 10};
+    int sig = sigtimedwait(&set, NULL, &ts);
+    g_usleep(30000); /* into the next batches */
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    g_assert_cmpint(sig, ==, SIGUSR1);
+    g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    fx_open(f);
+    assert_index_matches_db(f->store, f->db);
+    g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM once_done"), ==, 1);
+    PolicyDevice c;
+    dev_mac(&c, "00:11:22:33:44:88");
+    c.serial = g_strdup("CAP-1");
+    pb_policy_decision r = decide(f, &c, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_true(r.flags & PB_POLICY_F_KNOWN);
+    policy_device_clear(&c);
+    /* and it goes on from there: new boots noted, written, still in agreement */
+    for (int i = 0; i < 100; i++) {
+        PolicyDevice o;
+        char mac[24];
+        g_snprintf(mac, sizeof(mac), "02:00:00:04:00:%02x", i);
+        dev_mac(&o, mac);
+        commit(f, &o, 9000 + i);
+        policy_device_clear(&o);
+    }
+    g_assert_true(policy_store_flush(f->store, TRUE, NULL));
+    assert_index_matches_db(f->store, f->db);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -633,6 +921,14 @@ int main(int argc, char **argv)
     g_test_add("/policy/engine/flush-on-close", Fixture, NULL, fx_setup, test_flush_on_close,
                fx_teardown);
     g_test_add("/policy/engine/kill-9-batched", Fixture, NULL, fx_setup, test_kill9_batched,
+               fx_teardown);
+    g_test_add("/policy/store/index-identity", Fixture, NULL, fx_setup, test_index_identity,
+               fx_teardown);
+    g_test_add("/policy/store/index-batches", Fixture, NULL, fx_setup, test_index_batches,
+               fx_teardown);
+    g_test_add("/policy/store/index-rollback", Fixture, NULL, fx_setup, test_index_rollback,
+               fx_teardown);
+    g_test_add("/policy/store/index-kill-9", Fixture, NULL, fx_setup, test_index_kill9,
                fx_teardown);
     return g_test_run();
 }

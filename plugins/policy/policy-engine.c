@@ -8,7 +8,9 @@
  * A commit (the caller acts on the answer) records the boot; a consume (the caller carries
  * out the work) also consumes what was used, in one transaction so a crash can neither lose
  * nor repeat one-shot work. The boot itself (last seen, boot count) is noted in memory and
- * written in batches (policy-store.c says why and what a crash may lose). */
+ * written in batches (policy-store.c says why and what a crash may lose). Every read is from
+ * the store's copy in memory: a decision that writes nothing durable touches no SQLite, and
+ * one that does opens its transaction only to write. */
 #include "policy-engine.h"
 
 #include <string.h>
@@ -92,13 +94,8 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
     gboolean known = FALSE;
     gboolean in_txn = FALSE;
     if (e->store != NULL && have_id) {
-        /* A consume may write what must not be lost (one-shot work, marks): it reads and
-         * writes in one transaction. A commit only notes the boot, in memory. */
-        if (consume) {
-            if (!policy_store_begin(e->store, &err))
-                goto state_failed;
-            in_txn = TRUE;
-        }
+        /* From memory, which only this thread changes: nothing can change between this read
+         * and the writes below, so a consume opens its transaction only to write. */
         known = policy_store_find(e->store, dev, &rec, &err);
         if (err != NULL)
             goto state_failed;
@@ -111,7 +108,7 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
     }
 
     /* 1. per-device assignment: by UUID, serial, then MAC */
-    if (e->store != NULL && have_id) {
+    if (e->store != NULL && have_id && policy_store_assignment_count(e->store) > 0) {
         char keys[3][160];
         int nk = 0;
         if (dev->uuid[0])
@@ -227,8 +224,13 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
             consume && assigned_key[0] && assigned.once && !(d.flags & PB_POLICY_F_JUST_IMAGED);
         gboolean mark = consume && once_key[0];
         gboolean step = TRUE;
-        if (clear_mark || drop_assignment || mark)
+        if (clear_mark || drop_assignment || mark) {
+            /* the device's record and what was used, in one transaction */
+            if (!policy_store_begin(e->store, &err))
+                goto state_failed;
+            in_txn = TRUE;
             step = policy_store_persist(e->store, dev_id, &err);
+        }
         if (step && clear_mark)
             step = policy_store_clear_just_imaged(e->store, dev_id, &err);
         if (step && drop_assignment)
@@ -263,8 +265,6 @@ state_failed:
         g_strlcpy(d.boot_file, boot_file_for(rules, r, dev), sizeof(d.boot_file));
     }
 done:
-    if (in_txn)
-        policy_store_commit(e->store, NULL); /* a read-only transaction (no commit asked) */
     policy_work_clear(&assigned);
     policy_device_record_clear(&rec);
     if (rwhy != NULL)

@@ -1,27 +1,36 @@
-/* policy-store.c - the policy engine's durable state in SQLite.
+/* policy-store.c - the policy engine's durable state in SQLite, and all of it in memory.
  *
  * Why SQLite: the state is small but must survive kill -9 and power cuts mid-write (a
  * one-shot "restore" that comes back after a crash re-images a machine the user already
  * worked on). SQLite gives atomic multi-row transactions (record the boot AND consume the
- * one-shot work, or neither), an on-disk format that admins can inspect with sqlite3(1),
- * and indexed lookups by MAC/UUID/serial over 100,000 devices; it is in every distribution
- * (Debian libsqlite3-dev) and on Windows. GKeyFile or hand-written journal files would need
- * their own crash-safe rewrite scheme.
+ * one-shot work, or neither), an on-disk format that admins can inspect with sqlite3(1), and
+ * it is in every distribution (Debian libsqlite3-dev) and on Windows. GKeyFile or
+ * hand-written journal files would need their own crash-safe rewrite scheme.
  *
  * WAL with synchronous=NORMAL: a committed transaction is in the WAL file before COMMIT
  * returns, so it survives the process being killed at any point; a power cut may lose the
  * last few transactions but never corrupts the database (sqlite.org/wal.html).
  *
+ * Reads never go to SQLite on the decision path. policy_store_open() loads every device
+ * (with its one-shot marks) and every assignment into memory, indexed by UUID, serial and
+ * MAC, and every write keeps that copy current, so a decision for a known or a new device
+ * is a few hash probes (an SQL lookup, even from the page cache, costs a read transaction:
+ * two fcntl() locks and, after the writer's last commit, pread()s of the WAL, 5-10 us per
+ * query; doc/benchmarks.md). 100,000 devices take about 32 MB (bench/policy.sh). The
+ * database is the daemon's: changes made to it behind the daemon's back (sqlite3(1)) are seen
+ * at the next open (the daemon's next start).
+ *
  * Two kinds of writes, on purpose:
  *
  * - What changes a later answer is written synchronously, in the caller's transaction,
- *   before the answer goes out: one-shot work done (once_done), an assignment consumed,
+ *   before the answer goes out: one-shot work done (mark_once), an assignment consumed,
  *   just-imaged marks and the last image (policy_store_persist() first writes the device's
- *   record so those rows have a row id to refer to).
+ *   record so those rows have a row id to refer to). The copy in memory changes when the
+ *   write succeeds and is put back at a rollback (the undo log below).
  *
  * - The bookkeeping of every boot (a new device's record, last_seen, boot_count, last_rule,
- *   identifiers learnt later) is not: it goes to an in-memory overlay (Pend below) that every
- *   read consults, and is written in batches, many devices per transaction, by
+ *   identifiers learnt later) is not: it changes the copy in memory, which every read
+ *   consults, and is written in batches, many devices per transaction, by
  *   policy_store_flush() (the plugin calls it every 200 ms and on stop, reload and destroy;
  *   it also starts by itself when FLUSH_PENDING devices wait) on the writer thread's own
  *   connection. A committed SQLite transaction costs 100-200 us of WAL writes; made once per
@@ -32,7 +41,13 @@
  *   unknown again and recorded anew at its next boot; the others' last_seen and boot counts
  *   are older. None of that changes what a device is told to do: every write that does is
  *   of the first kind, and carries the device's record with it. man/preboot-policy.8.in
- *   says the same to administrators. */
+ *   says the same to administrators.
+ *
+ * The writer writes a batch in transactions of at most CHUNK_ROWS devices. The main thread
+ * never waits for a whole batch: a write of the first kind takes the turn between two
+ * chunks (PolicyStore.wlock; the writer lets it go first), writes the device's record
+ * itself if its row is still in the part of the batch not yet written, and has the writer
+ * skip that row. It waits at most for one chunk being written (about a millisecond). */
 #include "policy-store.h"
 
 #include <sqlite3.h>
@@ -40,22 +55,19 @@
 
 /* Devices waiting for a flush before it starts by itself (the timer usually comes first). */
 #define FLUSH_PENDING 1024
+/* Devices per transaction of the writer: the longest a write of the main thread waits. */
+#define CHUNK_ROWS 128
 
 enum {
-    Q_FIND_UUID,
-    Q_FIND_SERIAL,
-    Q_FIND_MAC,
-    Q_FIND_ID,
     Q_INSERT,
     Q_UPDATE_SEEN,
     Q_UPDATE_TIMES,
     Q_SET_IMAGED,
     Q_CLEAR_JUST,
     Q_ASSIGN,
-    Q_GET_ASSIGN,
     Q_DEL_ASSIGN,
-    Q_ONCE_DONE,
     Q_MARK_ONCE,
+    Q_DEL_ONCE,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -68,58 +80,91 @@ typedef struct {
     sqlite3_stmt *st[Q_N_];
 } Conn;
 
-/* A device whose bookkeeping is not written yet: the record as it reads now. */
-typedef struct {
-    gint64 id;      /* its row id, given out by the store before the row exists */
-    gboolean in_db; /* the row exists (else the flush inserts it) */
-    char key[128];
+enum { IX_UUID, IX_SERIAL, IX_MAC, IX_N_ };
+
+/* A device: its record as it reads now, and how much of it is written. */
+typedef struct Dev Dev;
+struct Dev {
+    gint64 id; /* first: the device is its own key in PolicyStore.devs */
     char mac[24];
     char uuid[40];
+    char *key;
     char *serial;
-    gint64 first_seen, last_seen, boot_count;
     char *last_rule;
+    char *last_image;
+    GPtrArray *once; /* one-shot work done (strings); NULL when none */
+    gint64 first_seen, last_seen, boot_count;
     gint64 boots_added; /* boots not written yet */
-    guint64 gen;        /* bumped at every change */
+    guint64 gen;        /* bumped at every change of the bookkeeping */
     guint64 ids_gen;    /* gen when mac/uuid/serial last changed */
-    guint64 written;    /* gen of its last write */
-} Pend;
+    guint64 written;    /* the gen its row holds (committed) */
+    gint inflight;      /* its row in the batch being written, -1 = none */
+    gboolean in_db;     /* its row exists */
+    gboolean just_imaged;
+    gboolean queued;  /* in PolicyStore.dirty */
+    Dev *next[IX_N_]; /* the next device with the same UUID, serial, MAC */
+};
 
 /* One device of a batch: a copy, so the writer thread shares nothing with the main one. */
 typedef struct {
-    Pend *pend; /* for the main thread only, at reconcile time */
+    Dev *dev; /* for the main thread only */
     guint64 gen;
     gint64 id;
-    gboolean in_db, ids_changed, dropped;
-    char key[128], mac[24], uuid[40];
+    gboolean in_db, ids_changed;
+    gboolean dropped; /* set by the writer */
+    gboolean skip;    /* set by the main thread, holding wlock: it wrote the device itself */
+    char key[160], mac[24], uuid[40];
     char *serial, *last_rule;
     gint64 first_seen, last_seen, boot_count, boots_added;
 } Row;
 
 typedef struct {
     GArray *rows;
-    gboolean done; /* set by the writer, under PolicyStore.lock */
+    guint committed; /* rows [0, committed) are written; set by the writer, under lock */
+    gboolean done;   /* set by the writer, under lock */
     gboolean ok;
     guint dropped; /* rows refused by a constraint (another process wrote the same device) */
     char *error;
+    guint reconciled; /* main thread: rows taken back so far */
 } Batch;
+
+/* What a rollback puts back in memory. */
+typedef enum { U_PERSIST, U_IMAGED, U_ONCE_ADD, U_ONCE_CLEAR, U_ASSIGN } UndoKind;
+typedef struct {
+    UndoKind kind;
+    Dev *dev;
+    gboolean in_db, just_imaged;
+    gint64 boots_added;
+    guint64 written;
+    char *str;       /* U_IMAGED: the old last_image; U_ONCE_ADD: the mark; U_ASSIGN: key */
+    char *old;       /* U_ASSIGN: the old work, NULL = none */
+    GPtrArray *once; /* U_ONCE_CLEAR: the marks removed */
+} Undo;
 
 struct PolicyStore {
     Conn main;
     char *path;
-    /* the overlay: id -> Pend (owned); uuid -> Pend; serial, mac -> GPtrArray of Pend */
-    GHashTable *pend, *by_uuid, *by_serial, *by_mac;
-    gint64 next_id; /* the last device id given out */
+    GHashTable *devs;       /* all devices, by id (the Dev is its own key) */
+    GHashTable *idx[IX_N_]; /* uuid, serial, mac -> the first Dev of a chain (keys borrowed) */
+    GHashTable *assign;     /* key -> work text */
+    GPtrArray *dirty;       /* devices whose bookkeeping is not handed to a batch yet */
+    gint64 next_id;         /* the last device id given out */
     guint64 gen;
-    GPtrArray *txn_written; /* Pends persisted in the open transaction */
-    char *flush_error;      /* the last failed batch, until reported */
+    gboolean in_txn;
+    GArray *undo;      /* of Undo, while in_txn */
+    guint held;        /* depth of wl_enter() */
+    char *flush_error; /* the last failed batch, until reported */
     /* the writer thread (policy_store_start_writer): batches and WAL checkpoints */
     GThread *thread;
     Conn writer;
-    GMutex lock;
+    GMutex lock; /* guards what follows, and Batch.committed/done */
     GCond cond;
     gboolean stop;
+    gboolean main_wants; /* the main thread waits for wlock: the writer lets it go first */
     guint interval_ms;
     Batch *batch; /* handed over, until reconciled */
+    GMutex wlock; /* the turn to write: the writer for one chunk, the main thread for one write
+                   * or one transaction */
 };
 
 #define DEVICE_COLS                                                                            \
@@ -127,18 +172,8 @@ struct PolicyStore {
     "last_rule"
 
 static const char *const queries[Q_N_] = {
-    [Q_FIND_UUID] = "SELECT " DEVICE_COLS " FROM devices WHERE uuid = ?1",
-    [Q_FIND_SERIAL] = "SELECT " DEVICE_COLS " FROM devices WHERE serial = ?1 "
-                      "AND (uuid IS NULL OR ?2 IS NULL) ORDER BY last_seen DESC",
-    /* A MAC identifies a machine only when nothing better does: a record that has a UUID or
-     * serial of its own belongs to that machine, and only a request without either may
-     * borrow it (docks and USB adapters move MACs around). */
-    [Q_FIND_MAC] = "SELECT " DEVICE_COLS " FROM devices WHERE mac = ?1 "
-                   "AND ((uuid IS NULL AND serial IS NULL) OR ?2 = 0) "
-                   "ORDER BY last_seen DESC",
-    [Q_FIND_ID] = "SELECT " DEVICE_COLS " FROM devices WHERE id = ?1",
     /* ids are given out by the store (PolicyStore.next_id), so a device has the same id in
-     * the overlay and in the table */
+     * memory and in the table */
     [Q_INSERT] = "INSERT INTO devices (id, key, mac, uuid, serial, first_seen, last_seen, "
                  "boot_count, just_imaged, last_rule) "
                  "VALUES (?1, ?8, ?2, ?3, ?4, ?9, ?5, ?6, 0, ?7)",
@@ -153,10 +188,9 @@ static const char *const queries[Q_N_] = {
                      "just_imaged = ?3 WHERE id = ?1",
     [Q_CLEAR_JUST] = "UPDATE devices SET just_imaged = 0 WHERE id = ?1",
     [Q_ASSIGN] = "INSERT OR REPLACE INTO assignments (key, work, created) VALUES (?1, ?2, ?3)",
-    [Q_GET_ASSIGN] = "SELECT work FROM assignments WHERE key = ?1",
     [Q_DEL_ASSIGN] = "DELETE FROM assignments WHERE key = ?1",
-    [Q_ONCE_DONE] = "SELECT 1 FROM once_done WHERE device = ?1 AND what = ?2",
     [Q_MARK_ONCE] = "INSERT OR IGNORE INTO once_done (device, what, at) VALUES (?1, ?2, ?3)",
+    [Q_DEL_ONCE] = "DELETE FROM once_done WHERE device = ?1",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -169,7 +203,7 @@ static const char schema[] =
     "PRAGMA journal_mode = WAL;"
     "PRAGMA synchronous = NORMAL;"
     "PRAGMA foreign_keys = ON;"
-    /* 100,000 devices are ~15 MB: keep them in memory rather than in read() calls. */
+    /* the writer's inserts and updates touch four indexes over up to 100,000 rows */
     "PRAGMA cache_size = -32768;"
     "PRAGMA mmap_size = 268435456;"
     "PRAGMA temp_store = MEMORY;"
@@ -237,47 +271,6 @@ static gboolean conn_open(Conn *c, const char *path, const char *extra, GError *
     return TRUE;
 }
 
-static void pend_free(gpointer data)
-{
-    Pend *e = data;
-    g_free(e->serial);
-    g_free(e->last_rule);
-    g_free(e);
-}
-
-PolicyStore *policy_store_open(const char *path, GError **error)
-{
-    g_return_val_if_fail(path != NULL, NULL);
-    PolicyStore *s = g_new0(PolicyStore, 1);
-    s->path = g_strdup(path);
-    g_mutex_init(&s->lock);
-    g_cond_init(&s->cond);
-    s->pend = g_hash_table_new(g_int64_hash, g_int64_equal);
-    s->by_uuid =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
-    s->by_serial =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
-    s->by_mac =
-        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
-    s->txn_written = g_ptr_array_new_with_free_func(pend_free);
-    if (!conn_open(&s->main, path, NULL, error)) {
-        policy_store_close(s);
-        return NULL;
-    }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->main.db, "SELECT coalesce(max(id), 0) FROM devices", -1, &st, NULL) !=
-            SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
-        db_fail(s, error, "max(id)");
-        sqlite3_finalize(st);
-        policy_store_close(s);
-        return NULL;
-    }
-    s->next_id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return s;
-}
-
 static sqlite3_stmt *cstmt(Conn *c, int q)
 {
     sqlite3_stmt *st = c->st[q];
@@ -309,47 +302,201 @@ static gboolean run(PolicyStore *s, sqlite3_stmt *st, GError **error)
     return ok;
 }
 
-/* ---- the overlay of unwritten bookkeeping ------------------------------------------------ */
-
-static void idx_add(GHashTable *idx, const char *k, Pend *e)
+static const char *col(sqlite3_stmt *st, int i)
 {
-    if (k == NULL || *k == '\0')
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+/* ---- the devices in memory ---------------------------------------------------------------- */
+
+static const char *ix_value(const Dev *e, int ix)
+{
+    const char *v = ix == IX_UUID ? e->uuid : ix == IX_SERIAL ? e->serial : e->mac;
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* Each index maps a value to a chain of the devices that have it; the hash table's key is the
+ * first device's own copy of the value. */
+static void ix_add(PolicyStore *s, Dev *e, int ix)
+{
+    const char *v = ix_value(e, ix);
+    if (v == NULL)
         return;
-    GPtrArray *a = g_hash_table_lookup(idx, k);
-    if (a == NULL) {
-        a = g_ptr_array_new();
-        g_hash_table_insert(idx, g_strdup(k), a);
+    Dev *head = g_hash_table_lookup(s->idx[ix], v);
+    e->next[ix] = head;
+    g_hash_table_replace(s->idx[ix], (gpointer)v, e);
+}
+
+static void ix_del(PolicyStore *s, Dev *e, int ix)
+{
+    const char *v = ix_value(e, ix);
+    if (v == NULL)
+        return;
+    Dev *head = g_hash_table_lookup(s->idx[ix], v);
+    if (head == e) {
+        if (e->next[ix] != NULL)
+            g_hash_table_replace(s->idx[ix], (gpointer)ix_value(e->next[ix], ix), e->next[ix]);
+        else
+            g_hash_table_remove(s->idx[ix], v);
+    } else {
+        for (Dev *p = head; p != NULL; p = p->next[ix]) {
+            if (p->next[ix] == e) {
+                p->next[ix] = e->next[ix];
+                break;
+            }
+        }
     }
-    g_ptr_array_add(a, e);
+    e->next[ix] = NULL;
 }
 
-static void idx_del(GHashTable *idx, const char *k, Pend *e)
+static void dev_free(gpointer data)
 {
-    if (k == NULL || *k == '\0')
-        return;
-    GPtrArray *a = g_hash_table_lookup(idx, k);
-    if (a == NULL)
-        return;
-    g_ptr_array_remove_fast(a, e);
-    if (a->len == 0)
-        g_hash_table_remove(idx, k);
+    Dev *e = data;
+    g_free(e->key);
+    g_free(e->serial);
+    g_free(e->last_rule);
+    g_free(e->last_image);
+    if (e->once != NULL)
+        g_ptr_array_unref(e->once);
+    g_free(e);
 }
 
-static void pend_attach(PolicyStore *s, Pend *e)
+static void dev_add(PolicyStore *s, Dev *e)
 {
-    g_hash_table_insert(s->pend, &e->id, e);
-    idx_add(s->by_uuid, e->uuid, e);
-    idx_add(s->by_serial, e->serial, e);
-    idx_add(s->by_mac, e->mac, e);
+    e->inflight = -1;
+    g_hash_table_add(s->devs, e);
+    for (int ix = 0; ix < IX_N_; ix++)
+        ix_add(s, e, ix);
 }
 
-static void pend_detach(PolicyStore *s, Pend *e)
+static Dev *dev_get(PolicyStore *s, gint64 id)
 {
-    g_hash_table_remove(s->pend, &e->id);
-    idx_del(s->by_uuid, e->uuid, e);
-    idx_del(s->by_serial, e->serial, e);
-    idx_del(s->by_mac, e->mac, e);
+    return g_hash_table_lookup(s->devs, &id);
 }
+
+/* Its bookkeeping changed: the next batch writes it. */
+static void dev_touch(PolicyStore *s, Dev *e)
+{
+    e->gen = ++s->gen;
+    if (!e->queued) {
+        e->queued = TRUE;
+        g_ptr_array_add(s->dirty, e);
+    }
+}
+
+static void dev_to_record(const Dev *e, PolicyDeviceRecord *r)
+{
+    policy_device_record_clear(r);
+    r->id = e->id;
+    g_strlcpy(r->key, e->key ? e->key : "", sizeof(r->key));
+    memcpy(r->mac, e->mac, sizeof(r->mac));
+    memcpy(r->uuid, e->uuid, sizeof(r->uuid));
+    r->serial = g_strdup(e->serial);
+    r->first_seen = e->first_seen;
+    r->last_seen = e->last_seen;
+    r->boot_count = e->boot_count;
+    r->just_imaged = e->just_imaged;
+    r->last_image = g_strdup(e->last_image);
+    r->last_rule = g_strdup(e->last_rule);
+}
+
+static gboolean once_has(const Dev *e, const char *what)
+{
+    for (guint i = 0; e->once != NULL && i < e->once->len; i++) {
+        if (strcmp(g_ptr_array_index(e->once, i), what) == 0)
+            return TRUE;
+    }
+    return FALSE;
+}
+
+static void once_add(Dev *e, const char *what)
+{
+    if (e->once == NULL)
+        e->once = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(e->once, g_strdup(what));
+}
+
+/* Everything the table holds, into memory. */
+static gboolean load(PolicyStore *s, GError **error)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(s->main.db, "SELECT " DEVICE_COLS " FROM devices", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(s, error, "load");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        Dev *e = g_new0(Dev, 1);
+        e->id = sqlite3_column_int64(st, 0);
+        e->key = g_strdup(col(st, 1) ? col(st, 1) : "");
+        g_strlcpy(e->mac, col(st, 2) ? col(st, 2) : "", sizeof(e->mac));
+        g_strlcpy(e->uuid, col(st, 3) ? col(st, 3) : "", sizeof(e->uuid));
+        e->serial = g_strdup(col(st, 4));
+        e->first_seen = sqlite3_column_int64(st, 5);
+        e->last_seen = sqlite3_column_int64(st, 6);
+        e->boot_count = sqlite3_column_int64(st, 7);
+        e->just_imaged = sqlite3_column_int(st, 8) != 0;
+        e->last_image = g_strdup(col(st, 9));
+        e->last_rule = g_strdup(col(st, 10));
+        e->in_db = TRUE;
+        s->next_id = MAX(s->next_id, e->id);
+        dev_add(s, e);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, error, "load");
+    if (sqlite3_prepare_v2(s->main.db, "SELECT device, what FROM once_done", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(s, error, "load");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        Dev *e = dev_get(s, sqlite3_column_int64(st, 0));
+        if (e != NULL && col(st, 1) != NULL)
+            once_add(e, col(st, 1));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, error, "load");
+    if (sqlite3_prepare_v2(s->main.db, "SELECT key, work FROM assignments", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(s, error, "load");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (col(st, 0) != NULL && col(st, 1) != NULL)
+            g_hash_table_replace(s->assign, g_strdup(col(st, 0)), g_strdup(col(st, 1)));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(s, error, "load");
+    /* the pages read are not needed again on this connection */
+    sqlite3_db_release_memory(s->main.db);
+    return TRUE;
+}
+
+PolicyStore *policy_store_open(const char *path, GError **error)
+{
+    g_return_val_if_fail(path != NULL, NULL);
+    PolicyStore *s = g_new0(PolicyStore, 1);
+    s->path = g_strdup(path);
+    g_mutex_init(&s->lock);
+    g_mutex_init(&s->wlock);
+    g_cond_init(&s->cond);
+    s->devs = g_hash_table_new_full(g_int64_hash, g_int64_equal, dev_free, NULL);
+    for (int ix = 0; ix < IX_N_; ix++)
+        s->idx[ix] = g_hash_table_new(g_str_hash, g_str_equal);
+    s->assign = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    s->dirty = g_ptr_array_new();
+    s->undo = g_array_new(FALSE, TRUE, sizeof(Undo));
+    if (!conn_open(&s->main, path, NULL, error) || !load(s, error)) {
+        policy_store_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+guint policy_store_device_count(PolicyStore *s)
+{
+    return g_hash_table_size(s->devs);
+}
+
+/* ---- batches of bookkeeping --------------------------------------------------------------- */
 
 static void row_clear(Row *r)
 {
@@ -357,15 +504,15 @@ static void row_clear(Row *r)
     g_free(r->last_rule);
 }
 
-static void row_from(Row *r, Pend *e)
+static void row_from(Row *r, Dev *e)
 {
     memset(r, 0, sizeof(*r));
-    r->pend = e;
+    r->dev = e;
     r->gen = e->gen;
     r->id = e->id;
     r->in_db = e->in_db;
     r->ids_changed = e->ids_gen > e->written;
-    memcpy(r->key, e->key, sizeof(r->key));
+    g_strlcpy(r->key, e->key ? e->key : "", sizeof(r->key));
     memcpy(r->mac, e->mac, sizeof(r->mac));
     memcpy(r->uuid, e->uuid, sizeof(r->uuid));
     r->serial = g_strdup(e->serial);
@@ -398,17 +545,18 @@ static int write_row(Conn *c, const Row *r)
     return rc;
 }
 
-/* One transaction for the whole batch; on the writer thread's connection, or the main one when
- * there is no writer thread. Touches nothing but the batch and the connection. */
-static void write_batch(Conn *c, Batch *b)
+/* Rows [from, to) of a batch in one transaction, those not skipped. Touches nothing but the
+ * batch's rows and the connection. */
+static gboolean write_chunk(Conn *c, Batch *b, guint from, guint to)
 {
-    b->ok = FALSE;
     int rc = sqlite3_step(cstmt(c, Q_BEGIN));
     sqlite3_reset(c->st[Q_BEGIN]);
     if (rc != SQLITE_DONE)
         goto failed;
-    for (guint i = 0; i < b->rows->len; i++) {
+    for (guint i = from; i < to; i++) {
         Row *r = &g_array_index(b->rows, Row, i);
+        if (r->skip)
+            continue;
         rc = write_row(c, r);
         if (rc == SQLITE_DONE)
             continue;
@@ -424,14 +572,51 @@ static void write_batch(Conn *c, Batch *b)
     sqlite3_reset(c->st[Q_COMMIT]);
     if (rc != SQLITE_DONE)
         goto failed;
-    b->ok = TRUE;
-    return;
+    return TRUE;
 failed:
     g_free(b->error);
     b->error = g_strdup(sqlite3_errmsg(c->db));
     if (!sqlite3_get_autocommit(c->db)) {
         sqlite3_step(cstmt(c, Q_ROLLBACK));
         sqlite3_reset(c->st[Q_ROLLBACK]);
+    }
+    return FALSE;
+}
+
+/* The writer thread: the batch chunk by chunk, each in its turn (wlock), the main thread first
+ * when it asks. Without a writer thread (s->thread NULL) the main thread calls this itself. */
+static void write_batch(PolicyStore *s, Conn *c, Batch *b, gboolean threaded)
+{
+    guint n = b->rows->len;
+    gboolean ok = TRUE;
+    for (guint i = 0; ok && i < n;) {
+        guint end = MIN(i + CHUNK_ROWS, n);
+        if (threaded) {
+            g_mutex_lock(&s->lock);
+            while (s->main_wants)
+                g_cond_wait(&s->cond, &s->lock);
+            g_mutex_unlock(&s->lock);
+            g_mutex_lock(&s->wlock);
+        }
+        ok = write_chunk(c, b, i, end);
+        /* published before the turn is given back: the main thread, holding it, knows
+         * exactly which rows are written */
+        g_mutex_lock(&s->lock);
+        if (ok)
+            b->committed = end;
+        b->ok = ok;
+        b->done = !ok || end == n;
+        g_cond_broadcast(&s->cond);
+        g_mutex_unlock(&s->lock);
+        if (threaded)
+            g_mutex_unlock(&s->wlock);
+        i = end;
+    }
+    if (n == 0) {
+        g_mutex_lock(&s->lock);
+        b->ok = b->done = TRUE;
+        g_cond_broadcast(&s->cond);
+        g_mutex_unlock(&s->lock);
     }
 }
 
@@ -444,92 +629,132 @@ static void batch_free(Batch *b)
     g_free(b);
 }
 
-/* Main thread, once the batch is written: what was written leaves the overlay, unless it
- * changed meanwhile (then only the boots written are taken off). */
-static void reconcile(PolicyStore *s, Batch *b)
+/* Main thread: a row that is written (or skipped) no longer holds its device. */
+static void reconcile_row(Row *r)
 {
+    Dev *e = r->dev;
+    e->inflight = -1;
+    if (r->skip)
+        return; /* the main thread wrote the device itself (policy_store_persist) */
+    if (!r->dropped) {
+        e->in_db = TRUE;
+        e->boots_added -= r->in_db ? r->boots_added : r->boot_count;
+    }
+    if (r->gen > e->written)
+        e->written = r->gen;
+}
+
+/* Takes back what the writer has written of the batch in flight (waiting for all of it if
+ * wait); once it is done, what it could not write waits for the next batch. */
+static void collect(PolicyStore *s, gboolean wait)
+{
+    Batch *b = s->batch;
+    if (b == NULL)
+        return;
+    g_mutex_lock(&s->lock);
+    while (wait && !b->done)
+        g_cond_wait(&s->cond, &s->lock);
+    guint committed = b->committed;
+    gboolean done = b->done;
+    g_mutex_unlock(&s->lock);
+    for (; b->reconciled < committed; b->reconciled++)
+        reconcile_row(&g_array_index(b->rows, Row, b->reconciled));
+    if (!done)
+        return;
+    for (guint i = b->reconciled; i < b->rows->len; i++) {
+        Row *r = &g_array_index(b->rows, Row, i);
+        Dev *e = r->dev;
+        e->inflight = -1;
+        if (e->gen > e->written && !e->queued) { /* not written: tried again */
+            e->queued = TRUE;
+            g_ptr_array_add(s->dirty, e);
+        }
+    }
     if (!b->ok) {
         g_free(s->flush_error);
-        s->flush_error = g_strdup_printf("writing %u device record(s): %s", b->rows->len,
-                                         b->error ? b->error : "failed");
-        return; /* all stay in the overlay and are tried again */
-    }
-    if (b->dropped) {
+        s->flush_error =
+            g_strdup_printf("writing %u device record(s): %s", b->rows->len - b->committed,
+                            b->error ? b->error : "failed");
+    } else if (b->dropped) {
         g_free(s->flush_error);
         s->flush_error = g_strdup_printf("%u device record(s) not written: %s", b->dropped,
                                          b->error ? b->error : "constraint");
     }
-    for (guint i = 0; i < b->rows->len; i++) {
-        Row *r = &g_array_index(b->rows, Row, i);
-        Pend *e = r->pend;
-        if (!r->dropped) {
-            e->in_db = TRUE;
-            e->boots_added -= r->in_db ? r->boots_added : r->boot_count;
-        }
-        e->written = r->gen;
-        if (e->gen == r->gen) {
-            pend_detach(s, e);
-            pend_free(e);
-        }
-    }
-}
-
-/* Takes back a batch the writer has finished (waiting for it if wait). */
-static void collect(PolicyStore *s, gboolean wait)
-{
-    if (s->batch == NULL)
-        return;
     g_mutex_lock(&s->lock);
-    while (wait && !s->batch->done)
-        g_cond_wait(&s->cond, &s->lock);
-    Batch *b = s->batch->done ? s->batch : NULL;
-    if (b != NULL)
-        s->batch = NULL;
+    s->batch = NULL;
     g_mutex_unlock(&s->lock);
-    if (b != NULL) {
-        reconcile(s, b);
-        batch_free(b);
+    batch_free(b);
+}
+
+/* The main thread's turn to write (nested calls count): it waits at most for the chunk the
+ * writer is writing, and the writer starts no other until wl_leave(). */
+static void wl_enter(PolicyStore *s)
+{
+    if (s->held++ > 0)
+        return;
+    if (s->thread != NULL) {
+        g_mutex_lock(&s->lock);
+        s->main_wants = TRUE;
+        g_mutex_unlock(&s->lock);
+        g_mutex_lock(&s->wlock);
+    }
+    collect(s, FALSE); /* what the writer wrote is known before anything is written here */
+}
+
+static void wl_leave(PolicyStore *s)
+{
+    g_assert(s->held > 0);
+    if (--s->held > 0)
+        return;
+    if (s->thread != NULL) {
+        g_mutex_unlock(&s->wlock);
+        g_mutex_lock(&s->lock);
+        s->main_wants = FALSE;
+        g_cond_broadcast(&s->cond);
+        g_mutex_unlock(&s->lock);
     }
 }
 
-/* Hands what the overlay holds to the writer (or writes it here without one). Never while the
- * main connection is in a transaction: it holds the write lock the writer would wait for. */
+/* Hands the devices noted since the last batch to the writer (or writes them here without
+ * one). Never while the main connection is in a transaction: it holds the write lock the
+ * writer would wait for. */
 static void start_flush(PolicyStore *s)
 {
     collect(s, FALSE);
-    if (s->batch != NULL || g_hash_table_size(s->pend) == 0 || !sqlite3_get_autocommit(s->main.db))
+    if (s->batch != NULL || s->dirty->len == 0 || s->in_txn || s->held > 0)
         return;
     Batch *b = g_new0(Batch, 1);
-    b->rows = g_array_sized_new(FALSE, FALSE, sizeof(Row), g_hash_table_size(s->pend));
-    GHashTableIter it;
-    gpointer v;
-    g_hash_table_iter_init(&it, s->pend);
-    while (g_hash_table_iter_next(&it, NULL, &v)) {
-        Pend *e = v;
+    b->rows = g_array_sized_new(FALSE, FALSE, sizeof(Row), s->dirty->len);
+    for (guint i = 0; i < s->dirty->len; i++) {
+        Dev *e = g_ptr_array_index(s->dirty, i);
+        e->queued = FALSE;
         if (e->gen <= e->written)
-            continue;
+            continue; /* written since (policy_store_persist) */
         Row r;
         row_from(&r, e);
+        e->inflight = (gint)b->rows->len;
         g_array_append_val(b->rows, r);
     }
+    g_ptr_array_set_size(s->dirty, 0);
     if (b->rows->len == 0) {
         batch_free(b);
         return;
     }
-    if (s->thread == NULL) {
-        write_batch(&s->main, b);
-        b->done = TRUE;
-    }
     g_mutex_lock(&s->lock);
     s->batch = b;
+    g_mutex_unlock(&s->lock);
+    if (s->thread == NULL) {
+        write_batch(s, &s->main, b, FALSE);
+        collect(s, FALSE);
+        return;
+    }
+    g_mutex_lock(&s->lock);
     g_cond_broadcast(&s->cond);
     g_mutex_unlock(&s->lock);
-    if (s->thread == NULL)
-        collect(s, FALSE);
 }
 
-/* Everything in the overlay written (unless in a transaction), for the readers that go to
- * SQL alone: listings, counts, lookups by key. */
+/* Everything noted written (unless in a transaction), for the readers that go to SQL:
+ * listings, counts, lookups by key. */
 static void sync_all(PolicyStore *s)
 {
     collect(s, TRUE);
@@ -554,78 +779,126 @@ gboolean policy_store_flush(PolicyStore *s, gboolean wait, GError **error)
 
 guint policy_store_pending(PolicyStore *s)
 {
-    return g_hash_table_size(s->pend);
-}
-
-void policy_store_close(PolicyStore *s)
-{
-    if (s == NULL)
-        return;
-    if (s->main.db != NULL) {
-        policy_store_rollback(s);
-        sync_all(s);
+    collect(s, FALSE);
+    guint n = 0;
+    for (guint i = 0; i < s->dirty->len; i++) {
+        const Dev *e = g_ptr_array_index(s->dirty, i);
+        n += e->gen > e->written;
     }
-    if (s->thread != NULL) {
-        g_mutex_lock(&s->lock);
-        s->stop = TRUE;
-        g_cond_broadcast(&s->cond);
-        g_mutex_unlock(&s->lock);
-        g_thread_join(s->thread);
-        conn_close(&s->writer);
+    for (guint i = s->batch ? s->batch->reconciled : 0; s->batch && i < s->batch->rows->len; i++) {
+        const Row *r = &g_array_index(s->batch->rows, Row, i);
+        n += !r->skip && !r->dev->queued;
     }
-    if (s->batch != NULL)
-        batch_free(s->batch);
-    if (s->pend != NULL) {
-        GHashTableIter it;
-        gpointer v;
-        g_hash_table_iter_init(&it, s->pend);
-        while (g_hash_table_iter_next(&it, NULL, &v))
-            pend_free(v);
-        g_hash_table_destroy(s->pend);
-    }
-    g_clear_pointer(&s->by_uuid, g_hash_table_destroy);
-    g_clear_pointer(&s->by_serial, g_hash_table_destroy);
-    g_clear_pointer(&s->by_mac, g_hash_table_destroy);
-    g_clear_pointer(&s->txn_written, g_ptr_array_unref);
-    g_free(s->flush_error);
-    g_mutex_clear(&s->lock);
-    g_cond_clear(&s->cond);
-    g_free(s->path);
-    conn_close(&s->main);
-    g_free(s);
+    return n;
 }
 
 /* ---- transactions ------------------------------------------------------------------------- */
 
+static Undo *undo_push(PolicyStore *s, UndoKind kind, Dev *e)
+{
+    if (!s->in_txn)
+        return NULL; /* written for good as it is: nothing to put back */
+    Undo u = {.kind = kind, .dev = e};
+    g_array_append_val(s->undo, u);
+    return &g_array_index(s->undo, Undo, s->undo->len - 1);
+}
+
+static void undo_clear(PolicyStore *s)
+{
+    for (guint i = 0; i < s->undo->len; i++) {
+        Undo *u = &g_array_index(s->undo, Undo, i);
+        g_free(u->str);
+        g_free(u->old);
+        if (u->once != NULL)
+            g_ptr_array_unref(u->once);
+    }
+    g_array_set_size(s->undo, 0);
+}
+
+/* What the transaction changed in memory, put back, newest first. */
+static void undo_apply(PolicyStore *s)
+{
+    for (guint i = s->undo->len; i-- > 0;) {
+        Undo *u = &g_array_index(s->undo, Undo, i);
+        Dev *e = u->dev;
+        switch (u->kind) {
+        case U_PERSIST:
+            e->in_db = u->in_db;
+            e->boots_added = u->boots_added;
+            e->written = u->written;
+            if (e->gen > e->written && !e->queued) {
+                e->queued = TRUE;
+                g_ptr_array_add(s->dirty, e);
+            }
+            break;
+        case U_IMAGED:
+            e->just_imaged = u->just_imaged;
+            g_free(e->last_image);
+            e->last_image = g_steal_pointer(&u->str);
+            break;
+        case U_ONCE_ADD:
+            for (guint j = 0; e->once != NULL && j < e->once->len; j++) {
+                if (strcmp(g_ptr_array_index(e->once, j), u->str) == 0) {
+                    g_ptr_array_remove_index(e->once, j);
+                    break;
+                }
+            }
+            break;
+        case U_ONCE_CLEAR:
+            if (e->once != NULL)
+                g_ptr_array_unref(e->once);
+            e->once = g_steal_pointer(&u->once);
+            break;
+        case U_ASSIGN:
+            if (u->old != NULL)
+                g_hash_table_replace(s->assign, g_steal_pointer(&u->str), g_steal_pointer(&u->old));
+            else
+                g_hash_table_remove(s->assign, u->str);
+            break;
+        }
+    }
+    undo_clear(s);
+}
+
 gboolean policy_store_begin(PolicyStore *s, GError **error)
 {
-    /* A batch in flight holds (or is about to take) the write lock: let it finish rather than
-     * sleep in SQLite's busy handler. */
-    collect(s, TRUE);
-    return run(s, stmt(s, Q_BEGIN), error);
+    g_return_val_if_fail(s != NULL && !s->in_txn, FALSE);
+    /* waits at most for the chunk the writer is writing, not for its whole batch */
+    wl_enter(s);
+    if (!run(s, stmt(s, Q_BEGIN), error)) {
+        wl_leave(s);
+        return FALSE;
+    }
+    s->in_txn = TRUE;
+    return TRUE;
 }
 
 gboolean policy_store_commit(PolicyStore *s, GError **error)
 {
-    if (!run(s, stmt(s, Q_COMMIT), error))
+    if (!s->in_txn)
+        return TRUE;
+    if (!run(s, stmt(s, Q_COMMIT), error)) {
+        policy_store_rollback(s);
         return FALSE;
-    g_ptr_array_set_size(s->txn_written, 0); /* written for good: out of the overlay */
+    }
+    s->in_txn = FALSE;
+    undo_clear(s);
+    wl_leave(s);
     return TRUE;
 }
 
 void policy_store_rollback(PolicyStore *s)
 {
+    if (!s->in_txn)
+        return;
     if (!sqlite3_get_autocommit(s->main.db))
         run(s, stmt(s, Q_ROLLBACK), NULL);
-    /* what policy_store_persist() wrote is unwritten again: back to the overlay */
-    for (guint i = 0; i < s->txn_written->len; i++)
-        pend_attach(s, g_ptr_array_index(s->txn_written, i));
-    g_ptr_array_set_free_func(s->txn_written, NULL);
-    g_ptr_array_set_size(s->txn_written, 0);
-    g_ptr_array_set_free_func(s->txn_written, pend_free);
+    s->in_txn = FALSE;
+    undo_apply(s);
+    wl_leave(s);
 }
 
-/* ---- reading --------------------------------------------------------------------------- */
+/* ---- reading: memory only ------------------------------------------------------------------ */
 
 void policy_device_record_clear(PolicyDeviceRecord *r)
 {
@@ -635,153 +908,57 @@ void policy_device_record_clear(PolicyDeviceRecord *r)
     memset(r, 0, sizeof(*r));
 }
 
-static const char *col(sqlite3_stmt *st, int i)
+/* The conditions of one way of finding a device. A MAC identifies a machine only when nothing
+ * better does: a record that has a UUID or serial of its own belongs to that machine, and only
+ * a request without either may borrow it (docks and USB adapters move MACs around). */
+static gboolean dev_matches(const Dev *e, const PolicyDevice *d, int ix)
 {
-    return (const char *)sqlite3_column_text(st, i);
-}
-
-static void read_record(sqlite3_stmt *st, PolicyDeviceRecord *r)
-{
-    policy_device_record_clear(r);
-    r->id = sqlite3_column_int64(st, 0);
-    g_strlcpy(r->key, col(st, 1) ? col(st, 1) : "", sizeof(r->key));
-    g_strlcpy(r->mac, col(st, 2) ? col(st, 2) : "", sizeof(r->mac));
-    g_strlcpy(r->uuid, col(st, 3) ? col(st, 3) : "", sizeof(r->uuid));
-    r->serial = g_strdup(col(st, 4));
-    r->first_seen = sqlite3_column_int64(st, 5);
-    r->last_seen = sqlite3_column_int64(st, 6);
-    r->boot_count = sqlite3_column_int64(st, 7);
-    r->just_imaged = sqlite3_column_int(st, 8) != 0;
-    r->last_image = g_strdup(col(st, 9));
-    r->last_rule = g_strdup(col(st, 10));
-}
-
-/* Steps a SELECT of DEVICE_COLS: TRUE with a row, FALSE at the end or on failure. */
-static gboolean fetch(PolicyStore *s, sqlite3_stmt *st, PolicyDeviceRecord *out, GError **error)
-{
-    int rc = sqlite3_step(st);
-    gboolean found = FALSE;
-    if (rc == SQLITE_ROW) {
-        if (out != NULL)
-            read_record(st, out);
-        found = TRUE;
-    } else if (rc != SQLITE_DONE) {
-        db_fail(s, error, "read");
-    }
-    sqlite3_reset(st);
-    return found;
-}
-
-/* The record of an overlay device: the overlay's bookkeeping over the row's marks. */
-static gboolean record_from_pend(PolicyStore *s, const Pend *e, PolicyDeviceRecord *out,
-                                 GError **error)
-{
-    policy_device_record_clear(out);
-    if (e->in_db) {
-        GError *err = NULL;
-        sqlite3_stmt *st = stmt(s, Q_FIND_ID);
-        sqlite3_bind_int64(st, 1, e->id);
-        fetch(s, st, out, &err);
-        if (err != NULL) {
-            g_propagate_error(error, err);
-            return FALSE;
-        }
-    }
-    out->id = e->id;
-    memcpy(out->key, e->key, sizeof(out->key));
-    memcpy(out->mac, e->mac, sizeof(out->mac));
-    memcpy(out->uuid, e->uuid, sizeof(out->uuid));
-    g_free(out->serial);
-    out->serial = g_strdup(e->serial);
-    out->first_seen = e->first_seen;
-    out->last_seen = e->last_seen;
-    out->boot_count = e->boot_count;
-    if (e->last_rule != NULL) {
-        g_free(out->last_rule);
-        out->last_rule = g_strdup(e->last_rule);
-    }
-    return TRUE;
-}
-
-/* The SQL queries' conditions, on an overlay device. */
-static gboolean pend_matches(const Pend *e, const PolicyDevice *d, int q)
-{
-    switch (q) {
-    case Q_FIND_UUID:
-        return d->uuid[0] && strcmp(e->uuid, d->uuid) == 0;
-    case Q_FIND_SERIAL:
-        return d->serial != NULL && g_strcmp0(e->serial, d->serial) == 0 &&
-               (!e->uuid[0] || !d->uuid[0]);
+    switch (ix) {
+    case IX_UUID:
+        return strcmp(e->uuid, d->uuid) == 0;
+    case IX_SERIAL:
+        return g_strcmp0(e->serial, d->serial) == 0 && (!e->uuid[0] || !d->uuid[0]);
     default:
-        return d->mac[0] && strcmp(e->mac, d->mac) == 0 &&
+        return strcmp(e->mac, d->mac) == 0 &&
                ((!e->uuid[0] && e->serial == NULL) || (!d->uuid[0] && d->serial == NULL));
     }
 }
 
-/* One way of finding a device (q: Q_FIND_UUID, _SERIAL or _MAC) over the overlay and the
- * table: the most recently seen match, the overlay's version of a device standing for its row.
- * 1 found, 0 not, -1 failed. */
-static int find_by(PolicyStore *s, const PolicyDevice *d, int q, PolicyDeviceRecord *out,
-                   GError **error)
+/* By UUID when it has one, else by serial, else by MAC: the most recently seen match. */
+static Dev *find_dev(PolicyStore *s, const PolicyDevice *d)
 {
-    GHashTable *idx = q == Q_FIND_UUID ? s->by_uuid : q == Q_FIND_SERIAL ? s->by_serial : s->by_mac;
-    const char *v = q == Q_FIND_UUID ? d->uuid : q == Q_FIND_SERIAL ? d->serial : d->mac;
-    const Pend *best = NULL;
-    GPtrArray *a = g_hash_table_lookup(idx, v);
-    for (guint i = 0; a != NULL && i < a->len; i++) {
-        const Pend *e = g_ptr_array_index(a, i);
-        if (pend_matches(e, d, q) && (best == NULL || e->last_seen > best->last_seen))
-            best = e;
-    }
-    sqlite3_stmt *st = stmt(s, q);
-    bind_text(st, 1, v);
-    if (q == Q_FIND_SERIAL)
-        bind_text(st, 2, d->uuid);
-    else if (q == Q_FIND_MAC)
-        sqlite3_bind_int(st, 2, d->uuid[0] || d->serial != NULL);
-    int rc;
-    gboolean from_sql = FALSE;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        gint64 id = sqlite3_column_int64(st, 0);
-        if (g_hash_table_contains(s->pend, &id))
-            continue; /* the overlay's version, weighed above */
-        if (best == NULL || sqlite3_column_int64(st, 6) > best->last_seen) {
-            if (out != NULL)
-                read_record(st, out);
-            from_sql = TRUE;
+    for (int ix = 0; ix < IX_N_; ix++) {
+        const char *v = ix == IX_UUID ? d->uuid : ix == IX_SERIAL ? d->serial : d->mac;
+        if (v == NULL || *v == '\0')
+            continue;
+        Dev *best = NULL;
+        for (Dev *e = g_hash_table_lookup(s->idx[ix], v); e != NULL; e = e->next[ix]) {
+            if (dev_matches(e, d, ix) && (best == NULL || e->last_seen > best->last_seen ||
+                                          (e->last_seen == best->last_seen && e->id > best->id)))
+                best = e;
         }
-        break; /* most recent first: the rest are older */
+        if (best != NULL)
+            return best;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        db_fail(s, error, "read");
-        return -1;
-    }
-    if (from_sql)
-        return 1;
-    if (best == NULL)
-        return 0;
-    if (out != NULL && !record_from_pend(s, best, out, error))
-        return -1;
-    return 1;
+    return NULL;
 }
 
 gboolean policy_store_find(PolicyStore *s, const PolicyDevice *d, PolicyDeviceRecord *out,
                            GError **error)
 {
-    static const int order[] = {Q_FIND_UUID, Q_FIND_SERIAL, Q_FIND_MAC};
-    for (gsize i = 0; i < G_N_ELEMENTS(order); i++) {
-        if (order[i] == Q_FIND_UUID && !d->uuid[0])
-            continue;
-        if (order[i] == Q_FIND_SERIAL && d->serial == NULL)
-            continue;
-        if (order[i] == Q_FIND_MAC && !d->mac[0])
-            continue;
-        int r = find_by(s, d, order[i], out, error);
-        if (r != 0)
-            return r > 0;
-    }
-    return FALSE;
+    g_return_val_if_fail(s != NULL && d != NULL, FALSE);
+    Dev *e = find_dev(s, d);
+    if (e != NULL && out != NULL)
+        dev_to_record(e, out);
+    return e != NULL;
+}
+
+gboolean policy_store_get(PolicyStore *s, gint64 id, PolicyDeviceRecord *out)
+{
+    Dev *e = dev_get(s, id);
+    if (e != NULL && out != NULL)
+        dev_to_record(e, out);
+    return e != NULL;
 }
 
 gboolean policy_store_find_key(PolicyStore *s, const char *key, PolicyDeviceRecord *out,
@@ -790,60 +967,77 @@ gboolean policy_store_find_key(PolicyStore *s, const char *key, PolicyDeviceReco
     sync_all(s);
     sqlite3_stmt *st = stmt(s, Q_FIND_KEY);
     bind_text(st, 1, key);
-    return fetch(s, st, out, error);
+    int rc = sqlite3_step(st);
+    Dev *e = rc == SQLITE_ROW ? dev_get(s, sqlite3_column_int64(st, 0)) : NULL;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        db_fail(s, error, "read");
+    sqlite3_reset(st);
+    if (e != NULL && out != NULL)
+        dev_to_record(e, out); /* the copy in memory: what is noted in a transaction too */
+    return e != NULL;
+}
+
+gboolean policy_store_once_done(PolicyStore *s, gint64 id, const char *what, gboolean *done,
+                                GError **error)
+{
+    Dev *e = dev_get(s, id);
+    *done = e != NULL && once_has(e, what);
+    return TRUE;
+}
+
+gboolean policy_store_get_assignment(PolicyStore *s, const char *key, PolicyWork *out,
+                                     GError **error)
+{
+    const char *text = g_hash_table_lookup(s->assign, key);
+    /* Written by policy_store_assign from a parsed work, so it parses; a hand-edited
+     * database that does not is treated as no assignment. */
+    return text != NULL && policy_work_parse(text, out, NULL);
+}
+
+guint policy_store_assignment_count(PolicyStore *s)
+{
+    return g_hash_table_size(s->assign);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-static Pend *note(PolicyStore *s, const PolicyDeviceRecord *known, const PolicyDevice *d,
-                  gint64 now, const char *rule, gboolean count_boot, GError **error)
+static Dev *note(PolicyStore *s, const PolicyDeviceRecord *known, const PolicyDevice *d, gint64 now,
+                 const char *rule, gboolean count_boot, GError **error)
 {
-    Pend *e = known != NULL ? g_hash_table_lookup(s->pend, &known->id) : NULL;
+    Dev *e = known != NULL ? dev_get(s, known->id) : NULL;
     if (e == NULL) {
-        e = g_new0(Pend, 1);
-        if (known != NULL) {
-            e->id = known->id;
-            e->in_db = TRUE;
-            memcpy(e->key, known->key, sizeof(e->key));
-            memcpy(e->mac, known->mac, sizeof(e->mac));
-            memcpy(e->uuid, known->uuid, sizeof(e->uuid));
-            e->serial = g_strdup(known->serial);
-            e->first_seen = known->first_seen;
-            e->last_seen = known->last_seen;
-            e->boot_count = known->boot_count;
-            e->last_rule = g_strdup(known->last_rule);
-        } else {
-            if (!policy_device_identity(d, e->key, sizeof(e->key))) {
-                g_free(e);
-                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                            "device has no MAC, UUID or serial");
-                return NULL;
-            }
-            e->id = ++s->next_id;
-            e->first_seen = now;
-            count_boot = TRUE;
+        char key[160];
+        if (!policy_device_identity(d, key, sizeof(key))) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                        "device has no MAC, UUID or serial");
+            return NULL;
         }
-        pend_attach(s, e);
+        e = g_new0(Dev, 1);
+        e->id = ++s->next_id;
+        e->key = g_strdup(key);
+        e->first_seen = now;
+        count_boot = TRUE;
+        dev_add(s, e);
     }
-    e->gen = ++s->gen;
+    dev_touch(s, e);
     /* identifiers learnt: as coalesce() in Q_UPDATE_SEEN */
     if (d->mac[0] && strcmp(e->mac, d->mac) != 0) {
-        idx_del(s->by_mac, e->mac, e);
+        ix_del(s, e, IX_MAC);
         g_strlcpy(e->mac, d->mac, sizeof(e->mac));
-        idx_add(s->by_mac, e->mac, e);
+        ix_add(s, e, IX_MAC);
         e->ids_gen = e->gen;
     }
     if (d->uuid[0] && strcmp(e->uuid, d->uuid) != 0) {
-        idx_del(s->by_uuid, e->uuid, e);
+        ix_del(s, e, IX_UUID);
         g_strlcpy(e->uuid, d->uuid, sizeof(e->uuid));
-        idx_add(s->by_uuid, e->uuid, e);
+        ix_add(s, e, IX_UUID);
         e->ids_gen = e->gen;
     }
     if (d->serial != NULL && g_strcmp0(e->serial, d->serial) != 0) {
-        idx_del(s->by_serial, e->serial, e);
+        ix_del(s, e, IX_SERIAL);
         g_free(e->serial);
         e->serial = g_strdup(d->serial);
-        idx_add(s->by_serial, e->serial, e);
+        ix_add(s, e, IX_SERIAL);
         e->ids_gen = e->gen;
     }
     e->last_seen = now;
@@ -863,179 +1057,253 @@ gboolean policy_store_note_boot(PolicyStore *s, const PolicyDeviceRecord *known,
                                 gboolean count_boot, gint64 *id, GError **error)
 {
     g_return_val_if_fail(s != NULL && d != NULL, FALSE);
-    Pend *e = note(s, known, d, now, rule, count_boot, error);
+    Dev *e = note(s, known, d, now, rule, count_boot, error);
     if (e == NULL)
         return FALSE;
     if (id != NULL)
         *id = e->id;
-    if (g_hash_table_size(s->pend) >= FLUSH_PENDING)
+    if (s->dirty->len >= FLUSH_PENDING)
         start_flush(s);
     return TRUE;
 }
 
-gboolean policy_store_persist(PolicyStore *s, gint64 id, GError **error)
+/* Writes the device's bookkeeping now, holding the turn (wl_enter). Its row, if in the part of
+ * the batch in flight not written yet, is skipped by the writer. */
+static gboolean persist(PolicyStore *s, Dev *e, GError **error)
 {
-    collect(s, TRUE); /* a batch in flight may hold this device: let it land first */
-    Pend *e = g_hash_table_lookup(s->pend, &id);
-    if (e == NULL)
-        return TRUE;
+    if (e->gen <= e->written)
+        return TRUE; /* its row holds all of it */
     Row r;
     row_from(&r, e);
     int rc = write_row(&s->main, &r);
     row_clear(&r);
     if (rc != SQLITE_DONE)
         return db_fail(s, error, "write");
-    pend_detach(s, e);
-    if (sqlite3_get_autocommit(s->main.db))
-        pend_free(e);
-    else
-        g_ptr_array_add(s->txn_written, e); /* out for good at commit, back at rollback */
+    Undo *u = undo_push(s, U_PERSIST, e);
+    if (u != NULL) {
+        u->in_db = e->in_db;
+        u->boots_added = e->boots_added;
+        u->written = e->written;
+    }
+    if (e->inflight >= 0) /* not written by the writer yet (collect() took the rest back) */
+        g_array_index(s->batch->rows, Row, e->inflight).skip = TRUE;
+    e->in_db = TRUE;
+    e->boots_added = 0;
+    e->written = e->gen;
     return TRUE;
+}
+
+gboolean policy_store_persist(PolicyStore *s, gint64 id, GError **error)
+{
+    Dev *e = dev_get(s, id);
+    if (e == NULL)
+        return TRUE;
+    wl_enter(s);
+    gboolean ok = persist(s, e, error);
+    wl_leave(s);
+    return ok;
 }
 
 gboolean policy_store_record_boot(PolicyStore *s, const PolicyDevice *d, gint64 now,
                                   const char *rule, PolicyDeviceRecord *out, GError **error)
 {
-    PolicyDeviceRecord rec = {0};
-    GError *err = NULL;
-    gboolean found = policy_store_find(s, d, &rec, &err);
-    if (err != NULL) {
-        g_propagate_error(error, err);
-        return FALSE;
-    }
-    Pend *e = note(s, found ? &rec : NULL, d, now, rule, TRUE, error);
-    policy_device_record_clear(&rec);
+    Dev *found = find_dev(s, d);
+    PolicyDeviceRecord known = {.id = found ? found->id : 0};
+    Dev *e = note(s, found ? &known : NULL, d, now, rule, TRUE, error);
     if (e == NULL)
         return FALSE;
-    gint64 id = e->id;
-    if (!policy_store_persist(s, id, error))
+    if (!policy_store_persist(s, e->id, error))
         return FALSE;
-    if (out != NULL) {
-        sqlite3_stmt *st = stmt(s, Q_FIND_ID);
-        sqlite3_bind_int64(st, 1, id);
-        if (!fetch(s, st, out, error))
-            return FALSE;
-    }
+    if (out != NULL)
+        dev_to_record(e, out);
     return TRUE;
 }
 
 gboolean policy_store_set_imaged(PolicyStore *s, gint64 id, const char *image, gboolean just_imaged,
                                  GError **error)
 {
-    if (!policy_store_persist(s, id, error))
+    Dev *e = dev_get(s, id);
+    if (e == NULL) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no device %" G_GINT64_FORMAT, id);
         return FALSE;
-    sqlite3_stmt *st = stmt(s, Q_SET_IMAGED);
-    sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, image);
-    sqlite3_bind_int(st, 3, just_imaged);
-    return run(s, st, error);
+    }
+    wl_enter(s);
+    gboolean ok = persist(s, e, error);
+    if (ok) {
+        sqlite3_stmt *st = stmt(s, Q_SET_IMAGED);
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, image);
+        sqlite3_bind_int(st, 3, just_imaged);
+        ok = run(s, st, error);
+    }
+    if (ok) {
+        Undo *u = undo_push(s, U_IMAGED, e);
+        if (u != NULL) {
+            u->just_imaged = e->just_imaged;
+            u->str = g_strdup(e->last_image);
+        }
+        e->just_imaged = just_imaged;
+        if (image != NULL && *image != '\0') {
+            g_free(e->last_image);
+            e->last_image = g_strdup(image);
+        }
+    }
+    wl_leave(s);
+    return ok;
 }
 
 gboolean policy_store_clear_just_imaged(PolicyStore *s, gint64 id, GError **error)
 {
-    if (!policy_store_persist(s, id, error))
-        return FALSE;
-    sqlite3_stmt *st = stmt(s, Q_CLEAR_JUST);
-    sqlite3_bind_int64(st, 1, id);
-    return run(s, st, error);
+    Dev *e = dev_get(s, id);
+    if (e == NULL)
+        return TRUE;
+    wl_enter(s);
+    gboolean ok = persist(s, e, error);
+    if (ok) {
+        sqlite3_stmt *st = stmt(s, Q_CLEAR_JUST);
+        sqlite3_bind_int64(st, 1, id);
+        ok = run(s, st, error);
+    }
+    if (ok) {
+        Undo *u = undo_push(s, U_IMAGED, e);
+        if (u != NULL) {
+            u->just_imaged = e->just_imaged;
+            u->str = g_strdup(e->last_image);
+        }
+        e->just_imaged = FALSE;
+    }
+    wl_leave(s);
+    return ok;
+}
+
+static void assign_mem(PolicyStore *s, const char *key, const char *text)
+{
+    Undo *u = undo_push(s, U_ASSIGN, NULL);
+    if (u != NULL) {
+        u->str = g_strdup(key);
+        u->old = g_strdup(g_hash_table_lookup(s->assign, key));
+    }
+    if (text != NULL)
+        g_hash_table_replace(s->assign, g_strdup(key), g_strdup(text));
+    else
+        g_hash_table_remove(s->assign, key);
 }
 
 gboolean policy_store_assign(PolicyStore *s, const char *key, const PolicyWork *w, gint64 now,
                              GError **error)
 {
     g_autofree char *text = policy_work_to_string(w);
+    wl_enter(s);
     sqlite3_stmt *st = stmt(s, Q_ASSIGN);
     bind_text(st, 1, key);
     bind_text(st, 2, text);
     sqlite3_bind_int64(st, 3, now);
-    return run(s, st, error);
-}
-
-gboolean policy_store_get_assignment(PolicyStore *s, const char *key, PolicyWork *out,
-                                     GError **error)
-{
-    sqlite3_stmt *st = stmt(s, Q_GET_ASSIGN);
-    bind_text(st, 1, key);
-    int rc = sqlite3_step(st);
-    gboolean found = FALSE;
-    if (rc == SQLITE_ROW) {
-        /* Written by policy_store_assign from a parsed work, so it parses; a hand-edited
-         * database that does not is treated as no assignment. */
-        found = policy_work_parse(col(st, 0), out, NULL);
-    } else if (rc != SQLITE_DONE) {
-        db_fail(s, error, "read");
-    }
-    sqlite3_reset(st);
-    return found;
+    gboolean ok = run(s, st, error);
+    if (ok)
+        assign_mem(s, key, text);
+    wl_leave(s);
+    return ok;
 }
 
 gboolean policy_store_delete_assignment(PolicyStore *s, const char *key, GError **error)
 {
+    wl_enter(s);
     sqlite3_stmt *st = stmt(s, Q_DEL_ASSIGN);
     bind_text(st, 1, key);
-    return run(s, st, error);
+    gboolean ok = run(s, st, error);
+    if (ok && g_hash_table_contains(s->assign, key))
+        assign_mem(s, key, NULL);
+    wl_leave(s);
+    return ok;
 }
 
 gboolean policy_store_clear(PolicyStore *s, const char *key, guint *removed, GError **error)
 {
     guint n = 0;
-    if (!policy_store_delete_assignment(s, key, error))
-        return FALSE;
-    n += (guint)sqlite3_changes(s->main.db);
     PolicyDeviceRecord rec = {0};
     GError *err = NULL;
-    if (policy_store_find_key(s, key, &rec, &err)) {
-        char *msg = NULL;
-        g_autofree char *sql =
-            g_strdup_printf("DELETE FROM once_done WHERE device = %" G_GINT64_FORMAT ";", rec.id);
-        if (sqlite3_exec(s->main.db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "state database: %s", msg);
-            sqlite3_free(msg);
-            policy_device_record_clear(&rec);
-            return FALSE;
-        }
-        n += (guint)sqlite3_changes(s->main.db);
-        if (rec.just_imaged) {
-            if (!policy_store_clear_just_imaged(s, rec.id, error)) {
-                policy_device_record_clear(&rec);
-                return FALSE;
-            }
-            n++;
-        }
-        policy_device_record_clear(&rec);
-    } else if (err != NULL) {
+    gboolean found = policy_store_find_key(s, key, &rec, &err); /* before the turn: it syncs */
+    if (err != NULL) {
         g_propagate_error(error, err);
         return FALSE;
+    }
+    gboolean had = g_hash_table_contains(s->assign, key);
+    if (!policy_store_delete_assignment(s, key, error)) {
+        policy_device_record_clear(&rec);
+        return FALSE;
+    }
+    n += had;
+    if (found) {
+        Dev *e = dev_get(s, rec.id);
+        wl_enter(s);
+        sqlite3_stmt *st = stmt(s, Q_DEL_ONCE);
+        sqlite3_bind_int64(st, 1, rec.id);
+        gboolean ok = run(s, st, error);
+        if (ok && e != NULL && e->once != NULL) {
+            n += e->once->len;
+            Undo *u = undo_push(s, U_ONCE_CLEAR, e);
+            if (u != NULL)
+                u->once = g_steal_pointer(&e->once);
+            else
+                g_clear_pointer(&e->once, g_ptr_array_unref);
+        }
+        wl_leave(s);
+        if (ok && rec.just_imaged) {
+            ok = policy_store_clear_just_imaged(s, rec.id, error);
+            n += ok;
+        }
+        policy_device_record_clear(&rec);
+        if (!ok)
+            return FALSE;
     }
     if (removed != NULL)
         *removed = n;
     return TRUE;
 }
 
-gboolean policy_store_once_done(PolicyStore *s, gint64 id, const char *what, gboolean *done,
-                                GError **error)
-{
-    sqlite3_stmt *st = stmt(s, Q_ONCE_DONE);
-    sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, what);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_fail(s, error, "read");
-    *done = rc == SQLITE_ROW;
-    return TRUE;
-}
-
 gboolean policy_store_mark_once(PolicyStore *s, gint64 id, const char *what, gint64 now,
                                 GError **error)
 {
-    if (!policy_store_persist(s, id, error))
+    Dev *e = dev_get(s, id);
+    if (e == NULL) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no device %" G_GINT64_FORMAT, id);
         return FALSE;
-    sqlite3_stmt *st = stmt(s, Q_MARK_ONCE);
-    sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, what);
-    sqlite3_bind_int64(st, 3, now);
-    return run(s, st, error);
+    }
+    wl_enter(s);
+    gboolean ok = persist(s, e, error);
+    if (ok) {
+        sqlite3_stmt *st = stmt(s, Q_MARK_ONCE);
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, what);
+        sqlite3_bind_int64(st, 3, now);
+        ok = run(s, st, error);
+    }
+    if (ok && !once_has(e, what)) {
+        once_add(e, what);
+        Undo *u = undo_push(s, U_ONCE_ADD, e);
+        if (u != NULL)
+            u->str = g_strdup(what);
+    }
+    wl_leave(s);
+    return ok;
+}
+
+/* ---- listings: SQL, after writing what is noted ------------------------------------------- */
+
+static void read_record(sqlite3_stmt *st, PolicyDeviceRecord *r)
+{
+    policy_device_record_clear(r);
+    r->id = sqlite3_column_int64(st, 0);
+    g_strlcpy(r->key, col(st, 1) ? col(st, 1) : "", sizeof(r->key));
+    g_strlcpy(r->mac, col(st, 2) ? col(st, 2) : "", sizeof(r->mac));
+    g_strlcpy(r->uuid, col(st, 3) ? col(st, 3) : "", sizeof(r->uuid));
+    r->serial = g_strdup(col(st, 4));
+    r->first_seen = sqlite3_column_int64(st, 5);
+    r->last_seen = sqlite3_column_int64(st, 6);
+    r->boot_count = sqlite3_column_int64(st, 7);
+    r->just_imaged = sqlite3_column_int(st, 8) != 0;
+    r->last_image = g_strdup(col(st, 9));
+    r->last_rule = g_strdup(col(st, 10));
 }
 
 gboolean policy_store_foreach(PolicyStore *s, guint limit, PolicyDeviceFn fn, gpointer data,
@@ -1110,10 +1378,8 @@ static gpointer writer_main(gpointer data)
         if (s->batch != NULL && !s->batch->done) {
             Batch *b = s->batch;
             g_mutex_unlock(&s->lock);
-            write_batch(&s->writer, b);
+            write_batch(s, &s->writer, b, TRUE);
             g_mutex_lock(&s->lock);
-            b->done = TRUE;
-            g_cond_broadcast(&s->cond);
             continue;
         }
         if (s->stop)
@@ -1157,4 +1423,40 @@ gboolean policy_store_start_writer(PolicyStore *s, guint interval_ms, GError **e
         return FALSE;
     }
     return TRUE;
+}
+
+void policy_store_close(PolicyStore *s)
+{
+    if (s == NULL)
+        return;
+    if (s->main.db != NULL) {
+        policy_store_rollback(s);
+        sync_all(s);
+    }
+    if (s->thread != NULL) {
+        g_mutex_lock(&s->lock);
+        s->stop = TRUE;
+        g_cond_broadcast(&s->cond);
+        g_mutex_unlock(&s->lock);
+        g_thread_join(s->thread);
+        conn_close(&s->writer);
+    }
+    if (s->batch != NULL)
+        batch_free(s->batch);
+    if (s->undo != NULL) {
+        undo_clear(s);
+        g_array_unref(s->undo);
+    }
+    for (int ix = 0; ix < IX_N_; ix++)
+        g_clear_pointer(&s->idx[ix], g_hash_table_destroy);
+    g_clear_pointer(&s->devs, g_hash_table_destroy);
+    g_clear_pointer(&s->assign, g_hash_table_destroy);
+    g_clear_pointer(&s->dirty, g_ptr_array_unref);
+    g_free(s->flush_error);
+    g_mutex_clear(&s->lock);
+    g_mutex_clear(&s->wlock);
+    g_cond_clear(&s->cond);
+    g_free(s->path);
+    conn_close(&s->main);
+    g_free(s);
 }

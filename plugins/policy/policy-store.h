@@ -3,9 +3,11 @@
  * just-imaged marks and the last image laid down. SQLite in WAL mode: a committed change
  * survives the daemon being killed (-9) at any instant; see policy-store.c for why SQLite.
  *
- * The bookkeeping of boots (policy_store_note_boot) is kept in memory, seen by every read,
- * and written in batches by policy_store_flush(): a kill -9 may lose the last batch of it.
- * Everything else is written when called, in the caller's transaction. */
+ * All of it is also held in memory, loaded at open and kept current by every write: the
+ * reads a decision makes (find, get_assignment, once_done) touch no SQLite. The bookkeeping
+ * of boots (policy_store_note_boot) is written in batches by policy_store_flush(): a kill -9
+ * may lose the last batch of it. Everything else is written when called, in the caller's
+ * transaction. Main loop thread only (the writer thread is the store's own). */
 #pragma once
 
 #include "policy-device.h"
@@ -48,18 +50,22 @@ gboolean policy_store_flush(PolicyStore *s, gboolean wait, GError **error);
 guint policy_store_pending(PolicyStore *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PolicyStore, policy_store_close)
 
-/* BEGIN IMMEDIATE, after any batch in flight has landed. */
+/* BEGIN IMMEDIATE, in the writer's turn: waits at most for the one chunk of a batch the
+ * writer is writing (CHUNK_ROWS devices), never for the whole batch; the writer waits until
+ * commit or rollback. A rollback also puts back what the transaction changed in memory. */
 gboolean policy_store_begin(PolicyStore *s, GError **error);
 gboolean policy_store_commit(PolicyStore *s, GError **error);
 void policy_store_rollback(PolicyStore *s);
 
 /* Finds the record of a device: by UUID when it has one, else by serial, else by MAC (the
- * most recently seen record with that MAC and no UUID of another machine), bookkeeping not
- * flushed yet included. FALSE when unknown (error unset) or on failure (error set). */
+ * most recently seen record with that MAC and no UUID or serial of another machine),
+ * bookkeeping not flushed yet included. From memory: FALSE means unknown. */
 gboolean policy_store_find(PolicyStore *s, const PolicyDevice *d, PolicyDeviceRecord *out,
                            GError **error);
+/* The record of device id, from memory. FALSE when there is none. */
+gboolean policy_store_get(PolicyStore *s, gint64 id, PolicyDeviceRecord *out);
 /* Finds a record by a key as prebootctl gives it ("mac:..", "uuid:..", "serial:.."), after
- * writing what is pending (as foreach and count_devices do). */
+ * writing what is pending (as foreach and count_devices do): not for the decision path. */
 gboolean policy_store_find_key(PolicyStore *s, const char *key, PolicyDeviceRecord *out,
                                GError **error);
 /* Notes a boot in memory (the hot path: no SQLite write): creates the record of a device not
@@ -108,6 +114,10 @@ gboolean policy_store_foreach_assignment(PolicyStore *s,
                                          void (*fn)(const char *key, const char *work,
                                                     gpointer data),
                                          gpointer data, GError **error);
+/* Devices in the table, after writing what is pending. */
 gint64 policy_store_count_devices(PolicyStore *s);
+/* Devices and assignments in memory (no SQL, no wait). */
+guint policy_store_device_count(PolicyStore *s);
+guint policy_store_assignment_count(PolicyStore *s);
 
 G_END_DECLS
