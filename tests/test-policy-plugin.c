@@ -526,6 +526,15 @@ static void test_http_service(Fixture *f, gconstpointer data)
     http->route_remove(http->ctx, "/t/", echo_handler, (void *)http);
     g_assert_cmpint(http_get(f, "/t/x", &body), ==, 404);
     g_clear_pointer(&body, g_free);
+
+    /* Version 2: where the listener is and what it serves (proxydhcp points iPXE at it). */
+    g_assert_true(PB_HTTP_HAS(http, routed));
+    g_assert_cmpuint(http->listen_port(http->ctx), ==, f->http_port);
+    g_assert_cmpstr(http->listen_address(http->ctx), ==, "127.0.0.1");
+    g_assert_true(http->routed(http->ctx, "/boot.ipxe"));
+    g_assert_true(http->routed(http->ctx, "/t/stream"));
+    g_assert_false(http->routed(http->ctx, "/t/x"));
+    g_assert_false(http->routed(http->ctx, "/nothing"));
 }
 
 /* ---- pxelinux.cfg through tftp ------------------------------------------------------------ */

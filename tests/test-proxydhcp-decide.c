@@ -100,6 +100,9 @@ typedef struct {
     DhcpPacket rep;
 } Outcome;
 
+/* The next step the plugin found for iPXE clients (NULL: none), for run(). */
+static const char *ipxe_auto;
+
 static Outcome *run(const PdConfig *cfg, const DhcpPacket *req, bool pxe_port, guint16 src_port,
                     const PdPolicyAnswer *pol)
 {
@@ -110,7 +113,8 @@ static Outcome *run(const PdConfig *cfg, const DhcpPacket *req, bool pxe_port, g
                      .src_addr = {192, 0, 2, 77},
                      .src_port = src_port,
                      .client_port = 68,
-                     .server_port = 67};
+                     .server_port = 67,
+                     .ipxe_auto = ipxe_auto};
     memcpy(ctx.server_addr, SERVER, 4);
     PdPolicyAnswer def = PD_POLICY_DEFAULT;
     guint8 out[1500];
@@ -384,6 +388,42 @@ static void test_ipxe_next(void)
     g_assert_false(p->client.ipxe);
 }
 
+/* With ipxe_next empty, iPXE gets the plugin's own next step (the policy script on our
+ * HTTP listener) instead of the boot file, which would load iPXE again; ipxe_next, when
+ * set, and a file named by the policy engine come first; other clients never get it. */
+static void test_ipxe_auto(void)
+{
+    g_autoptr(PdConfig) cfg = make_config();
+    g_autofree DhcpPacket *req = load("ipxe-efi-discover.bin");
+    g_autofree Outcome *none = run(cfg, req, false, 68, NULL);
+    g_assert_cmpstr((const char *)none->rep.file, !=, "http://192.0.2.1:8080/boot.ipxe");
+
+    ipxe_auto = "http://192.0.2.1:8080/boot.ipxe";
+    g_autofree Outcome *o = run(cfg, req, false, 68, NULL);
+    check_common(o, req, DHCP_OFFER, "PXEClient");
+    g_assert_cmpint(o->plan.profile, ==, PD_PROFILE_DIRECT);
+    g_assert_cmpstr((const char *)o->rep.file, ==, "http://192.0.2.1:8080/boot.ipxe");
+
+    PdPolicyAnswer pol = {.profile = -1, .boot_file = "from-policy.efi"};
+    g_autofree Outcome *p = run(cfg, req, false, 68, &pol);
+    g_assert_cmpstr((const char *)p->rep.file, ==, "from-policy.efi");
+
+    g_free(cfg->ipxe_next);
+    cfg->ipxe_next = g_strdup("configured.ipxe");
+    g_autofree Outcome *c = run(cfg, req, false, 68, NULL);
+    g_assert_cmpstr((const char *)c->rep.file, ==, "configured.ipxe");
+
+    Req r = {.msg_type = DHCP_DISCOVER,
+             .arch93 = 7,
+             .vc = "PXEClient:Arch:00007:UNDI:003001",
+             .item_type = -1};
+    cfg->profile[PXE_ARCH_CLASS_EFI_X64] = PD_PROFILE_DIRECT;
+    g_autofree DhcpPacket *plain = build(&r);
+    g_autofree Outcome *f = run(cfg, plain, false, 68, NULL);
+    g_assert_cmpstr((const char *)f->rep.file, ==, "bootx64.efi");
+    ipxe_auto = NULL;
+}
+
 /* RFC 2131 section 4.1 reply addressing. */
 static void test_addressing(void)
 {
@@ -632,6 +672,7 @@ int main(int argc, char **argv)
     g_test_add_func("/proxydhcp/arch-files", test_arch_files);
     g_test_add_func("/proxydhcp/http-boot", test_http_boot);
     g_test_add_func("/proxydhcp/ipxe-next", test_ipxe_next);
+    g_test_add_func("/proxydhcp/ipxe-auto", test_ipxe_auto);
     g_test_add_func("/proxydhcp/addressing", test_addressing);
     g_test_add_func("/proxydhcp/boot-items", test_boot_items);
     g_test_add_func("/proxydhcp/pxe-port-profile-ack", test_pxe_port_profile_ack);

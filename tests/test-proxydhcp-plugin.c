@@ -7,6 +7,7 @@
 #include "net.h"
 #include "testutil.h"
 
+#include <preboot/http.h>
 #include <preboot/policy.h>
 #include <string.h>
 #ifdef G_OS_WIN32
@@ -739,6 +740,116 @@ static void test_local_policy(Fixture *f, gconstpointer data)
     pb_udp_close(s);
 }
 
+/* ---- the next step for iPXE from an HTTP listener (the preboot.http service, v2) --------- */
+
+typedef struct {
+    pb_http_service svc;
+    bool serving;        /* /boot.ipxe is routed */
+    const char *address; /* listen_address() */
+} FakeHttp;
+
+static FakeHttp fake_http;
+
+static uint16_t fake_http_port(void *ctx)
+{
+    return 8081;
+}
+
+static const char *fake_http_address(void *ctx)
+{
+    return ((FakeHttp *)ctx)->address;
+}
+
+static bool fake_http_routed(void *ctx, const char *path)
+{
+    return ((FakeHttp *)ctx)->serving && strcmp(path, "/boot.ipxe") == 0;
+}
+
+static void *fake_http_create(const pb_host *host, pb_instance *inst, const pb_config *cfg,
+                              pb_err *err)
+{
+    memset(&fake_http, 0, sizeof fake_http);
+    fake_http.svc.struct_size = sizeof fake_http.svc;
+    fake_http.svc.ctx = &fake_http;
+    fake_http.svc.listen_port = fake_http_port;
+    fake_http.svc.listen_address = fake_http_address;
+    fake_http.svc.routed = fake_http_routed;
+    fake_http.address = "";
+    if (!host->service_publish(inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, &fake_http.svc, err))
+        return NULL;
+    return &fake_http;
+}
+
+static const pb_plugin fake_http_plugin = {
+    PB_PLUGIN_HEADER,
+    .name = "fakehttp",
+    .version = "0",
+    .description = "test double of the http plugin",
+    .param_size = sizeof(pb_param),
+    .create = fake_http_create,
+    .destroy = fake_destroy,
+};
+
+static void set_up_http(Fixture *f, gconstpointer data)
+{
+    f->dir = pbt_tmpdir();
+    PbGlobalConfig g;
+    pbt_global(&g, f->dir, plugin_dir());
+    f->host = pb_host_new(&g);
+    pb_global_config_clear(&g);
+    pb_host_add_builtin(f->host, &fake_http_plugin);
+    f->port = pbt_free_udp_port();
+    f->pxe_port = pbt_free_udp_port();
+    f->client_port = pbt_free_udp_port();
+    f->client = open_udp("0.0.0.0", f->client_port);
+    start(f, "  - module: fakehttp\n");
+}
+
+/* ipxe_next is empty: an iPXE client is sent to /boot.ipxe on our HTTP listener, at the
+ * address it reached us on, when the listener serves it; otherwise it gets the boot file. */
+static void test_ipxe_auto(Fixture *f, gconstpointer data)
+{
+    pb_socket_t s = open_udp("127.0.0.1", 0);
+    Req d = {.msg_type = DHCP_DISCOVER,
+             .arch93 = 0,
+             .vc = "PXEClient:Arch:00000:UNDI:002001",
+             .ipxe = true,
+             .item_type = -1,
+             .xid = 0x9100};
+    guint8 req[600];
+    gsize n = build(&d, req, sizeof req);
+    DhcpPacket rep;
+    PbAddr src;
+
+    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 2000, &rep, &src), >, 0);
+    /* Nothing serves it yet: a BIOS client's menu offer, as for any other. */
+    g_assert_false(g_str_has_prefix((const char *)rep.file, "http:"));
+    g_autofree char *log_path = g_build_filename(f->dir, "log", "novell-proxydhcp.log", NULL);
+    g_autofree char *log = NULL;
+    g_assert_true(g_file_get_contents(log_path, &log, NULL, NULL));
+    g_assert_nonnull(strstr(log, "ipxe_next is empty")); /* the admin is told why */
+
+    fake_http.serving = true;
+    req[4] ^= 1;
+    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 2000, &rep, &src), >, 0);
+    g_assert_cmpstr((const char *)rep.file, ==,
+                    "http://127.0.0.1:8081/boot.ipxe?mac=${net0/mac}&platform=${platform}"
+                    "&buildarch=${buildarch}");
+
+    fake_http.address = "192.0.2.9"; /* a listener bound to one address is named by it */
+    req[4] ^= 2;
+    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 2000, &rep, &src), >, 0);
+    g_assert_true(g_str_has_prefix((const char *)rep.file, "http://192.0.2.9:8081/boot.ipxe?"));
+
+    /* A client that is not iPXE yet gets the boot file as before. */
+    d.ipxe = false;
+    d.xid = 0x9200;
+    n = build(&d, req, sizeof req);
+    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 2000, &rep, &src), >, 0);
+    g_assert_false(g_str_has_prefix((const char *)rep.file, "http:"));
+    pb_udp_close(s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -756,6 +867,8 @@ int main(int argc, char **argv)
                tear_down);
     g_test_add("/proxydhcp-plugin/local-policy", Fixture, NULL, set_up_local_policy,
                test_local_policy, tear_down);
+    g_test_add("/proxydhcp-plugin/ipxe-auto", Fixture, NULL, set_up_http, test_ipxe_auto,
+               tear_down);
     g_test_add("/proxydhcp-plugin/reload", Fixture, NULL, set_up, test_reload, tear_down);
     g_test_add("/proxydhcp-plugin/reply-delay", Fixture, "    reply_delay: 300\n", set_up,
                test_reply_delay, tear_down);

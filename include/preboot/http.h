@@ -16,6 +16,8 @@
  * (the policy plugin does so once a second until it succeeds).
  *
  * Changelog (newest first)
+ *   2  2026-12-05  listen_port(), listen_address(), routed(): where the listener is and
+ *                  what it serves, so that other plugins can point clients at a route.
  *   1  2026-11-24  routes by prefix, query/header access, buffered and streamed responses.
  *
  * Versioning rules are those of plugin.h: every struct starts with its struct_size, a reader
@@ -38,7 +40,7 @@ extern "C" {
 #endif
 
 #define PB_HTTP_SERVICE         "preboot.http"
-#define PB_HTTP_SERVICE_VERSION 1
+#define PB_HTTP_SERVICE_VERSION 2
 
 /* One request, as the handler sees it. */
 typedef struct pb_http_request {
@@ -93,7 +95,18 @@ typedef struct pb_http_service {
     bool (*respond_stream)(void *ctx, pb_http_response *resp, unsigned status,
                            const char *content_type, int64_t size, pb_http_read_fn read_fn,
                            pb_http_free_fn free_fn, void *handle);
+
+    /* Version 2 (check struct_size). The TCP port the listener is bound to. */
+    uint16_t (*listen_port)(void *ctx);
+    /* The address it is bound to ("192.0.2.1"), or "" when it listens on all of the
+     * host's addresses (then a client reaches it at whichever address it reached us). */
+    const char *(*listen_address)(void *ctx);
+    /* Whether a request for path would reach a route now (another plugin's). */
+    bool (*routed)(void *ctx, const char *path);
 } pb_http_service;
+
+/* TRUE when the service s (of the size it says) has member m. */
+#define PB_HTTP_HAS(s, m) ((s)->struct_size >= offsetof(pb_http_service, m) + sizeof((s)->m))
 
 #ifdef __cplusplus
 }

@@ -332,6 +332,22 @@ static void svc_route_remove(void *ctx, const char *prefix, pb_http_handler_fn f
         h->host->log(h->inst, PB_LOG_REQUEST, "route %s removed", prefix);
 }
 
+static uint16_t svc_listen_port(void *ctx)
+{
+    return ((Http *)ctx)->bound_port;
+}
+
+static const char *svc_listen_address(void *ctx)
+{
+    return ((Http *)ctx)->set.listen;
+}
+
+static bool svc_routed(void *ctx, const char *path)
+{
+    Http *h = ctx;
+    return path != NULL && http_routes_find(h->routes, path) != NULL;
+}
+
 static const char *svc_query(void *ctx, const pb_http_request *req, const char *name)
 {
     const Request *r = (const Request *)req;
@@ -488,6 +504,9 @@ static void *http_create(const pb_host *host, pb_instance *inst, const pb_config
     h->iface.add_header = svc_add_header;
     h->iface.respond = svc_respond;
     h->iface.respond_stream = svc_respond_stream;
+    h->iface.listen_port = svc_listen_port;
+    h->iface.listen_address = svc_listen_address;
+    h->iface.routed = svc_routed;
     return h;
 fail:
     http_routes_free(h->routes);

@@ -300,14 +300,25 @@ void pd_reply_dest(const DhcpPacket *req, const PdContext *ctx, PdDest *d)
     d->broadcast = true;
 }
 
+/* What an iPXE client gets next, or NULL: ipxe_next, else the script on our HTTP listener. */
+static const char *ipxe_next(const PdConfig *cfg, const PdClient *c, const PdContext *ctx)
+{
+    if (!c->ipxe)
+        return NULL;
+    if (cfg->ipxe_next[0] != '\0')
+        return cfg->ipxe_next;
+    return ctx->ipxe_auto;
+}
+
 /* The file for an architecture after policy and the iPXE rule. */
-static const char *default_file(const PdConfig *cfg, const PdClient *c, const PdPolicyAnswer *pol)
+static const char *default_file(const PdConfig *cfg, const PdClient *c, const PdContext *ctx,
+                                const PdPolicyAnswer *pol)
 {
     if (pol->boot_file != NULL && pol->boot_file[0] != '\0')
         return pol->boot_file;
     /* An iPXE client asking again gets the next step, or it would load iPXE forever. */
-    if (c->ipxe && cfg->ipxe_next[0] != '\0')
-        return cfg->ipxe_next;
+    if (ipxe_next(cfg, c, ctx) != NULL)
+        return ipxe_next(cfg, c, ctx);
     if (c->http)
         return cfg->http_url;
     return cfg->boot_file[c->arch_class];
@@ -372,11 +383,11 @@ bool pd_decide(const PdConfig *cfg, const DhcpPacket *req, const PdClient *c, co
     if (pol->profile >= 0 && pol->profile < PD_PROFILE_N)
         profile = (PdProfile)pol->profile;
     /* iPXE and HTTP boot take a file or URL directly; a menu would only slow them. */
-    if ((c->ipxe && cfg->ipxe_next[0] != '\0') || c->http)
+    if (ipxe_next(cfg, c, ctx) != NULL || c->http)
         profile = PD_PROFILE_DIRECT;
     plan->profile = profile;
 
-    const char *file = default_file(cfg, c, pol);
+    const char *file = default_file(cfg, c, ctx, pol);
     guint16 item_type = 0, item_layer = 0;
     if (item_request) {
         item_type = c->vendor.item_type;

@@ -108,6 +108,9 @@ typedef struct {
     guint8 server_addr[4]; /* our address on the receiving interface */
     guint16 client_port;   /* 68 normally; configurable for tests */
     guint16 server_port;   /* 67 normally: relays listen there */
+    /* An iPXE client's next step when ipxe_next is empty: the policy script on this
+     * daemon's HTTP listener, when one serves it; NULL otherwise. */
+    const char *ipxe_auto;
 } PdContext;
 
 typedef struct {

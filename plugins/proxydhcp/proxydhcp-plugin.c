@@ -7,6 +7,7 @@
 #include "proxydhcp-decide.h"
 #include "proxydhcp-iface.h"
 
+#include <preboot/http.h>
 #include <preboot/plugin.h>
 #include <preboot/policy.h>
 #include <string.h>
@@ -107,6 +108,7 @@ typedef struct {
     guint32 query_id;
     PdPolicyAnswer answer;
     char policy_file[256];
+    char ipxe_auto[128]; /* the DHCP file field's size */
     pb_timer *timer;
     guint8 out[1024];
     PdPlan plan;
@@ -149,6 +151,7 @@ struct Pd {
         guint64 at_us;
     } iface_cache;
     DhcpPacket scratch; /* parse buffer: big, so not on the stack per packet */
+    bool warned_ipxe_loop;
 };
 
 #define IFACE_CACHE_US (2 * G_USEC_PER_SEC)
@@ -559,6 +562,41 @@ static bool ask_remote_policy(Pd *pd, const DhcpPacket *req, const PdClient *c, 
 
 /* ---- receiving ----------------------------------------------------------------------- */
 
+/* An iPXE client with no ipxe_next configured: point it at the policy script on this
+ * daemon's HTTP listener when one serves /boot.ipxe, at the address it reached us on (or
+ * the listener's own), with the identifiers iPXE fills in itself. Without that it would
+ * be offered the boot file again: iPXE loading iPXE, forever. */
+static void ipxe_auto(Pd *pd, const PdClient *c, Pending *pe)
+{
+    const pb_host *h = pd->host;
+    const pb_http_service *http = h->service_lookup(pd->inst, PB_HTTP_SERVICE, 2, NULL);
+    if (http != NULL && PB_HTTP_HAS(http, routed) && http->routed(http->ctx, "/boot.ipxe")) {
+        const char *la = http->listen_address(http->ctx);
+        char addr[64];
+        if (la != NULL && *la != '\0' && strcmp(la, "0.0.0.0") != 0 && strcmp(la, "::") != 0)
+            g_snprintf(addr, sizeof(addr), strchr(la, ':') ? "[%s]" : "%s", la);
+        else
+            g_snprintf(addr, sizeof(addr), "%u.%u.%u.%u", pe->ctx.server_addr[0],
+                       pe->ctx.server_addr[1], pe->ctx.server_addr[2], pe->ctx.server_addr[3]);
+        int n = g_snprintf(pe->ipxe_auto, sizeof(pe->ipxe_auto),
+                           "http://%s:%u/boot.ipxe?mac=${net0/mac}&platform=${platform}"
+                           "&buildarch=${buildarch}",
+                           addr, http->listen_port(http->ctx));
+        if (n > 0 && (gsize)n < sizeof(pe->ipxe_auto)) {
+            pe->ctx.ipxe_auto = pe->ipxe_auto;
+            return;
+        }
+    }
+    if (!pd->warned_ipxe_loop) {
+        pd->warned_ipxe_loop = true;
+        h->log(pd->inst, PB_LOG_WARNING,
+               "%s runs iPXE and asks again, and ipxe_next is empty with no /boot.ipxe on an "
+               "HTTP listener here: it is offered the boot file again, which loops if that "
+               "is iPXE. Set ipxe_next, or load the http and policy plugins.",
+               c->mac);
+    }
+}
+
 static void handle(Pd *pd, int which, const guint8 *buf, gsize n, const PbAddr *from,
                    const PbAddr *local, guint32 ifindex)
 {
@@ -649,6 +687,9 @@ static void handle(Pd *pd, int which, const guint8 *buf, gsize n, const PbAddr *
             }
         }
     }
+
+    if (c.ipxe && pd->set->pd->ipxe_next[0] == '\0')
+        ipxe_auto(pd, &c, pe);
 
     if (ask_local_policy(pd, req, &c, pe)) {
         finish(pe);
