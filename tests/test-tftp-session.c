@@ -105,6 +105,8 @@ static gssize gen_read(void *data, guint64 off, guint8 *buf, gsize len)
     if (off >= g->size)
         return 0;
     gsize n = (gsize)MIN((guint64)len, g->size - off);
+    if (g->fail_at_4k && off + n > 4096)
+        n = 4096 - (gsize)off; /* like a disk: what lies before the bad sector, then errors */
     for (gsize i = 0; i < n; i++)
         buf[i] = gen_byte(off + i);
     return (gssize)n;
@@ -402,8 +404,9 @@ static void test_batched_partial(void)
      * failed batch goes out. */
     g_ptr_array_set_size(n->sent, 0);
     GenFile bad = {.size = 100000, .fail_at_4k = TRUE};
+    p.blksize = 256;
     s = tftp_session_new_read(&p, gen_source(&bad), net_send, n, 0);
-    g_assert_cmpuint(n->sent->len, ==, 16); /* blocks 1-16 are read from offset 0 */
+    g_assert_cmpuint(n->sent->len, ==, 16); /* blocks 1-16 lie below 4 KiB */
     ack(s, 16, 5 * MS);
     g_assert_cmpint(tftp_session_result(s), ==, TFTP_RESULT_LOCAL_ERROR);
     g_assert_cmpuint(n->sent->len, ==, 17);
@@ -566,6 +569,24 @@ static void test_read_error_and_illegal(void)
     TftpPacket e = sent(n, n->sent->len - 1);
     g_assert_cmpint(e.op, ==, TFTP_OP_ERROR);
     g_assert_cmpuint(e.error_code, ==, TFTP_ERR_UNDEFINED);
+    tftp_session_free(s);
+
+    /* Lock step reads ahead, past the block it needs: a read error there must not cost
+     * the blocks before it. 512-byte blocks: 1-8 lie below 4 KiB and go out whole. */
+    g_ptr_array_set_size(n->sent, 0);
+    g = (GenFile){.size = 10000, .fail_at_4k = TRUE};
+    TftpSessionParams small = params(FALSE, 512, 1);
+    s = tftp_session_new_read(&small, gen_source(&g), net_send, n, 0);
+    for (guint16 b = 1; b <= 8; b++) {
+        TftpPacket d = sent(n, b - 1);
+        g_assert_cmpint(d.op, ==, TFTP_OP_DATA);
+        g_assert_cmpuint(d.data_len, ==, 512);
+        g_assert_cmpuint(d.data[511], ==, gen_byte((guint64)b * 512 - 1));
+        ack(s, b, b);
+    }
+    g_assert_cmpint(tftp_session_result(s), ==, TFTP_RESULT_LOCAL_ERROR);
+    g_assert_cmpuint(n->sent->len, ==, 9);
+    g_assert_cmpint(sent(n, 8).op, ==, TFTP_OP_ERROR);
     tftp_session_free(s);
 
     /* DATA sent to a download is illegal: ERROR 4. */
