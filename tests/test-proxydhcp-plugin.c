@@ -685,19 +685,26 @@ static const pb_plugin fake_policy_plugin = {
     .destroy = fake_destroy,
 };
 
-static void set_up_local_policy(Fixture *f, gconstpointer data)
+/* proxydhcp beside a built-in test double of another plugin (instance "module"). */
+static void set_up_beside(Fixture *f, const pb_plugin *plugin, const char *module)
 {
     f->dir = pbt_tmpdir();
     PbGlobalConfig g;
     pbt_global(&g, f->dir, plugin_dir());
     f->host = pb_host_new(&g);
     pb_global_config_clear(&g);
-    pb_host_add_builtin(f->host, &fake_policy_plugin);
+    pb_host_add_builtin(f->host, plugin);
     f->port = pbt_free_udp_port();
     f->pxe_port = pbt_free_udp_port();
     f->client_port = pbt_free_udp_port();
     f->client = open_udp("0.0.0.0", f->client_port);
-    start(f, "  - module: fakepolicy\n");
+    g_autofree char *extra = g_strdup_printf("  - module: %s\n", module);
+    start(f, extra);
+}
+
+static void set_up_local_policy(Fixture *f, gconstpointer data)
+{
+    set_up_beside(f, &fake_policy_plugin, "fakepolicy");
 }
 
 static void test_local_policy(Fixture *f, gconstpointer data)
@@ -792,17 +799,7 @@ static const pb_plugin fake_http_plugin = {
 
 static void set_up_http(Fixture *f, gconstpointer data)
 {
-    f->dir = pbt_tmpdir();
-    PbGlobalConfig g;
-    pbt_global(&g, f->dir, plugin_dir());
-    f->host = pb_host_new(&g);
-    pb_global_config_clear(&g);
-    pb_host_add_builtin(f->host, &fake_http_plugin);
-    f->port = pbt_free_udp_port();
-    f->pxe_port = pbt_free_udp_port();
-    f->client_port = pbt_free_udp_port();
-    f->client = open_udp("0.0.0.0", f->client_port);
-    start(f, "  - module: fakehttp\n");
+    set_up_beside(f, &fake_http_plugin, "fakehttp");
 }
 
 /* ipxe_next is empty: an iPXE client is sent to /boot.ipxe on our HTTP listener, at the
