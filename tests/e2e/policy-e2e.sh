@@ -8,8 +8,9 @@
 #               or 43), reached over a veth
 #
 # Two QEMU machines (SeaBIOS with QEMU's iPXE ROM, different MACs) boot at the same time.
-# The ROM is already iPXE, so proxydhcp offers it its next step, ipxe_next: the
-# /boot.ipxe URL with ${net0/mac}, ${platform} and ${buildarch}, which iPXE expands
+# The ROM is already iPXE, so proxydhcp offers it its next step. ipxe_next is left empty,
+# as in the shipped configuration: proxydhcp finds /boot.ipxe on the daemon's HTTP listener
+# and offers its URL with ${net0/mac}, ${platform} and ${buildarch}, which iPXE expands
 # itself. One machine is assigned "local", the other "program .../e2e/program-b once".
 # A boot passes when proxydhcp offered that MAC the URL (its log and `prebootctl
 # proxydhcp-client`; iPXE takes a proxy offer naming a next server and a file as it is,
@@ -86,10 +87,9 @@ setup_net 2>"$T/setup.err" ||
 PORT=8080
 MAC_A=52:54:00:e2:e1:0a
 MAC_B=52:54:00:e2:e1:0b
-# What an iPXE client gets from proxydhcp: iPXE expands the settings in a DHCP boot file
-# name itself, so each machine asks with its own MAC. (At most 127 bytes: the file field.
-# Not ${next-server}: beside dnsmasq, which names itself as next server, this iPXE expands
-# it to 10.0.0.2, though it prints proxydhcp's 10.0.0.1 as its next server.)
+# What an iPXE client gets from proxydhcp with ipxe_next empty: the policy script on the
+# HTTP listener, named by the listener's address; iPXE expands the settings in a DHCP boot
+# file name itself, so each machine asks with its own MAC.
 NEXT="http://10.0.0.1:$PORT/boot.ipxe?mac=\${net0/mac}&platform=\${platform}&buildarch=\${buildarch}"
 mkdir -p "$T/log" "$T/state" "$T/tftp"
 cat >"$T/rules.yaml" <<EOC
@@ -110,8 +110,7 @@ daemon:
   pid_file: $T/prebootd.pid
   control_socket: $T/control.sock
 plugins:
-  - {module: proxydhcp, local_interface: 10.0.0.1, ipxe_next: "$NEXT", history: 64,
-     log_level: 3}
+  - {module: proxydhcp, local_interface: 10.0.0.1, history: 64, log_level: 3}
   - {module: tftp, directory: $T/tftp, log_level: 2}
   - {module: http, listen: 10.0.0.1, port: $PORT, log_level: 2}
   - {module: policy, local_interface: 10.0.0.1, rules_file: $T/rules.yaml, log_level: 2}
@@ -201,7 +200,7 @@ stop_qemu() {
 # decided MAC WORK: how often the policy log shows /boot.ipxe's decision for MAC acted on
 decided() { grep -c "http .*mac:$1: $2" "$POLLOG" 2>/dev/null; }
 fetched() { grep -c "GET $1 " "$HTTPLOG" 2>/dev/null; }
-# offered MAC: how many OFFERs naming ipxe_next proxydhcp's per-MAC history holds for MAC
+# offered MAC: how many OFFERs naming the script's URL proxydhcp's per-MAC history holds
 offered() { ctl proxydhcp-client "$1" 2>/dev/null | grep -c "iPXE: OFFER profile direct, file \"$NEXT\""; }
 # console LOG: what iPXE printed, escapes and line wraps (80 columns) removed
 ESC=$(printf '\033')
@@ -225,7 +224,7 @@ stop_qemu "$QA" "$QB"
 [ "$(fetched /e2e/program-b)" -eq 1 ]
 report $? "the two machines got different answers (only B fetched the program)"
 
-# Both came through our proxydhcp: it offered each MAC ipxe_next on port 67. (iPXE takes a
+# Both came through our proxydhcp: it offered each MAC the script's URL on port 67. (iPXE takes a
 # proxy offer that already names a next server and a file as it is, without asking 4011.)
 pd_ok() { # mac
     [ "$(offered "$1")" -ge 1 ] &&
