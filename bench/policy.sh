@@ -42,6 +42,7 @@ echo "## $(date -u +%Y-%m-%d) $(uname -m), $(nproc) CPU(s), $DEVICES devices, $R
 mkdir -p "$tmp/state/policy" "$tmp/log"
 "$tmp/policy-bench" inproc "$tmp/rules.yaml" "$tmp/state/policy/policy.db" "$DEVICES" "$N" ||
     exit 1
+"$tmp/policy-bench" open "$tmp/state/policy/policy.db" || exit 1
 for r in ${SCALE_RULES:-10 1000 10000}; do
     "$tmp/policy-bench" gen-rules "$tmp/exact-$r.yaml" "$r" exact || exit 1
     echo "-- $r exact MAC rules:"

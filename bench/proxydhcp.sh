@@ -160,6 +160,8 @@ kill $PB
 wait $PB 2>/dev/null
 
 # ---- preboot with the policy engine holding 10,000 device rules ----------------------------
+# Logging as quiet as proxydhcp's above (log_level 1): at its default level the policy logs
+# every committed decision, a formatted line per request that proxydhcp alone does not write.
 if [ -f "$top_builddir/plugins/policy/policy.la" ]; then
     {
         echo "version: 1"
@@ -178,6 +180,7 @@ if [ -f "$top_builddir/plugins/policy/policy.la" ]; then
     rules_file: $T/rules.yaml
     port: 0
     http: no
+    log_level: 1
 EOF2
     sed -i "s|plugin_path: \[|plugin_path: [$top_builddir/plugins/policy, |" "$T/preboot.yaml"
     ip netns exec $SRV $SERVE "$T/preboot.yaml" 2>"$T/serve-policy.err" &
