@@ -18,8 +18,10 @@
  * callback appended to pb_policy_service bumps PB_POLICY_SERVICE_VERSION.
  *
  * Threading: call only from the daemon's main loop thread, like every host service. A call
- * does not block on the network; it may touch the policy's local database (a few tens of
- * microseconds; see doc/benchmarks.md).
+ * does not block on the network. decide() reads the policy's state from memory (a few
+ * microseconds); only a CONSUME that uses up one-shot work or a mark, and report(), write
+ * to its local database before returning (about a millisecond at worst; see
+ * doc/benchmarks.md).
  */
 #ifndef PREBOOT_POLICY_H
 #define PREBOOT_POLICY_H
