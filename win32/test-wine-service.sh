@@ -98,7 +98,8 @@ case $homewin in
 esac
 svcexe="$homewin\\bin\\preboot\\prebootd.exe"
 
-base=$((20000 + ($$ * 7 + $(date +%S)) % 39000))
+sec=$(date +%S)
+base=$((20000 + ($$ * 7 + ${sec#0}) % 39000)) # ${sec#0}: "08" is no octal number
 tftp_port=$base http_port=$((base + 1)) policy_port=$((base + 2))
 head -c 300001 /dev/urandom >"$home/tftpboot/image.bin"
 cat >"$home/conf/preboot/rules.yaml" <<EOF

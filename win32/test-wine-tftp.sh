@@ -51,7 +51,8 @@ trap cleanup EXIT INT TERM
 win() { winepath -w "$1" 2>/dev/null; }
 
 # A port unlikely to be taken, in 20000-59999.
-port=$((20000 + ($$ * 7 + $(date +%S)) % 40000))
+sec=$(date +%S)
+port=$((20000 + ($$ * 7 + ${sec#0}) % 40000)) # ${sec#0}: "08" is no octal number
 mkdir -p "$tmp/root/boot" "$tmp/logs" "$tmp/state" "$tmp/run"
 # sizes that end mid-block and on a block boundary
 head -c 300001 /dev/urandom >"$tmp/root/image.bin"
