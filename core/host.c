@@ -131,6 +131,7 @@ static PbLog *inst_log(pb_instance *inst)
     return inst && inst->log ? inst->log : inst ? inst->host->log : NULL;
 }
 
+G_GNUC_PRINTF(3, 0)
 static void svc_logv(pb_instance *inst, int level, const char *fmt, va_list ap)
 {
     PbLog *log = inst_log(inst);
@@ -138,6 +139,7 @@ static void svc_logv(pb_instance *inst, int level, const char *fmt, va_list ap)
         pb_log_vprintf(log, level, fmt, ap);
 }
 
+G_GNUC_PRINTF(3, 4)
 static void svc_log(pb_instance *inst, int level, const char *fmt, ...)
 {
     va_list ap;
@@ -210,6 +212,7 @@ static gboolean inst_configure_log(pb_instance *inst, const struct pb_config *cf
 
 /* ---- errors, status, replies ---------------------------------------------------------- */
 
+G_GNUC_PRINTF(2, 3)
 static void svc_error(pb_err *err, const char *fmt, ...)
 {
     if (err == NULL)
@@ -221,6 +224,7 @@ static void svc_error(pb_err *err, const char *fmt, ...)
     va_end(ap);
 }
 
+G_GNUC_PRINTF(2, 3)
 static void svc_reply(pb_reply *reply, const char *fmt, ...)
 {
     if (reply == NULL)
@@ -231,6 +235,7 @@ static void svc_reply(pb_reply *reply, const char *fmt, ...)
     va_end(ap);
 }
 
+G_GNUC_PRINTF(2, 3)
 static void svc_status_text(pb_status *st, const char *fmt, ...)
 {
     if (st == NULL)
@@ -246,6 +251,7 @@ static void svc_status_text(pb_status *st, const char *fmt, ...)
             g_string_append_printf(st->out, "    %s\n", *l);
 }
 
+G_GNUC_PRINTF(3, 4)
 static void svc_status_kv(pb_status *st, const char *key, const char *fmt, ...)
 {
     if (st == NULL || key == NULL)
@@ -1023,7 +1029,8 @@ void pb_host_add_builtin(PbHost *host, const pb_plugin *plugin)
 gboolean pb_host_apply(PbHost *host, PbConfig *cfg, GString *report, GError **error)
 {
     g_return_val_if_fail(host != NULL && cfg != NULL, FALSE);
-    g_autoptr(PbConfig) owned = cfg;
+    g_autoptr(PbConfig) owned = cfg; /* ours from here on, whatever happens */
+    (void)owned;
     g_autoptr(GString) local = report ? NULL : g_string_new(NULL);
     if (report == NULL)
         report = local;
@@ -1189,7 +1196,8 @@ static gboolean configs_equal(const struct pb_config *a, const struct pb_config 
 gboolean pb_host_reload(PbHost *host, PbConfig *cfg, GString *report, GError **error)
 {
     g_return_val_if_fail(host != NULL && cfg != NULL, FALSE);
-    g_autoptr(PbConfig) owned = cfg;
+    g_autoptr(PbConfig) owned = cfg; /* ours from here on, whatever happens */
+    (void)owned;
     g_autoptr(GString) local = report ? NULL : g_string_new(NULL);
     if (report == NULL)
         report = local;
