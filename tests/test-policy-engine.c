@@ -321,6 +321,26 @@ static void test_words(void)
 
 /* The daemon is killed (-9) right after answering with one-shot work: the work must be
  * gone after it comes back, and the database intact. */
+/* Waits (10 s at most) until the child pid says with SIGUSR1 that it is where the test
+ * wants it, lets it run linger_us more, then kills it with SIGKILL, as a crash would. */
+static void kill_when_signalled(pid_t pid, gulong linger_us)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    struct timespec ts = {.tv_sec = 10};
+    int sig = sigtimedwait(&set, NULL, &ts);
+    if (linger_us > 0)
+        g_usleep(linger_us);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    g_assert_cmpint(sig, ==, SIGUSR1);
+    g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
 static void test_kill9(Fixture *f, gconstpointer data)
 {
     assign(f, "mac:52:54:00:00:00:99", "restore once-image once");
@@ -358,18 +378,7 @@ static void test_kill9(Fixture *f, gconstpointer data)
         }
     }
     /* Wait until the child is well into its writes, then kill it. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    struct timespec ts = {.tv_sec = 10};
-    int sig = sigtimedwait(&set, NULL, &ts);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    g_assert_cmpint(sig, ==, SIGUSR1);
-    g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    kill_when_signalled(pid, 0);
 
     fx_open(f);
     PolicyDevice d;
@@ -579,19 +588,7 @@ static void test_kill9_batched(Fixture *f, gconstpointer data)
             }
         }
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    struct timespec ts = {.tv_sec = 10};
-    int sig = sigtimedwait(&set, NULL, &ts);
-    g_usleep(20000); /* into the next batches */
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    g_assert_cmpint(sig, ==, SIGUSR1);
-    g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    kill_when_signalled(pid, 20000); /* into the next batches */
 
     g_assert_cmpint(db_scalar(f->db, "SELECT count(*) FROM pragma_integrity_check "
                                      "WHERE integrity_check != 'ok'"),
@@ -864,19 +861,7 @@ static void test_index_kill9(Fixture *f, gconstpointer data)
             }
         }
     }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGUSR1);
-    sigprocmask(SIG_BLOCK, &set, NULL);
-    struct timespec ts = {.tv_sec = 10};
-    int sig = sigtimedwait(&set, NULL, &ts);
-    g_usleep(30000); /* into the next batches */
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    g_assert_cmpint(sig, ==, SIGUSR1);
-    g_assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    kill_when_signalled(pid, 30000); /* into the next batches */
 
     fx_open(f);
     assert_index_matches_db(f->store, f->db);

@@ -380,6 +380,14 @@ static Dev *dev_get(PolicyStore *s, gint64 id)
     return g_hash_table_lookup(s->devs, &id);
 }
 
+static Dev *dev_get_or_error(PolicyStore *s, gint64 id, GError **error)
+{
+    Dev *e = dev_get(s, id);
+    if (e == NULL)
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no device %" G_GINT64_FORMAT, id);
+    return e;
+}
+
 /* Its bookkeeping changed: the next batch writes it. */
 static void dev_touch(PolicyStore *s, Dev *e)
 {
@@ -1133,11 +1141,9 @@ gboolean policy_store_record_boot(PolicyStore *s, const PolicyDevice *d, gint64 
 gboolean policy_store_set_imaged(PolicyStore *s, gint64 id, const char *image, gboolean just_imaged,
                                  GError **error)
 {
-    Dev *e = dev_get(s, id);
-    if (e == NULL) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no device %" G_GINT64_FORMAT, id);
+    Dev *e = dev_get_or_error(s, id, error);
+    if (e == NULL)
         return FALSE;
-    }
     wl_enter(s);
     gboolean ok = persist(s, e, error);
     if (ok) {
@@ -1275,11 +1281,9 @@ gboolean policy_store_clear(PolicyStore *s, const char *key, guint *removed, GEr
 gboolean policy_store_mark_once(PolicyStore *s, gint64 id, const char *what, gint64 now,
                                 GError **error)
 {
-    Dev *e = dev_get(s, id);
-    if (e == NULL) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "no device %" G_GINT64_FORMAT, id);
+    Dev *e = dev_get_or_error(s, id, error);
+    if (e == NULL)
         return FALSE;
-    }
     wl_enter(s);
     gboolean ok = persist(s, e, error);
     if (ok) {
