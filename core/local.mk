@@ -19,7 +19,7 @@ endif
 
 ## UDP and addresses for protocol plugins; linked into each plugin (never exported).
 noinst_LTLIBRARIES += core/libpbnet.la
-core_libpbnet_la_SOURCES = core/net.h core/net-common.c core/net-send.c
+core_libpbnet_la_SOURCES = core/net.h core/net-sockaddr.h core/net-common.c core/net-send.c
 core_libpbnet_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 core_libpbnet_la_LIBADD = $(GLIB_LIBS) $(NET_LIBS)
 if OS_WIN32

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net-sockaddr.h" /* after the socket headers */
+
 static int error_code(int err)
 {
     switch (err) {
@@ -51,65 +53,6 @@ static void set_errno_error(GError **error, int err, const char *what, const PbA
         pb_addr_format(a, TRUE, buf, sizeof buf);
     g_set_error(error, PB_NET_ERROR, error_code(err), "%s%s%s: %s", what, a ? " " : "", buf,
                 g_strerror(err));
-}
-
-static socklen_t to_sockaddr(const PbAddr *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (a->family == 6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(a->port);
-        memcpy(&s6->sin6_addr, a->addr, 16);
-        s6->sin6_scope_id = a->scope_id;
-        return sizeof *s6;
-    }
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(a->port);
-    memcpy(&s4->sin_addr, a->addr, 4);
-    return sizeof *s4;
-}
-
-/* A v4-mapped IPv6 address of a dual-stack socket becomes the IPv4 address it carries. */
-static void from_in6(const struct in6_addr *in6, guint16 port, guint32 scope_id, PbAddr *out)
-{
-    static const guint8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    memset(out, 0, sizeof *out);
-    out->port = port;
-    if (memcmp(in6, mapped, sizeof mapped) == 0) {
-        out->family = 4;
-        memcpy(out->addr, (const guint8 *)in6 + 12, 4);
-    } else {
-        out->family = 6;
-        memcpy(out->addr, in6, 16);
-        out->scope_id = scope_id;
-    }
-}
-
-static void from_sockaddr(const struct sockaddr_storage *ss, PbAddr *out)
-{
-    memset(out, 0, sizeof *out);
-    if (ss->ss_family == AF_INET) {
-        struct sockaddr_in s4;
-        memcpy(&s4, ss, sizeof s4);
-        out->family = 4;
-        out->port = ntohs(s4.sin_port);
-        memcpy(out->addr, &s4.sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
-        struct sockaddr_in6 s6;
-        memcpy(&s6, ss, sizeof s6);
-        from_in6(&s6.sin6_addr, ntohs(s6.sin6_port), s6.sin6_scope_id, out);
-    }
-}
-
-static void map_v4(const PbAddr *v4, PbAddr *v6)
-{
-    memset(v6, 0, sizeof *v6);
-    v6->family = 6;
-    v6->port = v4->port;
-    v6->addr[10] = v6->addr[11] = 0xff;
-    memcpy(v6->addr + 12, v4->addr, 4);
 }
 
 static gboolean setopt(int fd, int level, int name, int value, const char *what, GError **error)
@@ -192,7 +135,7 @@ pb_socket_t pb_udp_open(const PbAddr *bind_addr, unsigned flags, GError **error)
     }
 
     struct sockaddr_storage ss;
-    socklen_t sl = to_sockaddr(bind_addr, &ss);
+    socklen_t sl = (socklen_t)pb_sockaddr_from_addr(bind_addr, &ss);
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0) {
         set_errno_error(error, errno, "bind", bind_addr);
         goto fail;
@@ -244,7 +187,7 @@ gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr 
         return -1;
     }
     if (from != NULL)
-        from_sockaddr(&ss, from);
+        pb_addr_from_sockaddr((const struct sockaddr *)&ss, from);
     if (msg.msg_flags & MSG_TRUNC) {
         /* Every protocol we serve has a maximum datagram size; a larger one is malformed,
          * and handing the caller a silently cut copy would only move the confusion. */
@@ -274,7 +217,8 @@ gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr 
             struct in6_pktinfo pi;
             memcpy(&pi, CMSG_DATA(c), sizeof pi);
             idx = (guint32)pi.ipi6_ifindex;
-            from_in6(&pi.ipi6_addr, 0, IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr) ? idx : 0, &dst);
+            pb_addr_from_in6(&pi.ipi6_addr, 0, IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr) ? idx : 0,
+                             &dst);
         }
     }
     if (local != NULL && dst.family != 0) {
@@ -294,7 +238,7 @@ static gssize send_once(int fd, const void *buf, gsize len, const PbAddr *to, co
                         guint32 ifindex, guint16 gso_size)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = to_sockaddr(to, &ss);
+    socklen_t sl = (socklen_t)pb_sockaddr_from_addr(to, &ss);
     struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
     union {
         struct cmsghdr align;
@@ -377,7 +321,7 @@ gssize pb_udp_send(pb_socket_t sock, const void *buf, gsize len, const PbAddr *t
         /* A dual-stack IPv6 socket on a system that wants v4-mapped destinations
          * (Linux takes AF_INET as it is, the BSDs do not). */
         PbAddr mapped;
-        map_v4(to, &mapped);
+        pb_addr_map_v4(to, &mapped);
         n = send_once((int)sock, buf, len, &mapped, local, ifindex, 0);
     }
     if (n < 0) {
@@ -434,7 +378,7 @@ gboolean pb_udp_local_addr(pb_socket_t sock, PbAddr *out)
     memset(out, 0, sizeof *out);
     if (sock == PB_SOCKET_NONE || getsockname((int)sock, (struct sockaddr *)&ss, &sl) < 0)
         return FALSE;
-    from_sockaddr(&ss, out);
+    pb_addr_from_sockaddr((const struct sockaddr *)&ss, out);
     return out->family != 0;
 }
 

@@ -19,6 +19,8 @@
 #include <mswsock.h>
 #include <string.h>
 
+#include "net-sockaddr.h" /* after the socket headers */
+
 static int error_code(int err)
 {
     switch (err) {
@@ -53,57 +55,6 @@ static void set_wsa_error(GError **error, int err, const char *what, const PbAdd
         pb_addr_format(a, TRUE, buf, sizeof buf);
     g_autofree char *msg = g_win32_error_message(err);
     g_set_error(error, PB_NET_ERROR, error_code(err), "%s%s%s: %s", what, a ? " " : "", buf, msg);
-}
-
-static int to_sockaddr(const PbAddr *a, struct sockaddr_storage *ss)
-{
-    memset(ss, 0, sizeof *ss);
-    if (a->family == 6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(a->port);
-        memcpy(&s6->sin6_addr, a->addr, 16);
-        s6->sin6_scope_id = a->scope_id;
-        return sizeof *s6;
-    }
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons(a->port);
-    memcpy(&s4->sin_addr, a->addr, 4);
-    return sizeof *s4;
-}
-
-/* A v4-mapped IPv6 address of a dual-stack socket becomes the IPv4 address it carries. */
-static void from_sockaddr(const struct sockaddr *sa, PbAddr *out)
-{
-    static const guint8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    memset(out, 0, sizeof *out);
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        out->family = 4;
-        out->port = ntohs(s4->sin_port);
-        memcpy(out->addr, &s4->sin_addr, 4);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        out->port = ntohs(s6->sin6_port);
-        if (memcmp(&s6->sin6_addr, mapped, sizeof mapped) == 0) {
-            out->family = 4;
-            memcpy(out->addr, (const guint8 *)&s6->sin6_addr + 12, 4);
-        } else {
-            out->family = 6;
-            memcpy(out->addr, &s6->sin6_addr, 16);
-            out->scope_id = s6->sin6_scope_id;
-        }
-    }
-}
-
-static void map_v4(const PbAddr *v4, PbAddr *v6)
-{
-    memset(v6, 0, sizeof *v6);
-    v6->family = 6;
-    v6->port = v4->port;
-    v6->addr[10] = v6->addr[11] = 0xff;
-    memcpy(v6->addr + 12, v4->addr, 4);
 }
 
 static gboolean setopt(SOCKET s, int level, int name, DWORD value, const char *what, GError **error)
@@ -219,7 +170,7 @@ pb_socket_t pb_udp_open(const PbAddr *bind_addr, unsigned flags, GError **error)
     }
 
     struct sockaddr_storage ss;
-    int sl = to_sockaddr(bind_addr, &ss);
+    int sl = (int)pb_sockaddr_from_addr(bind_addr, &ss);
     if (bind(s, (struct sockaddr *)&ss, sl) != 0) {
         set_wsa_error(error, WSAGetLastError(), "bind", bind_addr);
         goto fail;
@@ -283,7 +234,7 @@ gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr 
         return -1;
     }
     if (from != NULL)
-        from_sockaddr((struct sockaddr *)&ss, from);
+        pb_addr_from_sockaddr((struct sockaddr *)&ss, from);
     if (msg.dwFlags & MSG_TRUNC) {
         g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_MESSAGE_TOO_LARGE,
                     "datagram larger than %" G_GSIZE_FORMAT " bytes dropped", len);
@@ -308,7 +259,7 @@ gssize pb_udp_recv(pb_socket_t sock, void *buf, gsize len, PbAddr *from, PbAddr 
             memcpy(&pi, WSA_CMSG_DATA(c), sizeof pi);
             struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
             memcpy(&s6.sin6_addr, &pi.ipi6_addr, 16);
-            from_sockaddr((struct sockaddr *)&s6, &dst);
+            pb_addr_from_sockaddr((struct sockaddr *)&s6, &dst);
             idx = (guint32)pi.ipi6_ifindex;
             if (dst.family == 6 && IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
                 dst.scope_id = idx;
@@ -329,7 +280,7 @@ static int send_once(SOCKET s, const void *buf, gsize len, const PbAddr *to, con
                      guint32 ifindex, gboolean with_pktinfo, DWORD *sent)
 {
     struct sockaddr_storage ss;
-    int sl = to_sockaddr(to, &ss);
+    int sl = (int)pb_sockaddr_from_addr(to, &ss);
     union {
         WSACMSGHDR align;
         char buf[WSA_CMSG_SPACE(sizeof(IN6_PKTINFO))];
@@ -391,7 +342,7 @@ gssize pb_udp_send(pb_socket_t sock, const void *buf, gsize len, const PbAddr *t
     PbAddr self;
     /* A dual-mode IPv6 socket takes IPv4 destinations only in their v4-mapped form. */
     if (to->family == 4 && pb_udp_local_addr(sock, &self) && self.family == 6)
-        map_v4(to, &dest);
+        pb_addr_map_v4(to, &dest);
 
     DWORD sent = 0;
     int rc = send_once(s, buf, len, &dest, local, ifindex, TRUE, &sent);
@@ -436,7 +387,7 @@ gboolean pb_udp_local_addr(pb_socket_t sock, PbAddr *out)
         out->scope_id = s6->sin6_scope_id;
         return TRUE;
     }
-    from_sockaddr((struct sockaddr *)&ss, out);
+    pb_addr_from_sockaddr((struct sockaddr *)&ss, out);
     return out->family != 0;
 }
 
@@ -482,7 +433,7 @@ gboolean pb_net_default_addr(PbAddr *out)
         for (IP_ADAPTER_UNICAST_ADDRESS *u = a->FirstUnicastAddress; u != NULL; u = u->Next) {
             if (u->Address.lpSockaddr == NULL || u->Address.lpSockaddr->sa_family != AF_INET)
                 continue;
-            from_sockaddr(u->Address.lpSockaddr, out);
+            pb_addr_from_sockaddr(u->Address.lpSockaddr, out);
             out->port = 0;
             return TRUE;
         }
