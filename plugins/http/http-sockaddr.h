@@ -7,7 +7,8 @@
 
 G_BEGIN_DECLS
 
-/* Fills storage (at least 128 bytes) from a; returns the sockaddr length, 0 on failure. */
+/* Fills storage (cap bytes, any alignment) from a; returns the sockaddr length, 0 when a
+ * is no IP address or storage is too small. */
 gsize http_sockaddr_from(const PbAddr *a, void *storage, gsize cap);
 
 /* Formats a struct sockaddr (IPv4, IPv6; v4-mapped IPv6 shown as IPv4) as text into buf
