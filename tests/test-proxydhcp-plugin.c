@@ -169,6 +169,21 @@ static gsize exchange(pb_socket_t from, guint16 port, const guint8 *req, gsize l
     return 0;
 }
 
+/* One request and its reply: what was sent (req, n) and what came back (rep, from src). */
+typedef struct {
+    guint8 req[600];
+    gsize n;
+    DhcpPacket rep;
+    PbAddr src;
+} Exchange;
+
+/* Sends r from s to our port and waits (2 s) for the reply on `on`; asserts that it came. */
+static void ask(Exchange *x, const Req *r, pb_socket_t s, guint16 port, pb_socket_t on)
+{
+    x->n = build(r, x->req, sizeof x->req);
+    g_assert_cmpuint(exchange(s, port, x->req, x->n, on, 2000, &x->rep, &x->src), >, 0);
+}
+
 static void check_reply(const DhcpPacket *rep, const guint8 *req_bytes, gsize req_len, guint8 type,
                         const char *vc, const char *file)
 {
@@ -239,16 +254,13 @@ static void test_discovers(Fixture *f, gconstpointer data)
                  .ipxe = cases[i].ipxe,
                  .item_type = -1,
                  .xid = 0x1000 + (guint32)i};
-        guint8 req[600];
-        gsize n = build(&r, req, sizeof req);
-        DhcpPacket rep;
-        PbAddr src;
-        g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 2000, &rep, &src), >, 0);
-        check_reply(&rep, req, n, DHCP_OFFER, cases[i].reply_vc, cases[i].file);
+        Exchange x;
+        ask(&x, &r, s, f->port, f->client);
+        check_reply(&x.rep, x.req, x.n, DHCP_OFFER, cases[i].reply_vc, cases[i].file);
         /* Offers leave from the DHCP port: clients and relays check it. */
-        g_assert_cmpuint(src.port, ==, f->port);
+        g_assert_cmpuint(x.src.port, ==, f->port);
         gsize len;
-        const guint8 *v = dhcp_packet_get(&rep, DHCP_OPT_VENDOR, &len);
+        const guint8 *v = dhcp_packet_get(&x.rep, DHCP_OPT_VENDOR, &len);
         if (cases[i].vendor_first < 0)
             g_assert_null(v);
         else
@@ -278,13 +290,10 @@ static void test_pxe_port(Fixture *f, gconstpointer data)
                  .ciaddr = {127, 0, 0, 1},
                  .item_type = -1,
                  .xid = 0x2000 + (guint32)k};
-        guint8 req[600];
-        gsize n = build(&r, req, sizeof req);
-        DhcpPacket rep;
-        PbAddr src;
-        g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
-        check_reply(&rep, req, n, DHCP_ACK, "PXEClient", "bootx64.efi");
-        g_assert_cmpuint(src.port, ==, f->pxe_port);
+        Exchange x;
+        ask(&x, &r, s, f->pxe_port, s);
+        check_reply(&x.rep, x.req, x.n, DHCP_ACK, "PXEClient", "bootx64.efi");
+        g_assert_cmpuint(x.src.port, ==, f->pxe_port);
         pb_udp_close(s);
     }
     /* A boot item request for the menu's first entry. */
@@ -295,14 +304,11 @@ static void test_pxe_port(Fixture *f, gconstpointer data)
              .ciaddr = {127, 0, 0, 1},
              .item_type = 0x8000,
              .xid = 0x2100};
-    guint8 req[600];
-    gsize n = build(&r, req, sizeof req);
-    DhcpPacket rep;
-    PbAddr src;
-    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
-    check_reply(&rep, req, n, DHCP_ACK, "PXEClient", "nvlnbp.sys");
+    Exchange x;
+    ask(&x, &r, s, f->pxe_port, s);
+    check_reply(&x.rep, x.req, x.n, DHCP_ACK, "PXEClient", "nvlnbp.sys");
     gsize len;
-    const guint8 *v = dhcp_packet_get(&rep, DHCP_OPT_VENDOR, &len);
+    const guint8 *v = dhcp_packet_get(&x.rep, DHCP_OPT_VENDOR, &len);
     static const guint8 item[] = {71, 4, 0x80, 0x00, 0, 0, 255};
     g_assert_cmpmem(v, len, item, sizeof item);
     pb_udp_close(s);
@@ -320,13 +326,10 @@ static void check_relayed(Fixture *f)
              .giaddr = {127, 0, 0, 2},
              .item_type = -1,
              .xid = 0x3000};
-    guint8 req[600];
-    gsize n = build(&r, req, sizeof req);
-    DhcpPacket rep;
-    PbAddr src;
-    g_assert_cmpuint(exchange(relay, f->port, req, n, relay, 2000, &rep, &src), >, 0);
-    check_reply(&rep, req, n, DHCP_OFFER, "PXEClient", "");
-    g_assert_cmpuint(rep.flags, ==, DHCP_FLAG_BROADCAST);
+    Exchange x;
+    ask(&x, &r, relay, f->port, relay);
+    check_reply(&x.rep, x.req, x.n, DHCP_OFFER, "PXEClient", "");
+    g_assert_cmpuint(x.rep.flags, ==, DHCP_FLAG_BROADCAST);
     pb_udp_close(relay);
 }
 
@@ -402,11 +405,8 @@ static void test_history_status(Fixture *f, gconstpointer data)
              .vc = "PXEClient:Arch:00007:UNDI:003016",
              .item_type = -1,
              .xid = 0x5000};
-    guint8 req[600];
-    gsize n = build(&r, req, sizeof req);
-    DhcpPacket rep;
-    PbAddr src;
-    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 2000, &rep, &src), >, 0);
+    Exchange x;
+    ask(&x, &r, s, f->port, f->client);
     pb_udp_close(s);
     g_autoptr(GString) out = g_string_new(NULL);
     const char *argv[] = {"proxydhcp-client", "52:54:00:11:22:33"};
@@ -437,14 +437,11 @@ static void test_local_dhcp(Fixture *f, gconstpointer data)
              .ciaddr = {127, 0, 0, 1},
              .item_type = -1,
              .xid = 0x6000};
-    guint8 req[600];
-    gsize n = build(&r, req, sizeof req);
-    DhcpPacket rep;
-    PbAddr src;
-    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
-    check_reply(&rep, req, n, DHCP_ACK, "PXEClient", "");
+    Exchange x;
+    ask(&x, &r, s, f->pxe_port, s);
+    check_reply(&x.rep, x.req, x.n, DHCP_ACK, "PXEClient", "");
     gsize len;
-    const guint8 *v = dhcp_packet_get(&rep, DHCP_OPT_VENDOR, &len);
+    const guint8 *v = dhcp_packet_get(&x.rep, DHCP_OPT_VENDOR, &len);
     g_assert_nonnull(v);
     g_assert_cmpuint(v[0], ==, 6); /* the menu: the client asks for an item next */
     pb_udp_close(s);
@@ -606,28 +603,25 @@ static void test_reload(Fixture *f, gconstpointer data)
              .ciaddr = {127, 0, 0, 1},
              .item_type = 0x8000,
              .xid = 0xa000};
-    guint8 req[600];
-    gsize n = build(&r, req, sizeof req);
-    DhcpPacket rep;
-    PbAddr src;
-    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
-    g_assert_cmpstr((const char *)rep.file, ==, "nvlnbp.sys");
+    Exchange x;
+    ask(&x, &r, s, f->pxe_port, s);
+    g_assert_cmpstr((const char *)x.rep.file, ==, "nvlnbp.sys");
 
     g_autoptr(GString) report = g_string_new(NULL);
     g_autoptr(GError) error = NULL;
     g_assert_true(pb_host_reload(f->host, reload_config(f, "pxelinux.0", ""), report, &error));
     g_assert_no_error(error);
-    req[4] ^= 1;
-    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
-    g_assert_cmpstr((const char *)rep.file, ==, "pxelinux.0");
+    x.req[4] ^= 1;
+    g_assert_cmpuint(exchange(s, f->pxe_port, x.req, x.n, s, 2000, &x.rep, &x.src), >, 0);
+    g_assert_cmpstr((const char *)x.rep.file, ==, "pxelinux.0");
 
     /* A malformed profile rule fails prepare(): nothing changes. */
     g_assert_false(pb_host_reload(
         f->host, reload_config(f, "other.0", "    profile_rules: [\"mac zz\"]\n"), report, &error));
     g_clear_error(&error);
-    req[4] ^= 2;
-    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
-    g_assert_cmpstr((const char *)rep.file, ==, "pxelinux.0");
+    x.req[4] ^= 2;
+    g_assert_cmpuint(exchange(s, f->pxe_port, x.req, x.n, s, 2000, &x.rep, &x.src), >, 0);
+    g_assert_cmpstr((const char *)x.rep.file, ==, "pxelinux.0");
     pb_udp_close(s);
 }
 
@@ -717,12 +711,9 @@ static void test_local_policy(Fixture *f, gconstpointer data)
              .ciaddr = {127, 0, 0, 1},
              .item_type = -1,
              .xid = 0x9000};
-    guint8 req[600];
-    gsize n = build(&r, req, sizeof req);
-    DhcpPacket rep;
-    PbAddr src;
-    g_assert_cmpuint(exchange(s, f->pxe_port, req, n, s, 2000, &rep, &src), >, 0);
-    check_reply(&rep, req, n, DHCP_ACK, "PXEClient", "policy.0");
+    Exchange x;
+    ask(&x, &r, s, f->pxe_port, s);
+    check_reply(&x.rep, x.req, x.n, DHCP_ACK, "PXEClient", "policy.0");
     g_assert_cmpuint(fake_policy.calls, ==, 1);
     g_assert_cmpuint(fake_policy.commits, ==, 1);
     Req d = {.msg_type = DHCP_DISCOVER,
@@ -730,15 +721,15 @@ static void test_local_policy(Fixture *f, gconstpointer data)
              .vc = "PXEClient:Arch:00000:UNDI:002001",
              .item_type = -1,
              .xid = 0x9001};
-    n = build(&d, req, sizeof req);
-    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 2000, &rep, &src), >, 0);
+    x.n = build(&d, x.req, sizeof x.req);
+    g_assert_cmpuint(exchange(s, f->port, x.req, x.n, f->client, 2000, &x.rep, &x.src), >, 0);
     g_assert_cmpuint(fake_policy.calls, ==, 2);
     g_assert_cmpuint(fake_policy.commits, ==, 1);
 
     /* "Ignore this client": no reply at all. */
-    req[DHCP_OFF_CHADDR + 5] = 0x44;
-    req[4] ^= 0xff;
-    g_assert_cmpuint(exchange(s, f->port, req, n, f->client, 300, &rep, &src), ==, 0);
+    x.req[DHCP_OFF_CHADDR + 5] = 0x44;
+    x.req[4] ^= 0xff;
+    g_assert_cmpuint(exchange(s, f->port, x.req, x.n, f->client, 300, &x.rep, &x.src), ==, 0);
     g_assert_cmpuint(fake_policy.calls, ==, 3);
     g_autoptr(GString) out = g_string_new(NULL);
     const char *argv[] = {"proxydhcp-client", "52:54:00:11:22:44"};
