@@ -21,13 +21,7 @@
 set -u
 top_builddir=${top_builddir:-$(pwd)}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
-n=0
-failed=0
-ok() { n=$((n + 1)); printf 'ok %d - %s\n' $n "$*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); printf 'not ok %d - %s\n' $n "$*"; }
-diag() { printf '# %s\n' "$*"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
-finish() { echo "1..$n"; [ "$failed" -eq 0 ]; exit; }
+. "$top_srcdir/tests/tap.sh"
 
 exe() { if [ -f "$(dirname "$1")/.libs/$(basename "$1")" ]; then echo "$(dirname "$1")/.libs/$(basename "$1")"; else echo "$1"; fi; }
 prebootd=$(exe "$top_builddir/core/prebootd.exe")
@@ -85,7 +79,7 @@ if PREBOOT_ZIP_STAGE="$tmp/Program Files" sh "$top_srcdir/win32/make-zip.sh" "$t
 else
     not_ok "win32/make-zip.sh lays out the install home"
     sed 's/^/#   /' "$tmp/zip.out"
-    finish
+    finish; exit
 fi
 for p in $plugins; do
     check "the zip has $p.dll" test -f "$home/lib/preboot/$p.dll"
@@ -98,9 +92,7 @@ case $homewin in
 esac
 svcexe="$homewin\\bin\\preboot\\prebootd.exe"
 
-sec=$(date +%S)
-base=$((20000 + ($$ * 7 + ${sec#0}) % 39000)) # ${sec#0}: "08" is no octal number
-tftp_port=$base http_port=$((base + 1)) policy_port=$((base + 2))
+tftp_port=$(pick_port 1) http_port=$(pick_port 2) policy_port=$(pick_port 3)
 head -c 300001 /dev/urandom >"$home/tftpboot/image.bin"
 cat >"$home/conf/preboot/rules.yaml" <<EOF
 rules:
@@ -179,7 +171,7 @@ if [ $rc -eq 0 ] && grep -q "service preboot installed" "$tmp/install.out"; then
 else
     not_ok "prebootd --service install registers the service (exit status $rc)"
     sed 's/^/#   /' "$tmp/install.out"
-    finish
+    finish; exit
 fi
 check "the service is known to the service manager, STOPPED" [ "$(state)" = STOPPED ]
 w reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\preboot' >"$tmp/reg.out"
@@ -198,7 +190,7 @@ else
     not_ok "sc start preboot: RUNNING (state $(state))"
     sed 's/^/#   /' "$tmp/start.out"
     tail -20 "$home/logs/preboot/prebootd.log" 2>/dev/null | sed 's/^/#   /'
-    finish
+    finish; exit
 fi
 pid=$(service_pid)
 check "the service process runs prebootd.exe --service run (Linux pid ${pid:-none})" \
@@ -288,4 +280,4 @@ check "the service manager no longer knows the service" \
     sh -c '! timeout 60 wine sc query preboot 2>/dev/null | grep -q SERVICE_NAME'
 w reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\preboot' >"$tmp/reg2.out"
 check "the event source is unregistered" sh -c "! grep -q EventMessageFile '$tmp/reg2.out'"
-finish
+finish; exit

@@ -10,13 +10,8 @@
 # All traffic is on 127.0.0.1; every wait is bounded.
 set -u
 top_builddir=${top_builddir:-$(pwd)}
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-skip() { n=$((n + 1)); echo "ok $n # SKIP $*"; }
-diag() { printf '# %s\n' "$*"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+. "$top_srcdir/tests/tap.sh"
 
 exe() { if [ -f "$(dirname "$1")/.libs/$(basename "$1")" ]; then echo "$(dirname "$1")/.libs/$(basename "$1")"; else echo "$1"; fi; }
 prebootd=$(exe "$top_builddir/core/prebootd.exe")
@@ -50,9 +45,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 win() { winepath -w "$1" 2>/dev/null; }
 
-# A port unlikely to be taken, in 20000-59999.
-sec=$(date +%S)
-port=$((20000 + ($$ * 7 + ${sec#0}) % 40000)) # ${sec#0}: "08" is no octal number
+port=$(pick_port 1)
 mkdir -p "$tmp/root/boot" "$tmp/logs" "$tmp/state" "$tmp/run"
 # sizes that end mid-block and on a block boundary
 head -c 300001 /dev/urandom >"$tmp/root/image.bin"
