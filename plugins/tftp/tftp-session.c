@@ -187,6 +187,23 @@ static void send_ctl(TftpSession *s, const guint8 *buf, gsize len, guint64 now)
  * blocks at once. Small enough that a thousand lock-step transfers hold 16 MiB. */
 #define READ_AHEAD 16384
 
+/* Reads want bytes at off from the source, or what there is up to its end; -1 on a read
+ * error, unless enough bytes were read by then (those are returned: the error comes back
+ * when the rest is needed). */
+static gssize read_full(TftpSession *s, guint64 off, guint8 *buf, gsize want, gsize enough)
+{
+    gsize got = 0;
+    while (got < want) {
+        gssize r = s->source.read(s->source.data, off + got, buf + got, want - got);
+        if (r < 0)
+            return got >= enough ? (gssize)got : -1;
+        if (r == 0)
+            break;
+        got += (gsize)r;
+    }
+    return (gssize)got;
+}
+
 /* Copies len bytes at off from the source through the read-ahead buffer; returns the
  * bytes copied (fewer only at the end) or -1. */
 static gssize read_ahead(TftpSession *s, guint64 off, guint8 *buf, gsize len)
@@ -194,19 +211,12 @@ static gssize read_ahead(TftpSession *s, guint64 off, guint8 *buf, gsize len)
     if (s->ra == NULL)
         s->ra = g_malloc(READ_AHEAD);
     if (off < s->ra_off || off + len > s->ra_off + s->ra_len) {
-        gsize got = 0;
-        while (got < READ_AHEAD) {
-            gssize r = s->source.read(s->source.data, off + got, s->ra + got, READ_AHEAD - got);
-            if (r < 0 && got >= len)
-                break; /* this block is whole; the error comes back when it matters */
-            if (r < 0)
-                return -1;
-            if (r == 0)
-                break;
-            got += (gsize)r;
-        }
+        /* a read error past this block does not fail it */
+        gssize got = read_full(s, off, s->ra, READ_AHEAD, len);
+        if (got < 0)
+            return -1;
         s->ra_off = off;
-        s->ra_len = got;
+        s->ra_len = (gsize)got;
     }
     gsize n = (gsize)MIN((guint64)len, s->ra_off + s->ra_len - off);
     memcpy(buf, s->ra + (off - s->ra_off), n);
@@ -243,15 +253,11 @@ static gboolean build_block(TftpSession *s, guint64 abs)
             goto read_error;
         n = (gsize)r;
     } else {
-        guint64 off = (abs - 1) * (guint64)s->p.blksize;
-        while (n < s->p.blksize) {
-            gssize r = s->source.read(s->source.data, off + n, s->pkt + 4 + n, s->p.blksize - n);
-            if (r < 0)
-                goto read_error;
-            if (r == 0)
-                break;
-            n += (gsize)r;
-        }
+        gssize r =
+            read_full(s, (abs - 1) * (guint64)s->p.blksize, s->pkt + 4, s->p.blksize, G_MAXSIZE);
+        if (r < 0)
+            goto read_error;
+        n = (gsize)r;
     }
     s->pkt_len = 4 + n;
     if (n < s->p.blksize) {
@@ -275,22 +281,17 @@ read_error:
  * is the last); -1 after a read error (already answered). */
 static gssize build_batch(TftpSession *s, guint64 b, gsize count, guint8 *buf)
 {
-    gsize bs = s->p.blksize, want = count * bs, got = 0;
+    gsize bs = s->p.blksize, want = count * bs, got;
     /* Read the file bytes in one piece at the end of buf, then slide each block down to
      * its packet's place: block i moves left by 4 * (count - 1 - i) bytes, over bytes
      * that were already moved, and leaves a 4-byte gap for its header. */
     guint8 *raw = buf + 4 * count;
-    guint64 off = (b - 1) * (guint64)bs;
-    while (got < want) {
-        gssize r = s->source.read(s->source.data, off + got, raw + got, want - got);
-        if (r < 0) {
-            fail(s, TFTP_RESULT_LOCAL_ERROR, TFTP_ERR_UNDEFINED, "Read error");
-            return -1;
-        }
-        if (r == 0)
-            break;
-        got += (gsize)r;
+    gssize r = read_full(s, (b - 1) * (guint64)bs, raw, want, G_MAXSIZE);
+    if (r < 0) {
+        fail(s, TFTP_RESULT_LOCAL_ERROR, TFTP_ERR_UNDEFINED, "Read error");
+        return -1;
     }
+    got = (gsize)r;
     gsize full = got / bs, n = full < count ? full + 1 : count;
     for (gsize i = 0; i < n; i++) {
         gsize len = i < full ? bs : got - full * bs;
@@ -303,6 +304,20 @@ static gssize build_batch(TftpSession *s, guint64 b, gsize count, guint8 *buf)
         }
     }
     return (gssize)n;
+}
+
+/* Block b went out (first time or again): count it, and time it for an RTT sample only the
+ * first time (Karn). */
+static void note_sent(TftpSession *s, guint64 b, guint64 now)
+{
+    gboolean fresh = b > s->stats.blocks;
+    s->stats.packets_sent++;
+    if (fresh)
+        s->stats.blocks = b;
+    else
+        s->stats.retransmits++;
+    s->sent_at[b % s->p.windowsize] = fresh ? now : 0;
+    s->next_block = b + 1;
 }
 
 /* The octet window's fast way: the blocks the window allows, built and sent in batches. */
@@ -323,17 +338,8 @@ static void send_window_batched(TftpSession *s, guint64 now)
         gsize len = (gsize)(n - 1) * seg + 4 +
                     (s->last_block == b + (guint64)n - 1 ? s->last_len : s->p.blksize);
         gsize sent = s->p.send_segments(s->ctx, buf, len, seg);
-        for (gsize i = 0; i < sent; i++) {
-            guint64 k = b + i;
-            gboolean fresh = k > s->stats.blocks;
-            s->stats.packets_sent++;
-            if (fresh)
-                s->stats.blocks = k;
-            else
-                s->stats.retransmits++;
-            s->sent_at[k % s->p.windowsize] = fresh ? now : 0;
-        }
-        s->next_block += sent;
+        for (gsize i = 0; i < sent; i++)
+            note_sent(s, b + i, now);
         if (sent < (gsize)n) {
             s->blocked = TRUE; /* retried from tick(), not lost until the timer says so */
             break;
@@ -354,24 +360,16 @@ static void send_window(TftpSession *s, guint64 now)
     while (s->state == ST_TRANSFER && s->next_block <= s->acked + s->p.windowsize &&
            (s->last_block == 0 || s->next_block <= s->last_block)) {
         guint64 b = s->next_block;
-        gboolean fresh = b > s->stats.blocks;
         if (s->p.mode != TFTP_MODE_NETASCII || b > s->built) {
             if (!build_block(s, b))
                 return;
             s->built = b;
         }
-        s->stats.packets_sent++;
         if (!s->send(s->ctx, s->pkt, s->pkt_len)) {
-            s->stats.packets_sent--;
             s->blocked = TRUE; /* retried from tick(), not lost until the timer says so */
             break;
         }
-        if (fresh)
-            s->stats.blocks = b;
-        else
-            s->stats.retransmits++;
-        s->sent_at[b % s->p.windowsize] = fresh ? now : 0;
-        s->next_block++;
+        note_sent(s, b, now);
     }
     arm(s, now);
 }
