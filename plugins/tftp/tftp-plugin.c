@@ -469,26 +469,13 @@ static void transfer_end(Tftp *t, Transfer *x)
     update_tick(t);
 }
 
-static gboolean transfer_send(void *ctx, const guint8 *buf, gsize len)
+/* Returns how many of the datagrams were queued: fewer when the socket buffer filled. */
+static gsize transfer_send_segments(void *ctx, const guint8 *buf, gsize len, gsize seg_len)
 {
     Transfer *x = ctx;
     g_autoptr(GError) e = NULL;
     /* In single-port mode the shared socket is bound to the wildcard: name the source. A
      * transfer's own socket is bound to it already, and a cmsg per datagram costs. */
-    if (pb_udp_send(x->sock, buf, len, &x->peer, x->shared_sock ? &x->local : NULL,
-                    x->shared_sock ? x->ifindex : 0, &e) >= 0)
-        return TRUE;
-    if (pb_net_error_would_block(e))
-        return FALSE;
-    if (x->t->host->log_enabled(x->t->inst, PB_LOG_DEBUG))
-        x->t->host->log(x->t->inst, PB_LOG_DEBUG, "%s: send: %s", x->client, e->message);
-    return TRUE; /* lost like any datagram; the timer recovers */
-}
-
-static gsize transfer_send_segments(void *ctx, const guint8 *buf, gsize len, gsize seg_len)
-{
-    Transfer *x = ctx;
-    g_autoptr(GError) e = NULL;
     gssize n = pb_udp_send_segments(x->sock, buf, len, seg_len, &x->peer,
                                     x->shared_sock ? &x->local : NULL,
                                     x->shared_sock ? x->ifindex : 0, &e);
@@ -499,6 +486,11 @@ static gsize transfer_send_segments(void *ctx, const guint8 *buf, gsize len, gsi
     if (x->t->host->log_enabled(x->t->inst, PB_LOG_DEBUG))
         x->t->host->log(x->t->inst, PB_LOG_DEBUG, "%s: send: %s", x->client, e->message);
     return (len + seg_len - 1) / seg_len; /* lost like any datagram; the timer recovers */
+}
+
+static gboolean transfer_send(void *ctx, const guint8 *buf, gsize len)
+{
+    return transfer_send_segments(ctx, buf, len, len) == 1;
 }
 
 static bool transfer_writable(void *data, pb_socket_t sock, unsigned events);
