@@ -317,8 +317,9 @@ static const char *default_file(const PdConfig *cfg, const PdClient *c, const Pd
     if (pol->boot_file != NULL && pol->boot_file[0] != '\0')
         return pol->boot_file;
     /* An iPXE client asking again gets the next step, or it would load iPXE forever. */
-    if (ipxe_next(cfg, c, ctx) != NULL)
-        return ipxe_next(cfg, c, ctx);
+    const char *next = ipxe_next(cfg, c, ctx);
+    if (next != NULL)
+        return next;
     if (c->http)
         return cfg->http_url;
     return cfg->boot_file[c->arch_class];

@@ -571,17 +571,19 @@ static void ipxe_auto(Pd *pd, const PdClient *c, Pending *pe)
     const pb_host *h = pd->host;
     const pb_http_service *http = h->service_lookup(pd->inst, PB_HTTP_SERVICE, 2, NULL);
     if (http != NULL && PB_HTTP_HAS(http, routed) && http->routed(http->ctx, "/boot.ipxe")) {
-        const char *la = http->listen_address(http->ctx);
-        char addr[64];
-        if (la != NULL && *la != '\0' && strcmp(la, "0.0.0.0") != 0 && strcmp(la, "::") != 0)
-            g_snprintf(addr, sizeof(addr), strchr(la, ':') ? "[%s]" : "%s", la);
-        else
-            g_snprintf(addr, sizeof(addr), "%u.%u.%u.%u", pe->ctx.server_addr[0],
-                       pe->ctx.server_addr[1], pe->ctx.server_addr[2], pe->ctx.server_addr[3]);
+        PbAddr at;
+        guint16 port = http->listen_port(http->ctx);
+        if (!pb_addr_parse(http->listen_address(http->ctx), port, &at) || pb_addr_is_any(&at)) {
+            memset(&at, 0, sizeof(at));
+            at.family = 4;
+            at.port = port;
+            memcpy(at.addr, pe->ctx.server_addr, 4);
+        }
+        char hostport[80];
         int n = g_snprintf(pe->ipxe_auto, sizeof(pe->ipxe_auto),
-                           "http://%s:%u/boot.ipxe?mac=${net0/mac}&platform=${platform}"
+                           "http://%s/boot.ipxe?mac=${net0/mac}&platform=${platform}"
                            "&buildarch=${buildarch}",
-                           addr, http->listen_port(http->ctx));
+                           pb_addr_format(&at, TRUE, hostport, sizeof(hostport)));
         if (n > 0 && (gsize)n < sizeof(pe->ipxe_auto)) {
             pe->ctx.ipxe_auto = pe->ipxe_auto;
             return;
