@@ -1138,6 +1138,16 @@ gboolean policy_store_record_boot(PolicyStore *s, const PolicyDevice *d, gint64 
     return TRUE;
 }
 
+/* Before an imaging mark changes in memory: how to put it back if the transaction fails. */
+static void undo_imaged(PolicyStore *s, Dev *e)
+{
+    Undo *u = undo_push(s, U_IMAGED, e);
+    if (u != NULL) {
+        u->just_imaged = e->just_imaged;
+        u->str = g_strdup(e->last_image);
+    }
+}
+
 gboolean policy_store_set_imaged(PolicyStore *s, gint64 id, const char *image, gboolean just_imaged,
                                  GError **error)
 {
@@ -1154,11 +1164,7 @@ gboolean policy_store_set_imaged(PolicyStore *s, gint64 id, const char *image, g
         ok = run(s, st, error);
     }
     if (ok) {
-        Undo *u = undo_push(s, U_IMAGED, e);
-        if (u != NULL) {
-            u->just_imaged = e->just_imaged;
-            u->str = g_strdup(e->last_image);
-        }
+        undo_imaged(s, e);
         e->just_imaged = just_imaged;
         if (image != NULL && *image != '\0') {
             g_free(e->last_image);
@@ -1182,11 +1188,7 @@ gboolean policy_store_clear_just_imaged(PolicyStore *s, gint64 id, GError **erro
         ok = run(s, st, error);
     }
     if (ok) {
-        Undo *u = undo_push(s, U_IMAGED, e);
-        if (u != NULL) {
-            u->just_imaged = e->just_imaged;
-            u->str = g_strdup(e->last_image);
-        }
+        undo_imaged(s, e);
         e->just_imaged = FALSE;
     }
     wl_leave(s);
