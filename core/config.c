@@ -381,6 +381,8 @@ static void apply_entry(Build *b, const PbRawEntry *e)
     }
     pb_value_clear(&b->cfg->values[i]);
     b->cfg->values[i] = v;
+    g_free(b->cfg->keys[i]);
+    b->cfg->keys[i] = v.source.kind == PB_SOURCE_DEFAULT ? NULL : g_strdup(e->key);
     b->missing[i] = FALSE;
 }
 
@@ -398,6 +400,8 @@ struct pb_config *pb_config_build(const pb_plugin *plugin, const PbInstanceSpec 
     cfg->plugin = plugin;
     cfg->n = plugin->n_params;
     cfg->values = g_new0(PbValue, cfg->n > 0 ? cfg->n : 1);
+    cfg->keys = g_new0(char *, cfg->n + 1);
+    cfg->origins = g_new0(char *, cfg->n + 1);
     g_autofree gboolean *missing = g_new0(gboolean, cfg->n > 0 ? cfg->n : 1);
     g_autoptr(GPtrArray) own_warnings = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GString) errors = g_string_new(NULL);
@@ -452,8 +456,15 @@ void pb_config_destroy(struct pb_config *cfg)
 {
     if (cfg == NULL)
         return;
-    for (guint i = 0; i < cfg->n; i++)
+    for (guint i = 0; i < cfg->n; i++) {
         pb_value_clear(&cfg->values[i]);
+        if (cfg->keys)
+            g_free(cfg->keys[i]);
+        if (cfg->origins)
+            g_free(cfg->origins[i]);
+    }
+    g_free(cfg->keys);
+    g_free(cfg->origins);
     g_free(cfg->values);
     g_free(cfg);
 }
@@ -466,6 +477,27 @@ int pb_config_find(const struct pb_config *cfg, const char *name)
         if (strcmp(pb_plugin_param(cfg->plugin, i)->name, name) == 0)
             return (int)i;
     return -1;
+}
+
+void pb_config_origin(struct pb_config *cfg, guint i, PbValueOrigin *out)
+{
+    g_return_if_fail(cfg != NULL && i < cfg->n && out != NULL);
+    const PbValue *v = &cfg->values[i];
+    const pb_param *p = pb_plugin_param(cfg->plugin, i);
+    gboolean given = v->source.kind != PB_SOURCE_DEFAULT && v->source.file != NULL;
+    out->kind = given ? (guint)v->source.kind : PB_ORIGIN_DEFAULT;
+    out->file = given ? v->source.file : NULL;
+    out->line = given ? v->source.line : 0;
+    out->key = given && cfg->keys && cfg->keys[i] ? cfg->keys[i] : p->name;
+    if (cfg->origins[i] == NULL) {
+        if (!given)
+            cfg->origins[i] = g_strdup_printf("%s (default)", p->name);
+        else if (out->line > 0)
+            cfg->origins[i] = g_strdup_printf("%s:%u: %s", out->file, out->line, out->key);
+        else
+            cfg->origins[i] = g_strdup_printf("%s: %s", out->file, out->key);
+    }
+    out->text = cfg->origins[i];
 }
 
 const PbValue *pb_config_value(const struct pb_config *cfg, const char *name)

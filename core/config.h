@@ -106,7 +106,19 @@ struct pb_config {
     const pb_plugin *plugin;
     guint n;
     PbValue *values; /* aligned with plugin->params (stepped by param_size) */
+    char **keys;     /* per value: the key as the file spelled it; NULL for a default */
+    char **origins;  /* per value: pb_config_origin()'s text, made when first asked */
 };
+
+/* Where value i came from, for messages: strings owned by cfg. */
+typedef struct {
+    guint kind;       /* pb_origin_kind (= PbSourceKind) */
+    const char *file; /* NULL for a default */
+    guint line;
+    const char *key;  /* as written; the native name for a default */
+    const char *text; /* "FILE:LINE: KEY" or "KEY (default)" */
+} PbValueOrigin;
+void pb_config_origin(struct pb_config *cfg, guint i, PbValueOrigin *out);
 
 /* Parameter n of a descriptor, honouring the plugin's param_size. */
 const pb_param *pb_plugin_param(const pb_plugin *plugin, guint n);

@@ -1,7 +1,8 @@
 /* host.h - the plugin host: loads modules, builds each instance's configuration from its
  * plugin's parameter table, runs the lifecycle (create, start, staged reload, stop,
- * destroy) and implements the pb_host services table. The daemon is a thin shell around
- * this; the tests drive it in process (a "fake host" is just this one, without prebootd). */
+ * destroy, in dependency order: host-lifecycle.c) and implements the pb_host services
+ * table (host-services.c). The daemon is a thin shell around this; the tests drive it in
+ * process (a "fake host" is just this one, without prebootd). */
 #pragma once
 
 #include "config.h"
@@ -50,7 +51,14 @@ gboolean pb_host_dump(PbHost *host, PbConfig *cfg, GString *out, GError **error)
  * added or removed in cfg are started or stopped. Takes ownership of cfg. */
 gboolean pb_host_reload(PbHost *host, PbConfig *cfg, GString *report, GError **error);
 
+/* Stops every instance, in the reverse of the dependency (start) order. */
 void pb_host_stop_all(PbHost *host);
+
+/* TRUE when every configured (enabled) instance is running: its routes, listeners and
+ * hookups are in place, since start() and the watch callbacks it caused have returned.
+ * Otherwise why (may be NULL) gets one "NAME: STATE: REASON" line per instance that is
+ * not. */
+gboolean pb_host_ready(PbHost *host, GString *why);
 
 /* Foreground daemons also log every instance to stderr. */
 void pb_host_set_foreground(PbHost *host, gboolean foreground);

@@ -37,6 +37,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PbModule, pb_module_close)
 /* The checks pb_module_open applies; origin names the file in messages. */
 gboolean pb_plugin_check(const pb_plugin *plugin, const char *origin, GError **error);
 
+/* A library module (library_open in the ABI): opened like a plugin, by name on the
+ * search path or by path, then checked against what spec expects (magic, ABI, size,
+ * build signature, spec->entry_symbol). On success *descriptor is the library's. */
+typedef struct {
+    char *path;       /* the file opened */
+    void *handle;     /* lt_dlhandle */
+    const void *desc; /* starts with pb_library_header; valid while open */
+} PbLibrary;
+
+PbLibrary *pb_library_open(const char *const *search_path, const char *name_or_path,
+                           const pb_library_spec *spec, GError **error);
+void pb_library_close(PbLibrary *lib);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PbLibrary, pb_library_close)
+/* The checks pb_library_open applies to a descriptor; origin names the file. */
+gboolean pb_library_check(const pb_library_header *h, const pb_library_spec *spec,
+                          const char *origin, GError **error);
+
 /* Module files on the search path: one path per module name (first directory wins). */
 GPtrArray *pb_module_scan(const char *const *search_path);
 

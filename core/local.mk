@@ -8,7 +8,7 @@ core_libpreboot_core_la_SOURCES = \
 	core/os.h \
 	core/control.h core/control.c \
 	core/loader.h core/loader.c \
-	core/host.h core/host.c
+	core/host.h core/host-private.h core/host.c core/host-services.c core/host-lifecycle.c
 core_libpreboot_core_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS)
 core_libpreboot_core_la_LIBADD = core/libpbnet.la $(GLIB_LIBS) $(YAML_LIBS) $(LTDL_LIBS) $(NET_LIBS)
 if OS_WIN32

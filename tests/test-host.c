@@ -4,6 +4,8 @@
 #include "build-config.h"
 
 #include "host.h"
+#include "loader.h"
+#include "plugins/testlib.h"
 #include "testutil.h"
 
 #include "conf-yaml.h"
@@ -338,6 +340,202 @@ static void test_duplicate_names(Fixture *f, gconstpointer data)
     g_assert_true(strstr(error->message, "test.yaml:2") || strstr(error->message, "line 2"));
 }
 
+/* ---- ABI 1.1: dependency order, service watches, readiness ------------------------------ */
+
+static gint64 counter(Fixture *f, const char *inst, const char *name)
+{
+    return pb_host_counter_value(f->host, inst, name);
+}
+
+static gboolean reload_yaml(Fixture *f, PbConfig *cfg)
+{
+    g_autoptr(GString) report = g_string_new(NULL);
+    g_autoptr(GError) error = NULL;
+    gboolean ok = pb_host_reload(f->host, cfg, report, &error);
+    g_assert_no_error(error);
+    return ok;
+}
+
+/* Consumers configured before their provider still start after it, see it at once through
+ * their watch, follow its restart as a new generation, and stop before it. */
+static void test_dependency_order(Fixture *f, gconstpointer data)
+{
+#define DEPS_YAML                         \
+    "plugins:\n"                          \
+    "  - {module: depcons, name: cons}\n" \
+    "  - {module: depwant, name: want}\n" \
+    "  - {module: depprov, name: prov, tag: %s}\n"
+    apply(f, pbt_yaml(DEPS_YAML, "one"), NULL);
+    assert_state(f, "cons", PB_INSTANCE_RUNNING, NULL);
+    assert_state(f, "want", PB_INSTANCE_RUNNING, NULL);
+    assert_state(f, "prov", PB_INSTANCE_RUNNING, NULL);
+    g_assert_cmpint(counter(f, "cons", "provider_at_start"), ==, 1);
+    g_assert_cmpint(counter(f, "want", "provider_at_start"), ==, 1);
+    g_assert_cmpint(counter(f, "cons", "appeared"), ==, 1);
+    g_assert_cmpint(counter(f, "cons", "withdrawn"), ==, 0);
+    gint64 first = counter(f, "cons", "generation");
+    g_assert_cmpint(first, >, 0);
+    g_assert_cmpint(counter(f, "want", "generation"), ==, first);
+    g_autoptr(GString) why = g_string_new(NULL);
+    g_assert_true(pb_host_ready(f->host, why));
+    g_assert_cmpstr(why->str, ==, "");
+
+    /* The provider is re-created (no reload support, a changed value): withdrawn while
+     * its interface still works, back as a new generation, consumers untouched. */
+    g_assert_true(reload_yaml(f, pbt_yaml(DEPS_YAML, "two")));
+    assert_state(f, "cons", PB_INSTANCE_RUNNING, NULL);
+    g_assert_cmpint(counter(f, "cons", "withdrawn"), ==, 1);
+    g_assert_cmpint(counter(f, "cons", "valid_on_withdraw"), ==, 1);
+    g_assert_cmpint(counter(f, "cons", "appeared"), ==, 2);
+    g_assert_cmpint(counter(f, "cons", "generation"), >, first);
+    g_assert_cmpint(counter(f, "want", "appeared"), ==, 2);
+    g_assert_true(pb_host_ready(f->host, NULL));
+
+    /* Shutdown is the reverse of the dependency order, not of the configuration's. */
+    pb_host_stop_all(f->host);
+    g_assert_cmpint(counter(f, "cons", "provider_at_stop"), ==, 1);
+    g_assert_cmpint(counter(f, "want", "provider_at_stop"), ==, 1);
+}
+
+/* A required service nobody provides fails the instance, naming the service and, when a
+ * configured provider failed, which one and why; a wanted one does not. */
+static void test_requires(Fixture *f, gconstpointer data)
+{
+    apply(f,
+          pbt_yaml("plugins:\n"
+                   "  - {module: depcons, name: cons}\n"
+                   "  - {module: depwant, name: want}\n"
+                   "  - {module: depprov, name: prov, fail_start: yes}\n"),
+          NULL);
+    assert_state(f, "prov", PB_INSTANCE_FAILED, "start failed: fail_start is set");
+    assert_state(f, "cons", PB_INSTANCE_FAILED,
+                 "not started: it requires service test.dep, which prov provides, but prov is "
+                 "failed: start failed: fail_start is set");
+    assert_state(f, "want", PB_INSTANCE_RUNNING, NULL);
+    g_assert_cmpint(counter(f, "want", "appeared"), ==, 0);
+    g_autoptr(GString) why = g_string_new(NULL);
+    g_assert_false(pb_host_ready(f->host, why));
+    g_assert_nonnull(strstr(why->str, "prov: failed: start failed: fail_start is set\n"));
+    g_assert_nonnull(strstr(why->str, "cons: failed: not started: it requires service test.dep"));
+    g_assert_null(strstr(why->str, "want"));
+
+    /* No provider configured at all. */
+    g_assert_true(reload_yaml(f, pbt_yaml("plugins:\n  - {module: depcons, name: cons}\n")));
+    assert_state(f, "cons", PB_INSTANCE_FAILED,
+                 "it requires service test.dep, which no configured instance provides");
+}
+
+/* A plugin built against ABI 1.0 loads and runs (its descriptor is read only as far as
+ * its struct_size), and a watch set before its service exists reports it when published. */
+static void test_abi10_plugin_runs(Fixture *f, gconstpointer data)
+{
+    apply(f,
+          pbt_yaml("plugins:\n"
+                   "  - {module: depwant, name: want}\n"
+                   "  - {module: depabi10, name: old}\n"),
+          NULL);
+    assert_state(f, "old", PB_INSTANCE_RUNNING, NULL);
+    assert_state(f, "want", PB_INSTANCE_RUNNING, NULL);
+    /* No declarations in 1.0: configuration order, so want started first... */
+    g_assert_cmpint(counter(f, "want", "provider_at_start"), ==, 0);
+    /* ...and its watch told it when old published. */
+    g_assert_cmpint(counter(f, "want", "appeared"), ==, 1);
+    g_assert_true(pb_host_ready(f->host, NULL));
+}
+
+/* library_open through the services table a plugin receives; left-open libraries are
+ * the host's to close when the instance stops (valgrind/ASan would see a leak). */
+static void test_library_service(Fixture *f, gconstpointer data)
+{
+    apply(f, pbt_yaml("plugins:\n  - {module: depwant, name: w}\n"), NULL);
+    const pb_host *h = pb_host_services();
+    g_assert_true(PB_HAS_FIELD(pb_host, h, library_open));
+    pb_instance *inst = pb_host_find(f->host, "w");
+    const pb_library_spec spec = {
+        .struct_size = sizeof(spec),
+        .magic = TESTLIB_MAGIC,
+        .abi_major = TESTLIB_ABI_MAJOR,
+        .abi_minor = TESTLIB_ABI_MINOR,
+        .min_struct_size = sizeof(TestLib),
+        .entry_symbol = TESTLIB_ENTRY,
+        .kind = "test library",
+    };
+    pb_library *lib = NULL;
+    const TestLib *t = h->library_open(inst, &spec, "testlib", &lib, NULL);
+    g_assert_nonnull(t);
+    g_assert_nonnull(lib);
+    g_assert_cmpint(t->add(2, 3), ==, 5);
+    h->library_close(lib);
+    pb_library *bad = (pb_library *)&spec;
+    g_assert_null(h->library_open(inst, &spec, "testlib_badsig", &bad, NULL));
+    g_assert_null(bad);
+    /* Left open: closed with the instance. */
+    g_assert_nonnull(h->library_open(inst, &spec, "testlib", &lib, NULL));
+}
+
+/* Where each value came from: YAML file:line and key, legacy file:line and alias, or
+ * the default; this is what plugins put in front of their start-up errors. */
+static void test_config_origin(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PbModule) m =
+        pb_module_open((const char *const[]){pbt_test_modules(), NULL}, "testplug", &error);
+    g_assert_no_error(error);
+    g_autofree char *legacy = g_build_filename(f->dir, "novell-pbtest.conf", NULL);
+    g_assert_true(
+        g_file_set_contents(legacy, "# test\nTestPort = 7\nTestGreeting = hey\n", -1, NULL));
+    g_autoptr(PbConfig) cfg = pbt_yaml("plugins:\n"
+                                       "  - module: testplug\n"
+                                       "    legacy: [%s]\n"
+                                       "    mode: slow\n"
+                                       "    TestFlag: yes\n",
+                                       legacy);
+    PbInstanceSpec *spec = g_ptr_array_index(cfg->instances, 0);
+    g_autoptr(pb_config) built = pb_config_build(m->plugin, spec, NULL, &error);
+    g_assert_no_error(error);
+    const pb_host *h = pb_host_services();
+
+    pb_value_origin o = {.struct_size = sizeof(o)};
+    g_assert_true(h->config_origin(built, "mode", &o));
+    g_assert_cmpuint(o.kind, ==, PB_ORIGIN_YAML);
+    g_assert_cmpstr(o.file, ==, "test.yaml");
+    g_assert_cmpuint(o.line, ==, 4);
+    g_assert_cmpstr(o.key, ==, "mode");
+    g_assert_cmpstr(o.text, ==, "test.yaml:4: mode");
+    /* A legacy alias written in YAML is named as written. */
+    g_assert_true(h->config_origin(built, "flag", &o));
+    g_assert_cmpstr(o.text, ==, "test.yaml:5: TestFlag");
+
+    g_assert_true(h->config_origin(built, "greeting", &o));
+    g_assert_cmpuint(o.kind, ==, PB_ORIGIN_LEGACY);
+    g_assert_cmpstr(o.key, ==, "TestGreeting");
+    g_autofree char *want = g_strdup_printf("%s:3: TestGreeting", legacy);
+    g_assert_cmpstr(o.text, ==, want);
+    g_assert_cmpstr(pb_config_where(h, built, "greeting"), ==, want);
+
+    g_assert_true(h->config_origin(built, "directory", &o));
+    g_assert_cmpuint(o.kind, ==, PB_ORIGIN_DEFAULT);
+    g_assert_null(o.file);
+    g_assert_cmpstr(o.text, ==, "directory (default)");
+
+    /* A caller built with a smaller struct gets only what it holds. */
+    struct {
+        uint32_t struct_size, kind;
+        const char *file;
+        uint32_t line;
+        const char *key, *text, *beyond;
+    } small = {.struct_size = offsetof(pb_value_origin, key), .beyond = "untouched"};
+    g_assert_true(h->config_origin(built, "mode", (pb_value_origin *)&small));
+    g_assert_cmpuint(small.line, ==, 4);
+    g_assert_null(small.key);
+    g_assert_null(small.text);
+    g_assert_cmpstr(small.beyond, ==, "untouched");
+
+    g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*undeclared parameter 'nosuch'*");
+    g_assert_false(h->config_origin(built, "nosuch", &o));
+    g_test_assert_expected_messages();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -350,5 +548,10 @@ int main(int argc, char **argv)
     ADD("/host/legacy/attach-to-yaml-instance", test_legacy_attach);
     ADD("/host/legacy/file-alone", test_legacy_alone);
     ADD("/host/duplicate-instance-names", test_duplicate_names);
+    ADD("/host/abi-1.1/dependency-order", test_dependency_order);
+    ADD("/host/abi-1.1/requires", test_requires);
+    ADD("/host/abi-1.1/abi-1.0-plugin-runs", test_abi10_plugin_runs);
+    ADD("/host/abi-1.1/library-open", test_library_service);
+    ADD("/host/abi-1.1/config-origin", test_config_origin);
     return g_test_run();
 }

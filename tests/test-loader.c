@@ -3,6 +3,7 @@
 #include "build-config.h"
 
 #include "loader.h"
+#include "plugins/testlib.h"
 #include "testutil.h"
 
 #include <string.h>
@@ -67,7 +68,7 @@ static void test_bad_major(void)
     g_autofree char *expect = g_strdup_printf(
         ": built for plugin ABI %d.%d, but this prebootd speaks ABI %d.%d (the major version "
         "must match: rebuild the plugin)",
-        PB_ABI_MAJOR + 1, PB_ABI_MINOR, PB_ABI_MAJOR, PB_ABI_MINOR);
+        PB_ABI_MAJOR + 1, 0, PB_ABI_MAJOR, PB_ABI_MINOR);
     expect_refusal("badmajor", PB_LOADER_ERROR_ABI, expect);
 }
 
@@ -107,14 +108,105 @@ static void test_no_entry(void)
 static void test_scan(void)
 {
     g_autoptr(GPtrArray) files = pb_module_scan(search_path());
-    const char *expect[] = {"badmagic", "badmajor",    "badminor", "badsig",       "badtable",
-                            "noentry",  "smallstruct", "testplug", "testplug_norl"};
+    const char *expect[] = {
+        "badmagic",         "badmajor",         "badminor",       "badsig",
+        "badtable",         "depabi10",         "depcons",        "depprov",
+        "depwant",          "noentry",          "smallstruct",    "testlib",
+        "testlib_badmagic", "testlib_badmajor", "testlib_badsig", "testlib_newminor",
+        "testlib_small",    "testplug",         "testplug_norl"};
     g_assert_cmpuint(files->len, ==, G_N_ELEMENTS(expect));
     for (guint i = 0; i < files->len; i++) {
         g_autofree char *base = g_path_get_basename(g_ptr_array_index(files, i));
         g_autofree char *want = g_strconcat(expect[i], ".la", NULL);
         g_assert_cmpstr(base, ==, want);
     }
+}
+
+/* A plugin as ABI 1.0 built it loads, and its descriptor is read only as far as its
+ * struct_size says (the 1.1 fields of depabi10 hold a pointer that would crash). */
+static void test_abi10_plugin(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PbModule) m = pb_module_open(search_path(), "depabi10", &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(m->plugin->abi_minor, ==, 0);
+    g_assert_cmpuint(m->plugin->struct_size, ==, offsetof(pb_plugin, provides));
+    g_assert_false(PB_HAS_FIELD(pb_plugin, m->plugin, provides));
+    g_assert_true(PB_HAS_FIELD(pb_plugin, m->plugin, destroy));
+}
+
+/* ---- libraries (library_open) --------------------------------------------------------- */
+
+static const pb_library_spec testlib_spec = {
+    .struct_size = sizeof(pb_library_spec),
+    .magic = TESTLIB_MAGIC,
+    .abi_major = TESTLIB_ABI_MAJOR,
+    .abi_minor = TESTLIB_ABI_MINOR,
+    .min_struct_size = sizeof(TestLib),
+    .entry_symbol = TESTLIB_ENTRY,
+    .kind = "test library",
+};
+
+static void test_library_open(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PbLibrary) lib = pb_library_open(search_path(), "testlib", &testlib_spec, &error);
+    g_assert_no_error(error);
+    const TestLib *t = lib->desc;
+    g_assert_cmpstr(t->header.name, ==, "testlib");
+    g_assert_cmpstr(t->header.version, ==, "3.2.1");
+    g_assert_cmpint(t->add(40, 2), ==, 42);
+    g_assert_nonnull(strstr(lib->path, "testlib"));
+
+    /* By path too, like a plugin. */
+    g_autofree char *path = g_build_filename(pbt_test_modules(), "testlib.la", NULL);
+    g_autoptr(PbLibrary) again = pb_library_open(NULL, path, &testlib_spec, &error);
+    g_assert_no_error(error);
+    g_assert_true(again->desc == lib->desc); /* the same module, opened twice */
+}
+
+static void expect_library_refusal(const char *name, const pb_library_spec *spec, int code,
+                                   const char *fragment)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PbLibrary) lib = pb_library_open(search_path(), name, spec, &error);
+    g_assert_null(lib);
+    g_assert_error(error, PB_LOADER_ERROR, code);
+    if (strstr(error->message, fragment) == NULL)
+        g_error("message for %s: '%s' lacks '%s'", name, error->message, fragment);
+}
+
+static void test_library_refused(void)
+{
+    expect_library_refusal("nosuch", &testlib_spec, PB_LOADER_ERROR_NOT_FOUND,
+                           "module 'nosuch' not found on the plugin path");
+    expect_library_refusal("testlib_badmagic", &testlib_spec, PB_LOADER_ERROR_ABI,
+                           ": not a test library (magic 0x50425047, expected 0x544c4942)");
+    expect_library_refusal("testlib_badmajor", &testlib_spec, PB_LOADER_ERROR_ABI,
+                           ": test library built for ABI 4.0, but its caller speaks ABI 3.2 "
+                           "(the major version must match");
+    expect_library_refusal("testlib_newminor", &testlib_spec, PB_LOADER_ERROR_ABI,
+                           ": test library needs ABI 3.3, but its caller provides only 3.2");
+    g_autofree char *small =
+        g_strdup_printf(": test library descriptor is %u bytes, its caller needs at least %u",
+                        (unsigned)sizeof(pb_library_header), (unsigned)sizeof(TestLib));
+    expect_library_refusal("testlib_small", &testlib_spec, PB_LOADER_ERROR_ABI, small);
+    g_autofree char *sig = g_strdup_printf(
+        ": test library built for plan9-mips-ptr4, but this prebootd is %s", PB_BUILD_SIGNATURE);
+    expect_library_refusal("testlib_badsig", &testlib_spec, PB_LOADER_ERROR_ABI, sig);
+    /* A plugin is not a library of this kind: its entry symbol is another. */
+    expect_library_refusal("testplug", &testlib_spec, PB_LOADER_ERROR_NO_ENTRY,
+                           ": no entry point (testplug_LTX_testlib_entry): not a test library");
+    /* An older library is fine: the caller reads only what it declares. */
+    pb_library_spec newer = testlib_spec;
+    newer.abi_minor = TESTLIB_ABI_MINOR + 5;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PbLibrary) lib = pb_library_open(search_path(), "testlib", &newer, &error);
+    g_assert_no_error(error);
+    /* A spec without an entry symbol is the caller's bug, said as such. */
+    pb_library_spec none = testlib_spec;
+    none.entry_symbol = NULL;
+    expect_library_refusal("testlib", &none, PB_LOADER_ERROR_INVALID, "no entry symbol");
 }
 
 static void *noop_create(const pb_host *h, pb_instance *i, const pb_config *c, pb_err *e)
@@ -158,5 +250,8 @@ int main(int argc, char **argv)
     g_test_add_func("/loader/no-entry-point", test_no_entry);
     g_test_add_func("/loader/scan", test_scan);
     g_test_add_func("/loader/builtin", test_builtin);
+    g_test_add_func("/loader/abi-1.0-plugin", test_abi10_plugin);
+    g_test_add_func("/loader/library-open", test_library_open);
+    g_test_add_func("/loader/library-refused", test_library_refused);
     return g_test_run();
 }

@@ -35,7 +35,7 @@ check "only the entry point is exported" [ "$syms" = "oot_LTX_preboot_plugin_ent
 sbin=$(find "$tmp/inst" -type f -name prebootd | head -n 1)
 bin=$(find "$tmp/inst" -type f -name prebootctl | head -n 1)
 out=$("$sbin" -P "$tmp/mods" --list-plugins 2>&1)
-contains "the installed prebootd lists it" "$out" "oot          0.0.1    ABI 1.0"
+contains "the installed prebootd lists it" "$out" "oot          0.0.1    ABI 1.1"
 cat >"$tmp/oot.yaml" <<EOC
 daemon:
   plugin_path: [$tmp/mods]

@@ -8,6 +8,14 @@
  * plugin source build as an ELF module, a Windows DLL, or a dlpreopened static object.
  *
  * ABI changelog (newest first; see doc/plugin-abi.md for the full rules)
+ *   1.1  2026-12-07  Services that come and go: service_watch/service_unwatch (appeared /
+ *                    withdrawn, with a generation number per publication); descriptor
+ *                    fields provides/requires/wants (the host starts instances in
+ *                    dependency order, stops them in reverse, and is "ready" only when
+ *                    every configured instance runs); config_origin (where a value came
+ *                    from, for start-up errors); library_open/library_close (a LIBRARY_NAME
+ *                    backend through the plugin loader's checks); PB_HAS_FIELD() and
+ *                    PB_LIBRARY_DEFINE() (source only). 1.0 plugins load unchanged.
  *   1.0  2026-12-05  (source only, no ABI change) PB_LOG_PARAMS for the log parameters.
  *   1.0  2026-11-24  First stable ABI: descriptor, parameter table, staged reload, host
  *                    services (log, loop, config, counters, registry, control commands).
@@ -41,7 +49,7 @@ extern "C" {
 
 #define PB_PLUGIN_MAGIC 0x50425047u /* "PBPG" */
 #define PB_ABI_MAJOR    1
-#define PB_ABI_MINOR    0
+#define PB_ABI_MINOR    1
 
 /* ---- platform glue ------------------------------------------------------------------ */
 
@@ -106,20 +114,30 @@ extern "C" {
 /* e.g. "linux-x86_64-ptr8"; compared as a string by the host. */
 #define PB_BUILD_SIGNATURE PB_BUILD_OS "-" PB_BUILD_CPU "-ptr" PB_BUILD_PTR
 
+/* Whether a struct that starts with (or carries) its struct_size holds field F, as the
+ * code that BUILT it was compiled: a reader touches a field only when this is true.
+ * Use it for every struct that crosses a boundary, host tables and descriptors included:
+ *     if (PB_HAS_FIELD(pb_host, host, service_watch) && host->service_watch != NULL) ... */
+#define PB_HAS_FIELD(type, ptr, field) \
+    ((ptr) != NULL &&                  \
+     (size_t)(ptr)->struct_size >= offsetof(type, field) + sizeof(((const type *)0)->field))
+
 /* A socket handle wide enough for a Windows SOCKET; -1 is "none". */
 typedef intptr_t pb_socket_t;
 #define PB_SOCKET_NONE ((pb_socket_t)-1)
 
 /* ---- opaque host objects ------------------------------------------------------------ */
 
-typedef struct pb_instance pb_instance; /* one configured plugin instance */
-typedef struct pb_config pb_config;     /* its validated configuration */
-typedef struct pb_err pb_err;           /* where a callback reports why it failed */
-typedef struct pb_status pb_status;     /* where status() writes */
-typedef struct pb_reply pb_reply;       /* where a control command writes */
-typedef struct pb_watch pb_watch;       /* a socket watch */
-typedef struct pb_timer pb_timer;       /* a timer */
-typedef struct pb_counter pb_counter;   /* a named statistics counter */
+typedef struct pb_instance pb_instance;           /* one configured plugin instance */
+typedef struct pb_config pb_config;               /* its validated configuration */
+typedef struct pb_err pb_err;                     /* where a callback reports why it failed */
+typedef struct pb_status pb_status;               /* where status() writes */
+typedef struct pb_reply pb_reply;                 /* where a control command writes */
+typedef struct pb_watch pb_watch;                 /* a socket watch */
+typedef struct pb_timer pb_timer;                 /* a timer */
+typedef struct pb_counter pb_counter;             /* a named statistics counter */
+typedef struct pb_service_watch pb_service_watch; /* a watch on a named service (1.1) */
+typedef struct pb_library pb_library;             /* an open LIBRARY_NAME module (1.1) */
 
 /* ---- the parameter table ------------------------------------------------------------ */
 
@@ -212,6 +230,53 @@ typedef void (*pb_defer_fn)(void *data);
 /* argv[0] is the verb; write output with host->reply(); return false on failure. */
 typedef bool (*pb_command_fn)(void *self, int argc, const char *const *argv, pb_reply *reply);
 
+/* ABI 1.1: service watches (see service_watch). */
+enum pb_service_event {
+    PB_SERVICE_APPEARED = 1,
+    PB_SERVICE_WITHDRAWN = 2,
+};
+typedef void (*pb_service_fn)(void *data, unsigned event, const char *name, uint32_t version,
+                              const void *iface, uint64_t generation);
+
+/* ABI 1.1: where a configuration value came from (see config_origin). */
+enum pb_origin_kind {
+    PB_ORIGIN_DEFAULT = 0, /* not configured: the parameter's default */
+    PB_ORIGIN_YAML = 1,
+    PB_ORIGIN_LEGACY = 2,
+};
+typedef struct pb_value_origin {
+    uint32_t struct_size; /* set by the caller: sizeof(pb_value_origin) of its build */
+    uint32_t kind;        /* pb_origin_kind */
+    const char *file;     /* NULL for a default */
+    uint32_t line;        /* 0 when not known */
+    const char *key;      /* the key as the file spells it (legacy: its alias) */
+    const char *text;     /* "FILE:LINE: KEY", or "KEY (default)": a message prefix */
+} pb_value_origin;
+
+/* ABI 1.1: libraries opened with library_open(). Their descriptor starts with this
+ * header, laid out like the start of pb_plugin; the rest is the library kind's own. */
+typedef struct pb_library_header {
+    uint32_t magic; /* the kind's magic, not PB_PLUGIN_MAGIC */
+    uint16_t abi_major;
+    uint16_t abi_minor;
+    uint32_t struct_size;        /* sizeof(the whole descriptor) of the library's build */
+    const char *build_signature; /* PB_BUILD_SIGNATURE */
+    const char *name;
+    const char *version;
+} pb_library_header;
+
+/* What the caller of library_open() expects. */
+typedef struct pb_library_spec {
+    uint32_t struct_size; /* sizeof(pb_library_spec) */
+    uint32_t magic;
+    uint16_t abi_major;       /* must be equal */
+    uint16_t abi_minor;       /* the library's may not be higher */
+    uint32_t min_struct_size; /* the smallest descriptor the caller can read */
+    const char *entry_symbol; /* exported as NAME_LTX_<entry_symbol> (PB_LIBRARY_DEFINE) */
+    const char *kind;         /* for messages: "imaging backend" */
+} pb_library_spec;
+typedef const void *(*pb_library_entry_fn)(void);
+
 typedef struct pb_host {
     uint32_t struct_size; /* sizeof(pb_host) of the host's build */
     uint16_t abi_major;
@@ -276,7 +341,59 @@ typedef struct pb_host {
     /* Identity and places. state_dir is writable and private to the instance. */
     const char *(*instance_name)(pb_instance *inst);
     const char *(*state_dir)(pb_instance *inst);
+
+    /* ---- ABI 1.1 (test with PB_HAS_FIELD(pb_host, host, FIELD) before use) ---------- */
+
+    /* Watches a service: fn runs with PB_SERVICE_APPEARED for the publication that
+     * service_lookup(name, min_version) would return, at once from service_watch() when
+     * one is there already, and again whenever that changes (a provider starts, restarts
+     * or publishes a higher version); with PB_SERVICE_WITHDRAWN when it goes. Every
+     * publication has its own generation (host-wide, never 0, never reused), so a
+     * restarted provider is a new generation even at the same address: never compare
+     * iface pointers. During WITHDRAWN the iface is still valid (the host withdraws an
+     * instance's services before calling its stop()): the last moment to unregister
+     * from it. Callbacks run on the main loop, synchronously inside the publish or
+     * withdraw that caused them; fn may call any service, unwatch included. Watches
+     * belong to the instance and are removed when it stops. NULL only on bad
+     * arguments. */
+    pb_service_watch *(*service_watch)(pb_instance *inst, const char *name, uint32_t min_version,
+                                       pb_service_fn fn, void *data);
+    void (*service_unwatch)(pb_service_watch *watch);
+
+    /* Where a configuration value came from: fills out (its struct_size set by the
+     * caller) with the YAML file and line and the key as written, or the legacy file,
+     * line and legacy key name, or "default". out->text is all of it as one message
+     * prefix ("/etc/preboot.yaml:12: root"); strings live as long as cfg. False for an
+     * undeclared name. */
+    bool (*config_origin)(const pb_config *cfg, const char *name, pb_value_origin *out);
+
+    /* Opens a LIBRARY_NAME module (an imaging backend...) through the plugin loader: the
+     * same search path (name) or file (path), then the checks spec asks for: magic,
+     * ABI major equal, minor not above the caller's, struct_size at least
+     * min_struct_size, build signature, and the one entry symbol (NAME_LTX_symbol first).
+     * Returns the library's descriptor (a struct starting with pb_library_header) and
+     * sets *lib to the handle for library_close(); NULL with err naming both sides
+     * ("built for ABI 2.0, this caller speaks 1.3") otherwise. Libraries still open when
+     * the instance stops are closed by the host. */
+    const void *(*library_open)(pb_instance *inst, const pb_library_spec *spec,
+                                const char *name_or_path, pb_library **lib, pb_err *err);
+    void (*library_close)(pb_library *lib);
 } pb_host;
+
+/* Where a value came from, as a message prefix: "/etc/preboot.yaml:12: root",
+ * "/etc/opt/novell/novell-tftp.conf:3: TFTPDirectory" or "root (default)"; the bare name
+ * from a host older than 1.1. For start-up errors about a configured value:
+ *     host->error(err, "%s: %s", pb_config_where(host, cfg, "root"), why);
+ * A source convenience over config_origin. */
+static inline const char *pb_config_where(const pb_host *host, const pb_config *cfg,
+                                          const char *name)
+{
+    pb_value_origin o = {sizeof(pb_value_origin), 0, NULL, 0, NULL, NULL};
+    if (PB_HAS_FIELD(pb_host, host, config_origin) && host->config_origin != NULL &&
+        host->config_origin(cfg, name, &o) && o.text != NULL)
+        return o.text;
+    return name;
+}
 
 /* ---- the plugin descriptor ---------------------------------------------------------- */
 
@@ -316,6 +433,16 @@ typedef struct pb_plugin {
     void (*stop)(void *self);
     /* Frees self. Required. */
     void (*destroy)(void *self);
+
+    /* ---- ABI 1.1 (the host reads these only when struct_size covers them) ----------- */
+
+    /* Services, by name, as NULL-terminated lists (each may be NULL). The host starts
+     * the instances that provide a service before those that require or want it, stops
+     * them in the reverse order, and fails an instance whose required service no
+     * running instance provides ("wants": used when configured, not needed). */
+    const char *const *provides;
+    const char *const *requires;
+    const char *const *wants;
 } pb_plugin;
 
 /* The one exported entry point: libltdl looks for NAME_LTX_preboot_plugin_entry first
@@ -328,6 +455,15 @@ typedef const pb_plugin *(*pb_plugin_entry_fn)(void);
     PB_EXPORT const pb_plugin *modname##_LTX_preboot_plugin_entry(void)  \
     {                                                                    \
         return &(descriptor);                                            \
+    }
+
+/* The one exported entry point of a library for library_open(): entry is the caller's
+ * spec.entry_symbol, descriptor a struct starting with pb_library_header. */
+#define PB_LIBRARY_DEFINE(modname, entry, descriptor)  \
+    PB_EXPORT const void *modname##_LTX_##entry(void); \
+    PB_EXPORT const void *modname##_LTX_##entry(void)  \
+    {                                                  \
+        return &(descriptor);                          \
     }
 
 /* Fills the fixed header of a descriptor. */

@@ -43,8 +43,10 @@ static const pb_plugin descriptor = {
 #else
     .abi_major = PB_ABI_MAJOR,
 #endif
-#ifdef BROKEN_MINOR
+#if defined(BROKEN_MINOR)
     .abi_minor = PB_ABI_MINOR + 7,
+#elif defined(BROKEN_MAJOR)
+    .abi_minor = 0, /* "built for 2.0" */
 #else
     .abi_minor = PB_ABI_MINOR,
 #endif
