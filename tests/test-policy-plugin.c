@@ -546,8 +546,12 @@ static void test_pxelinux(Fixture *f, gconstpointer data)
     g_assert_true(pb_addr_parse("127.0.0.1", f->tftp_port, &to));
     g_autoptr(GError) error = NULL;
     pb_socket_t s = pb_udp_open(&any, 0, &error);
-    /* tftp started after policy: the policy plugin finds its service within a second */
-    pbt_spin(1200);
+    /* tftp is configured after policy but started before it (policy wants its service),
+     * and policy's watch hooks up from its start(): served from the first request on,
+     * with nothing to wait for. */
+    g_autoptr(GString) st = g_string_new(NULL);
+    pb_host_status(f->host, st);
+    g_assert_nonnull(strstr(st->str, "pxelinux_cfg: served"));
     const char rrq[] = "\0\1pxelinux.cfg/01-52-54-00-00-01-0a\0octet";
     g_assert_cmpint(pb_udp_send(s, rrq, sizeof(rrq), &to, NULL, 0, &error), ==, sizeof(rrq));
     guint8 buf[1024];
@@ -574,6 +578,46 @@ static void test_pxelinux(Fixture *f, gconstpointer data)
     pbt_spin(20);
     pb_udp_close(s);
     g_assert_cmpint(pb_host_counter_value(f->host, "policy", "pxelinux_files"), ==, 1);
+}
+
+/* ---- providers that come and go ---------------------------------------------------------- */
+
+static gboolean reload_with(Fixture *f, PbConfig *cfg)
+{
+    g_autoptr(GString) report = g_string_new(NULL);
+    g_autoptr(GError) error = NULL;
+    gboolean ok = pb_host_reload(f->host, cfg, report, &error);
+    g_assert_no_error(error);
+    return ok;
+}
+
+/* http goes (reload without it) and comes back (a new instance, perhaps at the same
+ * address as the old one): policy's watch sees the new generation and routes /boot.ipxe
+ * on it before the reload returns. No polling, no sleeping. */
+static void test_http_restart(Fixture *f, gconstpointer data)
+{
+    char *body = NULL;
+    g_assert_cmpint(http_get(f, "/boot.ipxe?mac=52:54:00:00:01:09", &body), ==, 200);
+    g_clear_pointer(&body, g_free);
+
+    PbConfig *cfg = config(f, f->rules);
+    PbInstanceSpec *http = g_ptr_array_steal_index(cfg->instances, 0);
+    g_assert_cmpstr(http->module, ==, "http");
+    pb_instance_spec_free(http);
+    g_assert_true(reload_with(f, cfg));
+    g_assert_null(pb_host_find(f->host, "http"));
+    g_autoptr(GString) st = g_string_new(NULL);
+    pb_host_status(f->host, st);
+    g_assert_nonnull(strstr(st->str, "boot_ipxe: no http listener"));
+
+    g_assert_true(reload_with(f, config(f, f->rules)));
+    g_assert_cmpint(pb_instance_get_state(pb_host_find(f->host, "http")), ==, PB_INSTANCE_RUNNING);
+    g_assert_cmpint(http_get(f, "/boot.ipxe?mac=52:54:00:00:01:09", &body), ==, 200);
+    g_assert_true(g_str_has_prefix(body, "#!ipxe\n"));
+    g_clear_pointer(&body, g_free);
+    g_string_truncate(st, 0);
+    pb_host_status(f->host, st);
+    g_assert_nonnull(strstr(st->str, "boot_ipxe: served"));
 }
 
 /* ---- reload ------------------------------------------------------------------------------- */
@@ -672,6 +716,7 @@ int main(int argc, char **argv)
     T("boot-ipxe", test_boot_ipxe);
     T("http-service", test_http_service);
     T("pxelinux", test_pxelinux);
+    T("http-restart", test_http_restart);
     T("reload-keeps-old-rules", test_reload);
     T("flush-timer", test_flush_timer);
     return g_test_run();

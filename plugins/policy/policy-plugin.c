@@ -20,7 +20,6 @@
 
 /* FLUSH_MS: how often the boots noted in memory are written (policy-store.c: a kill -9 may
  * lose what was noted since the last write). */
-#define HOOKUP_MS           1000
 #define FLUSH_MS            200
 #define REPLY_CACHE_ENTRIES 4096
 #define REPLY_CACHE_TTL_US  (30 * G_USEC_PER_SEC)
@@ -114,11 +113,14 @@ typedef struct {
     PolicyReplyCache *cache;
     guint8 buf[2048];
     pb_policy_service iface;
-    pb_timer *hookup;
     pb_timer *flush;
     gint64 flush_warned_us; /* last "cannot write" warning, to log one every 10 s at most */
-    const pb_http_service *http_done; /* the instance our route was added to */
-    const pb_tftp_service *tftp_done;
+    /* http and tftp as their watches report them (NULL: not running), and whether our
+     * route and file provider are on them. */
+    pb_service_watch *http_watch, *tftp_watch;
+    const pb_http_service *http;
+    const pb_tftp_service *tftp;
+    bool http_routed, tftp_hooked;
     guint16 bound_port;
     struct {
         pb_counter *decisions, *commits, *ignored, *udp_requests, *udp_bad, *udp_retransmits,
@@ -205,11 +207,11 @@ static void decide(Policy *p, const char *via, const PolicyDevice *dev, guint32 
 static bool svc_decide(void *ctx, const pb_policy_request *req, pb_policy_decision *out)
 {
     Policy *p = ctx;
-    if (req == NULL || out == NULL || out->struct_size < sizeof(guint32) * 6)
+    if (req == NULL || !PB_HAS_FIELD(pb_policy_decision, out, flags))
         return false;
     PolicyDevice dev;
     policy_device_from_request(&dev, req);
-    guint32 flags = req->struct_size >= sizeof(guint32) * 2
+    guint32 flags = PB_HAS_FIELD(pb_policy_request, req, flags)
                         ? req->flags & (PB_POLICY_REQ_COMMIT | PB_POLICY_REQ_CONSUME)
                         : 0;
     pb_policy_decision d = {.struct_size = sizeof(d)};
@@ -478,50 +480,70 @@ static int open_pxelinux(void *data, const char *client, const char *path, pb_tf
 
 /* ---- hooking up to http and tftp, whenever they run ------------------------------------- */
 
-static bool hookup(void *data)
+/* Puts our route and file provider on what runs now, or takes them off when a reload
+ * turned them off. The watches below say what runs: no polling, no pointer compares. */
+static void sync_hooks(Policy *p)
+{
+    if (p->http != NULL && p->set.http && !p->http_routed) {
+        p->http_routed = p->http->route_add(p->http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
+        if (p->http_routed)
+            p->host->log(p->inst, PB_LOG_CRITICAL, "serving %s on the HTTP listener", BOOT_IPXE);
+    } else if (p->http != NULL && !p->set.http && p->http_routed) {
+        p->http->route_remove(p->http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
+        p->http_routed = false;
+    }
+    if (p->tftp != NULL && p->set.pxelinux && !p->tftp_hooked) {
+        p->tftp_hooked = p->tftp->add_file_provider(p->tftp->ctx, open_pxelinux, p);
+        if (p->tftp_hooked)
+            p->host->log(p->inst, PB_LOG_CRITICAL, "serving pxelinux.cfg/01-<mac> through tftp");
+    } else if (p->tftp != NULL && !p->set.pxelinux && p->tftp_hooked) {
+        p->tftp->remove_file_provider(p->tftp->ctx, open_pxelinux, p);
+        p->tftp_hooked = false;
+    }
+}
+
+/* http started (at once when it runs already), restarted (a new generation: its routes
+ * are empty) or stopped. The iface is still valid while it is withdrawn. */
+static void on_http(void *data, unsigned event, const char *name, uint32_t version,
+                    const void *iface, uint64_t generation)
 {
     Policy *p = data;
-    if (p->set.http) {
-        const pb_http_service *http =
-            p->host->service_lookup(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, NULL);
-        /* A different pointer is a new http instance (restarted): its routes are empty. */
-        if (http != NULL && http != p->http_done) {
-            if (http->route_add(http->ctx, BOOT_IPXE, serve_boot_ipxe, p)) {
-                p->host->log(p->inst, PB_LOG_CRITICAL, "serving %s on the HTTP listener",
-                             BOOT_IPXE);
-            }
-            p->http_done = http;
-        } else if (http == NULL) {
-            p->http_done = NULL;
-        }
-    }
-    if (p->set.pxelinux) {
-        const pb_tftp_service *tftp =
-            p->host->service_lookup(p->inst, PB_TFTP_SERVICE, PB_TFTP_SERVICE_VERSION, NULL);
-        if (tftp != NULL && tftp != p->tftp_done) {
-            if (tftp->add_file_provider(tftp->ctx, open_pxelinux, p))
-                p->host->log(p->inst, PB_LOG_CRITICAL,
-                             "serving pxelinux.cfg/01-<mac> through tftp");
-            p->tftp_done = tftp;
-        } else if (tftp == NULL) {
-            p->tftp_done = NULL;
-        }
-    }
-    return true;
+    if (p->http != NULL && p->http_routed)
+        p->http->route_remove(p->http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
+    p->http_routed = false;
+    p->http = event == PB_SERVICE_APPEARED ? iface : NULL;
+    p->host->log(p->inst, PB_LOG_REQUEST,
+                 "service %s version %u %s (generation %" G_GUINT64_FORMAT ")", name, version,
+                 event == PB_SERVICE_APPEARED ? "appeared" : "withdrawn", (guint64)generation);
+    sync_hooks(p);
+}
+
+static void on_tftp(void *data, unsigned event, const char *name, uint32_t version,
+                    const void *iface, uint64_t generation)
+{
+    Policy *p = data;
+    if (p->tftp != NULL && p->tftp_hooked)
+        p->tftp->remove_file_provider(p->tftp->ctx, open_pxelinux, p);
+    p->tftp_hooked = false;
+    p->tftp = event == PB_SERVICE_APPEARED ? iface : NULL;
+    p->host->log(p->inst, PB_LOG_REQUEST,
+                 "service %s version %u %s (generation %" G_GUINT64_FORMAT ")", name, version,
+                 event == PB_SERVICE_APPEARED ? "appeared" : "withdrawn", (guint64)generation);
+    sync_hooks(p);
 }
 
 static void unhook(Policy *p)
 {
-    const pb_http_service *http =
-        p->host->service_lookup(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, NULL);
-    if (http != NULL && http == p->http_done)
-        http->route_remove(http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
-    p->http_done = NULL;
-    const pb_tftp_service *tftp =
-        p->host->service_lookup(p->inst, PB_TFTP_SERVICE, PB_TFTP_SERVICE_VERSION, NULL);
-    if (tftp != NULL && tftp == p->tftp_done)
-        tftp->remove_file_provider(tftp->ctx, open_pxelinux, p);
-    p->tftp_done = NULL;
+    if (p->http != NULL && p->http_routed)
+        p->http->route_remove(p->http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
+    if (p->tftp != NULL && p->tftp_hooked)
+        p->tftp->remove_file_provider(p->tftp->ctx, open_pxelinux, p);
+    p->http_routed = p->tftp_hooked = false;
+    p->host->service_unwatch(p->http_watch);
+    p->host->service_unwatch(p->tftp_watch);
+    p->http_watch = p->tftp_watch = NULL;
+    p->http = NULL;
+    p->tftp = NULL;
 }
 
 /* ---- prebootctl policy ... -------------------------------------------------------------- */
@@ -755,14 +777,16 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
         PbAddr bind;
         const char *text = *p->set.local_interface ? p->set.local_interface : "0.0.0.0";
         if (!pb_addr_parse(text, (guint16)p->set.port, &bind)) {
-            host->error(err, "cannot parse LocalInterface '%s'", text);
+            host->error(err, "%s: cannot parse '%s'", pb_config_where(host, cfg, "local_interface"),
+                        text);
             goto fail;
         }
         p->sock = pb_udp_open(&bind, PB_UDP_PKTINFO | PB_UDP_NO_PMTUD, &error);
         if (p->sock == PB_SOCKET_NONE) {
             char a[80];
-            host->error(err, "cannot listen on %s: %s", pb_addr_format(&bind, TRUE, a, sizeof(a)),
-                        error->message);
+            host->error(err, "%s: cannot listen on %s: %s",
+                        pb_config_where(host, cfg, "local_interface"),
+                        pb_addr_format(&bind, TRUE, a, sizeof(a)), error->message);
             goto fail;
         }
         PbAddr got;
@@ -796,10 +820,13 @@ static bool policy_start(void *self, pb_err *err)
     if (p->sock != PB_SOCKET_NONE)
         p->watch = p->host->watch_socket(p->inst, p->sock, PB_IO_IN, udp_readable, p);
     p->flush = p->host->timer_add(p->inst, FLUSH_MS, flush_tick, p);
-    hookup(p);
-    /* http and tftp may start after us, or restart: look again now and then. */
-    if (p->set.http || p->set.pxelinux)
-        p->hookup = p->host->timer_add(p->inst, HOOKUP_MS, hookup, p);
+    /* http and tftp start before us when configured (we want them: dependency order),
+     * so the watches hook up at once, before start() returns and the daemon says
+     * "ready"; they also follow restarts. */
+    p->http_watch =
+        p->host->service_watch(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, on_http, p);
+    p->tftp_watch =
+        p->host->service_watch(p->inst, PB_TFTP_SERVICE, PB_TFTP_SERVICE_VERSION, on_tftp, p);
     warn_settings(p, &p->set);
     p->host->log(p->inst, PB_LOG_CRITICAL, "policy engine started: %s, %u rules", p->rules->file,
                  p->rules->rules->len);
@@ -835,7 +862,6 @@ static void policy_reload_commit(void *self, void *staged)
     p->engine.rules = p->rules;
     /* port, local_interface and state_database need a restart (PB_PARAM_F_RESTART); the
      * rest applies now. */
-    gboolean had_http = p->set.http, had_pxe = p->set.pxelinux;
     p->set.http = s->set.http;
     p->set.pxelinux = s->set.pxelinux;
     g_free(p->set.rules_file);
@@ -846,11 +872,7 @@ static void policy_reload_commit(void *self, void *staged)
     settings_clear(&s->set);
     g_free(s);
     flush_state(p, TRUE);
-    if ((had_http && !p->set.http) || (had_pxe && !p->set.pxelinux))
-        unhook(p);
-    if (p->hookup == NULL && (p->set.http || p->set.pxelinux))
-        p->hookup = p->host->timer_add(p->inst, HOOKUP_MS, hookup, p);
-    hookup(p);
+    sync_hooks(p);
     warn_settings(p, &p->set);
     p->host->log(p->inst, PB_LOG_CRITICAL, "rules reloaded: %s, %u rules", p->rules->file,
                  p->rules->rules->len);
@@ -873,17 +895,20 @@ static void policy_status(void *self, pb_status *st)
     h->status_kv(st, "rules_file", "%s", p->rules->file);
     h->status_kv(st, "rules", "%u", p->rules->rules->len);
     h->status_kv(st, "udp_port", "%u", p->bound_port);
-    h->status_kv(st, "boot_ipxe", "%s", p->http_done ? "served" : "no http listener");
-    h->status_kv(st, "pxelinux_cfg", "%s", p->tftp_done ? "served" : "no tftp server");
+    h->status_kv(st, "boot_ipxe", "%s",
+                 p->http_routed ? "served"
+                 : p->http      ? "off"
+                                : "no http listener");
+    h->status_kv(st, "pxelinux_cfg", "%s",
+                 p->tftp_hooked ? "served"
+                 : p->tftp      ? "off"
+                                : "no tftp server");
 }
 
 static void policy_stop(void *self)
 {
     Policy *p = self;
     unhook(p);
-    if (p->hookup != NULL)
-        p->host->timer_remove(p->hookup);
-    p->hookup = NULL;
     if (p->watch != NULL)
         p->host->watch_remove(p->watch);
     p->watch = NULL;
@@ -909,6 +934,10 @@ static void policy_destroy(void *self)
     g_free(p);
 }
 
+/* The daemon starts http and tftp first (when configured) and stops them after us. */
+static const char *const provides[] = {PB_POLICY_SERVICE, NULL};
+static const char *const wants[] = {PB_HTTP_SERVICE, PB_TFTP_SERVICE, NULL};
+
 static const pb_plugin policy_plugin = {
     PB_PLUGIN_HEADER,
     .name = "policy",
@@ -916,6 +945,8 @@ static const pb_plugin policy_plugin = {
     .description = "Policy engine: who boots what, which menu, what work (rules + state)",
     PB_PARAMS(params),
     .legacy_files = legacy_files,
+    .provides = provides,
+    .wants = wants,
     .create = policy_create,
     .start = policy_start,
     .reload_prepare = policy_reload_prepare,
