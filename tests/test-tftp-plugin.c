@@ -866,7 +866,12 @@ static void test_missing_root(Fixture *f, gconstpointer data)
     g_assert_true(pb_host_apply(f->host, cfg, report, &error));
     pb_instance *inst = pb_host_find(f->host, "tftp");
     g_assert_cmpint(pb_instance_get_state(inst), ==, PB_INSTANCE_FAILED);
-    g_assert_nonnull(strstr(pb_instance_get_error(inst), "TFTPDirectory"));
+    /* Named as the YAML user wrote it (file:line and key), not by its legacy alias. */
+    const char *why = pb_instance_get_error(inst);
+    const char *expect = "test.yaml:4: directory: ";
+    if (strstr(why, expect) == NULL || strstr(why, "does-not-exist") == NULL)
+        g_error("'%s' does not name test.yaml:4, the key and the path", why);
+    g_assert_null(strstr(why, "TFTPDirectory"));
 }
 
 static void test_legacy_conf(Fixture *f, gconstpointer data)

@@ -31,6 +31,7 @@
 #ifndef PREBOOT_HTTP_H
 #define PREBOOT_HTTP_H
 
+#include <preboot/plugin.h> /* PB_HAS_FIELD */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -105,8 +106,9 @@ typedef struct pb_http_service {
     bool (*routed)(void *ctx, const char *path);
 } pb_http_service;
 
-/* TRUE when the service s (of the size it says) has member m. */
-#define PB_HTTP_HAS(s, m) ((s)->struct_size >= offsetof(pb_http_service, m) + sizeof((s)->m))
+/* TRUE when the service s (of the size it says) has member m: PB_HAS_FIELD, kept as an
+ * alias for the plugins that already use it. */
+#define PB_HTTP_HAS(s, m) PB_HAS_FIELD(pb_http_service, s, m)
 
 #ifdef __cplusplus
 }

@@ -469,7 +469,8 @@ static void *http_create(const pb_host *host, pb_instance *inst, const pb_config
 
     PbAddr bind;
     if (!pb_addr_parse(*h->set.listen ? h->set.listen : "0.0.0.0", (guint16)h->set.port, &bind)) {
-        host->error(err, "cannot parse listen address '%s'", h->set.listen);
+        host->error(err, "%s: cannot parse listen address '%s'",
+                    pb_config_where(host, cfg, "listen"), h->set.listen);
         goto fail;
     }
     guint8 sa[128];
@@ -590,12 +591,16 @@ static void http_destroy(void *self)
     g_free(h);
 }
 
+/* Consumers (policy's /boot.ipxe) are started after us and stopped before us. */
+static const char *const provides[] = {PB_HTTP_SERVICE, NULL};
+
 static const pb_plugin http_plugin = {
     PB_PLUGIN_HEADER,
     .name = "http",
     .version = PACKAGE_VERSION,
     .description = "The daemon's HTTP listener (iPXE scripts, imaging API) for other plugins",
     PB_PARAMS(params),
+    .provides = provides,
     .create = http_create,
     .start = http_start,
     .reload_prepare = http_reload_prepare,

@@ -1,6 +1,8 @@
 /* policy-device.c - normalising what a device tells us about itself. Pure code. */
 #include "policy-device.h"
 
+#include <preboot/plugin.h>
+
 #include <string.h>
 
 void policy_device_init(PolicyDevice *d)
@@ -33,14 +35,11 @@ static char *dup_nonempty(const char *s)
     return g_strchomp(r);
 }
 
-/* Reads a field only when the caller's struct is large enough to hold it. */
-#define REQ_HAS(req, field) \
-    ((req)->struct_size >= G_STRUCT_OFFSET(pb_policy_request, field) + sizeof((req)->field))
-
 void policy_device_from_request(PolicyDevice *d, const pb_policy_request *req)
 {
     policy_device_init(d);
-    if (!REQ_HAS(req, disk_gb))
+    /* Read a field only when the caller's build of the struct holds it. */
+    if (!PB_HAS_FIELD(pb_policy_request, req, disk_gb))
         return; /* version 1 is the smallest request there is */
     if (req->mac_len > 0 && req->mac_len <= sizeof(req->mac))
         policy_mac_format(req->mac, req->mac_len, d->mac);

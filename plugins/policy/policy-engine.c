@@ -15,9 +15,6 @@
 
 #include <string.h>
 
-#define DEC_HAS(out, field) \
-    ((out)->struct_size >= G_STRUCT_OFFSET(pb_policy_decision, field) + sizeof((out)->field))
-
 const char *policy_menu_show_name(guint32 show)
 {
     switch (show) {

@@ -193,7 +193,8 @@ static Settings *settings_build(const pb_host *h, const pb_config *cfg, pb_err *
     if (lif[0] != '\0') {
         PbAddr a;
         if (!pb_addr_parse(lif, 0, &a) || a.family != 4) {
-            h->error(err, "local_interface: \"%s\" is not an IPv4 address", lif);
+            h->error(err, "%s: \"%s\" is not an IPv4 address",
+                     pb_config_where(h, cfg, "local_interface"), lif);
             settings_free(s);
             return NULL;
         }
@@ -203,7 +204,8 @@ static Settings *settings_build(const pb_host *h, const pb_config *cfg, pb_err *
     const char *pe = h->config_string(cfg, "policy_engine");
     if (pe[0] != '\0') {
         if (!pb_addr_parse(pe, (guint16)h->config_int(cfg, "policy_port"), &s->policy_engine)) {
-            h->error(err, "policy_engine: \"%s\" is not an address", pe);
+            h->error(err, "%s: \"%s\" is not an address", pb_config_where(h, cfg, "policy_engine"),
+                     pe);
             settings_free(s);
             return NULL;
         }
@@ -227,7 +229,8 @@ static Settings *settings_build(const pb_host *h, const pb_config *cfg, pb_err *
             continue;
         const char *f = h->config_string(cfg, file_keys[i]);
         if (strlen(f) > 127) {
-            h->error(err, "%s: a boot file name must fit the 128-byte file field", file_keys[i]);
+            h->error(err, "%s: a boot file name must fit the 128-byte file field",
+                     pb_config_where(h, cfg, file_keys[i]));
             settings_free(s);
             return NULL;
         }
@@ -246,7 +249,8 @@ static Settings *settings_build(const pb_host *h, const pb_config *cfg, pb_err *
     g_free(c->sname);
     c->sname = g_strdup(h->config_string(cfg, "server_name"));
     if (strlen(c->sname) > 63) {
-        h->error(err, "server_name: longer than the 64-byte sname field");
+        h->error(err, "%s: longer than the 64-byte sname field",
+                 pb_config_where(h, cfg, "server_name"));
         settings_free(s);
         return NULL;
     }
@@ -262,7 +266,7 @@ static Settings *settings_build(const pb_host *h, const pb_config *cfg, pb_err *
     for (size_t i = 0; i < n; i++) {
         GError *e = NULL;
         if (!pd_config_add_menu(c, items[i], &e)) {
-            h->error(err, "menu: %s", e->message);
+            h->error(err, "%s: %s", pb_config_where(h, cfg, "menu"), e->message);
             g_error_free(e);
             settings_free(s);
             return NULL;
@@ -272,7 +276,7 @@ static Settings *settings_build(const pb_host *h, const pb_config *cfg, pb_err *
     for (size_t i = 0; i < n; i++) {
         GError *e = NULL;
         if (!pd_config_add_rule(c, items[i], &e)) {
-            h->error(err, "profile_rules: %s", e->message);
+            h->error(err, "%s: %s", pb_config_where(h, cfg, "profile_rules"), e->message);
             g_error_free(e);
             settings_free(s);
             return NULL;
@@ -429,8 +433,7 @@ static bool ask_local_policy(Pd *pd, const DhcpPacket *req, const PdClient *c, P
     uint32_t v = 0;
     const pb_policy_service *pol =
         pd->host->service_lookup(pd->inst, PB_POLICY_SERVICE, PB_POLICY_SERVICE_VERSION, &v);
-    if (pol == NULL || pol->struct_size < offsetof(pb_policy_service, decide) + sizeof(void *) ||
-        pol->decide == NULL)
+    if (!PB_HAS_FIELD(pb_policy_service, pol, decide) || pol->decide == NULL)
         return false;
     pb_policy_request q;
     memset(&q, 0, sizeof q);
@@ -569,7 +572,8 @@ static bool ask_remote_policy(Pd *pd, const DhcpPacket *req, const PdClient *c, 
 static void ipxe_auto(Pd *pd, const PdClient *c, Pending *pe)
 {
     const pb_host *h = pd->host;
-    const pb_http_service *http = h->service_lookup(pd->inst, PB_HTTP_SERVICE, 2, NULL);
+    const pb_http_service *http =
+        h->service_lookup(pd->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, NULL);
     if (http != NULL && PB_HTTP_HAS(http, routed) && http->routed(http->ctx, "/boot.ipxe")) {
         PbAddr at;
         guint16 port = http->listen_port(http->ctx);
@@ -782,7 +786,8 @@ static void *pd_create(const pb_host *host, pb_instance *inst, const pb_config *
             continue;
         PbAddr a;
         if (!pb_addr_parse(bind, pd->port[i], &a)) {
-            host->error(err, "bind_address: \"%s\" is not an address", bind);
+            host->error(err, "%s: \"%s\" is not an address",
+                        pb_config_where(host, cfg, "bind_address"), bind);
             pd_destroy(pd);
             return NULL;
         }
@@ -790,7 +795,9 @@ static void *pd_create(const pb_host *host, pb_instance *inst, const pb_config *
         pd->sock[i] = pb_udp_open(
             &a, PB_UDP_PKTINFO | PB_UDP_BROADCAST | PB_UDP_REUSEADDR | PB_UDP_NO_PMTUD, &error);
         if (pd->sock[i] == PB_SOCKET_NONE) {
-            host->error(err, "UDP port %u: %s", pd->port[i], error->message);
+            host->error(err, "%s: UDP port %u: %s",
+                        pb_config_where(host, cfg, i == 0 ? "port" : "pxe_port"), pd->port[i],
+                        error->message);
             g_error_free(error);
             pd_destroy(pd);
             return NULL;
@@ -931,6 +938,10 @@ static void pd_destroy(void *self)
     g_free(pd);
 }
 
+/* Started after the policy engine and the HTTP listener it asks about, so that the first
+ * DISCOVER is answered as configured rather than from the defaults. */
+static const char *const pd_wants[] = {PB_POLICY_SERVICE, PB_HTTP_SERVICE, NULL};
+
 static const pb_plugin pd_plugin = {
     PB_PLUGIN_HEADER,
     .name = "proxydhcp",
@@ -938,6 +949,7 @@ static const pb_plugin pd_plugin = {
     .description = "PXE proxy DHCP: boot instructions for BIOS, UEFI, iPXE and HTTP-boot clients",
     PB_PARAMS(pd_params),
     .legacy_files = pd_legacy_files,
+    .wants = pd_wants,
     .create = pd_create,
     .start = pd_start,
     .reload_prepare = pd_reload_prepare,

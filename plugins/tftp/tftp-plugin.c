@@ -323,10 +323,8 @@ static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *
         else if (g_ascii_strcasecmp(*r, "windowsize") == 0)
             s->refuse |= TFTP_REFUSE_WINDOWSIZE;
         else {
-            h->error(err,
-                     "refuse_options: unknown option '%s' (blksize, timeout, tsize, "
-                     "windowsize)",
-                     *r);
+            h->error(err, "%s: unknown option '%s' (blksize, timeout, tsize, windowsize)",
+                     pb_config_where(h, cfg, "refuse_options"), *r);
             settings_clear(s);
             return FALSE;
         }
@@ -341,22 +339,25 @@ static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *
                 *slash = '\0';
             PbAddr a;
             if (!pb_addr_parse(net, 0, &a) || *net == '\0') {
-                h->error(err, "%s: '%s' is not a network", which ? "deny" : "allow", *n);
+                h->error(err, "%s: '%s' is not a network",
+                         pb_config_where(h, cfg, which ? "deny" : "allow"), *n);
                 settings_clear(s);
                 return FALSE;
             }
         }
     }
     if (s->client_timeout_min > s->client_timeout_max) {
-        h->error(err, "client_timeout_min is above client_timeout_max");
+        h->error(err, "%s is above client_timeout_max",
+                 pb_config_where(h, cfg, "client_timeout_min"));
         settings_clear(s);
         return FALSE;
     }
     g_autoptr(GError) e = NULL;
     s->root = tftp_root_open(s->directory, &e);
     if (s->root == NULL) {
-        /* The reference: "The TFTP server does not load if this directory does not exist." */
-        h->error(err, "TFTPDirectory: %s", e->message);
+        /* The reference: "The TFTP server does not load if this directory does not exist."
+         * Named as the user wrote it: YAML file:line and key, or the legacy file's. */
+        h->error(err, "%s: %s", pb_config_where(h, cfg, "directory"), e->message);
         settings_clear(s);
         return FALSE;
     }
@@ -1211,6 +1212,9 @@ static void tftp_destroy(void *self)
     g_free(t);
 }
 
+/* Consumers (policy's pxelinux.cfg files) are started after us and stopped before us. */
+static const char *const provides[] = {PB_TFTP_SERVICE, NULL};
+
 static const pb_plugin tftp_plugin = {
     PB_PLUGIN_HEADER,
     .name = "tftp",
@@ -1218,6 +1222,7 @@ static const pb_plugin tftp_plugin = {
     .description = "TFTP server for PXE boot files (RFC 1350, 2347-2349, 7440)",
     PB_PARAMS(params),
     .legacy_files = legacy_files,
+    .provides = provides,
     .create = tftp_create,
     .start = tftp_start,
     .reload_prepare = tftp_reload_prepare,
