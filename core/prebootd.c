@@ -132,7 +132,19 @@ static gboolean on_control(gpointer data, int argc, const char *const *argv, GSt
             out, "prebootd %s running, pid %d, up %" G_GINT64_FORMAT " s, plugin ABI %d.%d\n",
             PACKAGE_VERSION, (int)getpid(), up, PB_ABI_MAJOR, PB_ABI_MINOR);
         pb_host_status(d->host, out);
-        return TRUE;
+        /* ERR when a configured instance is not running: prebootctl status exits 3. */
+        return pb_host_ready(d->host, NULL);
+    }
+    if (strcmp(verb, "ready") == 0) {
+        /* What prebootctl start waits for: OK once every configured instance serves
+         * (routes and hookups included), ERR naming each one that does not, and why. */
+        g_autoptr(GString) why = g_string_new(NULL);
+        if (pb_host_ready(d->host, why)) {
+            g_string_append(out, "ready\n");
+            return TRUE;
+        }
+        g_string_append_printf(out, "not ready: a configured service is not running\n%s", why->str);
+        return FALSE;
     }
     if (strcmp(verb, "stats") == 0) {
         pb_host_stats(d->host, out);
@@ -187,6 +199,7 @@ static int run(Options *opt, PbConfig *cfg)
     g_autoptr(GError) error = NULL;
     g_autofree char *user = g_strdup(g->user);
     g_autoptr(GString) report = g_string_new(NULL);
+    g_autoptr(GString) why = g_string_new(NULL); /* instances not running, if any */
 
     gint64 other = g->pid_file ? pb_os_pidfile_read(g->pid_file) : 0;
     if (other > 0) {
@@ -257,7 +270,15 @@ static int run(Options *opt, PbConfig *cfg)
     pb_os_signal_watch(PB_OS_SIGNAL_RELOAD, on_reload_signal, &d);
     if (!opt->foreground)
         pb_os_daemon_ready(TRUE);
-    pb_log_printf(log, PB_LOG_CRITICAL, "ready");
+    /* "ready" means every configured service serves; anything less is said as such
+     * (the daemon keeps serving what does run; prebootctl start and status exit non-zero). */
+    if (pb_host_ready(d.host, why)) {
+        pb_log_printf(log, PB_LOG_CRITICAL, "ready");
+    } else {
+        g_auto(GStrv) lines = g_strsplit(g_strchomp(why->str), "\n", -1);
+        for (char **l = lines; *l; l++)
+            pb_log_printf(log, PB_LOG_CRITICAL, "not ready: %s", *l);
+    }
     g_main_loop_run(d.loop);
     pb_log_printf(log, PB_LOG_CRITICAL, "stopping");
 

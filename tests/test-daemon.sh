@@ -52,19 +52,21 @@ out=$("$PREBOOTD" -c "$tmp/good.yaml" --dump-config 2>&1)
 contains "--dump-config shows a YAML value with its line" "$out" "greeting: one"
 contains "--dump-config shows defaults as such" "$out" "mode: fast"
 out=$("$PREBOOTD" -c "$tmp/good.yaml" --list-plugins 2>&1)
-contains "--list-plugins shows the module, version and ABI" "$out" "testplug     1.0.0    ABI 1.0"
+contains "--list-plugins shows the module, version and ABI" "$out" "testplug     1.0.0    ABI 1.1"
 contains "--list-plugins shows why a module is refused" "$out" "badmajor.la: refused:"
 out=$("$PREBOOTD" --version)
-contains "--version prints the plugin ABI" "$out" "plugin ABI 1.0"
+contains "--version prints the plugin ABI" "$out" "plugin ABI 1.1"
 
 # Foreground run.
 "$PREBOOTD" -f -c "$tmp/preboot.yaml" >"$tmp/stderr" 2>&1 &
 pid=$!
-check "the control socket answers" wait_until 10 ctl status
+check "the control socket answers" wait_until 10 ctl stats
 out=$(ctl status)
+rc=$?
+check "status exits 3 while configured instances failed" [ $rc -eq 3 ]
 contains "status: the good instance runs" "$out" "echo: running"
 contains "status: create failure and its reason" "$out" "broken: failed: create failed: fail_create is set"
-contains "status: ABI mismatch and its reason" "$out" "built for plugin ABI 2.0, but this prebootd speaks ABI 1.0"
+contains "status: ABI mismatch and its reason" "$out" "built for plugin ABI 2.0, but this prebootd speaks ABI 1.1"
 contains "status: plugin status text" "$out" "echoing with greeting 'one'"
 out=$(ctl showpid)
 check "showpid prints the daemon's pid" [ "$out" = "$pid" ]
@@ -105,8 +107,16 @@ check "the control socket is removed" [ ! -e "$tmp/control.sock" ]
 grep -q "started (testplug 1.0.0)" "$tmp/log/echo.log"
 check "the instance logged to its own file" [ $? -eq 0 ]
 
-# Daemonized: the legacy service verbs.
+# Daemonized: the legacy service verbs; start fails (1) while an instance does, naming it.
 write_config six
+ctl start >"$tmp/start.out" 2>&1
+check "start exits 1 when a configured instance failed" [ $? -eq 1 ]
+contains "...naming it and why" "$(cat "$tmp/start.out")" "broken: failed: create failed: fail_create is set"
+grep -q " ready$" "$tmp/log/prebootd.log"
+check "...and the daemon did not log ready" [ $? -ne 0 ]
+ctl stop >/dev/null 2>&1
+check "stop after a failed start" wait_until 10 sh -c "[ ! -e $tmp/prebootd.pid ]"
+sed -i '/badmajor/d; /broken/d' "$tmp/preboot.yaml"
 ctl start >"$tmp/start.out" 2>&1
 check "start daemonizes and returns 0" [ $? -eq 0 ]
 p1=$(ctl showpid)

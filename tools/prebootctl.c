@@ -1,7 +1,8 @@
 /* prebootctl - controls a running prebootd with the legacy service verbs (start, stop,
  * restart, force-reload, status, showpid) plus stats and plugin commands, over the
  * control channel of core/control.h. Exit codes follow the LSB init script rules:
- * 0 ok, 1 error, 3 not running. */
+ * 0 ok, 1 error (start: a configured service did not start), and for status 1 dead with
+ * its pid file left, 3 not running (or a configured service is not), 4 unknown. */
 #include "build-config.h"
 
 #include "config.h"
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_NOT_RUNNING = 3 };
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_DEAD = 1, EXIT_NOT_RUNNING = 3, EXIT_UNKNOWN = 4 };
 
 typedef struct {
     char *config;        /* what -c named, or the default file when it exists */
@@ -28,11 +29,13 @@ typedef struct {
 
 static const char *const usage_verbs =
     "Verbs:\n"
-    "  start          start prebootd and wait until it answers\n"
+    "  start          start prebootd and wait until every configured service runs\n"
+    "                 (exit 1, naming it, when one does not)\n"
     "  stop           stop prebootd and wait until it is gone\n"
     "  restart        stop (if running), then start\n"
     "  force-reload   re-read the configuration (staged: all or nothing)\n"
-    "  status         show the daemon's and each instance's state (exit 3: not running)\n"
+    "  status         show the daemon's and each instance's state (exit 3: not running,\n"
+    "                 or a configured service is not; 1: dead, pid file left; 4: unknown)\n"
     "  showpid        print the daemon's pid (exit 3: not running)\n"
     "  stats          show the counters\n"
     "  VERB [ARGS]    any other verb is a plugin command, passed on as it is\n";
@@ -181,17 +184,27 @@ static int verb_start(const Ctl *c)
         return EXIT_ERROR;
     }
 
+    /* The daemon answers "ready" once every configured instance serves (its start() and
+     * the hookups it caused have returned): only then is "started" true. The loop
+     * covers a daemon whose socket is not up yet (started in the foreground by hand). */
     gint64 deadline = g_get_monotonic_time() + (gint64)c->timeout_s * G_USEC_PER_SEC;
     while (g_get_monotonic_time() < deadline) {
-        if (answers(c)) {
+        const char *const argv[] = {"ready", NULL};
+        g_autoptr(GString) out = g_string_new(NULL);
+        gboolean ok = FALSE;
+        if (ask(c, 1, argv, out, &ok, TRUE) == EXIT_OK) {
             pid = daemon_pid(c);
-            if (pid > 0)
-                printf("prebootd started (pid %" G_GINT64_FORMAT ")\n", pid);
-            else
-                printf("prebootd started\n");
-            return EXIT_OK;
+            g_autofree char *which =
+                pid > 0 ? g_strdup_printf(" (pid %" G_GINT64_FORMAT ")", pid) : g_strdup("");
+            if (ok) {
+                printf("prebootd started%s\n", which);
+                return EXIT_OK;
+            }
+            fprintf(stderr, "prebootctl: prebootd started%s, but ", which);
+            print_reply(out, FALSE);
+            return EXIT_ERROR;
         }
-        g_usleep(100 * 1000);
+        g_usleep(50 * 1000);
     }
     fprintf(stderr, "prebootctl: prebootd did not answer on %s within %d s\n", c->socket,
             c->timeout_s);
@@ -249,19 +262,29 @@ static int verb_status(const Ctl *c)
     gboolean ok = FALSE;
     int rc = ask(c, 1, argv, out, &ok, FALSE);
     if (rc == EXIT_OK) {
-        print_reply(out, ok);
-        return ok ? EXIT_OK : EXIT_ERROR;
+        /* ERR: the daemon runs, but a configured service does not; the text says which
+         * and why. LSB has no code of its own for that: 3, "not running", as systemctl
+         * says of a failed unit. */
+        print_reply(out, TRUE);
+        if (!ok)
+            fprintf(stderr, "prebootctl: prebootd runs, but a configured service does not\n");
+        return ok ? EXIT_OK : EXIT_NOT_RUNNING;
     }
     gint64 pid = c->pid_file ? pb_os_pidfile_read(c->pid_file) : 0;
     if (pid > 0) {
         /* LSB 4: "status unknown" - a process is there but does not answer. */
         printf("prebootd (pid %" G_GINT64_FORMAT ") is running but does not answer on %s\n", pid,
                c->socket);
-        return 4;
+        return EXIT_UNKNOWN;
+    }
+    if (rc == EXIT_NOT_RUNNING && c->pid_file && g_file_test(c->pid_file, G_FILE_TEST_EXISTS)) {
+        /* LSB 1: "dead and /var/run pid file exists". */
+        printf("prebootd is not running, but its pid file %s remains (it died)\n", c->pid_file);
+        return EXIT_DEAD;
     }
     if (rc == EXIT_NOT_RUNNING)
         printf("prebootd is not running\n");
-    return rc;
+    return rc == EXIT_NOT_RUNNING ? EXIT_NOT_RUNNING : EXIT_UNKNOWN;
 }
 
 static int verb_showpid(const Ctl *c)
