@@ -10,6 +10,10 @@
  *   reply   = ( "OK\n" | "ERR\n" ) TEXT
  *             then the server closes the connection (end of TEXT = end of stream).
  * Example: "status\0\0" -> "OK\nprebootd 0.1.0 running...\n".
+ * prebootd's own verbs (prebootd.c): status (ERR, with the same text, when a configured
+ * instance is not running), ready ("OK\nready\n", or ERR and one "NAME: STATE: REASON"
+ * line per instance that is not running: what prebootctl start waits for), stats, pid,
+ * stop, reload, list-plugins; any other verb goes to the plugin that registered it.
  * A request that breaks these rules is answered "ERR\n<reason>\n" without reaching the
  * handler; a peer that is not allowed gets "ERR\npermission denied\n" (and a log line).
  * A connection not done (request read, reply sent) within PB_CONTROL_IDLE_MS is dropped,

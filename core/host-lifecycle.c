@@ -73,6 +73,46 @@ void inst_free(gpointer data)
     g_free(inst);
 }
 
+PbInstanceSpec *spec_steal(PbConfig *cfg, guint i)
+{
+    return g_ptr_array_steal_index(cfg->instances, i);
+}
+
+/* Loads the module and builds the configuration of one spec into a new instance. */
+pb_instance *inst_prepare(PbHost *host, PbInstanceSpec *spec, GPtrArray *warnings)
+{
+    pb_instance *inst = inst_new(host, spec->name);
+    inst->spec = spec;
+    if (!spec->enabled) {
+        inst->state = PB_INSTANCE_DISABLED;
+        return inst;
+    }
+    g_autoptr(GError) error = NULL;
+    inst->module = host_module(host, spec_module_name(spec), &error);
+    if (inst->module == NULL) {
+        inst_fail(inst, "%s", error->message);
+        return inst;
+    }
+    inst->config = pb_config_build(inst->module->plugin, spec, warnings, &error);
+    if (inst->config == NULL) {
+        inst->bad_config = TRUE;
+        inst_fail(inst, "%s", error->message);
+        return inst;
+    }
+    inst->state = PB_INSTANCE_STOPPED;
+    return inst;
+}
+
+void report_warnings(PbHost *host, GPtrArray *warnings, GString *report)
+{
+    for (guint i = 0; warnings && i < warnings->len; i++) {
+        const char *w = g_ptr_array_index(warnings, i);
+        host_log(host, PB_LOG_WARNING, "%s", w);
+        if (report)
+            g_string_append_printf(report, "warning: %s\n", w);
+    }
+}
+
 /* ---- dependencies ---------------------------------------------------------------------- */
 
 /* A 1.1 descriptor's service lists; NULL for a 1.0 plugin or an empty list. */
@@ -157,8 +197,8 @@ static char *missing_requirement(pb_instance *inst)
 {
     PbHost *host = inst->host;
     for (const char *const *r = plugin_requires(inst_plugin(inst)); r && *r; r++) {
-        if (g_hash_table_lookup(host->services, *r) != NULL &&
-            ((GPtrArray *)g_hash_table_lookup(host->services, *r))->len > 0)
+        GPtrArray *published = g_hash_table_lookup(host->services, *r);
+        if (published != NULL && published->len > 0)
             continue;
         for (guint i = 0; i < host->instances->len; i++) {
             pb_instance *other = g_ptr_array_index(host->instances, i);
@@ -234,45 +274,7 @@ static gboolean inst_run(pb_instance *inst)
     return TRUE;
 }
 
-PbInstanceSpec *spec_steal(PbConfig *cfg, guint i)
-{
-    return g_ptr_array_steal_index(cfg->instances, i);
-}
-
-/* Loads the module and builds the configuration of one spec into a new instance. */
-pb_instance *inst_prepare(PbHost *host, PbInstanceSpec *spec, GPtrArray *warnings)
-{
-    pb_instance *inst = inst_new(host, spec->name);
-    inst->spec = spec;
-    if (!spec->enabled) {
-        inst->state = PB_INSTANCE_DISABLED;
-        return inst;
-    }
-    g_autoptr(GError) error = NULL;
-    inst->module = host_module(host, spec_module_name(spec), &error);
-    if (inst->module == NULL) {
-        inst_fail(inst, "%s", error->message);
-        return inst;
-    }
-    inst->config = pb_config_build(inst->module->plugin, spec, warnings, &error);
-    if (inst->config == NULL) {
-        inst->bad_config = TRUE;
-        inst_fail(inst, "%s", error->message);
-        return inst;
-    }
-    inst->state = PB_INSTANCE_STOPPED;
-    return inst;
-}
-
-void report_warnings(PbHost *host, GPtrArray *warnings, GString *report)
-{
-    for (guint i = 0; warnings && i < warnings->len; i++) {
-        const char *w = g_ptr_array_index(warnings, i);
-        host_log(host, PB_LOG_WARNING, "%s", w);
-        if (report)
-            g_string_append_printf(report, "warning: %s\n", w);
-    }
-}
+/* ---- apply, reload, stop ----------------------------------------------------------------- */
 
 gboolean pb_host_apply(PbHost *host, PbConfig *cfg, GString *report, GError **error)
 {

@@ -539,6 +539,20 @@ static void watch_update(pb_service_watch *w, const PbService *gone)
     }
 }
 
+/* Ends a notification: once none runs any more, frees the watches unwatched meanwhile. */
+static void notify_done(PbHost *host)
+{
+    if (--host->notifying > 0)
+        return;
+    for (guint i = 0; i < host->watchers->len;) {
+        pb_service_watch *w = g_ptr_array_index(host->watchers, i);
+        if (w->removed)
+            g_ptr_array_remove_index(host->watchers, i); /* frees it */
+        else
+            i++;
+    }
+}
+
 /* Tells every watcher of name what changed. Callbacks may publish, withdraw, watch and
  * unwatch: the loop runs over a snapshot, and unwatched records are freed at the end. */
 static void notify_watchers(PbHost *host, const char *name, const PbService *gone)
@@ -555,15 +569,7 @@ static void notify_watchers(PbHost *host, const char *name, const PbService *gon
         if (!w->removed)
             watch_update(w, gone);
     }
-    if (--host->notifying == 0) {
-        for (guint i = 0; i < host->watchers->len;) {
-            pb_service_watch *w = g_ptr_array_index(host->watchers, i);
-            if (w->removed)
-                g_ptr_array_remove_index(host->watchers, i); /* frees it */
-            else
-                i++;
-        }
-    }
+    notify_done(host);
 }
 
 static bool svc_service_publish(pb_instance *inst, const char *name, uint32_t version,
@@ -653,8 +659,9 @@ static pb_service_watch *svc_service_watch(pb_instance *inst, const char *name,
     /* What is there already is reported at once, so a consumer needs no lookup first. */
     inst->host->notifying++;
     watch_update(w, NULL);
-    inst->host->notifying--;
-    return w;
+    gboolean unwatched = w->removed; /* fn may unwatch from its first call */
+    notify_done(inst->host);
+    return unwatched ? NULL : w;
 }
 
 static void svc_service_unwatch(pb_service_watch *w)

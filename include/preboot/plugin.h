@@ -14,8 +14,9 @@
  *                    dependency order, stops them in reverse, and is "ready" only when
  *                    every configured instance runs); config_origin (where a value came
  *                    from, for start-up errors); library_open/library_close (a LIBRARY_NAME
- *                    backend through the plugin loader's checks); PB_HAS_FIELD() and
- *                    PB_LIBRARY_DEFINE() (source only). 1.0 plugins load unchanged.
+ *                    backend through the plugin loader's checks); PB_HAS_FIELD(),
+ *                    pb_config_where() and PB_LIBRARY_DEFINE() (source only). 1.0
+ *                    plugins load unchanged.
  *   1.0  2026-12-05  (source only, no ABI change) PB_LOG_PARAMS for the log parameters.
  *   1.0  2026-11-24  First stable ABI: descriptor, parameter table, staged reload, host
  *                    services (log, loop, config, counters, registry, control commands).
@@ -320,8 +321,9 @@ typedef struct pb_host {
      * starts with its own uint32_t struct_size) and others look it up. A lookup returns
      * the highest published version >= min_version, or NULL. The pointer is valid while
      * the publisher runs; consumers look up per use rather than caching across returns
-     * to the main loop (lookups are a hash probe). Published services are withdrawn
-     * automatically when the publishing instance stops. */
+     * to the main loop (lookups are a hash probe), or keep it only between a watch's
+     * APPEARED and WITHDRAWN (1.1, service_watch). Published services are withdrawn
+     * automatically when the publishing instance stops (before its stop() runs). */
     bool (*service_publish)(pb_instance *inst, const char *name, uint32_t version,
                             const void *iface, pb_err *err);
     const void *(*service_lookup)(pb_instance *inst, const char *name, uint32_t min_version,
