@@ -156,6 +156,18 @@ static gboolean provides_for(const pb_instance *a, const pb_instance *b)
     return FALSE;
 }
 
+const char *pb_plugin_unprovided(const pb_plugin *p, GPtrArray *configured)
+{
+    for (const char *const *r = plugin_requires(p); r && *r; r++) {
+        gboolean found = FALSE;
+        for (guint i = 0; i < configured->len && !found; i++)
+            found = list_has(plugin_provides(g_ptr_array_index(configured, i)), *r);
+        if (!found)
+            return *r;
+    }
+    return NULL;
+}
+
 /* The instances in start order: providers before their consumers, otherwise in
  * configuration order (a stable topological sort). A cycle is logged and broken at
  * the first instance configured. */

@@ -143,6 +143,9 @@ void inst_free(gpointer data);
 pb_instance *inst_prepare(PbHost *host, PbInstanceSpec *spec, GPtrArray *warnings);
 void report_warnings(PbHost *host, GPtrArray *warnings, GString *report);
 PbInstanceSpec *spec_steal(PbConfig *cfg, guint i);
+/* The first service p requires that none of configured (const pb_plugin*) provides, or
+ * NULL: what --check-config can tell before anything starts. */
+const char *pb_plugin_unprovided(const pb_plugin *p, GPtrArray *configured);
 /* list's instances in start order (a new array, borrowing them). */
 GPtrArray *pb_host_start_order(PbHost *host, GPtrArray *list);
 pb_instance *find_instance(GPtrArray *list, const char *name);

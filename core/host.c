@@ -228,10 +228,12 @@ gboolean pb_host_check(PbHost *host, PbConfig *cfg, GString *report)
         return FALSE;
     }
     g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) plugins = g_ptr_array_new(); /* of enabled instances, or NULL */
     for (guint i = 0; i < cfg->instances->len; i++) {
         PbInstanceSpec *spec = g_ptr_array_index(cfg->instances, i);
         g_clear_error(&error);
         PbModule *m = host_module(host, spec_module_name(spec), &error);
+        g_ptr_array_add(plugins, m && spec->enabled ? (gpointer)m->plugin : NULL);
         if (m == NULL) {
             g_string_append_printf(report, "%s:%u: %s\n",
                                    spec->source.file ? spec->source.file : cfg->main_file,
@@ -244,6 +246,24 @@ gboolean pb_host_check(PbHost *host, PbConfig *cfg, GString *report)
             g_string_append_printf(report, "%s\n", error->message);
             ok = FALSE;
         }
+    }
+    /* A required service that no enabled instance provides would fail the start. */
+    g_autoptr(GPtrArray) providers = g_ptr_array_new();
+    for (guint i = 0; i < plugins->len; i++)
+        if (g_ptr_array_index(plugins, i) != NULL)
+            g_ptr_array_add(providers, g_ptr_array_index(plugins, i));
+    for (guint i = 0; i < plugins->len; i++) {
+        const pb_plugin *p = g_ptr_array_index(plugins, i);
+        const char *missing = p ? pb_plugin_unprovided(p, providers) : NULL;
+        if (missing == NULL)
+            continue;
+        PbInstanceSpec *spec = g_ptr_array_index(cfg->instances, i);
+        g_string_append_printf(report,
+                               "%s:%u: %s requires service %s, which no enabled instance "
+                               "provides\n",
+                               spec->source.file ? spec->source.file : cfg->main_file,
+                               spec->source.line, spec->name, missing);
+        ok = FALSE;
     }
     for (guint i = 0; i < warnings->len; i++)
         g_string_append_printf(report, "warning: %s\n",

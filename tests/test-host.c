@@ -425,6 +425,44 @@ static void test_requires(Fixture *f, gconstpointer data)
                  "it requires service test.dep, which no configured instance provides");
 }
 
+/* A watch removed from inside its own callback hears nothing more (and is freed once the
+ * notification ends: valgrind and ASan runs see to that). */
+static void test_unwatch_in_callback(Fixture *f, gconstpointer data)
+{
+#define UNWATCH_YAML                                             \
+    "plugins:\n"                                                 \
+    "  - {module: depwant, name: w, unwatch_on_withdraw: yes}\n" \
+    "  - {module: depwant, name: other}\n"                       \
+    "  - {module: depprov, name: prov, tag: %s}\n"
+    apply(f, pbt_yaml(UNWATCH_YAML, "one"), NULL);
+    g_assert_true(reload_yaml(f, pbt_yaml(UNWATCH_YAML, "two")));
+    g_assert_cmpint(counter(f, "w", "withdrawn"), ==, 1);
+    g_assert_cmpint(counter(f, "w", "appeared"), ==, 1); /* unwatched: not told again */
+    g_assert_cmpint(counter(f, "other", "appeared"), ==, 2);
+    g_assert_true(reload_yaml(f, pbt_yaml(UNWATCH_YAML, "three")));
+    g_assert_cmpint(counter(f, "w", "withdrawn"), ==, 1);
+    g_assert_cmpint(counter(f, "other", "withdrawn"), ==, 2);
+}
+
+/* --check-config tells what start would refuse: a required service nobody provides. */
+static void test_check_requires(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GString) report = g_string_new(NULL);
+    g_autoptr(PbConfig) bad = pbt_yaml("plugins:\n"
+                                       "  - {module: depcons, name: cons}\n"
+                                       "  - {module: depprov, name: prov, enabled: no}\n");
+    g_assert_false(pb_host_check(f->host, bad, report));
+    g_assert_nonnull(
+        strstr(report->str,
+               "test.yaml:2: cons requires service test.dep, which no enabled instance provides"));
+    g_string_truncate(report, 0);
+    g_autoptr(PbConfig) good = pbt_yaml("plugins:\n"
+                                        "  - {module: depcons, name: cons}\n"
+                                        "  - {module: depprov, name: prov}\n");
+    if (!pb_host_check(f->host, good, report))
+        g_error("check refused: %s", report->str);
+}
+
 /* A plugin built against ABI 1.0 loads and runs (its descriptor is read only as far as
  * its struct_size), and a watch set before its service exists reports it when published. */
 static void test_abi10_plugin_runs(Fixture *f, gconstpointer data)
@@ -551,6 +589,8 @@ int main(int argc, char **argv)
     ADD("/host/abi-1.1/dependency-order", test_dependency_order);
     ADD("/host/abi-1.1/requires", test_requires);
     ADD("/host/abi-1.1/abi-1.0-plugin-runs", test_abi10_plugin_runs);
+    ADD("/host/abi-1.1/unwatch-in-callback", test_unwatch_in_callback);
+    ADD("/host/abi-1.1/check-config-requires", test_check_requires);
     ADD("/host/abi-1.1/library-open", test_library_service);
     ADD("/host/abi-1.1/config-origin", test_config_origin);
     return g_test_run();

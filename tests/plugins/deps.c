@@ -25,7 +25,7 @@ typedef struct {
     const pb_host *host;
     pb_instance *inst;
     DepIface iface;
-    bool fail_start;
+    bool fail_start, unwatch_on_withdraw;
     pb_service_watch *watch;
     pb_counter *at_start, *at_stop, *appeared, *withdrawn, *generation, *valid_on_withdraw;
 } Dep;
@@ -33,6 +33,10 @@ typedef struct {
 static const pb_param params[] = {
     {.name = "fail_start", .type = PB_PARAM_BOOL, .def = "no", .help = "Make start() fail."},
     {.name = "tag", .type = PB_PARAM_STRING, .help = "Changing it re-creates the instance."},
+    {.name = "unwatch_on_withdraw",
+     .type = PB_PARAM_BOOL,
+     .def = "no",
+     .help = "Unwatch from inside the WITHDRAWN callback (re-entrancy)."},
 };
 
 #if !defined(DEPS_PROVIDER) && !defined(DEPS_ABI10)
@@ -49,6 +53,10 @@ static void on_event(void *data, unsigned event, const char *name, uint32_t vers
         const DepIface *di = iface;
         if (di != NULL && di->value == 42)
             d->host->counter_add(d->valid_on_withdraw, 1);
+        if (d->unwatch_on_withdraw) {
+            d->host->service_unwatch(d->watch);
+            d->watch = NULL;
+        }
     }
 }
 
@@ -60,6 +68,7 @@ static void *dep_create(const pb_host *host, pb_instance *inst, const pb_config 
     d->host = host;
     d->inst = inst;
     d->fail_start = host->config_bool(cfg, "fail_start");
+    d->unwatch_on_withdraw = host->config_bool(cfg, "unwatch_on_withdraw");
     d->iface = (DepIface){sizeof(DepIface), 42};
     d->at_start = host->counter(inst, "provider_at_start");
     d->at_stop = host->counter(inst, "provider_at_stop");
