@@ -1,7 +1,7 @@
 /* policy-device.c - normalising what a device tells us about itself. Pure code. */
 #include "policy-device.h"
 
-#include <preboot/plugin.h>
+#include <preboot/plugin.h> /* PB_HAS_FIELD */
 
 #include <string.h>
 

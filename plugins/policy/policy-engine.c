@@ -13,6 +13,8 @@
  * one that does opens its transaction only to write. */
 #include "policy-engine.h"
 
+#include <preboot/plugin.h> /* PB_HAS_FIELD */
+
 #include <string.h>
 
 const char *policy_menu_show_name(guint32 show)
@@ -308,7 +310,7 @@ failed:
 gboolean policy_engine_menu_entry(const PolicyEngine *e, const char *name, guint index,
                                   pb_policy_menu_entry *out)
 {
-    if (out->struct_size < sizeof(*out))
+    if (!PB_HAS_FIELD(pb_policy_menu_entry, out, work_arg))
         return FALSE;
     static const PolicyMenuEntry builtin[] = {
         {.label = (char *)"Boot the local disk", .work = {.work = PB_POLICY_WORK_LOCAL}},
