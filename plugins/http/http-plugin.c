@@ -147,6 +147,7 @@ typedef struct {
 /* One connection (libmicrohttpd's socket context), for the header timeout. */
 typedef struct {
     MHD_socket fd;
+    Req *req;         /* the request in flight, if any */
     guint64 since_us; /* connected, or the previous request ended */
     gboolean in_request;
     gboolean cut;
@@ -420,6 +421,7 @@ static Req *req_new(Http *h, struct MHD_Connection *conn, const char *url, const
     if (ci != NULL && ci->socket_context != NULL) {
         rq->c = ci->socket_context;
         rq->c->in_request = TRUE;
+        rq->c->req = rq;
     }
     rq->pub.struct_size = sizeof(rq->pub);
     rq->pub.method = method;
@@ -642,6 +644,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     g_hash_table_remove(h->st.reqs, rq);
     if (rq->c != NULL) {
+        rq->c->req = NULL;
         rq->c->in_request = FALSE;
         rq->c->since_us = h->host->monotonic_us();
     }
@@ -671,7 +674,10 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         g_hash_table_add(h->st.conns, c);
         *socket_context = c;
     } else if (*socket_context != NULL) {
-        g_hash_table_remove(h->st.conns, *socket_context);
+        Conn *c = *socket_context;
+        if (c->req != NULL)
+            c->req->c = NULL; /* should the request outlive its connection's record */
+        g_hash_table_remove(h->st.conns, c);
         g_free(*socket_context);
         *socket_context = NULL;
     }
