@@ -196,5 +196,11 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++)
         c413 += cs[i].status == 413;
     printf("413=%d\n", c413);
+    fflush(stdout);
+    for (int i = 0; i < n; i++)
+        if (cs[i].fd >= 0)
+            close(cs[i].fd);
+    free(pfd);
+    free(cs);
     return 0;
 }

@@ -64,6 +64,7 @@ start_daemon() {
 }
 stop_daemon() {
     kill "$pid" && wait "$pid"
+    stopped=$?
     pid=
 }
 start_daemon || { finish; exit 1; }
@@ -131,8 +132,17 @@ check "401 without the token" [ "$(code -T /dev/null "$url/t/upload")" = 401 ]
 check "401 with a wrong token" \
     [ "$(code -H 'Authorization: Bearer s3creT' -T /dev/null "$url/t/upload")" = 401 ]
 check "a deferred answer arrives" [ "$(get "$url/t/later")" = later ]
+# A request its route never answers: stopping the daemon removes the route, which answers it.
+curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 --max-time 20 "$url/t/hang" >"$tmp/hang" &
+hpid=$!
+wait_until 5 grep -q "hanging /t/hang" "$tmp/log/httptest.log"
 fi
 stop_daemon
+check "the daemon stops cleanly with a request suspended" [ "$stopped" -eq 0 ]
+if [ -z "${HTTP_TEST_OLD_CONFIG:-}" ]; then
+    wait "$hpid"
+    check "the suspended request is answered 503 when its route goes" [ "$(cat "$tmp/hang")" = 503 ]
+fi
 
 # ---- c. more than 1,024 descriptors ---------------------------------------------------------
 # Another daemon, whose httptest instance opens 1,100 descriptors at start, after the http

@@ -5,6 +5,7 @@
  *   /t/nobody   version 3, defaults (GET and HEAD, no body)
  *   /t/head     version 3, GET: counts the GETs (a HEAD must not count)
  *   /t/later    version 3, GET: answered from a deferred callback (suspend, then respond)
+ *   /t/hang     version 3, GET: suspended and never answered (the daemon's stop must end it)
  *   /t/private  version 3, GET from 192.0.2.0/24 only
  *   /t/upload   version 3, PUT/POST, bearer token, loopback only: streams the body to
  *               DIR/blob.tmp (pausing intake every few pieces until a deferred callback
@@ -140,6 +141,14 @@ static bool serve_later(void *data, const pb_http_request *req, pb_http_response
     http->suspend(http->ctx, resp);
     tp->host->defer(tp->inst, later_answer, l);
     return true;
+}
+
+static bool serve_hang(void *data, const pb_http_request *req, pb_http_response *resp)
+{
+    Tp *tp = data;
+    const pb_http_service *http = http_of(tp);
+    tp->host->log(tp->inst, PB_LOG_CRITICAL, "hanging %s", req->path);
+    return http->suspend(http->ctx, resp);
 }
 
 static bool serve_private(void *data, const pb_http_request *req, pb_http_response *resp)
@@ -284,6 +293,7 @@ static const RouteDef routes[] = {
     {"/t/nobody", serve_nobody, 0, 0, false, false},
     {"/t/head", serve_head, PB_HTTP_M_GET, 0, false, false},
     {"/t/later", serve_later, PB_HTTP_M_GET, 0, false, false},
+    {"/t/hang", serve_hang, PB_HTTP_M_GET, 0, false, false},
     {"/t/private", serve_private, PB_HTTP_M_GET, 0, true, false},
     {"/t/upload", serve_upload, PB_HTTP_M_PUT | PB_HTTP_M_POST, 8ull << 30, false, true},
     {"/t/blob", serve_blob, PB_HTTP_M_GET, 0, false, false},
