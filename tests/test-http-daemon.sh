@@ -132,6 +132,14 @@ check "401 without the token" [ "$(code -T /dev/null "$url/t/upload")" = 401 ]
 check "401 with a wrong token" \
     [ "$(code -H 'Authorization: Bearer s3creT' -T /dev/null "$url/t/upload")" = 401 ]
 check "a deferred answer arrives" [ "$(get "$url/t/later")" = later ]
+check "413 for an announced body larger than the route takes" [ "$(code -X PUT \
+    -H 'Authorization: Bearer s3cret' -H 'Content-Length: 9000000000' --data-binary x \
+    "$url/t/upload")" = 413 ]
+head -c 2000000 /dev/zero >"$tmp/2m"
+check "413 for a body larger than max_body_size to a version 1 route" \
+    [ "$(code -X POST --data-binary @"$tmp/2m" "$url/t/legacy")" = 413 ]
+check "a version 1 route still takes a small body" \
+    [ "$(get -X POST --data-binary 'abc' "$url/t/legacy")" = "len 3" ]
 # A request its route never answers: stopping the daemon removes the route, which answers it.
 curl -s -o /dev/null -w '%{http_code}' --interface 127.0.0.2 --max-time 20 "$url/t/hang" >"$tmp/hang" &
 hpid=$!

@@ -139,5 +139,10 @@ head -c 50000000 /dev/zero >"$tmp/part"
 curl -s -o /dev/null --limit-rate 10M --max-time 1 -H "$auth" -T "$tmp/part" "$url/t/upload"
 check "an interrupted upload: the temporary file goes" wait_until 40 sh -c "! [ -e '$tmp/store/blob.tmp' ]"
 check "... and the stored blob stays" [ "$(wc -c <"$tmp/store/blob")" = 1073741824 ]
+# A chunked body (no Content-Length) streams the same way.
+head -c 3000000 /dev/urandom >"$tmp/small"
+out=$(curl -s -H "$auth" -H 'Transfer-Encoding: chunked' -T "$tmp/small" "$url/t/upload")
+contains "a chunked upload is stored" "$out" "stored 3000000"
+check "... byte for byte" cmp -s "$tmp/small" "$tmp/store/blob"
 check "still served after all that" routed
 finish
