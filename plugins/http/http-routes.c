@@ -19,7 +19,7 @@ gboolean http_route_opts_from(const pb_http_route_options *o, HttpRouteOpts *out
     if (o == NULL)
         return TRUE;
         /* A caller's struct may be older and smaller than ours: read what it holds. */
-#define HAS(m) (o->struct_size >= offsetof(pb_http_route_options, m) + sizeof(o->m))
+#define HAS(m) PB_HAS_FIELD(pb_http_route_options, o, m)
     if (HAS(methods) && o->methods != 0)
         out->methods = o->methods & ~(guint32)PB_HTTP_M_OTHER;
     if (out->methods & PB_HTTP_M_GET)
