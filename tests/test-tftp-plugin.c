@@ -866,7 +866,9 @@ static void test_missing_root(Fixture *f, gconstpointer data)
     g_assert_true(pb_host_apply(f->host, cfg, report, &error));
     pb_instance *inst = pb_host_find(f->host, "tftp");
     g_assert_cmpint(pb_instance_get_state(inst), ==, PB_INSTANCE_FAILED);
-    g_assert_nonnull(strstr(pb_instance_get_error(inst), "TFTPDirectory"));
+    g_autofree char *want =
+        g_strdup_printf("directory: '%s/does-not-exist': No such file or directory", f->dir);
+    g_assert_true(g_str_has_suffix(pb_instance_get_error(inst), want));
 }
 
 static void test_legacy_conf(Fixture *f, gconstpointer data)
