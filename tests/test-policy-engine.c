@@ -29,7 +29,9 @@ static const char rules_yaml[] = "rules:\n"
                                  "    ignore: yes\n"
                                  "default:\n"
                                  "  menu: never\n"
-                                 "  boot_file: default.0\n";
+                                 "  boot_file: default.0\n"
+                                 "imaging:\n"
+                                 "  kernel: http://192.0.2.1/vmlinuz\n";
 
 typedef struct {
     char *dir;
