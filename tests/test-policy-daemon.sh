@@ -44,8 +44,9 @@ get() { curl -s --max-time 5 "http://127.0.0.1:$http_port$1"; }
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$http_port$1"; }
 # code_as METHOD PATH: the status of a request with that method (HEAD through -I)
 code_as() {
-    if [ "$1" = HEAD ]; then set -- -I "$2"; else set -- -X "$1" "$2"; fi
-    curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$1" "http://127.0.0.1:$http_port$2"
+    if [ "$1" = HEAD ]; then opt=-I; else opt="-X $1"; fi
+    # shellcheck disable=SC2086 # opt is one or two words on purpose
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 $opt "http://127.0.0.1:$http_port$2"
 }
 start() {
     "$PREBOOTD" -f -c "$tmp/preboot.yaml" >>"$tmp/out.log" 2>&1 &
