@@ -33,7 +33,7 @@ if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-tftp-packet
 tests_fuzz_fuzz_tftp_packet_SOURCES = tests/fuzz/fuzz-tftp-packet.c \
 	plugins/tftp/tftp-packet.c plugins/tftp/tftp-negotiate.c plugins/tftp/tftp-path.c \
-	plugins/tftp/tftp-netascii.c
+	plugins/tftp/tftp-admit.c plugins/tftp/tftp-netascii.c
 tests_fuzz_fuzz_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
 tests_fuzz_fuzz_tftp_packet_CFLAGS = $(AM_CFLAGS) $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_tftp_packet_LDFLAGS = $(FUZZ_SANITIZE)
