@@ -950,6 +950,35 @@ static void transfer_start(Tftp *t, const Asker *a, const char *key, const TftpP
         transfer_check_blocked(t, x);
 }
 
+/* Options (tftp-negotiate.c) within the server's and the interface's limits. FALSE after
+ * refusing. */
+static gboolean negotiate(Tftp *t, const Asker *a, const TftpPacket *pk, gboolean size_known,
+                          guint64 size, TftpNegotiation *neg)
+{
+    const Settings *s = &t->set;
+    TftpLimits lim = {.blksize_max = s->blksize_max,
+                      .path_mtu = a->ifindex ? pb_net_iface_mtu(a->ifindex) : 0,
+                      .ipv6 = a->from->family == 6,
+                      .timeout_min = s->client_timeout_min,
+                      .timeout_max = s->client_timeout_max,
+                      .windowsize_max = s->max_window,
+                      .window_bytes_max = s->max_window_bytes,
+                      .upload_max = s->upload_max,
+                      .refuse = s->refuse};
+    TftpRequestInfo ri = {
+        .is_write = a->upload, .mode = pk->mode, .size_known = size_known, .size = size};
+    TftpErrorCode nerr = tftp_negotiate(&pk->opts, &ri, &lim, neg);
+    if (nerr != TFTP_ERR_UNDEFINED) {
+        refuse(t, a, nerr, "File too large", "announced size above the upload limit");
+        return FALSE;
+    }
+    if (t->host->log_enabled(t->inst, PB_LOG_REQUEST))
+        t->host->log(t->inst, PB_LOG_REQUEST, "%s: %s: blksize %u, window %u%s (interface MTU %u)",
+                     a->client, pk->filename, neg->blksize, neg->windowsize,
+                     neg->oack.has_tsize ? ", tsize sent" : "", lim.path_mtu);
+    return TRUE;
+}
+
 /* A request at the listening socket: parse, admit (tftp-admit.c decides), open, negotiate,
  * start. */
 static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize len,
@@ -1025,29 +1054,12 @@ static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize 
     if (!a.upload && !open_download(t, &a, path, &src, &vsrc, &size_known, &size))
         return;
 
-    TftpLimits lim = {.blksize_max = s->blksize_max,
-                      .path_mtu = ifindex ? pb_net_iface_mtu(ifindex) : 0,
-                      .ipv6 = from->family == 6,
-                      .timeout_min = s->client_timeout_min,
-                      .timeout_max = s->client_timeout_max,
-                      .windowsize_max = s->max_window,
-                      .window_bytes_max = s->max_window_bytes,
-                      .upload_max = s->upload_max,
-                      .refuse = s->refuse};
-    TftpRequestInfo ri = {
-        .is_write = a.upload, .mode = pk.mode, .size_known = size_known, .size = size};
     TftpNegotiation neg;
-    TftpErrorCode nerr = tftp_negotiate(&pk.opts, &ri, &lim, &neg);
-    if (nerr != TFTP_ERR_UNDEFINED) {
+    if (!negotiate(t, &a, &pk, size_known, size, &neg)) {
         if (src.close)
             src.close(src.data);
-        refuse(t, &a, nerr, "File too large", "announced size above the upload limit");
         return;
     }
-    if (h->log_enabled(t->inst, PB_LOG_REQUEST))
-        h->log(t->inst, PB_LOG_REQUEST, "%s: %s: blksize %u, window %u%s (interface MTU %u)",
-               client, pk.filename, neg.blksize, neg.windowsize,
-               neg.oack.has_tsize ? ", tsize sent" : "", lim.path_mtu);
     if (a.upload) {
         const char *why = NULL;
         TftpFsStatus fs = tftp_fs_open_write(s->root, path, s->allow_overwrites, &sink, &why);
