@@ -13,6 +13,7 @@
 #include <netinet/udp.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -424,4 +425,12 @@ gboolean pb_net_default_addr(PbAddr *out)
     }
     freeifaddrs(list);
     return found;
+}
+
+guint64 pb_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    return (guint64)rl.rlim_cur;
 }

@@ -79,6 +79,10 @@ gboolean pb_udp_local_addr(pb_socket_t sock, PbAddr *out);
 void pb_udp_close(pb_socket_t sock);
 /* MTU of an interface by index, or 0 when unknown. */
 guint pb_net_iface_mtu(guint32 ifindex);
+/* How many descriptors (files and sockets together) this process may hold open: the soft
+ * RLIMIT_NOFILE on POSIX. 0 when there is no such limit or it is not known (Windows: sockets
+ * and files have no common small limit there). For start-up warnings. */
+guint64 pb_fd_limit(void);
 /* The first non-loopback IPv4 address of the host (for "detect" settings). */
 gboolean pb_net_default_addr(PbAddr *out);
 

@@ -42,6 +42,12 @@ EOC
 ctl() { "$CTL" -c "$tmp/preboot.yaml" "$@"; }
 get() { curl -s --max-time 5 "http://127.0.0.1:$http_port$1"; }
 code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$http_port$1"; }
+# code_as METHOD PATH: the status of a request with that method (HEAD through -I)
+code_as() {
+    if [ "$1" = HEAD ]; then opt=-I; else opt="-X $1"; fi
+    # shellcheck disable=SC2086 # opt is one or two words on purpose
+    curl -s -o /dev/null -w '%{http_code}' --max-time 5 $opt "http://127.0.0.1:$http_port$2"
+}
 start() {
     "$PREBOOTD" -f -c "$tmp/preboot.yaml" >>"$tmp/out.log" 2>&1 &
     pid=$!
@@ -62,6 +68,10 @@ out=$(ctl policy assign 52:54:00:bb:00:02 program http://192.0.2.1/tool.efi once
 contains "prebootctl policy assign" "$out" "assigned program http://192.0.2.1/tool.efi once to mac:52:54:00:bb:00:02"
 out=$(ctl policy test 52:54:00:bb:00:02 2>&1)
 contains "prebootctl policy test shows the assignment" "$out" "answer: program http://192.0.2.1/tool.efi"
+# Neither a HEAD (curl -I) nor another method may use the one-shot work up.
+check "HEAD /boot.ipxe is answered" [ "$(code_as HEAD "/boot.ipxe?mac=52:54:00:bb:00:02")" = 200 ]
+check "DELETE /boot.ipxe is refused with 405" \
+    [ "$(code_as DELETE "/boot.ipxe?mac=52:54:00:bb:00:02")" = 405 ]
 out=$(get "/boot.ipxe?mac=52:54:00:bb:00:02")
 contains "the assigned device gets its program" "$out" "chain --autofree http://192.0.2.1/tool.efi"
 
@@ -83,14 +93,18 @@ case "$out" in *"boots 1 "*) ok "answers to one device within a minute count as 
 # SIGHUP with a broken rules file: refused, the old rules stay.
 cp "$top_srcdir/tests/data/policy/broken.yaml" "$tmp/rules.yaml"
 kill -HUP "$pid"
-sleep 0.5
+# The refusal is logged: wait for that line (the test fails when it never comes).
+refusal_logged() {
+    grep -q "$tmp/rules.yaml:7:" "$tmp/log/novell-zmgprebootpolicy.log" "$tmp/out.log"
+}
+wait_until 10 refusal_logged
+refused=$?
 check "a bad rules file is refused: the old rules still serve" served
-grep -q "$tmp/rules.yaml:7:" "$tmp/log/novell-zmgprebootpolicy.log" "$tmp/out.log" 2>/dev/null
-check "the refusal names file:line" [ $? -eq 0 ]
+check "the refusal names file:line" [ $refused -eq 0 ]
 printf 'rules:\n  - {name: all, match: {}, work: capture everyone}\n' >"$tmp/rules.yaml"
 out=$(ctl force-reload 2>&1)
-sleep 0.3
-out=$(get "/boot.ipxe?mac=52:54:00:aa:00:01&commit=0")
-contains "force-reload applies a good rules file" "$out" "capture everyone"
+applied() { get "/boot.ipxe?mac=52:54:00:aa:00:01&commit=0" | grep -q "capture everyone"; }
+wait_until 10 applied
+check "force-reload applies a good rules file" [ $? -eq 0 ]
 check "an unknown path is 404" [ "$(code /nothing)" = 404 ]
 finish

@@ -29,7 +29,9 @@ static const char rules_yaml[] = "rules:\n"
                                  "    ignore: yes\n"
                                  "default:\n"
                                  "  menu: never\n"
-                                 "  boot_file: default.0\n";
+                                 "  boot_file: default.0\n"
+                                 "imaging:\n"
+                                 "  kernel: http://192.0.2.1/vmlinuz\n";
 
 typedef struct {
     char *dir;
@@ -217,6 +219,42 @@ static void test_rule_once(Fixture *f, gconstpointer data)
     g_assert_true(policy_store_clear(f->store, "serial:CAP-1", &removed, NULL));
     g_assert_cmpuint(removed, ==, 1);
     g_assert_cmpuint(decide(f, &d, TRUE).work, ==, PB_POLICY_WORK_CAPTURE);
+    policy_device_clear(&d);
+}
+
+/* Without an imaging environment, imaging work is not used up: it waits for a rules file
+ * that can carry it out (prebootctl policy assign refuses it too). */
+static void test_undoable_work_kept(Fixture *f, gconstpointer data)
+{
+    static const char no_imaging[] = "rules:\n"
+                                     "  - name: capture-once\n"
+                                     "    match: {serial: CAP-1}\n"
+                                     "    work: capture golden\n"
+                                     "    once: yes\n";
+    g_autoptr(GError) error = NULL;
+    PolicyRules *bare = policy_rules_parse(no_imaging, strlen(no_imaging), "bare.yaml", &error);
+    g_assert_no_error(error);
+    f->e.rules = bare;
+    PolicyDevice d;
+    dev_mac(&d, "00:11:22:33:44:66");
+    d.serial = g_strdup("CAP-1");
+    PolicyWork w = {0};
+    g_assert_true(policy_work_parse("restore win10 once", &w, NULL));
+    g_assert_true(policy_store_assign(f->store, "mac:00:11:22:33:44:66", &w, 900, NULL));
+    policy_work_clear(&w);
+    for (int i = 0; i < 3; i++) { /* consumed three times, still there */
+        pb_policy_decision r = decide(f, &d, TRUE);
+        g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_RESTORE);
+        g_assert_cmpstr(r.work_arg, ==, "win10");
+    }
+    g_assert_true(policy_store_delete_assignment(f->store, "mac:00:11:22:33:44:66", NULL));
+    for (int i = 0; i < 2; i++) /* the rule's one-shot capture is not marked done either */
+        g_assert_cmpuint(decide(f, &d, TRUE).work, ==, PB_POLICY_WORK_CAPTURE);
+    /* with the imaging environment back, the first consume uses it up */
+    f->e.rules = f->rules;
+    g_assert_cmpuint(decide(f, &d, TRUE).work, ==, PB_POLICY_WORK_CAPTURE);
+    g_assert_cmpuint(decide(f, &d, TRUE).work, ==, PB_POLICY_WORK_LOCAL);
+    policy_rules_free(bare);
     policy_device_clear(&d);
 }
 
@@ -892,6 +930,8 @@ int main(int argc, char **argv)
     g_test_add("/policy/engine/assignment-once", Fixture, NULL, fx_setup, test_assignment_once,
                fx_teardown);
     g_test_add("/policy/engine/rule-once", Fixture, NULL, fx_setup, test_rule_once, fx_teardown);
+    g_test_add("/policy/engine/undoable-work-kept", Fixture, NULL, fx_setup,
+               test_undoable_work_kept, fx_teardown);
     g_test_add("/policy/engine/commit-vs-consume", Fixture, NULL, fx_setup, test_commit_vs_consume,
                fx_teardown);
     g_test_add("/policy/engine/just-imaged", Fixture, NULL, fx_setup, test_just_imaged,

@@ -126,7 +126,7 @@ static const pb_policy_service *policy_service(Fixture *f)
     const pb_policy_service *s =
         pb_host_services()->service_lookup(inst, PB_POLICY_SERVICE, PB_POLICY_SERVICE_VERSION, &v);
     g_assert_nonnull(s);
-    g_assert_cmpuint(v, ==, 1);
+    g_assert_cmpuint(v, ==, PB_POLICY_SERVICE_VERSION);
     return s;
 }
 
@@ -190,13 +190,22 @@ static void test_service(Fixture *f, gconstpointer data)
     g_assert_cmpuint(small.d.action, ==, PB_POLICY_BOOT);
     g_assert_cmpint(small.d.boot_file[0], ==, 0x5a);
 
+    /* Work the device cannot do is refused up front, with the reason: these rules have no
+     * imaging environment, so a restore would fail and be gone at the next boot. */
+    g_autofree char *no = command(f, FALSE, "policy assign 52-54-00-00-02-01 restore win10 once");
+    g_assert_nonnull(strstr(no, "not assigned: restore needs the imaging environment"));
+    g_assert_nonnull(strstr(no, "has no imaging: kernel"));
+    g_autofree char *shown = command(f, TRUE, "policy show");
+    g_assert_null(strstr(shown, "win10"));
     /* one-shot assignment through prebootctl, consumed by the first committed answer */
-    g_autofree char *out = command(f, TRUE, "policy assign 52-54-00-00-02-01 restore win11 once");
-    g_assert_nonnull(strstr(out, "assigned restore win11 once to mac:52:54:00:00:02:01"));
+    g_autofree char *out =
+        command(f, TRUE, "policy assign 52-54-00-00-02-01 program http://192.0.2.1/w.efi once");
+    g_assert_nonnull(
+        strstr(out, "assigned program http://192.0.2.1/w.efi once to mac:52:54:00:00:02:01"));
     d = svc_decide(f, "52:54:00:00:02:01", 0, FALSE);
-    g_assert_cmpuint(d.work, ==, PB_POLICY_WORK_RESTORE);
+    g_assert_cmpuint(d.work, ==, PB_POLICY_WORK_PROGRAM);
     d = svc_decide(f, "52:54:00:00:02:01", 0, TRUE);
-    g_assert_cmpuint(d.work, ==, PB_POLICY_WORK_RESTORE);
+    g_assert_cmpuint(d.work, ==, PB_POLICY_WORK_PROGRAM);
     g_assert_true(d.flags & PB_POLICY_F_ASSIGNED);
     d = svc_decide(f, "52:54:00:00:02:01", 0, TRUE);
     g_assert_cmpuint(d.work, ==, PB_POLICY_WORK_LOCAL);
@@ -223,7 +232,11 @@ static void test_commands(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(test, "blocked (line 4): does not match"));
     g_assert_nonnull(strstr(test, "lab (line 7): matches"));
     g_assert_nonnull(strstr(test, "answer: program lab.efi"));
-    g_assert_nonnull(strstr(test, "known since"));
+    /* a date, as policy devices prints it, not a raw epoch */
+    const char *since = strstr(test, "known since ");
+    g_assert_nonnull(since);
+    g_assert_true(g_regex_match_simple("^known since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d,",
+                                       since, G_REGEX_MULTILINE, 0));
     g_autofree char *devs = command(f, TRUE, "policy devices");
     g_assert_nonnull(strstr(devs, "mac:52:54:00:00:01:07"));
     g_assert_nonnull(strstr(devs, "1 device(s) known"));
@@ -382,7 +395,8 @@ static void test_udp(Fixture *f, gconstpointer data)
 /* ---- HTTP --------------------------------------------------------------------------------- */
 
 /* GET over HTTP/1.0 while the main loop turns; returns the status, body in *body. */
-static int http_get(Fixture *f, const char *path, char **body)
+/* One HTTP/1.0 request; *head (may be NULL) receives the status line and headers. */
+static int http_request(Fixture *f, const char *method, const char *path, char **head, char **body)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {.sin_family = AF_INET,
@@ -391,7 +405,7 @@ static int http_get(Fixture *f, const char *path, char **body)
     int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
     g_assert_true(rc == 0 || errno == EINPROGRESS);
     g_autofree char *req =
-        g_strdup_printf("GET %s HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n", path, f->http_port);
+        g_strdup_printf("%s %s HTTP/1.0\r\nHost: 127.0.0.1:%u\r\n\r\n", method, path, f->http_port);
     gsize sent = 0;
     GString *in = g_string_new(NULL);
     gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
@@ -418,8 +432,23 @@ static int http_get(Fixture *f, const char *path, char **body)
     g_assert_cmpint(sscanf(in->str, "HTTP/1.%*d %d", &status), ==, 1);
     const char *sep = strstr(in->str, "\r\n\r\n");
     *body = g_strdup(sep ? sep + 4 : "");
+    if (head != NULL)
+        *head = g_strndup(in->str, sep ? (gsize)(sep - in->str) : in->len);
     g_string_free(in, TRUE);
     return status;
+}
+
+static int http_get(Fixture *f, const char *path, char **body)
+{
+    return http_request(f, "GET", path, NULL, body);
+}
+
+static guint count_of(const char *hay, const char *needle)
+{
+    guint n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
 }
 
 static void test_boot_ipxe(Fixture *f, gconstpointer data)
@@ -441,6 +470,9 @@ static void test_boot_ipxe(Fixture *f, gconstpointer data)
     g_assert_nonnull(strstr(body, "prompt --key 0x147e --timeout 3000"));
     g_assert_nonnull(strstr(body, ":work\necho preboot: booting the local disk\nexit 0\n"));
     g_assert_nonnull(strstr(body, "for mac:52:54:00:00:04:01"));
+    /* the menu offers local boot once, in one spelling */
+    g_assert_cmpuint(count_of(body, "Boot the local disk"), ==, 1);
+    g_assert_null(strstr(body, "item work boot the local disk"));
     g_clear_pointer(&body, g_free);
 
     /* the same device assigned a named program gets it, once */
@@ -537,7 +569,220 @@ static void test_http_service(Fixture *f, gconstpointer data)
     g_assert_false(http->routed(http->ctx, "/nothing"));
 }
 
+/* Only a GET hands one-shot work over: HEAD answers without side effects, other methods
+ * get 405 and an Allow header, and the work is still there for the GET. */
+static void test_http_methods(Fixture *f, gconstpointer data)
+{
+    g_free(
+        command(f, TRUE, "policy assign 52:54:00:00:05:01 program http://192.0.2.1/once.efi once"));
+    const char *url = "/boot.ipxe?mac=52:54:00:00:05:01";
+    char *head = NULL, *body = NULL;
+    g_assert_cmpint(http_request(f, "HEAD", url, &head, &body), ==, 200);
+    g_assert_cmpstr(body, ==, "");
+    g_clear_pointer(&head, g_free);
+    g_clear_pointer(&body, g_free);
+    static const char *const others[] = {"DELETE", "POST", "PUT", "OPTIONS"};
+    for (gsize i = 0; i < G_N_ELEMENTS(others); i++) {
+        g_assert_cmpint(http_request(f, others[i], url, &head, &body), ==, 405);
+        g_assert_true(g_regex_match_simple("^Allow: GET, HEAD\r?$", head,
+                                           G_REGEX_MULTILINE | G_REGEX_CASELESS, 0));
+        g_clear_pointer(&head, g_free);
+        g_clear_pointer(&body, g_free);
+    }
+    g_assert_cmpint(pb_host_counter_value(f->host, "policy", "http_methods_refused"), ==, 4);
+    g_assert_cmpint(http_get(f, url, &body), ==, 200);
+    g_assert_nonnull(strstr(body, "chain --autofree http://192.0.2.1/once.efi"));
+    g_clear_pointer(&body, g_free);
+    g_assert_cmpint(http_get(f, url, &body), ==, 200);
+    g_assert_null(strstr(body, "once.efi"));
+    g_clear_pointer(&body, g_free);
+}
+
 /* ---- pxelinux.cfg through tftp ------------------------------------------------------------ */
+
+/* A raw TFTP client step: sends pkt to `to`, returns the first answer (its source in from). */
+static gssize tftp_step(pb_socket_t s, const PbAddr *to, const void *pkt, gsize len, guint8 *buf,
+                        gsize cap, PbAddr *from)
+{
+    g_autoptr(GError) error = NULL;
+    g_assert_cmpint(pb_udp_send(s, pkt, len, to, NULL, 0, &error), ==, (gssize)len);
+    gint64 end = g_get_monotonic_time() + 3 * G_USEC_PER_SEC;
+    while (g_get_monotonic_time() < end) {
+        g_main_context_iteration(NULL, FALSE);
+        g_clear_error(&error);
+        gssize n = pb_udp_recv(s, buf, cap - 1, from, NULL, NULL, &error);
+        if (n >= 0) {
+            buf[n] = '\0';
+            return n;
+        }
+        g_usleep(500);
+    }
+    return -1;
+}
+
+/* Fetches a pxelinux.cfg file whole (lock step, 512-byte blocks); NULL on an ERROR. */
+static char *pxelinux_fetch(Fixture *f, pb_socket_t s, const char *name)
+{
+    PbAddr to, from;
+    g_assert_true(pb_addr_parse("127.0.0.1", f->tftp_port, &to));
+    guint8 req[128], buf[1024];
+    req[0] = 0;
+    req[1] = 1;
+    gsize len = 2 + (gsize)g_snprintf((char *)req + 2, sizeof(req) - 2, "%s", name) + 1;
+    memcpy(req + len, "octet", 6);
+    len += 6;
+    gssize n = tftp_step(s, &to, req, len, buf, sizeof(buf), &from);
+    g_assert_cmpint(n, >=, 4);
+    if (buf[1] == 5)
+        return NULL;
+    GString *text = g_string_new(NULL);
+    for (;;) {
+        g_assert_cmpint(buf[1], ==, 3);
+        g_string_append_len(text, (const char *)buf + 4, n - 4);
+        guint8 ack[4] = {0, 4, buf[2], buf[3]};
+        if (n - 4 < 512) {
+            g_autoptr(GError) e = NULL;
+            pb_udp_send(s, ack, 4, &from, NULL, 0, &e);
+            break;
+        }
+        n = tftp_step(s, &from, ack, 4, buf, sizeof(buf), &from);
+        g_assert_cmpint(n, >=, 4);
+    }
+    return g_string_free(text, FALSE);
+}
+
+/* The tftp hook-up: wait for it (the test fails when it never comes). */
+static void wait_pxelinux_served(Fixture *f)
+{
+    gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autoptr(GString) st = g_string_new(NULL);
+        pb_host_status(f->host, st);
+        if (strstr(st->str, "pxelinux_cfg: served") || strstr(st->str, "pxelinux_cfg=served"))
+            return;
+        if (g_get_monotonic_time() > end)
+            g_error("the policy plugin never hooked up to tftp:\n%s", st->str);
+        pbt_spin(10);
+    }
+}
+
+/* UEFI asks for the size first (RRQ with tsize, then ERROR 8): that must not use up
+ * one-shot work, and the real fetch right after gets it. Used up once a transfer completes. */
+static void test_pxelinux_tsize_probe(Fixture *f, gconstpointer data)
+{
+    wait_pxelinux_served(f);
+    g_free(
+        command(f, TRUE, "policy assign 52:54:00:00:06:01 program http://192.0.2.1/px.efi once"));
+    const char *name = "pxelinux.cfg/01-52-54-00-00-06-01";
+    PbAddr any, to, from;
+    g_assert_true(pb_addr_parse("127.0.0.1", 0, &any));
+    g_assert_true(pb_addr_parse("127.0.0.1", f->tftp_port, &to));
+    g_autoptr(GError) error = NULL;
+    pb_socket_t s = pb_udp_open(&any, 0, &error);
+    g_assert_no_error(error);
+    /* the probe */
+    guint8 req[128], buf[1024];
+    gsize len = 0;
+    req[len++] = 0;
+    req[len++] = 1;
+    memcpy(req + len, name, strlen(name) + 1);
+    len += strlen(name) + 1;
+    memcpy(req + len,
+           "octet\0tsize\0"
+           "0",
+           14);
+    len += 14;
+    gssize n = tftp_step(s, &to, req, len, buf, sizeof(buf), &from);
+    g_assert_cmpint(n, >, 2);
+    g_assert_cmpint(buf[1], ==, 6); /* OACK with the size */
+    static const guint8 err8[] = {0, 5, 0, 8, 't', 's', 'i', 'z', 'e', 0};
+    g_assert_cmpint(pb_udp_send(s, err8, sizeof(err8), &from, NULL, 0, &error), ==, sizeof(err8));
+    /* wait for the tftp server to take the probe's end */
+    for (int i = 0; i < 300 && pb_host_counter_value(f->host, "tftp", "tsize_probes") < 1; i++)
+        pbt_spin(10);
+    g_assert_cmpint(pb_host_counter_value(f->host, "tftp", "tsize_probes"), ==, 1);
+    /* the real fetch gets the work */
+    g_autofree char *cfg = pxelinux_fetch(f, s, name);
+    g_assert_nonnull(cfg);
+    g_assert_nonnull(strstr(cfg, "KERNEL http://192.0.2.1/px.efi"));
+    for (int i = 0; i < 300 && pb_host_counter_value(f->host, "tftp", "transfers_ok") < 1; i++)
+        pbt_spin(10);
+    g_assert_cmpint(pb_host_counter_value(f->host, "tftp", "transfers_ok"), ==, 1);
+    /* and used it up: the next fetch gets the default (the local disk) */
+    g_autofree char *again = pxelinux_fetch(f, s, name);
+    g_assert_nonnull(again);
+    g_assert_null(strstr(again, "px.efi"));
+    g_assert_nonnull(strstr(again, "LOCALBOOT 0"));
+    pb_udp_close(s);
+}
+
+/* Random MACs from anyone must not grow the device table without bound, nor push out the
+ * devices whose records matter (assignments, images). */
+static void test_device_bound(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GString) report = g_string_new(NULL);
+    g_autoptr(GError) error = NULL;
+    PbConfig *cfg = pbt_yaml("plugins:\n"
+                             "  - module: http\n"
+                             "    listen: 127.0.0.1\n"
+                             "    port: %u\n"
+                             "  - module: policy\n"
+                             "    local_interface: 127.0.0.1\n"
+                             "    port: %u\n"
+                             "    rules_file: %s\n"
+                             "    max_devices: 20\n"
+                             "  - module: tftp\n"
+                             "    interface: 127.0.0.1\n"
+                             "    port: %u\n"
+                             "    directory: %s\n",
+                             f->http_port, f->udp_port, f->rules, f->tftp_port, f->tftp_root);
+    g_assert_true(pb_host_reload(f->host, cfg, report, &error));
+    g_assert_no_error(error);
+    /* two devices that matter: one assigned, one just imaged */
+    g_free(command(f, TRUE, "policy assign 52:54:00:00:07:01 program keep.efi"));
+    svc_decide(f, "52:54:00:00:07:01", 7, TRUE);
+    const pb_policy_service *s = policy_service(f);
+    pb_policy_request rq = {
+        .struct_size = sizeof(rq), .mac_len = 6, .mac = {0x52, 0x54, 0, 0, 7, 2}};
+    g_assert_true(s->report(s->ctx, &rq, PB_POLICY_EVENT_RESTORED, "img"));
+    /* then 200 made-up devices, through the service and through HTTP */
+    for (guint i = 0; i < 200; i++) {
+        char mac[24];
+        g_snprintf(mac, sizeof(mac), "02:00:00:00:%02x:%02x", i >> 8, i & 0xff);
+        if (i % 10 == 0) {
+            g_autofree char *url = g_strdup_printf("/boot.ipxe?mac=%s", mac);
+            char *body = NULL;
+            g_assert_cmpint(http_get(f, url, &body), ==, 200);
+            g_free(body);
+        } else {
+            svc_decide(f, mac, 7, i % 2 == 0);
+        }
+    }
+    g_autofree char *devs = command(f, TRUE, "policy devices 0");
+    g_assert_nonnull(strstr(devs, "\n20 device(s) known"));
+    g_assert_nonnull(strstr(devs, "mac:52:54:00:00:07:01"));
+    g_assert_nonnull(strstr(devs, "mac:52:54:00:00:07:02"));
+    g_assert_nonnull(strstr(devs, "assigned: program keep.efi"));
+    g_assert_nonnull(strstr(devs, "image img just-imaged"));
+    /* the newest made-up device recorded (198: a commit) is there: the oldest were the ones
+     * forgotten */
+    g_assert_nonnull(strstr(devs, "mac:02:00:00:00:00:c6"));
+    g_assert_null(strstr(devs, "mac:02:00:00:00:00:01 "));
+    /* counted in prebootctl stats (refreshed by the flush timer: wait for it) */
+    for (int i = 0; i < 300 && pb_host_counter_value(f->host, "policy", "devices_evicted") == 0;
+         i++)
+        pbt_spin(10);
+    gint64 created = pb_host_counter_value(f->host, "policy", "devices_created");
+    gint64 evicted = pb_host_counter_value(f->host, "policy", "devices_evicted");
+    g_assert_cmpint(created, ==, 2 + 20 + 80); /* the dry runs (odd i) record nothing */
+    g_assert_cmpint(created - evicted, ==, 20);
+    g_assert_cmpint(pb_host_counter_value(f->host, "policy", "devices_refused"), ==, 0);
+    g_autoptr(GString) stats = g_string_new(NULL);
+    pb_host_stats(f->host, stats);
+    g_assert_nonnull(strstr(stats->str, "devices_evicted"));
+    /* the assignment still works */
+    g_assert_cmpstr(svc_decide(f, "52:54:00:00:07:01", 7, FALSE).work_arg, ==, "keep.efi");
+}
 
 static void test_pxelinux(Fixture *f, gconstpointer data)
 {
@@ -710,6 +955,9 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 #define T(name, fn) g_test_add("/policy/plugin/" name, Fixture, NULL, fx_setup, fn, fx_teardown)
+    T("http-methods", test_http_methods);
+    T("pxelinux-tsize-probe", test_pxelinux_tsize_probe);
+    T("device-bound", test_device_bound);
     T("service", test_service);
     T("commands", test_commands);
     T("udp", test_udp);

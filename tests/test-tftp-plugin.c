@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,11 +39,16 @@ static gboolean wake(gpointer data)
     return G_SOURCE_CONTINUE;
 }
 
+/* The address clients send from: 127.0.0.1, or another loopback address to play a second
+ * machine (Linux answers all of 127/8 on lo). */
+static const char *client_source = "127.0.0.1";
+
 static void client_open(Client *c, guint16 server_port)
 {
     c->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     g_assert_cmpint(c->fd, >=, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    g_assert_cmpint(inet_pton(AF_INET, client_source, &a.sin_addr), ==, 1);
     g_assert_cmpint(bind(c->fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
     c->server_port = server_port;
     memset(&c->peer, 0, sizeof(c->peer));
@@ -843,6 +849,234 @@ static void test_virtual_files_and_events(Fixture *f, gconstpointer data)
     g_ptr_array_unref(l.events);
 }
 
+/* A provider of the typed kind (service version 2): the client's address as bytes, and
+ * finish() told how the transfer ended, before close(). */
+typedef struct {
+    GPtrArray *calls; /* "open 4 127.0.0.1", "finish 1 0", "close" */
+} Typed;
+
+static const char typed_text[] = "typed content\n";
+
+static int64_t typed_read(void *handle, uint64_t offset, void *buf, size_t len)
+{
+    gsize size = sizeof(typed_text) - 1;
+    if (offset >= size)
+        return 0;
+    gsize n = MIN(len, size - offset);
+    memcpy(buf, typed_text + offset, n);
+    return (int64_t)n;
+}
+
+static void typed_finish(void *handle, uint32_t result, uint64_t bytes)
+{
+    Typed *t = handle;
+    g_ptr_array_add(t->calls, g_strdup_printf("finish %u %" G_GUINT64_FORMAT, result, bytes));
+}
+
+static void typed_close(void *handle)
+{
+    Typed *t = handle;
+    g_ptr_array_add(t->calls, g_strdup("close"));
+}
+
+static int typed_open(void *data, const pb_tftp_open_request *rq, pb_tftp_vfile *out)
+{
+    Typed *t = data;
+    if (strcmp(rq->path, "typed.cfg") != 0)
+        return 0;
+    char a[64];
+    inet_ntop(rq->family == 6 ? AF_INET6 : AF_INET, rq->addr, a, sizeof(a));
+    g_ptr_array_add(t->calls, g_strdup_printf("open %u %s %s", rq->family, a, rq->client));
+    out->struct_size = sizeof(*out);
+    out->size = sizeof(typed_text) - 1;
+    out->read = typed_read;
+    out->finish = typed_finish;
+    out->close = typed_close;
+    out->handle = t;
+    return 1;
+}
+
+static void test_typed_provider_finish(Fixture *f, gconstpointer data)
+{
+    start(f, NULL);
+    pb_instance *inst = pb_host_find(f->host, "tftp");
+    uint32_t ver = 0;
+    const pb_tftp_service *svc = pb_host_services()->service_lookup(inst, PB_TFTP_SERVICE, 2, &ver);
+    g_assert_nonnull(svc);
+    g_assert_cmpuint(ver, >=, 2);
+    Typed t = {g_ptr_array_new_with_free_func(g_free)};
+    g_assert_true(svc->add_file_provider2(svc->ctx, typed_open, &t));
+    /* UEFI's size probe: RRQ with tsize, the OACK, then ERROR 8 */
+    Client c;
+    client_open(&c, f->port);
+    client_send_request(&c, TFTP_OP_RRQ, "typed.cfg", "tsize=0");
+    guint8 buf[600];
+    struct sockaddr_in from;
+    gssize n = client_recv(&c, buf, sizeof(buf), &from, 2000);
+    TftpPacket p;
+    g_assert_cmpint(tftp_packet_parse(buf, (gsize)n, &p), ==, TFTP_PARSE_OK);
+    g_assert_cmpint(p.op, ==, TFTP_OP_OACK);
+    g_assert_cmpuint(p.opts.tsize, ==, sizeof(typed_text) - 1);
+    gsize m = tftp_build_error(buf, sizeof(buf), TFTP_ERR_OPTION, "tsize probe");
+    sendto(c.fd, buf, m, 0, (struct sockaddr *)&from, sizeof(from));
+    client_close(&c);
+    for (int i = 0; i < 300 && t.calls->len < 3; i++)
+        pbt_spin(5);
+    g_assert_cmpuint(t.calls->len, ==, 3);
+    g_assert_cmpstr(t.calls->pdata[0], ==, "open 4 127.0.0.1 127.0.0.1");
+    g_autofree char *probe = g_strdup_printf("finish %u 0", PB_TFTP_TSIZE_PROBE);
+    g_assert_cmpstr(t.calls->pdata[1], ==, probe);
+    g_assert_cmpstr(t.calls->pdata[2], ==, "close");
+    /* the real fetch: finish says OK with the bytes, then close */
+    Result r;
+    g_assert_true(tftp_get(f, "typed.cfg", NULL, &r));
+    g_assert_cmpmem(r.data->data, r.data->len, typed_text, sizeof(typed_text) - 1);
+    result_clear(&r);
+    for (int i = 0; i < 300 && t.calls->len < 6; i++)
+        pbt_spin(5);
+    g_assert_cmpuint(t.calls->len, ==, 6);
+    g_autofree char *okf = g_strdup_printf("finish %u %zu", PB_TFTP_OK, sizeof(typed_text) - 1);
+    g_assert_cmpstr(t.calls->pdata[4], ==, okf);
+    g_assert_cmpstr(t.calls->pdata[5], ==, "close");
+    svc->remove_file_provider2(svc->ctx, typed_open, &t);
+    g_assert_false(tftp_get(f, "typed.cfg", NULL, &r));
+    result_clear(&r);
+    g_ptr_array_unref(t.calls);
+}
+
+/* One address holding transfers open up to the limit gets errors beyond it, while another
+ * address is still served. */
+static void test_per_client_limit(Fixture *f, gconstpointer data)
+{
+    gsize len = 100000;
+    g_autofree guint8 *content = pattern(len);
+    put_file(f, "big", content, len);
+    start(f, "    max_transfers_per_client: 3\n    timeout: 10\n");
+    Client c[5];
+    guint8 buf[600];
+    struct sockaddr_in from;
+    for (int i = 0; i < 3; i++) { /* three downloads started and left hanging */
+        client_open(&c[i], f->port);
+        client_send_request(&c[i], TFTP_OP_RRQ, "big", NULL);
+        g_assert_cmpint(client_recv(&c[i], buf, sizeof(buf), &from, 2000), ==, 516);
+    }
+    g_assert_cmpint(counter(f, "active_transfers"), ==, 3);
+    for (int i = 3; i < 5; i++) { /* the fourth and fifth are refused */
+        client_open(&c[i], f->port);
+        client_send_request(&c[i], TFTP_OP_RRQ, "big", NULL);
+        gssize n = client_recv(&c[i], buf, sizeof(buf), &from, 2000);
+        TftpPacket p;
+        g_assert_cmpint(tftp_packet_parse(buf, (gsize)n, &p), ==, TFTP_PARSE_OK);
+        g_assert_cmpint(p.op, ==, TFTP_OP_ERROR);
+        g_assert_cmpuint(p.error_code, ==, TFTP_ERR_UNDEFINED);
+        g_assert_cmpstr(p.error_msg, ==, "Too many transfers from your address");
+    }
+    g_assert_cmpint(counter(f, "client_limited"), ==, 2);
+    /* another machine is served meanwhile */
+    client_source = "127.0.0.2";
+    Result r;
+    gboolean ok = tftp_get(f, "big", NULL, &r);
+    client_source = "127.0.0.1";
+    g_assert_true(ok);
+    g_assert_cmpmem(r.data->data, r.data->len, content, len);
+    result_clear(&r);
+    /* and the log says so once, not once per refusal */
+    g_autofree char *log = log_text(f);
+    g_assert_nonnull(strstr(log, "127.0.0.1: RRQ big refused: 3 transfers from that address"));
+    g_assert_null(
+        strstr(strstr(log, "3 transfers from that address") + 1, "3 transfers from that address"));
+    for (int i = 0; i < 5; i++)
+        client_close(&c[i]);
+}
+
+/* After a kill -9 mid-upload the temporary file stays: removed at start, and never served
+ * (nor writable under that name) should one appear later. */
+static void test_temporary_files(Fixture *f, gconstpointer data)
+{
+    put_file(f, ".boot.efi.0000abcd.tftp-part", "half", 4);
+    g_autofree char *sub = g_build_filename(f->root, "sub", NULL);
+    g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
+    put_file(f, "sub/.x.12345678.tftp-part", "half", 4);
+    put_file(f, "sub/keep.tftp-part", "kept", 4); /* not one of ours */
+    /* a link out of the root is not followed */
+    g_autofree char *outside = g_build_filename(f->dir, "outside", NULL);
+    g_assert_cmpint(g_mkdir(outside, 0755), ==, 0);
+    g_autofree char *ofile = g_build_filename(outside, ".y.12345678.tftp-part", NULL);
+    g_assert_true(g_file_set_contents(ofile, "x", -1, NULL));
+    g_autofree char *link = g_build_filename(f->root, "link", NULL);
+    g_assert_cmpint(symlink(outside, link), ==, 0);
+
+    start(f, "    allow_writes: yes\n");
+    assert_running(f);
+    g_autofree char *t1 = g_build_filename(f->root, ".boot.efi.0000abcd.tftp-part", NULL);
+    g_autofree char *t2 = g_build_filename(sub, ".x.12345678.tftp-part", NULL);
+    g_autofree char *k = g_build_filename(sub, "keep.tftp-part", NULL);
+    g_assert_false(g_file_test(t1, G_FILE_TEST_EXISTS));
+    g_assert_false(g_file_test(t2, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(k, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(ofile, G_FILE_TEST_EXISTS));
+    g_autofree char *log = log_text(f);
+    g_assert_nonnull(strstr(log, "removed 2 temporary file(s)"));
+
+    /* one that appears later (an upload running, another daemon killed) is not served */
+    put_file(f, ".later.0000abcd.tftp-part", "secret", 6);
+    Result r;
+    g_assert_false(tftp_get(f, ".later.0000abcd.tftp-part", NULL, &r));
+    g_assert_cmpuint(r.error_code, ==, TFTP_ERR_NOT_FOUND);
+    result_clear(&r);
+    g_assert_false(tftp_get(f, "sub/../.later.0000ABCD.tftp-part", NULL, &r));
+    result_clear(&r);
+    /* nor written by a client */
+    g_assert_false(tftp_put(f, ".evil.00000000.tftp-part", NULL, (const guint8 *)"x", 1, &r));
+    g_assert_cmpuint(r.error_code, ==, TFTP_ERR_NOT_FOUND);
+    result_clear(&r);
+    g_free(log);
+    log = log_text(f);
+    g_assert_nonnull(strstr(log, "RRQ .later.0000abcd.tftp-part refused: temporary upload file"));
+}
+
+/* The process's descriptor limit cannot carry the configured maxima: said at start. */
+static void test_fd_limit_warning(Fixture *f, gconstpointer data)
+{
+    struct rlimit old, low;
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    low = old;
+    low.rlim_cur = 200;
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < 200) {
+        g_test_skip("descriptor limit below 200");
+        return;
+    }
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+    start(f, "    max_transfers: 4096\n");
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    assert_running(f);
+    g_autofree char *log = log_text(f);
+    g_assert_nonnull(strstr(log, "the descriptor limit (200) cannot carry max_transfers 4096"));
+}
+
+/* The configuration's build step checks the root: a reload (and --check-config, which
+ * runs the same step) refuses what a start would, naming the key and the value. */
+static void test_reload_checks_root(Fixture *f, gconstpointer data)
+{
+    start(f, NULL);
+    put_file(f, "plain", "x", 1);
+    const char *bad[] = {"gone", "root/plain"};
+    const char *why[] = {"No such file or directory", "not a directory"};
+    for (int i = 0; i < 2; i++) {
+        g_autoptr(GString) report = g_string_new(NULL);
+        g_autoptr(GError) error = NULL;
+        PbConfig *cfg = pbt_yaml("plugins:\n  - module: tftp\n    interface: 127.0.0.1\n"
+                                 "    port: %u\n    directory: %s/%s\n",
+                                 f->port, f->dir, bad[i]);
+        g_assert_false(pb_host_reload(f->host, cfg, report, &error));
+        g_autofree char *want = g_strdup_printf("directory: '%s/%s': %s", f->dir, bad[i], why[i]);
+        const char *all = error ? error->message : report->str;
+        if (strstr(all, want) == NULL && strstr(report->str, want) == NULL)
+            g_error("expected \"%s\" in: %s / %s", want, all, report->str);
+    }
+    assert_running(f); /* still serving the old root */
+}
+
 static void test_single_port(Fixture *f, gconstpointer data)
 {
     gsize len = 20000;
@@ -872,6 +1106,9 @@ static void test_missing_root(Fixture *f, gconstpointer data)
     if (strstr(why, expect) == NULL || strstr(why, "does-not-exist") == NULL)
         g_error("'%s' does not name test.yaml:4, the key and the path", why);
     g_assert_null(strstr(why, "TFTPDirectory"));
+    g_autofree char *want =
+        g_strdup_printf("directory: '%s/does-not-exist': No such file or directory", f->dir);
+    g_assert_true(g_str_has_suffix(pb_instance_get_error(inst), want));
 }
 
 static void test_legacy_conf(Fixture *f, gconstpointer data)
@@ -929,5 +1166,10 @@ int main(int argc, char **argv)
     ADD("single-port", test_single_port);
     ADD("missing-root", test_missing_root);
     ADD("legacy-conf", test_legacy_conf);
+    ADD("typed-provider-finish", test_typed_provider_finish);
+    ADD("per-client-limit", test_per_client_limit);
+    ADD("temporary-files", test_temporary_files);
+    ADD("fd-limit-warning", test_fd_limit_warning);
+    ADD("reload-checks-root", test_reload_checks_root);
     return g_test_run();
 }

@@ -14,6 +14,12 @@ tests_fuzz_replay_tftp_packet_SOURCES = tests/fuzz/fuzz-tftp-packet.c tests/fuzz
 tests_fuzz_replay_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"tftp-packet\"
 tests_fuzz_replay_tftp_packet_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
 
+check_PROGRAMS += tests/test-tftp-admit
+TESTS += tests/test-tftp-admit
+tests_test_tftp_admit_SOURCES = tests/test-tftp-admit.c
+tests_test_tftp_admit_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
+tests_test_tftp_admit_LDADD = plugins/tftp/libtftp-core.la $(GLIB_LIBS)
+
 check_PROGRAMS += tests/test-tftp-session
 TESTS += tests/test-tftp-session
 tests_test_tftp_session_SOURCES = tests/test-tftp-session.c
@@ -27,7 +33,7 @@ if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-tftp-packet
 tests_fuzz_fuzz_tftp_packet_SOURCES = tests/fuzz/fuzz-tftp-packet.c \
 	plugins/tftp/tftp-packet.c plugins/tftp/tftp-negotiate.c plugins/tftp/tftp-path.c \
-	plugins/tftp/tftp-netascii.c
+	plugins/tftp/tftp-admit.c plugins/tftp/tftp-netascii.c
 tests_fuzz_fuzz_tftp_packet_CPPFLAGS = $(TFTP_TEST_CPPFLAGS)
 tests_fuzz_fuzz_tftp_packet_CFLAGS = $(AM_CFLAGS) $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_tftp_packet_LDFLAGS = $(FUZZ_SANITIZE)

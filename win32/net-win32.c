@@ -440,3 +440,9 @@ gboolean pb_net_default_addr(PbAddr *out)
     }
     return FALSE;
 }
+
+guint64 pb_fd_limit(void)
+{
+    /* Winsock sockets are kernel handles, not C runtime descriptors: no RLIMIT_NOFILE. */
+    return 0;
+}

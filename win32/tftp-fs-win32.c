@@ -15,6 +15,7 @@
 #include "build-config.h"
 
 #include "../plugins/tftp/tftp-fs.h"
+#include "../plugins/tftp/tftp-path.h"
 
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN 1
@@ -134,8 +135,7 @@ TftpRoot *tftp_root_open(const char *path, GError **error)
 {
     g_autofree wchar_t *dir = to_wide_path(path);
     if (dir == NULL || *dir == 0) {
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "TFTP root %s: not a valid path",
-                    path);
+        g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "not a valid path");
         return NULL;
     }
     gsize len = wcslen(dir);
@@ -154,13 +154,13 @@ TftpRoot *tftp_root_open(const char *path, GError **error)
         g_set_error(error, G_FILE_ERROR,
                     e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? G_FILE_ERROR_NOENT
                                                                            : G_FILE_ERROR_NOTDIR,
-                    "TFTP root %s: %s", path, msg);
+                    "%s", msg);
         return NULL;
     }
     g_autofree wchar_t *fin = final_path(h);
     if (fin == NULL) {
         CloseHandle(h);
-        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "TFTP root %s: cannot resolve", path);
+        g_set_error_literal(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot resolve the path");
         return NULL;
     }
     TftpRoot *r = g_new0(TftpRoot, 1);
@@ -432,4 +432,40 @@ TftpFsStatus tftp_fs_open_write(TftpRoot *root, const char *rel, gboolean overwr
     sink->abort = upload_abort;
     sink->data = u;
     return TFTP_FS_OK;
+}
+
+/* Twin of tftp-fs-posix.c's: reparse points (links, junctions) are never entered. */
+static void clean_dir(const char *dir, guint depth, guint *removed, guint *failed)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    if (d == NULL)
+        return;
+    const char *n;
+    while ((n = g_dir_read_name(d)) != NULL) {
+        g_autofree char *full = g_build_filename(dir, n, NULL);
+        g_autofree wchar_t *w = g_utf8_to_utf16(full, -1, NULL, NULL, NULL);
+        DWORD a = w ? GetFileAttributesW(w) : INVALID_FILE_ATTRIBUTES;
+        if (a == INVALID_FILE_ATTRIBUTES || (a & FILE_ATTRIBUTE_REPARSE_POINT))
+            continue;
+        if (a & FILE_ATTRIBUTE_DIRECTORY) {
+            if (depth + 1 < TFTP_FS_CLEAN_DEPTH)
+                clean_dir(full, depth + 1, removed, failed);
+        } else if (tftp_path_is_temporary(n)) {
+            if (DeleteFileW(w))
+                (*removed)++;
+            else
+                (*failed)++;
+        }
+    }
+    g_dir_close(d);
+}
+
+guint tftp_fs_remove_temporary(TftpRoot *root, guint *failed)
+{
+    guint removed = 0, dummy = 0;
+    if (failed == NULL)
+        failed = &dummy;
+    *failed = 0;
+    clean_dir(root->path, 0, &removed, failed);
+    return removed;
 }

@@ -11,6 +11,10 @@
  * the consumer falls back to its own settings (e.g. proxydhcp's NBPx86).
  *
  * Changelog (newest first)
+ *   2  2026-12-07  pb_policy_request gains the client's and the relay's addresses as bytes
+ *                  (client_family/client_addr, relay_family/relay_addr), read before the
+ *                  text forms; a version 1 caller's request (smaller struct_size) is read as
+ *                  before.
  *   1  2026-11-24  decide(), report(), menu_entry().
  *
  * Versioning rules are those of plugin.h: every struct starts with its struct_size, a reader
@@ -34,7 +38,7 @@ extern "C" {
 #endif
 
 #define PB_POLICY_SERVICE         "preboot.policy"
-#define PB_POLICY_SERVICE_VERSION 1
+#define PB_POLICY_SERVICE_VERSION 2
 
 /* ---- the question ------------------------------------------------------------------- */
 
@@ -69,7 +73,8 @@ typedef struct pb_policy_request {
     uint16_t arch;    /* client system architecture, option 93 (RFC 4578 section 2.1) */
     uint8_t uuid[16]; /* the 16 bytes of option 97 after its type byte */
 
-    /* Text forms of addresses: "192.0.2.10", "2001:db8::5". */
+    /* Text forms of addresses: "192.0.2.10", "2001:db8::5". Since version 2 a caller
+     * passes them as bytes instead (client_addr, relay_addr below) and leaves these NULL. */
     const char *client_ip;    /* ciaddr or the source address; NULL/"" = unknown */
     const char *relay_ip;     /* giaddr; NULL/"" = not relayed */
     const char *user_class;   /* option 77 ("iPXE" once iPXE runs) */
@@ -84,6 +89,15 @@ typedef struct pb_policy_request {
     const char *bios_version;
     uint64_t ram_mb;  /* 0 = unknown */
     uint64_t disk_gb; /* 0 = unknown */
+
+    /* Since version 2: the addresses as bytes, as the caller read them off the wire
+     * (ciaddr, giaddr, the source of a datagram). A family of 0 means "not given here":
+     * then the text form above is read, if any. */
+    uint8_t client_family; /* 4 or 6; 0 = see client_ip */
+    uint8_t relay_family;  /* 4 or 6; 0 = see relay_ip */
+    uint8_t reserved2[2];
+    uint8_t client_addr[16]; /* network order; IPv4 uses the first 4 bytes */
+    uint8_t relay_addr[16];
 } pb_policy_request;
 
 /* ---- the answer --------------------------------------------------------------------- */

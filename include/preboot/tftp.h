@@ -10,6 +10,9 @@
  * the service up per use, as the registry asks; unregister from your stop().
  *
  * Changelog (newest first)
+ *   2  2026-12-07  typed file providers (add_file_provider2: the client's address as bytes,
+ *                  not text); pb_tftp_vfile.finish, told how the transfer ended before
+ *                  close(), so a provider can tell a completed download from a tsize probe.
  *   1  2026-11-24  virtual file providers, transfer event listeners. */
 #ifndef PREBOOT_TFTP_H
 #define PREBOOT_TFTP_H
@@ -17,16 +20,23 @@
 #include <preboot/plugin.h>
 
 #define PB_TFTP_SERVICE         "preboot.tftp"
-#define PB_TFTP_SERVICE_VERSION 1u
+#define PB_TFTP_SERVICE_VERSION 2u
 
 /* A virtual file handed to the server. read() returns bytes copied (fewer than len only at
  * the end) or -1; close() is called exactly once when the transfer ends. */
 typedef struct pb_tftp_vfile {
-    uint32_t struct_size;
-    int64_t size; /* -1 when not known in advance: no tsize in the OACK */
+    uint32_t struct_size; /* set by the server to its size; the provider sets its own */
+    int64_t size;         /* -1 when not known in advance: no tsize in the OACK */
     int64_t (*read)(void *handle, uint64_t offset, void *buf, size_t len);
     void (*close)(void *handle);
     void *handle;
+    /* Since version 2 (read only when the provider's struct_size covers it; may be NULL).
+     * Called once, just before close(), with how the transfer ended (pb_tftp_result) and the
+     * bytes the client acknowledged. PB_TFTP_OK means the whole file was sent and the
+     * client acknowledged the last block (or stopped answering after it); PB_TFTP_TSIZE_PROBE
+     * is UEFI's size probe (RRQ with tsize, then ERROR 8): nothing was handed over. Work a
+     * file hands out is used up here, never at open. */
+    void (*finish)(void *handle, uint32_t result, uint64_t bytes);
 } pb_tftp_vfile;
 
 /* Asked for each RRQ before the file system. client is "192.0.2.7" or "2001:db8::7";
@@ -35,6 +45,20 @@ typedef struct pb_tftp_vfile {
  * (the client gets "Access violation"). */
 typedef int (*pb_tftp_open_fn)(void *data, const char *client, const char *path,
                                pb_tftp_vfile *out);
+
+/* Since version 2: the same question with the client's address as bytes, as the server
+ * read it from the socket (no text to parse back). */
+typedef struct pb_tftp_open_request {
+    uint32_t struct_size;
+    uint8_t family; /* 4 or 6 */
+    uint8_t reserved;
+    uint16_t port;      /* the client's port, host order */
+    uint8_t addr[16];   /* network order; IPv4 uses the first 4 bytes */
+    const char *client; /* the same address as text, for logs */
+    const char *path;   /* as for pb_tftp_open_fn */
+} pb_tftp_open_request;
+
+typedef int (*pb_tftp_open2_fn)(void *data, const pb_tftp_open_request *req, pb_tftp_vfile *out);
 
 typedef enum pb_tftp_result {
     PB_TFTP_OK = 0,
@@ -69,6 +93,9 @@ typedef struct pb_tftp_service {
     void (*remove_file_provider)(void *ctx, pb_tftp_open_fn fn, void *data);
     bool (*add_listener)(void *ctx, pb_tftp_event_fn fn, void *data);
     void (*remove_listener)(void *ctx, pb_tftp_event_fn fn, void *data);
+    /* Since version 2. Typed providers are asked with the others, in the order added. */
+    bool (*add_file_provider2)(void *ctx, pb_tftp_open2_fn fn, void *data);
+    void (*remove_file_provider2)(void *ctx, pb_tftp_open2_fn fn, void *data);
 } pb_tftp_service;
 
 #endif /* PREBOOT_TFTP_H */

@@ -47,9 +47,15 @@ void policy_device_from_request(PolicyDevice *d, const pb_policy_request *req)
         policy_uuid_format(req->uuid, d->uuid);
     if (req->has_arch)
         d->arch = req->arch;
-    if (req->client_ip != NULL)
+    /* Version 2 callers pass the addresses as bytes: nothing printed and parsed back. */
+    gboolean typed = PB_HAS_FIELD(pb_policy_request, req, relay_addr);
+    if (typed && (req->client_family == 4 || req->client_family == 6))
+        policy_ip_from_bytes(&d->ip, req->client_family, req->client_addr);
+    else if (req->client_ip != NULL)
         policy_ip_parse(req->client_ip, &d->ip);
-    if (req->relay_ip != NULL)
+    if (typed && (req->relay_family == 4 || req->relay_family == 6))
+        policy_ip_from_bytes(&d->relay, req->relay_family, req->relay_addr);
+    else if (req->relay_ip != NULL)
         policy_ip_parse(req->relay_ip, &d->relay);
     d->user_class = dup_nonempty(req->user_class);
     d->vendor_class = dup_nonempty(req->vendor_class);
@@ -64,6 +70,23 @@ void policy_device_from_request(PolicyDevice *d, const pb_policy_request *req)
     d->bios_version = dup_nonempty(req->bios_version);
     d->ram_mb = req->ram_mb;
     d->disk_gb = req->disk_gb;
+}
+
+const char *policy_time_text(gint64 unix_s, char *out, gsize len)
+{
+    g_autoptr(GDateTime) t = unix_s > 0 ? g_date_time_new_from_unix_utc(unix_s) : NULL;
+    g_autofree char *s = t ? g_date_time_format(t, "%Y-%m-%d %H:%M:%S") : NULL;
+    g_strlcpy(out, s ? s : "-", len);
+    return out;
+}
+
+void policy_ip_from_bytes(PolicyIp *ip, guint8 family, const guint8 *addr)
+{
+    memset(ip, 0, sizeof(*ip));
+    if (family != 4 && family != 6)
+        return;
+    ip->family = family;
+    memcpy(ip->addr, addr, family == 4 ? 4 : 16);
 }
 
 void policy_mac_format(const guint8 *mac, gsize len, char out[24])

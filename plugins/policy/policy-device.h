@@ -47,9 +47,15 @@ void policy_uuid_format(const guint8 *bytes, char out[40]);
  * "0123456789", "System Serial Number", all zeros / all F / blanks. */
 gboolean policy_serial_is_placeholder(const char *serial);
 gboolean policy_ip_parse(const char *text, PolicyIp *out);
+/* An address as bytes (family 4: the first 4 of addr; 6: all 16); any other family: unknown. */
+void policy_ip_from_bytes(PolicyIp *ip, guint8 family, const guint8 *addr);
 /* "10.0.0.0/8", "2001:db8::/32" or a bare address. FALSE on a bad text. */
 gboolean policy_cidr_parse(const char *text, PolicyIp *net, guint *prefix);
 gboolean policy_ip_in(const PolicyIp *ip, const PolicyIp *net, guint prefix);
+
+/* Unix seconds as "2026-12-07 01:02:03" (UTC), the one way prebootctl's policy commands
+ * print a time; "-" for 0 (never). Returns out. */
+const char *policy_time_text(gint64 unix_s, char *out, gsize len);
 
 /* RFC 4578 section 2.1 architecture names: "bios"/"x86", "efi-ia32", "efi-x64",
  * "efi-bc", "efi-arm32", "efi-arm64", "efi-x64-http" (RFC 7.. IANA registry), or a number.

@@ -40,12 +40,14 @@ static void say(GString *why, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Work that runs the imaging environment (and so would loop after a reboot). */
-static gboolean is_imaging(guint32 work)
+gboolean policy_work_needs_imaging(guint32 work)
 {
     return work == PB_POLICY_WORK_CAPTURE || work == PB_POLICY_WORK_RESTORE ||
            work == PB_POLICY_WORK_MULTICAST || work == PB_POLICY_WORK_SCRIPT;
 }
+
+/* Work that runs the imaging environment (and so would loop after a reboot). */
+#define is_imaging policy_work_needs_imaging
 
 static const char *boot_file_for(const PolicyRules *rules, const PolicyRule *rule,
                                  const PolicyDevice *dev)
@@ -101,9 +103,10 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
     }
     if (known) {
         d.flags |= PB_POLICY_F_KNOWN;
-        say(why, "known since %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " boots, last image %s%s\n",
-            rec.first_seen, rec.boot_count, rec.last_image ? rec.last_image : "(none)",
-            rec.just_imaged ? ", just imaged" : "");
+        char since[32];
+        say(why, "known since %s, %" G_GINT64_FORMAT " boots, last image %s%s\n",
+            policy_time_text(rec.first_seen, since, sizeof(since)), rec.boot_count,
+            rec.last_image ? rec.last_image : "(none)", rec.just_imaged ? ", just imaged" : "");
     }
 
     /* 1. per-device assignment: by UUID, serial, then MAC */
@@ -205,6 +208,14 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
             once_key[0] = '\0';
         }
     }
+    /* Work the device cannot do now is not used up: it waits for a rules file with an
+     * imaging environment (prebootctl policy assign refuses it up front). */
+    gboolean doable = !is_imaging(d.work) || rules->imaging_kernel != NULL;
+    if (!doable)
+        say(why,
+            "%s needs the imaging environment and the rules file has no imaging: kernel: "
+            "nothing is consumed\n",
+            policy_work_name(d.work));
     say(why, "decision: %s%s%s, menu %s (%us)%s%s\n", policy_work_name(d.work),
         d.work_arg[0] ? " " : "", d.work_arg, policy_menu_show_name(d.menu), d.menu_timeout_s,
         d.boot_file[0] ? ", boot file " : "", d.boot_file);
@@ -216,12 +227,19 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
         gboolean count = !known || e->boot_window_s <= 0 || now - rec.last_seen >= e->boot_window_s;
         gint64 dev_id = 0;
         if (!policy_store_note_boot(e->store, known ? &rec : NULL, dev, now, d.rule, count, &dev_id,
-                                    &err))
-            goto state_failed;
+                                    &err)) {
+            if (!g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_NOSPC))
+                goto state_failed;
+            /* At the bound on device records (policy_store_set_max_devices): answered from
+             * the rules, nothing recorded and nothing consumed. Not a state failure. */
+            say(why, "%s\n", err->message);
+            g_clear_error(&err);
+            goto done;
+        }
         gboolean clear_mark = consume && (d.flags & PB_POLICY_F_JUST_IMAGED) != 0;
-        gboolean drop_assignment =
-            consume && assigned_key[0] && assigned.once && !(d.flags & PB_POLICY_F_JUST_IMAGED);
-        gboolean mark = consume && once_key[0];
+        gboolean drop_assignment = consume && doable && assigned_key[0] && assigned.once &&
+                                   !(d.flags & PB_POLICY_F_JUST_IMAGED);
+        gboolean mark = consume && doable && once_key[0];
         gboolean step = TRUE;
         if (clear_mark || drop_assignment || mark) {
             /* the device's record and what was used, in one transaction */
@@ -313,7 +331,7 @@ gboolean policy_engine_menu_entry(const PolicyEngine *e, const char *name, guint
     if (!PB_HAS_FIELD(pb_policy_menu_entry, out, work_arg))
         return FALSE;
     static const PolicyMenuEntry builtin[] = {
-        {.label = (char *)"Boot the local disk", .work = {.work = PB_POLICY_WORK_LOCAL}},
+        {.label = (char *)POLICY_LABEL_LOCAL, .work = {.work = PB_POLICY_WORK_LOCAL}},
     };
     const PolicyMenuEntry *entry = NULL;
     const PolicyMenu *m = name && *name ? policy_rules_menu(e->rules, name) : NULL;

@@ -35,6 +35,13 @@ gboolean policy_engine_menu_entry(const PolicyEngine *e, const char *menu, guint
 
 const char *policy_menu_show_name(guint32 show);
 
+/* The one spelling of local work in menus, scripts and pxelinux files. */
+#define POLICY_LABEL_LOCAL "Boot the local disk"
+
+/* Whether work runs the imaging environment (capture, restore, multicast, script): work a
+ * rules file without an imaging: kernel cannot carry out. */
+gboolean policy_work_needs_imaging(guint32 work);
+
 /* Fills a device from prebootctl's words: "DEVICE [key=value...]" where DEVICE is a MAC,
  * UUID or serial:X and keys are the rule fields (arch=efi-x64 ip=10.0.0.5 ram=4096
  * manufacturer=Dell ...). */

@@ -82,6 +82,15 @@ static const pb_param params[] = {
      .type = PB_PARAM_BOOL,
      .def = "yes",
      .help = "Serve pxelinux.cfg/01-<mac> files through the tftp plugin."},
+    {.name = "max_devices",
+     .type = PB_PARAM_INT,
+     .def = "100000",
+     .min = 0,
+     .max = 100000000,
+     .help = "Device records kept. Anyone on the LAN can ask about made-up devices: at this "
+             "many a new device replaces the oldest record that changes no answer (no "
+             "assignment, image, just-imaged mark or one-shot work done), and is not recorded "
+             "when there is none. 100,000 records take about 32 MB. 0: no limit."},
 };
 
 static const char *const legacy_files[] = {"novell-zmgprebootpolicy.conf", NULL};
@@ -94,6 +103,7 @@ typedef struct {
     char *state_database;
     gint64 port;
     gboolean http, pxelinux;
+    guint max_devices;
 } Settings;
 
 typedef struct {
@@ -122,9 +132,11 @@ typedef struct {
     const pb_tftp_service *tftp;
     bool http_routed, tftp_hooked;
     guint16 bound_port;
+    GPtrArray *pxe_files; /* PxeFile handed to tftp and not closed yet */
     struct {
         pb_counter *decisions, *commits, *ignored, *udp_requests, *udp_bad, *udp_retransmits,
-            *scripts, *pxelinux, *state_errors, *reports;
+            *scripts, *pxelinux, *state_errors, *reports, *devices_created, *devices_evicted,
+            *devices_refused, *http_refused;
     } c;
 } Policy;
 
@@ -151,6 +163,7 @@ static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
     s->port = h->config_int(cfg, "port");
     s->http = h->config_bool(cfg, "http");
     s->pxelinux = h->config_bool(cfg, "pxelinux_files");
+    s->max_devices = (guint)h->config_int(cfg, "max_devices");
 }
 
 static PolicyRules *rules_load(const char *path, GError **error)
@@ -384,6 +397,17 @@ static bool serve_boot_ipxe(void *data, const pb_http_request *req, pb_http_resp
         p->host->service_lookup(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, &v);
     if (http == NULL)
         return false;
+    /* Only a GET hands the work over (and so may use up one-shot work); HEAD is answered
+     * the same without side effects (RFC 9110 section 9.3.2); nothing else is meaningful. */
+    gboolean get = req->method != NULL && strcmp(req->method, "GET") == 0;
+    gboolean head = req->method != NULL && strcmp(req->method, "HEAD") == 0;
+    if (!get && !head) {
+        static const char text[] = "method not allowed: GET or HEAD\n";
+        p->host->counter_add(p->c.http_refused, 1);
+        http->add_header(http->ctx, resp, "Allow", "GET, HEAD");
+        return http->respond(http->ctx, resp, 405, "text/plain; charset=utf-8", text,
+                             sizeof(text) - 1);
+    }
 #define Q(name) http->query(http->ctx, req, name)
     PolicyDevice dev;
     policy_device_init(&dev);
@@ -417,13 +441,14 @@ static bool serve_boot_ipxe(void *data, const pb_http_request *req, pb_http_resp
         dev.disk_gb = g_ascii_strtoull(t, NULL, 10);
     if ((t = Q("ip")) == NULL || !policy_ip_parse(t, &dev.ip))
         policy_ip_parse(req->client, &dev.ip);
-    /* Fetching the script is acting on it, unless asked for a dry run (commit=0). */
-    gboolean commit = (t = Q("commit")) == NULL || strcmp(t, "0") != 0;
+    /* Fetching the script is acting on it, unless asked for a dry run (commit=0) or only
+     * for the headers (HEAD). */
+    gboolean commit = get && ((t = Q("commit")) == NULL || strcmp(t, "0") != 0);
     const char *host_hdr = http->header(http->ctx, req, "Host");
 #undef Q
 
     pb_policy_decision d = {.struct_size = sizeof(d)};
-    g_autofree char *via = g_strdup_printf("http %s", req->client);
+    g_autofree char *via = g_strdup_printf("http %s %s", req->method, req->client);
     decide(p, via, &dev, commit ? PB_POLICY_REQ_CONSUME : 0, &d);
     policy_device_clear(&dev);
     g_autofree char *base = g_strdup_printf("http://%s", host_hdr ? host_hdr : "");
@@ -436,10 +461,23 @@ static bool serve_boot_ipxe(void *data, const pb_http_request *req, pb_http_resp
 
 /* ---- pxelinux.cfg through tftp ---------------------------------------------------------- */
 
+/* A pxelinux.cfg file handed to tftp. The boot is recorded when the file is asked for; what
+ * it hands out (one-shot work, a just-imaged mark) is used up only when the transfer
+ * completes: UEFI firmware first asks for the size (RRQ with tsize, then ERROR 8), and the
+ * fetch right after must get the same work. */
+typedef struct {
+    Policy *p; /* NULL once the policy instance stopped: finish() then does nothing */
+    GBytes *text;
+    PolicyDevice dev; /* who asked, for the consume */
+    pb_policy_decision d;
+    char via[96];
+} PxeFile;
+
 static int64_t vfile_read(void *handle, uint64_t offset, void *buf, size_t len)
 {
+    PxeFile *f = handle;
     gsize size;
-    const guint8 *data = g_bytes_get_data(handle, &size);
+    const guint8 *data = g_bytes_get_data(f->text, &size);
     if (offset >= size)
         return 0;
     gsize n = MIN(len, size - offset);
@@ -447,35 +485,102 @@ static int64_t vfile_read(void *handle, uint64_t offset, void *buf, size_t len)
     return (int64_t)n;
 }
 
-static void vfile_close(void *handle)
+/* Whether the decision at fetch time still is the one the file carried: the work, its
+ * argument and what a consume would use up. */
+static gboolean same_decision(const pb_policy_decision *a, const pb_policy_decision *b)
 {
-    g_bytes_unref(handle);
+    const guint32 used = PB_POLICY_F_ONCE | PB_POLICY_F_JUST_IMAGED | PB_POLICY_F_ASSIGNED;
+    return a->action == b->action && a->work == b->work && strcmp(a->work_arg, b->work_arg) == 0 &&
+           (a->flags & used) == (b->flags & used);
 }
 
-static int open_pxelinux(void *data, const char *client, const char *path, pb_tftp_vfile *out)
+static void vfile_finish(void *handle, uint32_t result, uint64_t bytes)
+{
+    PxeFile *f = handle;
+    Policy *p = f->p;
+    if (p == NULL || result != PB_TFTP_OK)
+        return; /* a size probe, a timeout, an error: nothing was handed over */
+    if (!(f->d.flags & (PB_POLICY_F_ONCE | PB_POLICY_F_JUST_IMAGED)))
+        return; /* nothing to use up; the boot was recorded at open */
+    /* Work assigned or done meanwhile (prebootctl, another boot of the same device) is not
+     * what this file carried: use up only what it did carry. */
+    pb_policy_decision now = {.struct_size = sizeof(now)};
+    (void)policy_engine_decide(&p->engine, &f->dev, 0, g_get_real_time() / G_USEC_PER_SEC, &now,
+                               NULL, NULL);
+    if (!same_decision(&now, &f->d)) {
+        p->host->log(p->inst, PB_LOG_TRANSACTION,
+                     "%s: %s: the decision changed since the file was sent: nothing consumed",
+                     f->via, f->d.device_id);
+        return;
+    }
+    pb_policy_decision d = {.struct_size = sizeof(d)};
+    decide(p, f->via, &f->dev, PB_POLICY_REQ_CONSUME, &d);
+}
+
+static void vfile_close(void *handle)
+{
+    PxeFile *f = handle;
+    if (f->p != NULL)
+        g_ptr_array_remove_fast(f->p->pxe_files, f);
+    g_bytes_unref(f->text);
+    policy_device_clear(&f->dev);
+    g_free(f);
+}
+
+static int open_pxelinux(void *data, const pb_tftp_open_request *req, pb_tftp_vfile *out)
 {
     Policy *p = data;
-    PolicyDevice dev;
-    policy_device_init(&dev);
-    if (!policy_pxelinux_mac(path, dev.mac))
+    PxeFile *f = g_new0(PxeFile, 1);
+    policy_device_init(&f->dev);
+    if (req->path == NULL || !policy_pxelinux_mac(req->path, f->dev.mac)) {
+        g_free(f);
         return 0;
-    policy_ip_parse(client, &dev.ip);
-    pb_policy_decision d = {.struct_size = sizeof(d)};
-    g_autofree char *via = g_strdup_printf("tftp %s", client);
-    decide(p, via, &dev, PB_POLICY_REQ_CONSUME, &d);
-    policy_device_clear(&dev);
-    if (d.action == PB_POLICY_IGNORE)
+    }
+    /* The address as the tftp server read it off the socket (service version 2). */
+    policy_ip_from_bytes(&f->dev.ip, req->family, req->addr);
+    g_snprintf(f->via, sizeof(f->via), "tftp %s", req->client ? req->client : "?");
+    f->d.struct_size = sizeof(f->d);
+    decide(p, f->via, &f->dev, PB_POLICY_REQ_COMMIT, &f->d);
+    if (f->d.action == PB_POLICY_IGNORE) {
+        policy_device_clear(&f->dev);
+        g_free(f);
         return 0; /* not ours to answer: pxelinux goes on to its next file name */
-    char *text = policy_pxelinux_cfg(&p->engine, &d);
+    }
+    char *text = policy_pxelinux_cfg(&p->engine, &f->d);
     gsize len = strlen(text);
-    GBytes *b = g_bytes_new_take(text, len);
+    f->text = g_bytes_new_take(text, len);
+    f->p = p;
+    g_ptr_array_add(p->pxe_files, f);
     out->struct_size = sizeof(*out);
     out->size = (int64_t)len;
     out->read = vfile_read;
     out->close = vfile_close;
-    out->handle = b;
+    out->finish = vfile_finish;
+    out->handle = f;
     p->host->counter_add(p->c.pxelinux, 1);
     return 1;
+}
+
+static bool pxelinux_hook(const pb_tftp_service *tftp, Policy *p)
+{
+    return PB_HAS_FIELD(pb_tftp_service, tftp, add_file_provider2) &&
+           tftp->add_file_provider2 != NULL &&
+           tftp->add_file_provider2(tftp->ctx, open_pxelinux, p);
+}
+
+static void pxelinux_unhook(const pb_tftp_service *tftp, Policy *p)
+{
+    if (PB_HAS_FIELD(pb_tftp_service, tftp, remove_file_provider2) &&
+        tftp->remove_file_provider2 != NULL)
+        tftp->remove_file_provider2(tftp->ctx, open_pxelinux, p);
+}
+
+/* Files still with tftp when the instance stops: closed later by tftp, with no Policy. */
+static void pxelinux_detach(Policy *p)
+{
+    for (guint i = 0; i < p->pxe_files->len; i++)
+        ((PxeFile *)g_ptr_array_index(p->pxe_files, i))->p = NULL;
+    g_ptr_array_set_size(p->pxe_files, 0);
 }
 
 /* ---- hooking up to http and tftp, whenever they run ------------------------------------- */
@@ -493,11 +598,11 @@ static void sync_hooks(Policy *p)
         p->http_routed = false;
     }
     if (p->tftp != NULL && p->set.pxelinux && !p->tftp_hooked) {
-        p->tftp_hooked = p->tftp->add_file_provider(p->tftp->ctx, open_pxelinux, p);
+        p->tftp_hooked = pxelinux_hook(p->tftp, p);
         if (p->tftp_hooked)
             p->host->log(p->inst, PB_LOG_CRITICAL, "serving pxelinux.cfg/01-<mac> through tftp");
     } else if (p->tftp != NULL && !p->set.pxelinux && p->tftp_hooked) {
-        p->tftp->remove_file_provider(p->tftp->ctx, open_pxelinux, p);
+        pxelinux_unhook(p->tftp, p);
         p->tftp_hooked = false;
     }
 }
@@ -523,7 +628,7 @@ static void on_tftp(void *data, unsigned event, const char *name, uint32_t versi
 {
     Policy *p = data;
     if (p->tftp != NULL && p->tftp_hooked)
-        p->tftp->remove_file_provider(p->tftp->ctx, open_pxelinux, p);
+        pxelinux_unhook(p->tftp, p);
     p->tftp_hooked = false;
     p->tftp = event == PB_SERVICE_APPEARED ? iface : NULL;
     p->host->log(p->inst, PB_LOG_REQUEST,
@@ -537,7 +642,7 @@ static void unhook(Policy *p)
     if (p->http != NULL && p->http_routed)
         p->http->route_remove(p->http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
     if (p->tftp != NULL && p->tftp_hooked)
-        p->tftp->remove_file_provider(p->tftp->ctx, open_pxelinux, p);
+        pxelinux_unhook(p->tftp, p);
     p->http_routed = p->tftp_hooked = false;
     p->host->service_unwatch(p->http_watch);
     p->host->service_unwatch(p->tftp_watch);
@@ -553,8 +658,8 @@ static void show_device(const PolicyDeviceRecord *r, const char *assignment, gpo
     void **ctx = data;
     const pb_host *h = ctx[0];
     pb_reply *reply = ctx[1];
-    g_autoptr(GDateTime) seen = g_date_time_new_from_unix_utc(r->last_seen);
-    g_autofree char *when = seen ? g_date_time_format(seen, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
+    char when[32];
+    policy_time_text(r->last_seen, when, sizeof(when));
     h->reply(reply, "%-44s mac %-17s boots %-5" G_GINT64_FORMAT " last %s rule %s%s%s%s%s%s\n",
              r->key, r->mac[0] ? r->mac : "-", r->boot_count, when,
              r->last_rule ? r->last_rule : "-", r->last_image ? " image " : "",
@@ -657,6 +762,16 @@ static bool cmd_policy(void *self, int argc, const char *const *argv, pb_reply *
                 h->reply(reply, "%s\n", error->message);
                 return false;
             }
+            /* Refused now rather than handed out, failed and gone at the next boot. The
+             * engine keeps such work unconsumed too, should the rules lose imaging later. */
+            if (policy_work_needs_imaging(w.work) && p->rules->imaging_kernel == NULL) {
+                h->reply(reply,
+                         "not assigned: %s needs the imaging environment, and the rules "
+                         "file (%s) has no imaging: kernel\n",
+                         policy_work_name(w.work), p->rules->file);
+                policy_work_clear(&w);
+                return false;
+            }
             gboolean ok =
                 policy_store_assign(p->store, key, &w, g_get_real_time() / G_USEC_PER_SEC, &error);
             g_autofree char *ws = policy_work_to_string(&w);
@@ -715,9 +830,22 @@ static void flush_state(Policy *p, gboolean wait)
     }
 }
 
+/* The store counts what unauthenticated traffic made it create and forget. */
+static void device_counters(Policy *p)
+{
+    if (p->store == NULL)
+        return;
+    guint64 created, evicted, refused;
+    policy_store_device_stats(p->store, &created, &evicted, &refused);
+    p->host->counter_set(p->c.devices_created, (gint64)created);
+    p->host->counter_set(p->c.devices_evicted, (gint64)evicted);
+    p->host->counter_set(p->c.devices_refused, (gint64)refused);
+}
+
 static bool flush_tick(void *data)
 {
     flush_state(data, FALSE);
+    device_counters(data);
     return true;
 }
 
@@ -753,7 +881,12 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
     C(pxelinux, "pxelinux_files");
     C(state_errors, "state_errors");
     C(reports, "reports");
+    C(devices_created, "devices_created");
+    C(devices_evicted, "devices_evicted");
+    C(devices_refused, "devices_refused");
+    C(http_refused, "http_methods_refused");
 #undef C
+    p->pxe_files = g_ptr_array_new();
 
     p->rules = rules_load(p->set.rules_file, &error);
     if (p->rules == NULL) {
@@ -768,6 +901,7 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
         host->error(err, "%s", error->message);
         goto fail;
     }
+    policy_store_set_max_devices(p->store, p->set.max_devices);
     p->engine.rules = p->rules;
     p->engine.store = p->store;
     p->engine.boot_window_s = 60;
@@ -805,6 +939,7 @@ fail:
     policy_store_close(p->store);
     policy_rules_free(p->rules);
     settings_clear(&p->set);
+    g_ptr_array_unref(p->pxe_files);
     g_free(p);
     return NULL;
 }
@@ -869,6 +1004,8 @@ static void policy_reload_commit(void *self, void *staged)
     g_free(p->set.preboot_server);
     p->set.preboot_server = g_steal_pointer(&s->set.preboot_server);
     p->set.amt = s->set.amt;
+    p->set.max_devices = s->set.max_devices;
+    policy_store_set_max_devices(p->store, p->set.max_devices);
     settings_clear(&s->set);
     g_free(s);
     flush_state(p, TRUE);
@@ -903,12 +1040,14 @@ static void policy_status(void *self, pb_status *st)
                  p->tftp_hooked ? "served"
                  : p->tftp      ? "off"
                                 : "no tftp server");
+    device_counters(p);
 }
 
 static void policy_stop(void *self)
 {
     Policy *p = self;
     unhook(p);
+    pxelinux_detach(p);
     if (p->watch != NULL)
         p->host->watch_remove(p->watch);
     p->watch = NULL;
@@ -931,6 +1070,8 @@ static void policy_destroy(void *self)
     policy_store_close(p->store); /* writes what is still pending first */
     policy_rules_free(p->rules);
     settings_clear(&p->set);
+    pxelinux_detach(p);
+    g_ptr_array_unref(p->pxe_files);
     g_free(p);
 }
 

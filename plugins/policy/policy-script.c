@@ -22,9 +22,17 @@ static void work_desc(GString *o, guint32 work, const char *arg)
 {
     g_autofree char *a = clean(arg);
     if (work == PB_POLICY_WORK_LOCAL)
-        g_string_append(o, "boot the local disk");
+        g_string_append(o, POLICY_LABEL_LOCAL);
     else
         g_string_append_printf(o, "%s %s", policy_work_name(work), a);
+}
+
+/* A menu entry that does what the decided work does already: its first item. Shown twice it
+ * read "Boot the local disk" twice (or once in each spelling). */
+static gboolean same_work(const pb_policy_menu_entry *me, const pb_policy_decision *d)
+{
+    return me->work == d->work &&
+           (d->work == PB_POLICY_WORK_LOCAL || strcmp(me->work_arg, d->work_arg) == 0);
 }
 
 static void ipxe_work(GString *o, const PolicyEngine *e, guint32 work, const char *arg,
@@ -95,8 +103,10 @@ char *policy_ipxe_script(const PolicyEngine *e, const pb_policy_decision *d, con
         pb_policy_menu_entry me = {.struct_size = sizeof(me)};
         guint n = 0;
         while (policy_engine_menu_entry(e, d->menu_name, n, &me)) {
-            g_autofree char *label = clean(me.label);
-            g_string_append_printf(o, "item e%u %s\n", n, label);
+            if (!same_work(&me, d)) {
+                g_autofree char *label = clean(me.label);
+                g_string_append_printf(o, "item e%u %s\n", n, label);
+            }
             n++;
         }
         g_string_append_printf(o,
@@ -105,6 +115,8 @@ char *policy_ipxe_script(const PolicyEngine *e, const pb_policy_decision *d, con
                                d->menu == PB_POLICY_MENU_ALWAYS ? ms : 0);
         for (guint i = 0; i < n; i++) {
             policy_engine_menu_entry(e, d->menu_name, i, &me);
+            if (same_work(&me, d))
+                continue;
             g_string_append_printf(o, ":e%u\n", i);
             ipxe_work(o, e, me.work, me.work_arg, d->device_id);
         }
@@ -157,6 +169,8 @@ char *policy_pxelinux_cfg(const PolicyEngine *e, const pb_policy_decision *d)
     pxelinux_work(o, e, d->work, d->work_arg, d->device_id);
     pb_policy_menu_entry me = {.struct_size = sizeof(me)};
     for (guint n = 0; policy_engine_menu_entry(e, d->menu_name, n, &me); n++) {
+        if (same_work(&me, d))
+            continue;
         g_autofree char *label = clean(me.label);
         g_string_append_printf(o, "LABEL e%u\n  MENU LABEL %s\n", n, label);
         pxelinux_work(o, e, me.work, me.work_arg, d->device_id);

@@ -75,6 +75,7 @@ enum {
     Q_COMMIT,
     Q_ROLLBACK,
     Q_FIND_KEY,
+    Q_DEL_DEVICE,
     Q_N_
 };
 
@@ -168,6 +169,11 @@ struct PolicyStore {
     Batch *batch; /* handed over, until reconciled */
     GMutex wlock; /* the turn to write: the writer for one chunk, the main thread for one write
                    * or one transaction */
+    /* The bound on what unauthenticated requests can create (policy_store_set_max_devices):
+     * device ids oldest first, candidates for eviction, checked when taken. */
+    guint max_devices; /* 0 = no bound */
+    GQueue *age;
+    guint64 created, evicted, refused;
 };
 
 #define DEVICE_COLS                                                                            \
@@ -200,6 +206,7 @@ static const char *const queries[Q_N_] = {
     [Q_FIND_KEY] = "SELECT " DEVICE_COLS " FROM devices WHERE key = ?1 OR "
                    "('mac:' || mac) = ?1 OR ('uuid:' || uuid) = ?1 OR ('serial:' || serial) = ?1 "
                    "ORDER BY last_seen DESC LIMIT 1",
+    [Q_DEL_DEVICE] = "DELETE FROM devices WHERE id = ?1",
 };
 
 static const char schema[] =
@@ -367,6 +374,14 @@ static void dev_free(gpointer data)
     g_free(e);
 }
 
+/* glib 2.66 has no g_memdup2, and g_memdup is deprecated in later ones */
+static void age_push(PolicyStore *s, gint64 id)
+{
+    gint64 *p = g_new(gint64, 1);
+    *p = id;
+    g_queue_push_tail(s->age, p);
+}
+
 static void dev_add(PolicyStore *s, Dev *e)
 {
     e->inflight = -1;
@@ -435,8 +450,9 @@ static gboolean load(PolicyStore *s, GError **error)
 {
     sqlite3_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(s->main.db, "SELECT " DEVICE_COLS " FROM devices", -1, &st, NULL) !=
-        SQLITE_OK)
+    /* in id order, which is the order devices were first seen in: the eviction queue's */
+    if (sqlite3_prepare_v2(s->main.db, "SELECT " DEVICE_COLS " FROM devices ORDER BY id", -1, &st,
+                           NULL) != SQLITE_OK)
         return db_fail(s, error, "load");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         Dev *e = g_new0(Dev, 1);
@@ -454,6 +470,7 @@ static gboolean load(PolicyStore *s, GError **error)
         e->in_db = TRUE;
         s->next_id = MAX(s->next_id, e->id);
         dev_add(s, e);
+        age_push(s, e->id);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE)
@@ -498,6 +515,7 @@ PolicyStore *policy_store_open(const char *path, GError **error)
     s->assign = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     s->dirty = g_ptr_array_new();
     s->undo = g_array_new(FALSE, TRUE, sizeof(Undo));
+    s->age = g_queue_new();
     if (!conn_open(&s->main, path, NULL, error) || !load(s, error)) {
         policy_store_close(s);
         return NULL;
@@ -1018,6 +1036,95 @@ guint policy_store_assignment_count(PolicyStore *s)
     return g_hash_table_size(s->assign);
 }
 
+/* ---- the bound on devices ------------------------------------------------------------------ */
+
+void policy_store_set_max_devices(PolicyStore *s, guint max)
+{
+    s->max_devices = max;
+}
+
+void policy_store_device_stats(PolicyStore *s, guint64 *created, guint64 *evicted, guint64 *refused)
+{
+    *created = s->created;
+    *evicted = s->evicted;
+    *refused = s->refused;
+}
+
+static gboolean assigned(PolicyStore *s, const Dev *e)
+{
+    if (g_hash_table_size(s->assign) == 0)
+        return FALSE;
+    char k[160];
+    if (e->key != NULL && g_hash_table_contains(s->assign, e->key))
+        return TRUE;
+    if (e->mac[0] && g_snprintf(k, sizeof(k), "mac:%s", e->mac) > 0 &&
+        g_hash_table_contains(s->assign, k))
+        return TRUE;
+    if (e->uuid[0] && g_snprintf(k, sizeof(k), "uuid:%s", e->uuid) > 0 &&
+        g_hash_table_contains(s->assign, k))
+        return TRUE;
+    return e->serial != NULL && g_snprintf(k, sizeof(k), "serial:%s", e->serial) > 0 &&
+           g_hash_table_contains(s->assign, k);
+}
+
+/* A record whose loss changes no answer: no assignment, no image laid down, no just-imaged
+ * mark, no one-shot work done. Only its bookkeeping (first and last seen, boots) would go,
+ * and it comes back at the device's next boot. Anyone can make such records by asking
+ * about random MACs; the others need an administrator or a finished imaging job. */
+static gboolean evictable(PolicyStore *s, const Dev *e)
+{
+    return !e->just_imaged && e->last_image == NULL && (e->once == NULL || e->once->len == 0) &&
+           e->inflight < 0 && !assigned(s, e);
+}
+
+static gboolean evict(PolicyStore *s, Dev *e)
+{
+    wl_enter(s);
+    gboolean ok = e->inflight < 0; /* collect() may have just taken its row back */
+    if (ok && e->in_db) {
+        sqlite3_stmt *st = stmt(s, Q_DEL_DEVICE);
+        sqlite3_bind_int64(st, 1, e->id);
+        ok = run(s, st, NULL);
+    }
+    wl_leave(s);
+    if (!ok)
+        return FALSE;
+    if (e->queued)
+        g_ptr_array_remove(s->dirty, e);
+    for (int ix = 0; ix < IX_N_; ix++)
+        ix_del(s, e, ix);
+    g_hash_table_remove(s->devs, e); /* frees e */
+    return TRUE;
+}
+
+/* Makes room for one more device under max_devices: forgets the oldest evictable one. Looks
+ * at a bounded number of the oldest per call (those that must stay go to the back of the
+ * queue), so a store full of devices that must stay refuses new ones in constant time. */
+static gboolean make_room(PolicyStore *s)
+{
+    if (s->max_devices == 0 || g_hash_table_size(s->devs) < s->max_devices)
+        return TRUE;
+    if (s->in_txn)
+        return TRUE; /* a report in its transaction: the undo log holds devices; one over */
+    for (guint tries = 0; tries < 64 && !g_queue_is_empty(s->age); tries++) {
+        gint64 *id = g_queue_pop_head(s->age);
+        Dev *e = dev_get(s, *id);
+        if (e == NULL) {
+            g_free(id);
+            continue;
+        }
+        if (evictable(s, e) && evict(s, e)) {
+            g_free(id);
+            s->evicted++;
+            if (g_hash_table_size(s->devs) < s->max_devices)
+                return TRUE;
+            continue;
+        }
+        g_queue_push_tail(s->age, id);
+    }
+    return g_hash_table_size(s->devs) < s->max_devices;
+}
+
 /* ---- writing ------------------------------------------------------------------------------ */
 
 static Dev *note(PolicyStore *s, const PolicyDeviceRecord *known, const PolicyDevice *d, gint64 now,
@@ -1031,12 +1138,22 @@ static Dev *note(PolicyStore *s, const PolicyDeviceRecord *known, const PolicyDe
                         "device has no MAC, UUID or serial");
             return NULL;
         }
+        if (!make_room(s)) {
+            s->refused++;
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOSPC,
+                        "%u devices known, none of them can be forgotten (max_devices): %s not "
+                        "recorded",
+                        s->max_devices, key);
+            return NULL;
+        }
+        s->created++;
         e = g_new0(Dev, 1);
         e->id = ++s->next_id;
         e->key = g_strdup(key);
         e->first_seen = now;
         count_boot = TRUE;
         dev_add(s, e);
+        age_push(s, e->id);
     }
     dev_touch(s, e);
     /* identifiers learnt: as coalesce() in Q_UPDATE_SEEN */
@@ -1469,6 +1586,8 @@ void policy_store_close(PolicyStore *s)
     g_clear_pointer(&s->devs, g_hash_table_destroy);
     g_clear_pointer(&s->assign, g_hash_table_destroy);
     g_clear_pointer(&s->dirty, g_ptr_array_unref);
+    if (s->age != NULL)
+        g_queue_free_full(s->age, g_free);
     g_free(s->flush_error);
     g_mutex_clear(&s->lock);
     g_mutex_clear(&s->wlock);

@@ -116,6 +116,15 @@ gboolean policy_store_foreach_assignment(PolicyStore *s,
                                          gpointer data, GError **error);
 /* Devices in the table, after writing what is pending. */
 gint64 policy_store_count_devices(PolicyStore *s);
+/* Bounds the device records (0: no bound). At the bound a new device takes the place of the
+ * oldest one whose record changes no answer (no assignment, image, just-imaged mark or
+ * one-shot work done); when none is found it is not recorded: note_boot fails with
+ * G_FILE_ERROR_NOSPC and the decision is made without it. Counted: records created,
+ * evicted, and devices refused a record. */
+void policy_store_set_max_devices(PolicyStore *s, guint max);
+void policy_store_device_stats(PolicyStore *s, guint64 *created, guint64 *evicted,
+                               guint64 *refused);
+
 /* Devices and assignments in memory (no SQL, no wait). */
 guint policy_store_device_count(PolicyStore *s);
 guint policy_store_assignment_count(PolicyStore *s);

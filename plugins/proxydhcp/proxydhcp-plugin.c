@@ -455,16 +455,16 @@ static bool ask_local_policy(Pd *pd, const DhcpPacket *req, const PdClient *c, P
         q.has_arch = 1;
         q.arch = (uint16_t)c->arch;
     }
-    char ci[16] = "", gi[16] = "";
+    /* policy service version 2: addresses as bytes, not printed and parsed back */
     static const guint8 zero[4];
-    if (memcmp(req->ciaddr, zero, 4) != 0)
-        g_snprintf(ci, sizeof ci, "%u.%u.%u.%u", req->ciaddr[0], req->ciaddr[1], req->ciaddr[2],
-                   req->ciaddr[3]);
-    if (memcmp(req->giaddr, zero, 4) != 0)
-        g_snprintf(gi, sizeof gi, "%u.%u.%u.%u", req->giaddr[0], req->giaddr[1], req->giaddr[2],
-                   req->giaddr[3]);
-    q.client_ip = ci;
-    q.relay_ip = gi;
+    if (memcmp(req->ciaddr, zero, 4) != 0) {
+        q.client_family = 4;
+        memcpy(q.client_addr, req->ciaddr, 4);
+    }
+    if (memcmp(req->giaddr, zero, 4) != 0) {
+        q.relay_family = 4;
+        memcpy(q.relay_addr, req->giaddr, 4);
+    }
     q.user_class = c->user_class;
     q.vendor_class = c->vendor_class;
     pb_policy_decision d;

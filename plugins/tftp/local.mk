@@ -6,6 +6,7 @@ plugins_tftp_libtftp_core_la_SOURCES = \
 	plugins/tftp/tftp-packet.h plugins/tftp/tftp-packet.c \
 	plugins/tftp/tftp-negotiate.h plugins/tftp/tftp-negotiate.c \
 	plugins/tftp/tftp-path.h plugins/tftp/tftp-path.c \
+	plugins/tftp/tftp-admit.h plugins/tftp/tftp-admit.c \
 	plugins/tftp/tftp-netascii.h plugins/tftp/tftp-netascii.c \
 	plugins/tftp/tftp-session.h plugins/tftp/tftp-session.c \
 	plugins/tftp/tftp-fs.h

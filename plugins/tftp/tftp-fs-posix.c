@@ -2,7 +2,9 @@
 #include "build-config.h"
 
 #include "tftp-fs.h"
+#include "tftp-path.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,8 +28,9 @@ TftpRoot *tftp_root_open(const char *path, GError **error)
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "TFTP root %s: %s", path,
-                    g_strerror(e));
+        /* The caller names the setting and the value: the reason alone. */
+        g_set_error_literal(error, G_FILE_ERROR, g_file_error_from_errno(e),
+                            e == ENOTDIR ? "not a directory" : g_strerror(e));
         return NULL;
     }
     TftpRoot *r = g_new0(TftpRoot, 1);
@@ -43,6 +46,51 @@ void tftp_root_free(TftpRoot *root)
     close(root->fd);
     g_free(root->path);
     g_free(root);
+}
+
+/* fd is consumed. Directories are opened relative to their parent with O_NOFOLLOW, so
+ * a link planted in the tree leads nowhere. */
+static void clean_dir(int fd, guint depth, guint *removed, guint *failed)
+{
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth + 1 >= TFTP_FS_CLEAN_DEPTH)
+                continue;
+            int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                clean_dir(sub, depth + 1, removed, failed);
+        } else if (S_ISREG(st.st_mode) && tftp_path_is_temporary(n)) {
+            if (unlinkat(dirfd(d), n, 0) == 0)
+                (*removed)++;
+            else
+                (*failed)++;
+        }
+    }
+    closedir(d);
+}
+
+guint tftp_fs_remove_temporary(TftpRoot *root, guint *failed)
+{
+    guint removed = 0, dummy = 0;
+    if (failed == NULL)
+        failed = &dummy;
+    *failed = 0;
+    int fd = openat(root->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0)
+        clean_dir(fd, 0, &removed, failed);
+    return removed;
 }
 
 const char *tftp_root_path(const TftpRoot *root)

@@ -36,6 +36,13 @@ TftpFsStatus tftp_fs_open_read(TftpRoot *root, const char *rel, TftpSource *sour
 TftpFsStatus tftp_fs_open_write(TftpRoot *root, const char *rel, gboolean overwrite, TftpSink *sink,
                                 const char **reason);
 
+/* Removes the temporary files of uploads cut short by a kill -9 or a power cut (names for
+ * which tftp_path_is_temporary() holds) anywhere beneath the root, following no symbolic
+ * link and descending at most TFTP_FS_CLEAN_DEPTH directories. Returns how many went;
+ * *failed (may be NULL) counts those that could not be removed. */
+#define TFTP_FS_CLEAN_DEPTH 16
+guint tftp_fs_remove_temporary(TftpRoot *root, guint *failed);
+
 /* For tests: whether the kernel resolves beneath the root (openat2), or the portable
  * fallback (which refuses every symbolic link) is in use. */
 gboolean tftp_fs_kernel_beneath(void);

@@ -72,3 +72,28 @@ gboolean tftp_path_sanitize(const char *in, char *out, gsize cap, const char **w
     out[o] = '\0';
     return TRUE;
 }
+
+gboolean tftp_path_is_temporary(const char *path)
+{
+    if (path == NULL)
+        return FALSE;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    static const char suffix[] = ".tftp-part";
+    gsize n = strlen(base), sl = sizeof(suffix) - 1;
+    /* Windows opens "NAME.TFTP-PART. " as "NAME.tftp-part": compare as that system would,
+     * without case and without trailing dots and spaces. */
+    while (n > 0 && (base[n - 1] == '.' || base[n - 1] == ' '))
+        n--;
+    /* "." + at least one character of NAME + "." + 8 hex digits + suffix */
+    if (base[0] != '.' || n < 1 + 1 + 1 + 8 + sl ||
+        g_ascii_strncasecmp(base + n - sl, suffix, sl) != 0)
+        return FALSE;
+    const char *hex = base + n - sl - 8;
+    if (hex[-1] != '.')
+        return FALSE;
+    for (int i = 0; i < 8; i++)
+        if (!g_ascii_isxdigit(hex[i]))
+            return FALSE;
+    return TRUE;
+}

@@ -13,4 +13,9 @@ G_BEGIN_DECLS
  * trims to ".."), control characters, or nothing left after normalisation. */
 gboolean tftp_path_sanitize(const char *in, char *out, gsize cap, const char **why);
 
+/* Whether the last component of path is an upload's temporary name, ".NAME.XXXXXXXX.tftp-part"
+ * (tftp-fs-posix.c and win32/tftp-fs-win32.c make them so): those are never served, never
+ * written by a client, and removed at start. */
+gboolean tftp_path_is_temporary(const char *path);
+
 G_END_DECLS

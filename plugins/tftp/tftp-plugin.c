@@ -13,6 +13,7 @@
 #include <preboot/plugin.h>
 
 #include "net.h"
+#include "tftp-admit.h"
 #include "tftp-fs.h"
 #include "tftp-ifaddr.h"
 #include "tftp-negotiate.h"
@@ -122,7 +123,17 @@ static const pb_param params[] = {
      .def = "4096",
      .min = 1,
      .max = 1000000,
-     .help = "Concurrent transfers; requests beyond are refused."},
+     .help = "Concurrent transfers; requests beyond are refused. Each holds a socket and a "
+             "file: the daemon warns at start when its descriptor limit (LimitNOFILE, "
+             "ulimit -n) cannot carry twice this many."},
+    {.name = "max_transfers_per_client",
+     .type = PB_PARAM_INT,
+     .def = "32",
+     .min = 0,
+     .max = 1000000,
+     .help = "Concurrent transfers from one client address; requests beyond get a TFTP "
+             "error (logged once a second at most). A PXE client needs one or two; clients "
+             "behind one NAT address share the limit. 0: no limit."},
     {.name = "rate_limit",
      .type = PB_PARAM_INT,
      .def = "100",
@@ -203,7 +214,7 @@ typedef struct {
     guint timeout_s;
     char *directory;
     gboolean allow_writes, allow_overwrites;
-    guint max_window, max_window_bytes, max_transfers, rate_limit;
+    guint max_window, max_window_bytes, max_transfers, max_per_client, rate_limit;
     guint64 upload_max;
     guint rollover;
     guint refuse;
@@ -216,6 +227,7 @@ typedef struct {
 } Settings;
 
 typedef struct Tftp Tftp;
+typedef struct VSource VSource;
 
 typedef struct {
     Tftp *t;
@@ -230,6 +242,8 @@ typedef struct {
     char *path;
     char client[64];
     gboolean upload;
+    gboolean counted; /* in Tftp.per_client */
+    VSource *vsrc;    /* a provider's file (owned by the session), NULL for the disk's */
 } Transfer;
 
 typedef struct {
@@ -240,6 +254,7 @@ typedef struct {
 typedef struct {
     void *fn;
     void *data;
+    gboolean typed; /* a pb_tftp_open2_fn provider */
 } Hook;
 
 struct Tftp {
@@ -248,8 +263,11 @@ struct Tftp {
     Settings set;
     pb_socket_t lsock[2];
     pb_watch *lwatch[2];
-    GHashTable *transfers; /* key -> Transfer */
-    GHashTable *buckets;   /* client address -> Bucket */
+    GHashTable *transfers;  /* key -> Transfer */
+    GHashTable *buckets;    /* client address -> Bucket */
+    GHashTable *per_client; /* client address -> transfers running (GUINT_TO_POINTER) */
+    guint64 limit_log_us;   /* last "per-client limit" line */
+    guint limit_log_suppressed;
     pb_timer *tick;
     guint8 *buf;  /* datagrams of the listening socket(s) */
     guint8 *tbuf; /* datagrams of transfer sockets (read while a request in buf is held) */
@@ -257,7 +275,8 @@ struct Tftp {
     pb_tftp_service iface;
     struct {
         pb_counter *requests, *ok, *failed, *probes, *refused, *bytes_sent, *bytes_received,
-            *retransmits, *rate_limited, *ignored, *unknown_tid, *active, *duplicate_requests;
+            *retransmits, *rate_limited, *ignored, *unknown_tid, *active, *duplicate_requests,
+            *client_limited;
     } c;
 };
 
@@ -301,6 +320,7 @@ static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *
     s->max_window = (guint)h->config_int(cfg, "max_window_size");
     s->max_window_bytes = (guint)h->config_int(cfg, "max_window_bytes");
     s->max_transfers = (guint)h->config_int(cfg, "max_transfers");
+    s->max_per_client = (guint)h->config_int(cfg, "max_transfers_per_client");
     s->rate_limit = (guint)h->config_int(cfg, "rate_limit");
     s->upload_max = (guint64)h->config_int(cfg, "max_upload_size") * 1024 * 1024;
     s->rollover = g_strcmp0(h->config_string(cfg, "rollover"), "1") == 0 ? 1 : 0;
@@ -353,11 +373,14 @@ static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *
         return FALSE;
     }
     g_autoptr(GError) e = NULL;
+    /* Part of building the configuration, so --check-config and a reload refuse what a
+     * start would. The reference: "The TFTP server does not load if this directory does
+     * not exist." KEY: 'value': reason, the key as the parameter table names it. */
     s->root = tftp_root_open(s->directory, &e);
     if (s->root == NULL) {
-        /* The reference: "The TFTP server does not load if this directory does not exist."
-         * Named as the user wrote it: YAML file:line and key, or the legacy file's. */
-        h->error(err, "%s: %s", pb_config_where(h, cfg, "directory"), e->message);
+        /* Named as the user wrote it: YAML file:line and key, or the legacy file's. */
+        h->error(err, "%s: '%s': %s", pb_config_where(h, cfg, "directory"), s->directory,
+                 e->message);
         settings_clear(s);
         return FALSE;
     }
@@ -395,8 +418,14 @@ static void emit_refused(Tftp *t, const char *client, guint16 port, const char *
 
 static void update_tick(Tftp *t);
 
+static void client_count(Tftp *t, const char *client, int delta);
+static void vsource_finish(VSource *v, guint32 result, guint64 bytes);
+static void vsource_release(VSource *v);
+
 static void transfer_free(Transfer *x)
 {
+    if (x->counted)
+        client_count(x->t, x->client, -1);
     if (x->watch)
         x->t->host->watch_remove(x->watch);
     if (x->out_watch)
@@ -404,6 +433,8 @@ static void transfer_free(Transfer *x)
     if (!x->shared_sock && x->sock != PB_SOCKET_NONE)
         pb_udp_close(x->sock);
     tftp_session_free(x->s);
+    if (x->vsrc != NULL) /* the session has let go of it (or never will again) */
+        vsource_release(x->vsrc);
     g_free(x->key);
     g_free(x->path);
     g_free(x);
@@ -443,16 +474,18 @@ static void transfer_end(Tftp *t, Transfer *x)
             *tftp_session_error_text(x->s) ? tftp_session_error_text(x->s) : "no reason", st.bytes);
         break;
     }
+    static const guint32 map[] = {
+        [TFTP_RESULT_RUNNING] = PB_TFTP_SERVER_ERROR,
+        [TFTP_RESULT_OK] = PB_TFTP_OK,
+        [TFTP_RESULT_TSIZE_PROBE] = PB_TFTP_TSIZE_PROBE,
+        [TFTP_RESULT_TIMEOUT] = PB_TFTP_TIMEOUT,
+        [TFTP_RESULT_PEER_ERROR] = PB_TFTP_CLIENT_ERROR,
+        [TFTP_RESULT_PROTOCOL] = PB_TFTP_PROTOCOL_ERROR,
+        [TFTP_RESULT_LOCAL_ERROR] = PB_TFTP_SERVER_ERROR,
+    };
+    /* Before the session closes the provider's file: it learns whether it was handed over. */
+    vsource_finish(x->vsrc, map[r], st.bytes);
     if (t->listeners->len) {
-        static const guint32 map[] = {
-            [TFTP_RESULT_RUNNING] = PB_TFTP_SERVER_ERROR,
-            [TFTP_RESULT_OK] = PB_TFTP_OK,
-            [TFTP_RESULT_TSIZE_PROBE] = PB_TFTP_TSIZE_PROBE,
-            [TFTP_RESULT_TIMEOUT] = PB_TFTP_TIMEOUT,
-            [TFTP_RESULT_PEER_ERROR] = PB_TFTP_CLIENT_ERROR,
-            [TFTP_RESULT_PROTOCOL] = PB_TFTP_PROTOCOL_ERROR,
-            [TFTP_RESULT_LOCAL_ERROR] = PB_TFTP_SERVER_ERROR,
-        };
         pb_tftp_event ev = {.struct_size = sizeof(ev),
                             .client = x->client,
                             .client_port = x->peer.port,
@@ -650,9 +683,16 @@ static gboolean rate_ok(Tftp *t, const char *client, guint64 now)
     return TRUE;
 }
 
-typedef struct {
+/* A provider's file as the session's source. The session closes its source as soon as it
+ * has read the last block, before the client acknowledged it; the provider must hear how the
+ * transfer ended (finish) before its close(). So once a transfer holds it, the session's
+ * close only marks it, and the transfer releases it when it ends. */
+struct VSource {
     pb_tftp_vfile vf;
-} VSource;
+    gboolean has_finish; /* the provider's struct covers finish */
+    gboolean finished;
+    gboolean held; /* by a Transfer: released by transfer_free() */
+};
 
 static gssize vsource_read(void *data, guint64 off, guint8 *buf, gsize len)
 {
@@ -660,22 +700,47 @@ static gssize vsource_read(void *data, guint64 off, guint8 *buf, gsize len)
     return (gssize)v->vf.read(v->vf.handle, off, buf, len);
 }
 
-static void vsource_close(void *data)
+static void vsource_finish(VSource *v, guint32 result, guint64 bytes)
 {
-    VSource *v = data;
+    if (v == NULL || v->finished)
+        return;
+    v->finished = TRUE;
+    if (v->has_finish && v->vf.finish != NULL)
+        v->vf.finish(v->vf.handle, result, bytes);
+}
+
+static void vsource_release(VSource *v)
+{
+    /* Ended without transfer_end() (stop, a refusal after open): nothing was handed over. */
+    vsource_finish(v, PB_TFTP_SERVER_ERROR, 0);
     if (v->vf.close)
         v->vf.close(v->vf.handle);
     g_free(v);
 }
 
-/* Asks the virtual-file providers: 1 served (source filled), 0 none, -1 refused. */
-static int open_virtual(Tftp *t, const char *client, const char *path, TftpSource *src,
-                        gboolean *size_known, guint64 *size)
+static void vsource_close(void *data)
 {
+    VSource *v = data;
+    if (!v->held)
+        vsource_release(v);
+}
+
+/* Asks the virtual-file providers, in the order they were added: 1 served (source filled,
+ * *vsrc the provider's file), 0 none, -1 refused. */
+static int open_virtual(Tftp *t, const PbAddr *from, const char *client, const char *path,
+                        TftpSource *src, VSource **vsrc, gboolean *size_known, guint64 *size)
+{
+    pb_tftp_open_request rq = {.struct_size = sizeof(rq),
+                               .family = from->family,
+                               .port = from->port,
+                               .client = client,
+                               .path = path};
+    memcpy(rq.addr, from->addr, sizeof(rq.addr));
     for (guint i = 0; i < t->providers->len; i++) {
         Hook *h = &g_array_index(t->providers, Hook, i);
         pb_tftp_vfile vf = {.struct_size = sizeof(vf), .size = -1};
-        int r = ((pb_tftp_open_fn)h->fn)(h->data, client, path, &vf);
+        int r = h->typed ? ((pb_tftp_open2_fn)h->fn)(h->data, &rq, &vf)
+                         : ((pb_tftp_open_fn)h->fn)(h->data, client, path, &vf);
         if (r < 0)
             return -1;
         if (r == 0)
@@ -687,7 +752,9 @@ static int open_virtual(Tftp *t, const char *client, const char *path, TftpSourc
         }
         VSource *v = g_new0(VSource, 1);
         v->vf = vf;
+        v->has_finish = PB_HAS_FIELD(pb_tftp_vfile, &vf, finish);
         *src = (TftpSource){.read = vsource_read, .close = vsource_close, .data = v};
+        *vsrc = v;
         *size_known = vf.size >= 0;
         *size = vf.size >= 0 ? (guint64)vf.size : 0;
         return 1;
@@ -695,16 +762,226 @@ static int open_virtual(Tftp *t, const char *client, const char *path, TftpSourc
     return 0;
 }
 
-static void refuse(Tftp *t, pb_socket_t lsock, const PbAddr *from, const PbAddr *local,
-                   guint32 ifindex, const char *client, const char *path, gboolean upload,
-                   TftpErrorCode code, const char *msg, const char *why)
+/* Who asked, and where the answer leaves from: what every refusal needs. */
+typedef struct {
+    pb_socket_t sock; /* the listening socket the request came to */
+    const PbAddr *from, *local;
+    guint32 ifindex;
+    const char *client;   /* from, as text */
+    const char *filename; /* as requested; NULL when the request did not parse */
+    gboolean upload;
+} Asker;
+
+static void refuse(Tftp *t, const Asker *a, TftpErrorCode code, const char *msg, const char *why)
 {
-    send_error_from(lsock, from, local, ifindex, code, msg);
+    send_error_from(a->sock, a->from, a->local, a->ifindex, code, msg);
     t->host->log(t->inst, code == TFTP_ERR_NOT_FOUND ? PB_LOG_REQUEST : PB_LOG_WARNING,
-                 "%s: %s %s refused: %s", client, upload ? "WRQ" : "RRQ", path ? path : "", why);
-    emit_refused(t, client, from->port, path, upload, code, msg ? msg : tftp_error_text(code));
+                 "%s: %s %s refused: %s", a->client, a->upload ? "WRQ" : "RRQ",
+                 a->filename ? a->filename : "", why);
+    emit_refused(t, a->client, a->from->port, a->filename, a->upload, code,
+                 msg ? msg : tftp_error_text(code));
 }
 
+/* The per-client limit is what one unfriendly address hits over and over: one log line a
+ * second at most, saying how many were refused in between. */
+static void refuse_client_limit(Tftp *t, const Asker *a, const TftpAdmission *ad, guint64 now)
+{
+    send_error_from(a->sock, a->from, a->local, a->ifindex, ad->code, ad->msg);
+    t->host->counter_add(t->c.client_limited, 1);
+    emit_refused(t, a->client, a->from->port, a->filename, a->upload, ad->code, ad->msg);
+    if (t->limit_log_us != 0 && now - t->limit_log_us < G_USEC_PER_SEC) {
+        t->limit_log_suppressed++;
+        return;
+    }
+    t->host->log(t->inst, PB_LOG_WARNING,
+                 "%s: %s %s refused: %u transfers from that address already (%s)%s", a->client,
+                 a->upload ? "WRQ" : "RRQ", a->filename, t->set.max_per_client,
+                 "max_transfers_per_client",
+                 t->limit_log_suppressed ? "; more refusals since the last such line" : "");
+    t->limit_log_us = now;
+    t->limit_log_suppressed = 0;
+}
+
+static guint client_active(Tftp *t, const char *client)
+{
+    return GPOINTER_TO_UINT(g_hash_table_lookup(t->per_client, client));
+}
+
+static void client_count(Tftp *t, const char *client, int delta)
+{
+    guint n = client_active(t, client);
+    n = delta > 0 ? n + 1 : (n > 0 ? n - 1 : 0);
+    if (n == 0)
+        g_hash_table_remove(t->per_client, client);
+    else
+        g_hash_table_replace(t->per_client, g_strdup(client), GUINT_TO_POINTER(n));
+}
+
+/* A request already being served from the same address and port: returns TRUE when this
+ * one is its retransmission (dropped). A different request from that port ends the old. */
+static gboolean take_duplicate(Tftp *t, const char *key, const char *filename, gboolean upload)
+{
+    Transfer *old = g_hash_table_lookup(t->transfers, key);
+    if (old && !old->shared_sock) {
+        /* The same client port may have finished its last transfer (final ACK, or UEFI's
+         * ERROR after the tsize probe) in a datagram still queued on that transfer's
+         * socket: take it first, so the order of the two sockets does not matter. */
+        g_autofree char *k = g_strdup(key);
+        transfer_readable(old, old->sock, PB_IO_IN);
+        old = g_hash_table_lookup(t->transfers, k);
+    }
+    if (old == NULL)
+        return FALSE;
+    if (g_strcmp0(old->path, filename) == 0 && old->upload == upload) {
+        t->host->counter_add(t->c.duplicate_requests, 1);
+        return TRUE;
+    }
+    /* Something else from the same port: the client moved on. */
+    tftp_session_abandon(old->s, "client sent a new request");
+    transfer_end(t, old);
+    return FALSE;
+}
+
+static TftpErrorCode fs_error_code(TftpFsStatus fs)
+{
+    return fs == TFTP_FS_NOT_FOUND ? TFTP_ERR_NOT_FOUND
+           : fs == TFTP_FS_ACCESS  ? TFTP_ERR_ACCESS
+           : fs == TFTP_FS_EXISTS  ? TFTP_ERR_EXISTS
+                                   : TFTP_ERR_UNDEFINED;
+}
+
+/* The file a download reads: a provider's, else the disk's. FALSE after refusing. */
+static gboolean open_download(Tftp *t, const Asker *a, const char *path, TftpSource *src,
+                              VSource **vsrc, gboolean *size_known, guint64 *size)
+{
+    int v = open_virtual(t, a->from, a->client, path, src, vsrc, size_known, size);
+    if (v < 0) {
+        refuse(t, a, TFTP_ERR_ACCESS, NULL, "refused by a file provider");
+        return FALSE;
+    }
+    if (v > 0)
+        return TRUE;
+    const char *why = NULL;
+    TftpFsStatus fs = tftp_fs_open_read(t->set.root, path, src, size, &why);
+    if (fs != TFTP_FS_OK) {
+        refuse(t, a, fs_error_code(fs), NULL, why);
+        return FALSE;
+    }
+    *size_known = TRUE;
+    return TRUE;
+}
+
+/* Starts the transfer: its own socket (or the shared one), its session, its place in the
+ * tables. The session owns src or sink from here. */
+static void transfer_start(Tftp *t, const Asker *a, const char *key, const TftpPacket *pk,
+                           const TftpNegotiation *neg, TftpSource src, VSource *vsrc, TftpSink sink,
+                           guint64 now)
+{
+    const pb_host *h = t->host;
+    const Settings *s = &t->set;
+    Transfer *x = g_new0(Transfer, 1);
+    x->t = t;
+    x->peer = *a->from;
+    x->local = *a->local;
+    x->ifindex = a->ifindex;
+    x->key = g_strdup(key);
+    x->path = g_strdup(pk->filename);
+    x->upload = a->upload;
+    x->vsrc = vsrc;
+    g_strlcpy(x->client, a->client, sizeof(x->client));
+    if (s->single_port) {
+        x->sock = a->sock;
+        x->shared_sock = TRUE;
+    } else {
+        /* A new TID, bound to the address the request came to (IP_PKTINFO), so the client
+         * sees the answer come from the server it asked. */
+        PbAddr bind = *a->local;
+        bind.port = 0;
+        if (bind.family == 0)
+            pb_addr_parse(a->from->family == 6 ? "::" : "0.0.0.0", 0, &bind);
+        g_autoptr(GError) e = NULL;
+        x->sock = pb_udp_open(&bind, PB_UDP_NO_PMTUD, &e);
+        if (x->sock == PB_SOCKET_NONE) {
+            h->log(t->inst, PB_LOG_WARNING, "%s: cannot open a transfer socket: %s", a->client,
+                   e->message);
+            if (src.close)
+                src.close(src.data);
+            if (sink.abort)
+                sink.abort(sink.data);
+            g_free(x->key);
+            g_free(x->path);
+            g_free(x);
+            send_error_from(a->sock, a->from, a->local, a->ifindex, TFTP_ERR_UNDEFINED,
+                            "Server error");
+            return;
+        }
+    }
+
+    TftpSessionParams sp = {
+        .is_write = a->upload,
+        .mode = pk->mode,
+        .blksize = neg->blksize,
+        .windowsize = neg->windowsize,
+        .oack = &neg->oack,
+        .rto_initial_us = (guint64)(neg->timeout_s ? neg->timeout_s : s->timeout_s) * 1000000,
+        .rto_min_us = (guint64)s->rto_min_ms * 1000,
+        /* Backing off beyond a few initial timeouts only delays noticing a dead client. */
+        .rto_max_us =
+            (guint64)MIN(60u, 8 * (neg->timeout_s ? neg->timeout_s : s->timeout_s)) * 1000000,
+        .max_retries = s->max_retries,
+        .rollover = s->rollover,
+        .upload_max = s->upload_max,
+        .tsize_asked = pk->opts.has_tsize,
+        .send_segments = transfer_send_segments,
+    };
+    if (vsrc != NULL)
+        vsrc->held = TRUE; /* from here the transfer releases it, after finish() */
+    g_hash_table_insert(t->transfers, x->key, x);
+    client_count(t, x->client, +1);
+    x->counted = TRUE;
+    if (!x->shared_sock)
+        x->watch = h->watch_socket(t->inst, x->sock, PB_IO_IN, transfer_readable, x);
+    x->s = a->upload ? tftp_session_new_write(&sp, sink, transfer_send, x, now)
+                     : tftp_session_new_read(&sp, src, transfer_send, x, now);
+    h->counter_set(t->c.active, g_hash_table_size(t->transfers));
+    update_tick(t);
+    if (tftp_session_finished(x->s))
+        transfer_end(t, x); /* e.g. a read error on the first block */
+    else
+        transfer_check_blocked(t, x);
+}
+
+/* Options (tftp-negotiate.c) within the server's and the interface's limits. FALSE after
+ * refusing. */
+static gboolean negotiate(Tftp *t, const Asker *a, const TftpPacket *pk, gboolean size_known,
+                          guint64 size, TftpNegotiation *neg)
+{
+    const Settings *s = &t->set;
+    TftpLimits lim = {.blksize_max = s->blksize_max,
+                      .path_mtu = a->ifindex ? pb_net_iface_mtu(a->ifindex) : 0,
+                      .ipv6 = a->from->family == 6,
+                      .timeout_min = s->client_timeout_min,
+                      .timeout_max = s->client_timeout_max,
+                      .windowsize_max = s->max_window,
+                      .window_bytes_max = s->max_window_bytes,
+                      .upload_max = s->upload_max,
+                      .refuse = s->refuse};
+    TftpRequestInfo ri = {
+        .is_write = a->upload, .mode = pk->mode, .size_known = size_known, .size = size};
+    TftpErrorCode nerr = tftp_negotiate(&pk->opts, &ri, &lim, neg);
+    if (nerr != TFTP_ERR_UNDEFINED) {
+        refuse(t, a, nerr, "File too large", "announced size above the upload limit");
+        return FALSE;
+    }
+    if (t->host->log_enabled(t->inst, PB_LOG_REQUEST))
+        t->host->log(t->inst, PB_LOG_REQUEST, "%s: %s: blksize %u, window %u%s (interface MTU %u)",
+                     a->client, pk->filename, neg->blksize, neg->windowsize,
+                     neg->oack.has_tsize ? ", tsize sent" : "", lim.path_mtu);
+    return TRUE;
+}
+
+/* A request at the listening socket: parse, admit (tftp-admit.c decides), open, negotiate,
+ * start. */
 static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize len,
                            const PbAddr *from, const PbAddr *local, guint32 ifindex, guint64 now)
 {
@@ -712,6 +989,7 @@ static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize 
     const Settings *s = &t->set;
     char client[64];
     pb_addr_format(from, FALSE, client, sizeof(client));
+    Asker a = {.sock = lsock, .from = from, .local = local, .ifindex = ifindex, .client = client};
 
     TftpPacket pk;
     TftpParseResult pr = tftp_packet_parse(buf, len, &pk);
@@ -728,16 +1006,16 @@ static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize 
         return;
     }
     if (pr != TFTP_PARSE_OK) {
-        refuse(t, lsock, from, local, ifindex, client, NULL, FALSE, TFTP_ERR_ILLEGAL_OP, NULL,
-               tftp_parse_result_text(pr));
+        refuse(t, &a, TFTP_ERR_ILLEGAL_OP, NULL, tftp_parse_result_text(pr));
         return;
     }
-    gboolean upload = pk.op == TFTP_OP_WRQ;
+    a.upload = pk.op == TFTP_OP_WRQ;
+    a.filename = pk.filename;
     if (h->log_enabled(t->inst, PB_LOG_REQUEST)) {
         GString *o = g_string_new(NULL);
         for (guint i = 0; i < pk.n_raw; i++)
             g_string_append_printf(o, " %s=%s", pk.raw[i].name, pk.raw[i].value);
-        h->log(t->inst, PB_LOG_REQUEST, "%s: %s %s mode %s%s", client, upload ? "WRQ" : "RRQ",
+        h->log(t->inst, PB_LOG_REQUEST, "%s: %s %s mode %s%s", client, a.upload ? "WRQ" : "RRQ",
                pk.filename, pk.mode_text, o->str);
         g_string_free(o, TRUE);
     }
@@ -746,172 +1024,52 @@ static void handle_request(Tftp *t, pb_socket_t lsock, const guint8 *buf, gsize 
      * transfer: the running one retransmits by itself. */
     char key[80];
     pb_addr_format(from, TRUE, key, sizeof(key));
-    Transfer *old = g_hash_table_lookup(t->transfers, key);
-    if (old && !old->shared_sock) {
-        /* The same client port may have finished its last transfer (final ACK, or UEFI's
-         * ERROR after the tsize probe) in a datagram still queued on that transfer's
-         * socket: take it first, so the order of the two sockets does not matter. */
-        g_autofree char *k = g_strdup(key);
-        transfer_readable(old, old->sock, PB_IO_IN);
-        old = g_hash_table_lookup(t->transfers, k);
-    }
-    if (old) {
-        if (g_strcmp0(old->path, pk.filename) == 0 && old->upload == upload) {
-            h->counter_add(t->c.duplicate_requests, 1);
-            return;
-        }
-        /* Something else from the same port: the client moved on. */
-        tftp_session_abandon(old->s, "client sent a new request");
-        transfer_end(t, old);
-    }
-    if (pk.mode == TFTP_MODE_MAIL) {
-        refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, TFTP_ERR_ILLEGAL_OP,
-               "Mail mode not supported", "mail mode");
+    if (take_duplicate(t, key, pk.filename, a.upload))
         return;
-    }
+
+    TftpAdmitRules rules = {.max_transfers = s->max_transfers,
+                            .max_per_client = s->max_per_client,
+                            .allow_writes = s->allow_writes};
+    TftpAdmitRequest rq = {.upload = a.upload,
+                           .mode = pk.mode,
+                           .filename = pk.filename,
+                           .active = g_hash_table_size(t->transfers),
+                           .active_from_client = client_active(t, client)};
     char path[1024];
-    const char *why = NULL;
-    if (!tftp_path_sanitize(pk.filename, path, sizeof(path), &why)) {
-        refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, TFTP_ERR_ACCESS, NULL,
-               why);
+    TftpAdmission ad;
+    TftpAdmitVerdict verdict = tftp_admit(&rules, &rq, path, sizeof(path), &ad);
+    if (verdict == TFTP_ADMIT_CLIENT_LIMIT) {
+        refuse_client_limit(t, &a, &ad, now);
         return;
     }
-    if (g_hash_table_size(t->transfers) >= s->max_transfers) {
-        refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, TFTP_ERR_UNDEFINED,
-               "Server busy", "too many transfers");
+    if (verdict != TFTP_ADMIT_OK) {
+        refuse(t, &a, ad.code, ad.msg, ad.why);
         return;
     }
 
     TftpSource src = {0};
     TftpSink sink = {0};
+    VSource *vsrc = NULL;
     gboolean size_known = FALSE;
     guint64 size = 0;
-    if (upload) {
-        if (!s->allow_writes) {
-            refuse(t, lsock, from, local, ifindex, client, pk.filename, TRUE, TFTP_ERR_ACCESS,
-                   "Writes are disabled", "writes are disabled");
-            return;
-        }
-    } else {
-        int v = open_virtual(t, client, path, &src, &size_known, &size);
-        if (v < 0) {
-            refuse(t, lsock, from, local, ifindex, client, pk.filename, FALSE, TFTP_ERR_ACCESS,
-                   NULL, "refused by a file provider");
-            return;
-        }
-        if (v == 0) {
-            TftpFsStatus fs = tftp_fs_open_read(s->root, path, &src, &size, &why);
-            if (fs != TFTP_FS_OK) {
-                TftpErrorCode code = fs == TFTP_FS_NOT_FOUND ? TFTP_ERR_NOT_FOUND
-                                     : fs == TFTP_FS_ACCESS  ? TFTP_ERR_ACCESS
-                                                             : TFTP_ERR_UNDEFINED;
-                refuse(t, lsock, from, local, ifindex, client, pk.filename, FALSE, code, NULL, why);
-                return;
-            }
-            size_known = TRUE;
-        }
-    }
+    if (!a.upload && !open_download(t, &a, path, &src, &vsrc, &size_known, &size))
+        return;
 
-    TftpLimits lim = {.blksize_max = s->blksize_max,
-                      .path_mtu = ifindex ? pb_net_iface_mtu(ifindex) : 0,
-                      .ipv6 = from->family == 6,
-                      .timeout_min = s->client_timeout_min,
-                      .timeout_max = s->client_timeout_max,
-                      .windowsize_max = s->max_window,
-                      .window_bytes_max = s->max_window_bytes,
-                      .upload_max = s->upload_max,
-                      .refuse = s->refuse};
-    TftpRequestInfo ri = {
-        .is_write = upload, .mode = pk.mode, .size_known = size_known, .size = size};
     TftpNegotiation neg;
-    TftpErrorCode nerr = tftp_negotiate(&pk.opts, &ri, &lim, &neg);
-    if (nerr != TFTP_ERR_UNDEFINED) {
+    if (!negotiate(t, &a, &pk, size_known, size, &neg)) {
         if (src.close)
             src.close(src.data);
-        refuse(t, lsock, from, local, ifindex, client, pk.filename, upload, nerr, "File too large",
-               "announced size above the upload limit");
         return;
     }
-    if (h->log_enabled(t->inst, PB_LOG_REQUEST))
-        h->log(t->inst, PB_LOG_REQUEST, "%s: %s: blksize %u, window %u%s (interface MTU %u)",
-               client, pk.filename, neg.blksize, neg.windowsize,
-               neg.oack.has_tsize ? ", tsize sent" : "", lim.path_mtu);
-    if (upload) {
+    if (a.upload) {
+        const char *why = NULL;
         TftpFsStatus fs = tftp_fs_open_write(s->root, path, s->allow_overwrites, &sink, &why);
         if (fs != TFTP_FS_OK) {
-            TftpErrorCode code = fs == TFTP_FS_NOT_FOUND ? TFTP_ERR_NOT_FOUND
-                                 : fs == TFTP_FS_ACCESS  ? TFTP_ERR_ACCESS
-                                 : fs == TFTP_FS_EXISTS  ? TFTP_ERR_EXISTS
-                                                         : TFTP_ERR_DISK_FULL;
-            refuse(t, lsock, from, local, ifindex, client, pk.filename, TRUE, code, NULL, why);
+            refuse(t, &a, fs == TFTP_FS_IO ? TFTP_ERR_DISK_FULL : fs_error_code(fs), NULL, why);
             return;
         }
     }
-
-    Transfer *x = g_new0(Transfer, 1);
-    x->t = t;
-    x->peer = *from;
-    x->local = *local;
-    x->ifindex = ifindex;
-    x->key = g_strdup(key);
-    x->path = g_strdup(pk.filename);
-    x->upload = upload;
-    g_strlcpy(x->client, client, sizeof(x->client));
-    if (s->single_port) {
-        x->sock = lsock;
-        x->shared_sock = TRUE;
-    } else {
-        /* A new TID, bound to the address the request came to (IP_PKTINFO), so the client
-         * sees the answer come from the server it asked. */
-        PbAddr bind = *local;
-        bind.port = 0;
-        if (bind.family == 0)
-            pb_addr_parse(from->family == 6 ? "::" : "0.0.0.0", 0, &bind);
-        g_autoptr(GError) e = NULL;
-        x->sock = pb_udp_open(&bind, PB_UDP_NO_PMTUD, &e);
-        if (x->sock == PB_SOCKET_NONE) {
-            h->log(t->inst, PB_LOG_WARNING, "%s: cannot open a transfer socket: %s", client,
-                   e->message);
-            if (src.close)
-                src.close(src.data);
-            if (sink.abort)
-                sink.abort(sink.data);
-            g_free(x->key);
-            g_free(x->path);
-            g_free(x);
-            send_error_from(lsock, from, local, ifindex, TFTP_ERR_UNDEFINED, "Server error");
-            return;
-        }
-    }
-
-    TftpSessionParams sp = {
-        .is_write = upload,
-        .mode = pk.mode,
-        .blksize = neg.blksize,
-        .windowsize = neg.windowsize,
-        .oack = &neg.oack,
-        .rto_initial_us = (guint64)(neg.timeout_s ? neg.timeout_s : s->timeout_s) * 1000000,
-        .rto_min_us = (guint64)s->rto_min_ms * 1000,
-        /* Backing off beyond a few initial timeouts only delays noticing a dead client. */
-        .rto_max_us =
-            (guint64)MIN(60u, 8 * (neg.timeout_s ? neg.timeout_s : s->timeout_s)) * 1000000,
-        .max_retries = s->max_retries,
-        .rollover = s->rollover,
-        .upload_max = s->upload_max,
-        .tsize_asked = pk.opts.has_tsize,
-        .send_segments = transfer_send_segments,
-    };
-    g_hash_table_insert(t->transfers, x->key, x);
-    if (!x->shared_sock)
-        x->watch = h->watch_socket(t->inst, x->sock, PB_IO_IN, transfer_readable, x);
-    x->s = upload ? tftp_session_new_write(&sp, sink, transfer_send, x, now)
-                  : tftp_session_new_read(&sp, src, transfer_send, x, now);
-    h->counter_set(t->c.active, g_hash_table_size(t->transfers));
-    update_tick(t);
-    if (tftp_session_finished(x->s))
-        transfer_end(t, x); /* e.g. a read error on the first block */
-    else
-        transfer_check_blocked(t, x);
+    transfer_start(t, &a, key, &pk, &neg, src, vsrc, sink, now);
 }
 
 static bool listen_readable(void *data, pb_socket_t sock, unsigned events)
@@ -963,11 +1121,11 @@ static bool listen_readable(void *data, pb_socket_t sock, unsigned events)
 
 /* ---- the service for other plugins ------------------------------------------------------ */
 
-static bool hook_add(GArray *a, void *fn, void *data)
+static bool hook_add(GArray *a, void *fn, void *data, gboolean typed)
 {
     if (fn == NULL || a->len >= 64)
         return false;
-    Hook h = {fn, data};
+    Hook h = {fn, data, typed};
     g_array_append_val(a, h);
     return true;
 }
@@ -985,7 +1143,7 @@ static void hook_remove(GArray *a, void *fn, void *data)
 
 static bool svc_add_provider(void *ctx, pb_tftp_open_fn fn, void *data)
 {
-    return hook_add(((Tftp *)ctx)->providers, (void *)fn, data);
+    return hook_add(((Tftp *)ctx)->providers, (void *)fn, data, FALSE);
 }
 
 static void svc_remove_provider(void *ctx, pb_tftp_open_fn fn, void *data)
@@ -993,9 +1151,19 @@ static void svc_remove_provider(void *ctx, pb_tftp_open_fn fn, void *data)
     hook_remove(((Tftp *)ctx)->providers, (void *)fn, data);
 }
 
+static bool svc_add_provider2(void *ctx, pb_tftp_open2_fn fn, void *data)
+{
+    return hook_add(((Tftp *)ctx)->providers, (void *)fn, data, TRUE);
+}
+
+static void svc_remove_provider2(void *ctx, pb_tftp_open2_fn fn, void *data)
+{
+    hook_remove(((Tftp *)ctx)->providers, (void *)fn, data);
+}
+
 static bool svc_add_listener(void *ctx, pb_tftp_event_fn fn, void *data)
 {
-    return hook_add(((Tftp *)ctx)->listeners, (void *)fn, data);
+    return hook_add(((Tftp *)ctx)->listeners, (void *)fn, data, FALSE);
 }
 
 static void svc_remove_listener(void *ctx, pb_tftp_event_fn fn, void *data)
@@ -1018,6 +1186,7 @@ static void *tftp_create(const pb_host *host, pb_instance *inst, const pb_config
     t->transfers =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)transfer_free);
     t->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    t->per_client = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     t->buf = g_malloc(TFTP_RECV_MAX);
     t->tbuf = g_malloc(TFTP_RECV_MAX);
     t->providers = g_array_new(FALSE, FALSE, sizeof(Hook));
@@ -1036,6 +1205,7 @@ static void *tftp_create(const pb_host *host, pb_instance *inst, const pb_config
     C(unknown_tid, "unknown_tid");
     C(active, "active_transfers");
     C(duplicate_requests, "duplicate_requests");
+    C(client_limited, "client_limited");
 #undef C
 
     /* Bind now, so a port already in use is a start-up failure with a clear reason. */
@@ -1061,7 +1231,9 @@ static void *tftp_create(const pb_host *host, pb_instance *inst, const pb_config
                                  .add_file_provider = svc_add_provider,
                                  .remove_file_provider = svc_remove_provider,
                                  .add_listener = svc_add_listener,
-                                 .remove_listener = svc_remove_listener};
+                                 .remove_listener = svc_remove_listener,
+                                 .add_file_provider2 = svc_add_provider2,
+                                 .remove_file_provider2 = svc_remove_provider2};
     return t;
 
 fail:
@@ -1071,6 +1243,7 @@ fail:
     settings_clear(&t->set);
     g_hash_table_unref(t->transfers);
     g_hash_table_unref(t->buckets);
+    g_hash_table_unref(t->per_client);
     g_free(t->buf);
     g_free(t->tbuf);
     g_array_unref(t->providers);
@@ -1079,9 +1252,45 @@ fail:
     return NULL;
 }
 
+/* Descriptors the configured maxima need: a socket and a file per transfer, plus the
+ * daemon's own (listening sockets, logs, other plugins, the control socket). */
+#define FD_MARGIN 64
+
+static void clean_root(Tftp *t)
+{
+    guint failed = 0;
+    guint removed = tftp_fs_remove_temporary(t->set.root, &failed);
+    if (removed > 0)
+        t->host->log(t->inst, PB_LOG_CRITICAL,
+                     "%s: removed %u temporary file(s) of uploads cut short", t->set.directory,
+                     removed);
+    if (failed > 0)
+        t->host->log(t->inst, PB_LOG_WARNING,
+                     "%s: %u temporary file(s) of uploads cut short could not be removed (they "
+                     "are never served)",
+                     t->set.directory, failed);
+}
+
+static void check_fd_limit(Tftp *t)
+{
+    guint64 limit = pb_fd_limit();
+    guint64 need = (guint64)t->set.max_transfers * 2 + FD_MARGIN;
+    if (limit != 0 && limit < need)
+        t->host->log(t->inst, PB_LOG_WARNING,
+                     "the descriptor limit (%" G_GUINT64_FORMAT
+                     ") cannot carry max_transfers %u (about %" G_GUINT64_FORMAT
+                     " needed: a socket and a file each, plus %u): raise LimitNOFILE (ulimit "
+                     "-n) or lower max_transfers, or transfers beyond will fail",
+                     limit, t->set.max_transfers, need, FD_MARGIN);
+}
+
 static bool tftp_start(void *self, pb_err *err)
 {
     Tftp *t = self;
+    /* Before the first request: a file left by a kill -9 mid-upload is never served, and
+     * does not stay behind taking space either. */
+    clean_root(t);
+    check_fd_limit(t);
     for (int i = 0; i < 2; i++)
         if (t->lsock[i] != PB_SOCKET_NONE)
             t->lwatch[i] =
@@ -1204,6 +1413,7 @@ static void tftp_destroy(void *self)
             pb_udp_close(t->lsock[i]);
     g_hash_table_unref(t->transfers);
     g_hash_table_unref(t->buckets);
+    g_hash_table_unref(t->per_client);
     settings_clear(&t->set);
     g_free(t->buf);
     g_free(t->tbuf);

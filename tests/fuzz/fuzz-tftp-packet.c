@@ -2,6 +2,7 @@
  * from the network: the packet parser, option negotiation, file-name sanitising and the
  * netascii codec. Built with --enable-fuzzing (clang); make check replays the corpus in
  * tests/fuzz/corpus/tftp-packet through tests/fuzz/replay-tftp-packet. */
+#include "tftp-admit.h"
 #include "tftp-negotiate.h"
 #include "tftp-netascii.h"
 #include "tftp-packet.h"
@@ -33,6 +34,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (why == NULL) {
             abort();
         }
+        /* Admission: a temporary upload name is never admitted, whatever its spelling. */
+        TftpAdmitRules rules = {.max_transfers = 4, .max_per_client = 2, .allow_writes = TRUE};
+        TftpAdmitRequest rq = {.upload = pkt.op == TFTP_OP_WRQ,
+                               .mode = pkt.mode,
+                               .filename = pkt.filename,
+                               .active = size % 5,
+                               .active_from_client = size % 3};
+        char apath[512];
+        TftpAdmission ad;
+        TftpAdmitVerdict v = tftp_admit(&rules, &rq, apath, sizeof(apath), &ad);
+        if (v == TFTP_ADMIT_OK && tftp_path_is_temporary(apath))
+            abort();
+        if (v != TFTP_ADMIT_OK && ad.why == NULL)
+            abort();
 
         TftpLimits lim = {.blksize_max = 1428,
                           .path_mtu = 1500,
