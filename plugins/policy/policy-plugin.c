@@ -585,12 +585,24 @@ static void pxelinux_detach(Policy *p)
 
 /* ---- hooking up to http and tftp, whenever they run ------------------------------------- */
 
+/* The script takes GET and HEAD and no body: through route options (http version 3) the
+ * listener refuses other methods (405) and any body (413) from the headers, before reading
+ * it; an older listener hands us every request, and serve_boot_ipxe() refuses the rest. */
+static bool boot_ipxe_route_add(const pb_http_service *http, Policy *p)
+{
+    if (PB_HAS_FIELD(pb_http_service, http, route_add_ex) && http->route_add_ex != NULL) {
+        const pb_http_route_options o = {.struct_size = sizeof(o), .methods = PB_HTTP_M_GET};
+        return http->route_add_ex(http->ctx, BOOT_IPXE, serve_boot_ipxe, p, &o);
+    }
+    return http->route_add(http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
+}
+
 /* Puts our route and file provider on what runs now, or takes them off when a reload
  * turned them off. The watches below say what runs: no polling, no pointer compares. */
 static void sync_hooks(Policy *p)
 {
     if (p->http != NULL && p->set.http && !p->http_routed) {
-        p->http_routed = p->http->route_add(p->http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
+        p->http_routed = boot_ipxe_route_add(p->http, p);
         if (p->http_routed)
             p->host->log(p->inst, PB_LOG_CRITICAL, "serving %s on the HTTP listener", BOOT_IPXE);
     } else if (p->http != NULL && !p->set.http && p->http_routed) {
