@@ -29,7 +29,7 @@ typedef struct {
 
 typedef struct {
     const char *what;
-    gboolean tty, quiet;
+    gboolean tty, quiet, finished;
     gint64 start, last;
 } Progress;
 
@@ -48,7 +48,7 @@ static void human(guint64 b, char *out, gsize n)
 static void progress_cb(guint64 done, guint64 total, void *data)
 {
     Progress *p = data;
-    if (p->quiet)
+    if (p->quiet || p->finished)
         return;
     gint64 now = g_get_monotonic_time();
     gint64 every = p->tty ? 200000 : 5000000;
@@ -57,6 +57,7 @@ static void progress_cb(guint64 done, guint64 total, void *data)
     if (!p->tty && done >= total && now - p->start < every)
         return; /* short job: the result line says it all */
     p->last = now;
+    p->finished = done >= total;
     double secs = (double)(now - p->start) / 1e6;
     double rate = secs > 0 ? (double)done / secs : 0;
     double eta = rate > 0 ? (double)(total - done) / rate : 0;
@@ -365,6 +366,20 @@ static int cmd_list(const char *arg, Opts *o)
     return 0;
 }
 
+static int cmd_delete(const char *arg, Opts *o)
+{
+    GError *e = NULL;
+    PbRef ref;
+    g_autoptr(PbStore) store = open_ref(arg, TRUE, FALSE, &ref, &e);
+    gboolean ok = store != NULL && pb_store_delete_manifest(store, ref.name, &e);
+    pb_ref_clear(&ref);
+    if (!ok)
+        return fail("delete", e);
+    if (!o->json)
+        printf("deleted %s (its chunks go at the next gc)\n", arg);
+    return 0;
+}
+
 /* export STORE:NAME FILE: a .pbi archive when FILE ends in .pbi or is "-", else a raw disk
  * image file (a restore onto a new regular file). */
 static int cmd_export(const char *source, const char *file, Opts *o)
@@ -469,7 +484,7 @@ static void usage(FILE *f)
                "  make DISK STORE:NAME [--partitions 1,3] [--codec zstd|none] [--level N]\n"
                "                       [--chunk-size BYTES] [--no-used-map]\n"
                "  restore STORE:NAME DISK [--partition N] [--delta]\n"
-               "  info STORE:NAME | verify STORE:NAME | list STORE | gc STORE\n"
+               "  info STORE:NAME | verify STORE:NAME | delete STORE:NAME | list STORE | gc STORE\n"
                "  export STORE:NAME FILE.pbi|RAWFILE|-   import FILE.pbi|RAWFILE|- STORE:NAME\n"
                "common: [--json] [--threads N]\n"
                "STORE is a directory: dir:PATH, or a path with a '/' (./images:NAME).\n"
@@ -562,6 +577,8 @@ int main(int argc, char **argv)
         rc = cmd_verify(a1, &o);
     else if (strcmp(cmd, "list") == 0 && n == 2)
         rc = cmd_list(a1, &o);
+    else if (strcmp(cmd, "delete") == 0 && n == 2)
+        rc = cmd_delete(a1, &o);
     else if (strcmp(cmd, "gc") == 0 && n == 2)
         rc = cmd_gc(a1, &o);
     else if (strcmp(cmd, "export") == 0 && n == 3)

@@ -153,10 +153,11 @@ gboolean pb_archive_check(const guint8 *b, gsize len, PbManifest **manifest, GEr
         pb_manifest_parse((const char *)b + PB_ARCHIVE_HEADER_LEN, h.manifest_len, error);
     if (m == NULL)
         return FALSE;
-    if (len < PB_ARCHIVE_TRAILER_LEN ||
-        !pb_archive_parse_trailer(b + len - PB_ARCHIVE_TRAILER_LEN, PB_ARCHIVE_TRAILER_LEN, &t,
+    if (len < PB_ARCHIVE_TRAILER_LEN)
+        return bad(error, "no trailer");
+    if (!pb_archive_parse_trailer(b + len - PB_ARCHIVE_TRAILER_LEN, PB_ARCHIVE_TRAILER_LEN, &t,
                                   error))
-        return bad(error, "bad trailer");
+        return FALSE;
     guint64 pos = PB_ARCHIVE_HEADER_LEN + h.manifest_len;
     g_autoptr(GArray) seen = g_array_new(FALSE, FALSE, sizeof(PbArchiveIndexEntry));
     for (;;) {
@@ -177,9 +178,10 @@ gboolean pb_archive_check(const guint8 *b, gsize len, PbManifest **manifest, GEr
         pos += PB_ARCHIVE_RECORD_LEN + r.stored;
     }
     guint64 count;
-    if (pos != t.index_offset || len - pos < PB_ARCHIVE_INDEX_HEADER_LEN + PB_ARCHIVE_TRAILER_LEN ||
-        !pb_archive_parse_index_header(b + pos, len - pos, &count, error))
+    if (pos != t.index_offset || len - pos < PB_ARCHIVE_INDEX_HEADER_LEN + PB_ARCHIVE_TRAILER_LEN)
         return bad(error, "index is not where the trailer says");
+    if (!pb_archive_parse_index_header(b + pos, len - pos, &count, error))
+        return FALSE;
     if (count != seen->len || count != t.count ||
         (len - pos - PB_ARCHIVE_INDEX_HEADER_LEN - PB_ARCHIVE_TRAILER_LEN) !=
             count * PB_ARCHIVE_INDEX_ENTRY_LEN)

@@ -336,7 +336,11 @@ PbManifest *pb_capture(const char *disk, PbChunkIO *io, const PbCaptureOptions *
             st->chunks_absent++;
             continue;
         }
-        if (map != NULL && !pb_domain_used(map, pos[i].off - r->offset, pos[i].len)) {
+        /* A partition's first and last chunks are always read: filesystems keep boot
+         * sectors and backup headers there that their used-block maps may leave out (NTFS
+         * keeps a backup boot sector in the partition's last sector). */
+        gboolean edge = i == r->first_chunk || i + 1 == r->first_chunk + r->n_chunks;
+        if (map != NULL && !edge && !pb_domain_used(map, pos[i].off - r->offset, pos[i].len)) {
             ref->kind = PB_CHUNK_UNUSED;
             st->chunks_unused++;
             runner_add_done(&run, pos[i].len);

@@ -28,25 +28,33 @@ gboolean pb_ref_parse(const char *arg, gboolean want_name, PbRef *ref, GError **
     memset(ref, 0, sizeof(*ref));
     g_autofree char *store = g_strdup(arg);
     const char *scheme_end = strstr(store, "://");
+    char *sep = NULL;
+    if (scheme_end != NULL && !g_str_has_prefix(store, "dir:"))
+        sep = strchr(scheme_end + 3, '/'); /* http://HOST[:PORT]/NAME */
+    else
+        sep = strrchr(store, ':'); /* PATH:NAME, dir:PATH:NAME, HOST:NAME */
+    if (sep != NULL && sep == store + 3 && g_str_has_prefix(store, "dir:"))
+        sep = NULL; /* "dir:" alone: no name */
     if (want_name) {
-        char *colon = strrchr(store, ':');
-        if (colon == NULL || (scheme_end != NULL && colon < scheme_end + 3) ||
-            (scheme_end != NULL && strchr(colon, '/') != NULL)) {
+        if (sep == NULL) {
             g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID,
                         "\"%s\": expected STORE:NAME (a directory is dir:PATH or a path with "
-                        "a '/', e.g. ./images:NAME)",
+                        "a '/', e.g. ./images:NAME; a server is HOST:NAME or "
+                        "http://HOST[:PORT]/NAME)",
                         arg);
             return FALSE;
         }
-        *colon = '\0';
-        if (!pb_name_valid(colon + 1)) {
+        *sep = '\0';
+        if (!pb_name_valid(sep + 1)) {
             g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID,
                         "\"%s\": image names are letters, digits, '.', '_' and '-', not "
                         "starting with '.', at most %d bytes",
-                        colon + 1, PB_NAME_MAX);
+                        sep + 1, PB_NAME_MAX);
             return FALSE;
         }
-        ref->name = g_strdup(colon + 1);
+        ref->name = g_strdup(sep + 1);
+    } else if (scheme_end != NULL && sep != NULL && sep[1] == '\0') {
+        *sep = '\0'; /* http://HOST/ */
     }
     if (g_str_has_prefix(store, "dir:")) {
         ref->kind = PB_REF_DIR;
