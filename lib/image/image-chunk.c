@@ -75,16 +75,29 @@ gboolean pb_codec_parse(const char *s, PbCodec *out)
     return TRUE;
 }
 
+static void free_cctx(gpointer p)
+{
+    ZSTD_freeCCtx(p);
+}
+static void free_dctx(gpointer p)
+{
+    ZSTD_freeDCtx(p);
+}
+static GPrivate cctx_key = G_PRIVATE_INIT(free_cctx);
+static GPrivate dctx_key = G_PRIVATE_INIT(free_dctx);
+
 GBytes *pb_chunk_encode(PbCodec codec, int level, const void *data, gsize len, PbCodec *used)
 {
     if (codec == PB_CODEC_ZSTD) {
         gsize cap = ZSTD_compressBound(len);
         guint8 *buf = g_malloc(cap);
-        /* One context per thread: creating one per chunk costs more than a small chunk's
-         * compression at level 1. */
-        static _Thread_local ZSTD_CCtx *cctx;
-        if (cctx == NULL)
+        /* One context per thread, freed when the thread ends: creating one per chunk
+         * costs more than a small chunk's compression at level 1. */
+        ZSTD_CCtx *cctx = g_private_get(&cctx_key);
+        if (cctx == NULL) {
             cctx = ZSTD_createCCtx();
+            g_private_set(&cctx_key, cctx);
+        }
         size_t n = ZSTD_compressCCtx(cctx, buf, cap, data, len, level);
         if (!ZSTD_isError(n) && n < len) {
             *used = PB_CODEC_ZSTD;
@@ -111,9 +124,11 @@ gboolean pb_chunk_decode_verify(PbCodec codec, const void *stored, gsize stored_
                         len);
             return FALSE;
         }
-        static _Thread_local ZSTD_DCtx *dctx;
-        if (dctx == NULL)
+        ZSTD_DCtx *dctx = g_private_get(&dctx_key);
+        if (dctx == NULL) {
             dctx = ZSTD_createDCtx();
+            g_private_set(&dctx_key, dctx);
+        }
         size_t n = ZSTD_decompressDCtx(dctx, out, len, stored, stored_len);
         if (ZSTD_isError(n) || n != len) {
             g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT, "zstd: %s",

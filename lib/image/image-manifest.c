@@ -234,12 +234,14 @@ static int next_line(Parser *ps, char **tok, int max, const char **line_start)
     while (q < nl) {
         const char *sp = memchr(q, ' ', (size_t)(nl - q));
         const char *e = sp != NULL ? sp : nl;
-        if (e == q || n == max)
-            return -3; /* empty token (double space) or too many */
+        if (e == q || n == max || (sp != NULL && sp + 1 == nl)) {
+            /* empty token (double space), too many, or a trailing space */
+            for (int i = 0; i < n; i++)
+                g_free(tok[i]);
+            return -3;
+        }
         tok[n++] = g_strndup(q, (gsize)(e - q));
         q = sp != NULL ? sp + 1 : nl;
-        if (sp != NULL && q == nl)
-            return -3; /* trailing space */
     }
     ps->p = nl + 1;
     return n;
