@@ -229,6 +229,10 @@ static int next_line(Parser *ps, char **tok, int max, const char **line_start)
     if (nl == NULL)
         return -2;
     ps->line++;
+    /* Printable ASCII only: a NUL would end a token early and let two texts mean the same. */
+    for (const char *c = ps->p; c < nl; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            return -3;
     int n = 0;
     const char *q = ps->p;
     while (q < nl) {
@@ -382,7 +386,8 @@ PbManifest *pb_manifest_parse(const char *text, gsize len, GError **error)
             return NULL;
         }
         if (n < 1) {
-            fail(&ps, "malformed line (empty, doubled or trailing space, or too many fields)");
+            fail(&ps, "malformed line (empty, doubled or trailing space, a byte that is not "
+                      "printable ASCII, or too many fields)");
             return NULL;
         }
         gboolean ok = TRUE;
