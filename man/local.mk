@@ -37,3 +37,10 @@ CLEANFILES += man/preboot-tftp.8
 man_MANS += man/preboot-proxydhcp.8
 EXTRA_DIST += man/preboot-proxydhcp.8.in
 CLEANFILES += man/preboot-proxydhcp.8
+
+## preboot-img(8), preboot-image(5)
+if ENABLE_IMAGE
+man_MANS += man/preboot-img.8 man/preboot-image.5
+endif
+EXTRA_DIST += man/preboot-img.8.in man/preboot-image.5.in
+CLEANFILES += man/preboot-img.8 man/preboot-image.5

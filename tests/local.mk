@@ -3,3 +3,4 @@ include tests/core.mk
 include tests/config.mk
 include tests/log.mk
 include tests/fuzz/local.mk
+include tests/image.mk

@@ -1,0 +1,215 @@
+#!/bin/sh
+# bench/imaging.sh - preboot-img against the plain pipelines on one disk image file, in one
+# run, and a Markdown table with ratios (results go in doc/benchmarks.md, ## imaging).
+#
+#   bench/imaging.sh [BUILD_DIR]            (default: $top_builddir, else .)
+#   SIZE_GB=4 USED_GB=2 LEVEL=1 WORK=/var/tmp bench/imaging.sh _build
+#
+# The disk: a SIZE_GB GPT disk image file whose one ext4 partition holds an OS-like tree of
+# about USED_GB (files from /usr/lib: binaries and libraries; /usr/share/doc: text; the .gz
+# and .xz files of /usr/share: already compressed), made with mkfs.ext4 -d.
+# Measured:
+#   capture:  preboot-img make (zstd level LEVEL) into a new local store
+#             vs zstd -T0 -LEVEL < disk > out
+#             vs partclone.ext4 -c -s PART | zstd -T0 -LEVEL > out (root: loop device)
+#   restore:  preboot-img restore onto a new file vs zstd -d -T0 < out > disk
+#   delta:    2 % of the files changed (loop mount, root; CHANGE=packages: whole
+#             directories get new versions of their files; CHANGE=scattered: every 50th
+#             file rewritten with random text), a second capture (new bytes stored), and a
+#             delta restore of it onto a copy of the first restore
+# The baselines write into the page cache; preboot-img fsyncs what it writes (each chunk
+# file, the restored disk), so the baselines are also timed with an fsync of their output.
+# Page cache is warm for every reader alike (the disk file is read once before timing).
+# CHUNK_SIZES="1048576 4194304 16777216" also captures the first and the changed disk into
+# a new store per chunk size: capture time, bytes stored, new bytes for the changed disk
+# (how the default chunk size was chosen).
+# Needs about 3 * SIZE_GB + 2 * USED_GB free in WORK.
+set -u
+B=${1:-${top_builddir:-.}}
+B=$(cd "$B" && pwd)
+IMG=$B/tools/preboot-img
+SIZE_GB=${SIZE_GB:-4}
+USED_GB=${USED_GB:-2}
+LEVEL=${LEVEL:-1}
+CHANGE=${CHANGE:-packages} # or scattered
+WORK=${WORK:-/var/tmp}
+[ -x "$IMG" ] || { echo "no $IMG: build first" >&2; exit 1; }
+for t in sfdisk mkfs.ext4 zstd; do
+    command -v $t >/dev/null 2>&1 || { echo "$t is needed" >&2; exit 1; }
+done
+tmp=$(mktemp -d "$WORK/imaging-bench.XXXXXX")
+loop=
+mnt=
+cleanup() {
+    [ -n "$mnt" ] && umount "$mnt" 2>/dev/null
+    [ -n "$loop" ] && losetup -d "$loop" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+cd "$tmp" || exit 1
+
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+size() { stat -c %s "$1"; }
+json() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p"; }
+mib() { echo "$1 / 1048576" | bc -l | xargs printf '%.0f'; }
+
+# --- the tree ---------------------------------------------------------------------------
+echo "building a ${USED_GB} GiB tree ..." >&2
+mkdir -p tree/lib tree/doc tree/compressed
+limit=$((USED_GB * 1024 * 1024 * 1024 * 85 / 100))
+cp -a /usr/share/doc/. tree/doc/ 2>/dev/null
+find /usr/share -type f \( -name '*.gz' -o -name '*.xz' \) -size +1k 2>/dev/null | head -20000 >list.z
+tar -cf - -T list.z 2>/dev/null | tar -xf - -C tree/compressed
+used=$(du -sb tree | cut -f1)
+# Files of /usr/lib in name order until the tree holds about 85 % of USED_GB (ext4's own
+# metadata and the journal make up most of the rest).
+find /usr/lib -type f -size +0 -printf '%s %p\n' 2>/dev/null | sort -k2 |
+    awk -v left=$((limit - used)) '{ left -= $1; if (left < 0) exit; print substr($0, index($0, " ") + 1) }' >list.lib
+tar -cf - -T list.lib 2>/dev/null | tar -xf - -C tree/lib
+rm -f list.z list.lib
+files=$(find tree -type f | wc -l)
+tree_bytes=$(du -sb tree | cut -f1)
+
+truncate -s ${SIZE_GB}G disk.img
+printf 'label: gpt\ntype=L\n' | sfdisk -q disk.img
+poff=$(sfdisk -d disk.img | awk '/^disk.img1/ { gsub(",", ""); printf "%.0f\n", $4 * 512 }')
+plen=$(sfdisk -d disk.img | awk '/^disk.img1/ { gsub(",", ""); printf "%.0f\n", $6 * 512 }')
+echo "mkfs.ext4 -d ($files files, $(mib "$tree_bytes") MiB) ..." >&2
+mkfs.ext4 -q -F -d tree -E offset="$poff" disk.img $((plen / 1024))k
+rm -rf tree
+cat disk.img >/dev/null # warm the cache for every reader alike
+
+# --- capture ----------------------------------------------------------------------------
+t0=$(now)
+out=$("$IMG" make disk.img ./store:one --level "$LEVEL" --json)
+t1=$(now)
+cap_s=$(secs "$t0" "$t1")
+cap_read=$(echo "$out" | json bytes_read)
+cap_stored=$(echo "$out" | json bytes_new_stored)
+mapped=$(echo "$out" | json partitions_mapped)
+
+t0=$(now)
+zstd -q -T0 -"$LEVEL" <disk.img >disk.zst
+t1=$(now)
+zst_s=$(secs "$t0" "$t1")
+sync disk.zst
+t2=$(now)
+zst_sync_s=$(secs "$t0" "$t2")
+zst_size=$(size disk.zst)
+
+pc_s=- pc_size=-
+if [ "$(id -u)" -eq 0 ] && command -v partclone.ext4 >/dev/null 2>&1 &&
+    loop=$(losetup --find --show --read-only --offset "$poff" --sizelimit "$plen" disk.img 2>/dev/null); then
+    t0=$(now)
+    partclone.ext4 -q -c -s "$loop" -o - 2>/dev/null | zstd -q -T0 -"$LEVEL" >part.zst
+    t1=$(now)
+    pc_s=$(secs "$t0" "$t1")
+    pc_size=$(size part.zst)
+    losetup -d "$loop"
+    loop=
+    rm -f part.zst
+fi
+
+# --- restore ----------------------------------------------------------------------------
+t0=$(now)
+"$IMG" restore ./store:one r1.img --json >/dev/null
+t1=$(now)
+res_s=$(secs "$t0" "$t1")
+cmp -s disk.img r1.img && exact=yes || exact=NO
+t0=$(now)
+zstd -q -d -T0 <disk.zst >z1.img
+t1=$(now)
+zres_s=$(secs "$t0" "$t1")
+sync z1.img
+t2=$(now)
+zres_sync_s=$(secs "$t0" "$t2")
+rm -f z1.img disk.zst
+
+# --- 2 % of the files changed, second capture, delta restore ------------------------------
+d_s=- d_bytes=- new2=- changed=0 changed_bytes=0
+if [ "$(id -u)" -eq 0 ] && mkdir mnt && mount -o loop,offset="$poff",sizelimit="$plen" disk.img mnt 2>/dev/null; then
+    mnt=$tmp/mnt
+    find mnt -type f | sort >files.all
+    total=$(wc -l <files.all)
+    want=$((total / 50)) # 2 %
+    if [ "$CHANGE" = scattered ]; then
+        # Every 50th file in name order, rewritten with random text of the same size: the
+        # worst case for fixed-size chunks (changes everywhere, nothing compresses).
+        awk 'NR % 50 == 0' files.all >files.chg
+    else
+        # A package update: whole directories (every 10th, in name order) until 2 % of the
+        # files, each file replaced by a new version (new blocks, as dpkg writes them) that
+        # differs in a few places.
+        sed 's|/[^/]*$||' files.all | uniq -c | awk 'NR % 10 == 0 { print $2 }' >dirs.chg
+        awk 'NR == FNR { d[$0] = 1; next } { p = $0; sub("/[^/]*$", "", p) } p in d' dirs.chg files.all |
+            head -n "$want" >files.chg
+    fi
+    while read -r f; do
+        n=$(stat -c %s "$f")
+        if [ "$CHANGE" = scattered ]; then
+            head -c "$n" /dev/urandom | base64 -w 0 | head -c "$n" >"$f.new"
+        else
+            cp "$f" "$f.new"
+            for at in 0 $((n / 2)) $((n - 1)); do
+                printf 'v2' | dd of="$f.new" bs=1 seek="$at" conv=notrunc status=none
+            done
+        fi
+        mv "$f.new" "$f"
+    done <files.chg
+    changed=$(wc -l <files.chg)
+    changed_bytes=$(awk '{ print }' files.chg | tr '\n' '\0' | du -cb --files0-from=- | tail -1 | cut -f1)
+    umount mnt
+    mnt=
+    out=$("$IMG" make disk.img ./store:two --level "$LEVEL" --json)
+    new2=$(echo "$out" | json bytes_new_stored)
+    cp --sparse=always r1.img r2.img
+    t0=$(now)
+    out=$("$IMG" restore ./store:two r2.img --delta --json)
+    t1=$(now)
+    d_s=$(secs "$t0" "$t1")
+    d_bytes=$(echo "$out" | json bytes_written)
+    cmp -s disk.img r2.img && dexact=yes || dexact=NO
+fi
+
+chunk_rows=
+if [ -n "${CHUNK_SIZES:-}" ] && [ "$d_s" != - ]; then
+    for cs in $CHUNK_SIZES; do
+        rm -rf cstore
+        t0=$(now)
+        out=$("$IMG" make r1.img ./cstore:one --level "$LEVEL" --chunk-size "$cs" --json)
+        t1=$(now)
+        st1=$(echo "$out" | json bytes_new_stored)
+        out=$("$IMG" make disk.img ./cstore:two --level "$LEVEL" --chunk-size "$cs" --json)
+        st2=$(echo "$out" | json bytes_new_stored)
+        chunk_rows="$chunk_rows| $((cs / 1048576)) MiB | $(secs "$t0" "$t1") | $(mib "$st1") | $(mib "$st2") |
+"
+    done
+    rm -rf cstore
+fi
+
+disk=$((SIZE_GB * 1073741824))
+r() { [ "$1" = - ] || [ "$2" = - ] && echo - || echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+echo
+echo "disk: ${SIZE_GB} GiB GPT, ext4 holding $files files ($(mib "$tree_bytes") MiB: /usr/lib, /usr/share/doc, .gz/.xz);" \
+    "zstd level $LEVEL; $(nproc) cores; used-block map for $mapped partition(s)"
+echo
+echo "| step | preboot-img | baseline | preboot-img / baseline |"
+echo "| --- | --- | --- | --- |"
+echo "| capture time (s) | $cap_s | zstd -T0: $zst_s (with fsync: $zst_sync_s); partclone \\| zstd: $pc_s | $(r "$cap_s" "$zst_s") ($(r "$cap_s" "$zst_sync_s")); $(r "$cap_s" "$pc_s") |"
+echo "| bytes read (MiB) | $(mib "$cap_read") | $(mib "$disk") | $(r "$cap_read" "$disk") |"
+echo "| stored (MiB) | $(mib "$cap_stored") | zstd: $(mib "$zst_size"); partclone \\| zstd: $([ "$pc_size" = - ] && echo - || mib "$pc_size") | $(r "$cap_stored" "$zst_size") |"
+echo "| restore time (s), bit-exact: $exact | $res_s | zstd -d: $zres_s (with fsync: $zres_sync_s) | $(r "$res_s" "$zres_s") ($(r "$res_s" "$zres_sync_s")) |"
+if [ "$d_s" != - ]; then
+    echo "| second capture after $changed files (2 %, $(mib "$changed_bytes") MiB, CHANGE=$CHANGE) changed: new bytes stored (MiB) | $(mib "$new2") | first capture: $(mib "$cap_stored") | $(r "$new2" "$cap_stored") |"
+    echo "| delta restore: bytes written (MiB), bit-exact: $dexact | $(mib "$d_bytes") | disk: $(mib "$disk") | $(r "$d_bytes" "$disk") |"
+    echo "| delta restore time (s) | $d_s | full restore: $res_s | $(r "$d_s" "$res_s") |"
+else
+    echo "| second capture and delta restore | - | needs root (loop mount) | - |"
+fi
+if [ -n "$chunk_rows" ]; then
+    echo
+    echo "| chunk size | capture (s) | stored (MiB) | new after 2 % changed (MiB) |"
+    echo "| --- | --- | --- | --- |"
+    printf '%s' "$chunk_rows"
+fi

@@ -1,0 +1,380 @@
+/* image-store.c - the local chunk store. Writes go to STORE/tmp, are fsynced, then renamed
+ * to their real name, and the directory is fsynced: a crash leaves whole files or stray
+ * temporaries (which gc removes), never half a chunk or half a manifest under a real name. */
+#include "image-store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct PbStore {
+    char *path;
+    int lock_fd;
+};
+
+static gboolean io_error(GError **error, const char *what, const char *path)
+{
+    int e = errno;
+    g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "%s %s: %s", what, path, g_strerror(e));
+    return FALSE;
+}
+
+const char *pb_store_path(const PbStore *s)
+{
+    return s->path;
+}
+
+PbStore *pb_store_open(const char *path, gboolean create, GError **error)
+{
+    g_autofree char *marker = g_build_filename(path, "preboot-store", NULL);
+    if (!g_file_test(marker, G_FILE_TEST_IS_REGULAR)) {
+        if (!create) {
+            g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING,
+                        "%s is not a preboot image store (no preboot-store file)", path);
+            return NULL;
+        }
+        static const char *const dirs[] = {"chunks", "images", "tmp"};
+        if (g_mkdir_with_parents(path, 0755) != 0)
+            return io_error(error, "cannot create", path), NULL;
+        for (guint i = 0; i < G_N_ELEMENTS(dirs); i++) {
+            g_autofree char *d = g_build_filename(path, dirs[i], NULL);
+            if (g_mkdir_with_parents(d, 0755) != 0)
+                return io_error(error, "cannot create", d), NULL;
+        }
+        if (!g_file_set_contents(marker, "preboot-store 1\n", -1, error))
+            return NULL;
+    }
+    g_autofree char *lock = g_build_filename(path, "lock", NULL);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return io_error(error, "cannot open", lock), NULL;
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+        close(fd);
+        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "store %s is locked by a running gc",
+                    path);
+        return NULL;
+    }
+    PbStore *s = g_new0(PbStore, 1);
+    s->path = g_strdup(path);
+    s->lock_fd = fd;
+    return s;
+}
+
+void pb_store_close(PbStore *s)
+{
+    if (s == NULL)
+        return;
+    close(s->lock_fd);
+    g_free(s->path);
+    g_free(s);
+}
+
+static char *chunk_path(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec)
+{
+    char hex[PB_HASH_HEX_LEN + 1];
+    pb_hash_to_hex(hash, hex);
+    return g_strdup_printf("%s/chunks/%.2s/%s.%s", s->path, hex, hex,
+                           codec == PB_CODEC_ZSTD ? "zst" : "raw");
+}
+
+gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkRef *found)
+{
+    for (int c = PB_CODEC_ZSTD; c >= PB_CODEC_NONE; c--) {
+        g_autofree char *p = chunk_path(s, hash, (PbCodec)c);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+            if (found != NULL) {
+                found->kind = PB_CHUNK_DATA;
+                found->codec = (guint8)c;
+                memcpy(found->hash, hash, PB_HASH_LEN);
+                found->stored = (guint64)st.st_size;
+            }
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
+static gboolean fsync_dir(const char *dir, GError **error)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        gboolean r = io_error(error, "cannot sync", dir);
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
+    close(fd);
+    return TRUE;
+}
+
+/* Writes data to a temporary in STORE/tmp, fsyncs it and renames it to dest. */
+static gboolean atomic_write(PbStore *s, const char *dest, const void *data, gsize len,
+                             GError **error)
+{
+    g_autofree char *tmp = g_build_filename(s->path, "tmp", "w-XXXXXX", NULL);
+    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return io_error(error, "cannot create a temporary file in", s->path);
+    const guint8 *p = data;
+    gsize left = len;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = ENOSPC;
+            io_error(error, "cannot write", tmp);
+            close(fd);
+            unlink(tmp);
+            return FALSE;
+        }
+        p += n;
+        left -= (gsize)n;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        io_error(error, "cannot write", tmp);
+        unlink(tmp);
+        return FALSE;
+    }
+    if (rename(tmp, dest) != 0) {
+        io_error(error, "cannot rename into", dest);
+        unlink(tmp);
+        return FALSE;
+    }
+    g_autofree char *dir = g_path_get_dirname(dest);
+    return fsync_dir(dir, error);
+}
+
+gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
+                            const void *data, gsize len, GError **error)
+{
+    if (pb_store_has_chunk(s, hash, NULL))
+        return TRUE;
+    g_autofree char *dest = chunk_path(s, hash, codec);
+    g_autofree char *dir = g_path_get_dirname(dest);
+    if (g_mkdir_with_parents(dir, 0755) != 0)
+        return io_error(error, "cannot create", dir);
+    return atomic_write(s, dest, data, len, error);
+}
+
+GBytes *pb_store_get_chunk(PbStore *s, const PbChunkRef *ref, PbCodec *codec, GError **error)
+{
+    char hex[PB_HASH_HEX_LEN + 1];
+    pb_hash_to_hex(ref->hash, hex);
+    PbChunkRef have;
+    if (!pb_store_has_chunk(s, ref->hash, &have)) {
+        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING, "chunk %s is not in %s", hex,
+                    s->path);
+        return NULL;
+    }
+    g_autofree char *p = chunk_path(s, ref->hash, (PbCodec)have.codec);
+    *codec = (PbCodec)have.codec;
+    char *data;
+    gsize len;
+    if (!g_file_get_contents(p, &data, &len, error))
+        return NULL;
+    return g_bytes_new_take(data, len);
+}
+
+static char *manifest_path(PbStore *s, const char *name)
+{
+    g_autofree char *file = g_strconcat(name, ".pbm", NULL);
+    return g_build_filename(s->path, "images", file, NULL);
+}
+
+static gboolean check_name(const char *name, GError **error)
+{
+    if (pb_name_valid(name))
+        return TRUE;
+    g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID, "invalid image name \"%s\"", name);
+    return FALSE;
+}
+
+gboolean pb_store_put_manifest(PbStore *s, const char *name, PbManifest *m, GError **error)
+{
+    if (!check_name(name, error))
+        return FALSE;
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind == PB_CHUNK_DATA && !pb_store_has_chunk(s, c->hash, NULL)) {
+            char hex[PB_HASH_HEX_LEN + 1];
+            pb_hash_to_hex(c->hash, hex);
+            g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING,
+                        "image %s names chunk %s, which is not stored", name, hex);
+            return FALSE;
+        }
+    }
+    g_autoptr(GString) text = pb_manifest_build(m);
+    g_autofree char *dest = manifest_path(s, name);
+    return atomic_write(s, dest, text->str, text->len, error);
+}
+
+PbManifest *pb_store_get_manifest(PbStore *s, const char *name, GError **error)
+{
+    if (!check_name(name, error))
+        return NULL;
+    g_autofree char *p = manifest_path(s, name);
+    g_autofree char *text = NULL;
+    gsize len;
+    if (!g_file_test(p, G_FILE_TEST_IS_REGULAR)) {
+        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING, "no image %s in %s", name,
+                    s->path);
+        return NULL;
+    }
+    if (!g_file_get_contents(p, &text, &len, error))
+        return NULL;
+    GError *e = NULL;
+    PbManifest *m = pb_manifest_parse(text, len, &e);
+    if (m == NULL) {
+        g_set_error(error, PB_IMAGE_ERROR, e->code, "image %s: %s", name, e->message);
+        g_error_free(e);
+    }
+    return m;
+}
+
+gboolean pb_store_delete_manifest(PbStore *s, const char *name, GError **error)
+{
+    if (!check_name(name, error))
+        return FALSE;
+    g_autofree char *p = manifest_path(s, name);
+    if (unlink(p) != 0)
+        return io_error(error, "cannot delete", p);
+    g_autofree char *dir = g_path_get_dirname(p);
+    return fsync_dir(dir, error);
+}
+
+/* g_ptr_array_sort passes pointers to the elements. */
+static gint cmp_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+GPtrArray *pb_store_list(PbStore *s, GError **error)
+{
+    g_autofree char *dir = g_build_filename(s->path, "images", NULL);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, error);
+    if (d == NULL)
+        return NULL;
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    const char *n;
+    while ((n = g_dir_read_name(d)) != NULL)
+        if (g_str_has_suffix(n, ".pbm")) {
+            char *name = g_strndup(n, strlen(n) - 4);
+            if (pb_name_valid(name))
+                g_ptr_array_add(names, name);
+            else
+                g_free(name);
+        }
+    g_ptr_array_sort(names, cmp_names);
+    return names;
+}
+
+static guint hash_hash(gconstpointer p)
+{
+    guint h;
+    memcpy(&h, p, sizeof(h));
+    return h;
+}
+static gboolean hash_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, PB_HASH_LEN) == 0;
+}
+
+static gboolean gc_locked(PbStore *s, PbGcStats *st, GError **error)
+{
+    g_autoptr(GHashTable) live = g_hash_table_new_full(hash_hash, hash_equal, g_free, NULL);
+    g_autoptr(GPtrArray) names = pb_store_list(s, error);
+    if (names == NULL)
+        return FALSE;
+    for (guint i = 0; i < names->len; i++) {
+        /* A manifest that does not parse keeps gc from running at all: deleting the chunks
+         * of an image we cannot read would make a repairable store unrepairable. */
+        g_autoptr(PbManifest) m = pb_store_get_manifest(s, names->pdata[i], error);
+        if (m == NULL) {
+            g_prefix_error(error, "gc not run: ");
+            return FALSE;
+        }
+        for (guint c = 0; c < m->chunks->len; c++) {
+            const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, c);
+            if (r->kind == PB_CHUNK_DATA)
+                g_hash_table_add(live, g_memdup2(r->hash, PB_HASH_LEN));
+        }
+    }
+    g_autofree char *chunks = g_build_filename(s->path, "chunks", NULL);
+    g_autoptr(GDir) top = g_dir_open(chunks, 0, error);
+    if (top == NULL)
+        return FALSE;
+    const char *sub;
+    while ((sub = g_dir_read_name(top)) != NULL) {
+        g_autofree char *subdir = g_build_filename(chunks, sub, NULL);
+        g_autoptr(GDir) d = g_dir_open(subdir, 0, NULL);
+        const char *f;
+        while (d != NULL && (f = g_dir_read_name(d)) != NULL) {
+            guint8 h[PB_HASH_LEN];
+            g_autofree char *p = g_build_filename(subdir, f, NULL);
+            if (strlen(f) == PB_HASH_HEX_LEN + 4 && pb_hash_from_hex(f, PB_HASH_HEX_LEN, h) &&
+                g_hash_table_contains(live, h)) {
+                st->chunks_kept++;
+                continue;
+            }
+            struct stat sb;
+            if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(p) == 0) {
+                st->chunks_removed++;
+                st->bytes_removed += (guint64)sb.st_size;
+            }
+        }
+    }
+    /* With the lock held exclusively no writer runs: every temporary is a crash's leftover. */
+    g_autofree char *tmp = g_build_filename(s->path, "tmp", NULL);
+    g_autoptr(GDir) td = g_dir_open(tmp, 0, NULL);
+    const char *f;
+    while (td != NULL && (f = g_dir_read_name(td)) != NULL) {
+        g_autofree char *p = g_build_filename(tmp, f, NULL);
+        if (unlink(p) == 0)
+            st->temps_removed++;
+    }
+    return TRUE;
+}
+
+gboolean pb_store_gc(PbStore *s, PbGcStats *st, GError **error)
+{
+    memset(st, 0, sizeof(*st));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO,
+                    "store %s is in use by another process; gc not run", s->path);
+        return FALSE;
+    }
+    gboolean ok = gc_locked(s, st, error);
+    flock(s->lock_fd, LOCK_SH);
+    return ok;
+}
+
+static gboolean io_has(void *self, const guint8 hash[PB_HASH_LEN], PbChunkRef *found)
+{
+    return pb_store_has_chunk(self, hash, found);
+}
+static gboolean io_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec, const void *data,
+                       gsize len, GError **error)
+{
+    return pb_store_put_chunk(self, hash, codec, data, len, error);
+}
+static GBytes *io_get(void *self, const PbChunkRef *ref, PbCodec *codec, GError **error)
+{
+    return pb_store_get_chunk(self, ref, codec, error);
+}
+
+void pb_store_chunk_io(PbStore *s, PbChunkIO *io)
+{
+    io->self = s;
+    io->has = io_has;
+    io->put = io_put;
+    io->get = io_get;
+}

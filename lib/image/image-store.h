@@ -1,0 +1,59 @@
+/* image-store.h - a chunk store on the local filesystem (preboot-image(5), "Store layout"):
+ *   STORE/preboot-store          marker: "preboot-store 1"
+ *   STORE/chunks/HH/HASH.zst|.raw one file per chunk, HH = first two hex digits of HASH
+ *   STORE/images/NAME.pbm        manifests
+ *   STORE/tmp/                   temporary files; renamed into place once fsynced
+ *   STORE/lock                   flock: shared while in use, exclusive for gc
+ * Every function is safe to call from several threads at once. */
+#pragma once
+
+#include "image-format.h"
+
+G_BEGIN_DECLS
+
+typedef struct PbStore PbStore;
+
+PbStore *pb_store_open(const char *path, gboolean create, GError **error);
+void pb_store_close(PbStore *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PbStore, pb_store_close)
+const char *pb_store_path(const PbStore *s);
+
+/* TRUE when the chunk is stored; fills codec and stored length when found is not NULL. */
+gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkRef *found);
+/* Stores coded bytes under hash, atomically; a chunk already present is kept. Callers from
+ * the network must check the bytes against the hash first (pb_chunk_decode_verify). */
+gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
+                            const void *data, gsize len, GError **error);
+/* The stored (coded) bytes of ref's hash, and how they are coded (the store may hold a
+ * chunk coded otherwise than the manifest that names it says, e.g. after an import). */
+GBytes *pb_store_get_chunk(PbStore *s, const PbChunkRef *ref, PbCodec *codec, GError **error);
+
+/* Manifests. put refuses unless every DATA chunk it names is stored (so an image never
+ * becomes visible half-uploaded) and replaces an older image of that name atomically. */
+gboolean pb_store_put_manifest(PbStore *s, const char *name, PbManifest *m, GError **error);
+PbManifest *pb_store_get_manifest(PbStore *s, const char *name, GError **error);
+gboolean pb_store_delete_manifest(PbStore *s, const char *name, GError **error);
+/* Image names, sorted. */
+GPtrArray *pb_store_list(PbStore *s, GError **error);
+
+typedef struct {
+    guint chunks_kept, chunks_removed, temps_removed;
+    guint64 bytes_removed;
+} PbGcStats;
+/* Removes chunks no manifest references, and temporary files. Takes the store's lock
+ * exclusively; fails rather than wait while another process uses the store. */
+gboolean pb_store_gc(PbStore *s, PbGcStats *st, GError **error);
+
+/* The chunk source/sink the capture and restore engines talk to, so the same engine works
+ * over a local store (below), the imaging server's HTTP API or a multicast receiver.
+ * Callbacks are called from worker threads concurrently. */
+typedef struct {
+    void *self;
+    gboolean (*has)(void *self, const guint8 hash[PB_HASH_LEN], PbChunkRef *found);
+    gboolean (*put)(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec, const void *data,
+                    gsize len, GError **error);
+    GBytes *(*get)(void *self, const PbChunkRef *ref, PbCodec *codec, GError **error);
+} PbChunkIO;
+void pb_store_chunk_io(PbStore *s, PbChunkIO *io);
+
+G_END_DECLS
