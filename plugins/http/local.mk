@@ -14,5 +14,5 @@ plugins_http_http_la_SOURCES = plugins/http/http-plugin.c plugins/http/http-sock
 	plugins/http/http-sockaddr-posix.c
 plugins_http_http_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(MHD_CFLAGS)
 plugins_http_http_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
-plugins_http_http_la_LIBADD = plugins/http/libhttp-core.la core/libpbnet.la $(GLIB_LIBS) \
+plugins_http_http_la_LIBADD = plugins/http/libhttp-core.la $(PB_NET_LIBS) \
 	$(MHD_LIBS)
