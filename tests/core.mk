@@ -68,6 +68,14 @@ tests_test_host_SOURCES = tests/test-host.c
 tests_test_host_LDADD = $(TEST_CORE_LIBS)
 
 ## The daemon and prebootctl, end to end; and a plugin built against the installed header.
-TESTS += tests/test-daemon.sh tests/test-out-of-tree.sh tests/test-legacy-conf.sh
+TESTS += tests/test-daemon.sh tests/test-out-of-tree.sh
+## The legacy .conf files of tftp, proxydhcp and policy through the real daemon.
+if BUILD_TFTP
+if BUILD_PROXYDHCP
+if BUILD_POLICY
+TESTS += tests/test-legacy-conf.sh
+endif
+endif
+endif
 EXTRA_DIST += tests/test-daemon.sh tests/test-out-of-tree.sh tests/test-legacy-conf.sh tests/tap.sh \
 	tests/data/oot/oot.c

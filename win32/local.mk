@@ -56,7 +56,10 @@ WIN32_POSIX_ONLY = \
 ##   symlink()/mkfifo() cases; the TFTP module itself runs in win32/test-wine-tftp.sh.
 ## fuzz/replay-control: links core/os-posix.c itself.
 ## tftp-serve, tftp-mangler, pb-serve: helpers of the Linux shell tests (raw POSIX sockets).
-TESTS += win32/test-wine-tftp.sh win32/test-wine-service.sh
+TESTS += win32/test-wine-service.sh
+if BUILD_TFTP
+TESTS += win32/test-wine-tftp.sh
+endif
 win32_filter = $(filter-out $(WIN32_POSIX_ONLY) $(WIN32_POSIX_ONLY:=$(EXEEXT)),$(1))
 win32-check:
 	PKG_CONFIG='$(PKG_CONFIG)' PKG_CONFIG_LIBDIR='$(PKG_CONFIG_LIBDIR)' \

@@ -56,7 +56,10 @@ plugins_policy_policy_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
 plugins_policy_policy_la_LIBADD = plugins/policy/libpolicy-core.la $(PB_NET_LIBS) \
 	$(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
 
-## The modules in the real host, in process: policy with http and tftp.
+## The modules in the real host, in process: policy with http and tftp (when all three are
+## built).
+if BUILD_HTTP
+if BUILD_TFTP
 check_PROGRAMS += tests/test-policy-plugin
 TESTS += tests/test-policy-plugin
 tests_test_policy_plugin_SOURCES = tests/test-policy-plugin.c
@@ -65,8 +68,13 @@ tests_test_policy_plugin_LDADD = plugins/policy/libpolicy-core.la $(TEST_CORE_LI
 EXTRA_tests_test_policy_plugin_DEPENDENCIES = plugins/policy/policy.la plugins/http/http.la \
 	plugins/tftp/tftp.la
 
+endif
+endif
+
 ## The real daemon with curl (skips without curl).
+if BUILD_HTTP
 TESTS += tests/test-policy-daemon.sh
+endif
 EXTRA_DIST += tests/test-policy-daemon.sh
 
 ## bench/policy.sh builds its load generator itself (not run by make check).
@@ -74,9 +82,15 @@ EXTRA_DIST += bench/policy.sh bench/policy-bench.c
 
 ## End to end with real iPXE firmware in QEMU (root, namespaces): `make check-e2e`.
 EXTRA_DIST += tests/e2e/policy-e2e.sh
+if BUILD_HTTP
+if BUILD_PROXYDHCP
+if BUILD_TFTP
 check-e2e-policy: core/prebootd$(EXEEXT) tools/prebootctl$(EXEEXT) \
 		plugins/policy/policy.la plugins/http/http.la \
 		plugins/proxydhcp/proxydhcp.la plugins/tftp/tftp.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	    $(SHELL) $(top_srcdir)/tests/e2e/policy-e2e.sh
-check-e2e: check-e2e-policy
+CHECK_E2E += check-e2e-policy
+endif
+endif
+endif

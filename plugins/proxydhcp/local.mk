@@ -67,8 +67,10 @@ tests_e2e_pb_serve_SOURCES = tests/e2e/pb-serve.c
 tests_e2e_pb_serve_LDADD = core/libpreboot-core.la $(GLIB_LIBS) $(YAML_LIBS) $(LTDL_LIBS)
 EXTRA_DIST += tests/e2e/proxydhcp-e2e.sh
 
+if BUILD_TFTP
 check-e2e-proxydhcp: tests/e2e/pb-serve$(EXEEXT) core/prebootd$(EXEEXT) \
 		plugins/proxydhcp/proxydhcp.la plugins/tftp/tftp.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	    $(SHELL) $(top_srcdir)/tests/e2e/proxydhcp-e2e.sh
-check-e2e: check-e2e-proxydhcp
+CHECK_E2E += check-e2e-proxydhcp
+endif
