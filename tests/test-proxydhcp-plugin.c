@@ -2,6 +2,8 @@
  * UDP datagrams on 127.0.0.0/8 high ports: every field of each reply and where it went,
  * relays, 4011 from port 68 and from 4011, what is ignored, the remote policy engine
  * (answering and silent), the reply delay, counters, status and the per-MAC history. */
+#include "build-config.h"
+
 #include "dhcp-packet.h"
 #include "host.h"
 #include "net.h"
@@ -842,6 +844,8 @@ static void test_ipxe_auto(Fixture *f, gconstpointer data)
      * does too), not that an iPXE we handed out came back. */
     g_assert_nonnull(strstr(log, "runs iPXE (DHCP user class \"iPXE\")"));
     g_assert_null(strstr(log, "asks again"));
+    /* The module reports the suite's version, as every plugin does. */
+    g_assert_nonnull(strstr(log, "proxydhcp " PACKAGE_VERSION " serving"));
 
     fake_http.serving = true;
     req[4] ^= 1;
