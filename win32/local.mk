@@ -1,7 +1,7 @@
 ## win32/: the Windows build (./configure --host=x86_64-w64-mingw32). See doc/windows.md.
-## os-win32.c stands in for core/os-posix.c (wired in core/local.mk), tftp-fs-win32.c for
-## plugins/tftp/tftp-fs-posix.c (plugins/tftp/local.mk). lib/net keeps its own twin
-## (lib/net/net-win32.c, with the Winsock header win32-sock.h that win32/ includes too).
+## os-win32.c stands in for core/os-posix.c (wired in core/local.mk). Plugins and lib/
+## keep their Windows twins beside the POSIX ones (plugins/tftp/tftp-fs-win32.c,
+## lib/net/net-win32.c with the Winsock header win32-sock.h that win32/ includes too).
 
 EXTRA_DIST += win32/win32.h win32/compat.h win32/posix win32/main-win32.c win32/messages.mc \
 	win32/build-deps.sh win32/wine-test.sh win32/make-zip.sh win32/test-wine-tftp.sh \

@@ -9,10 +9,10 @@ plugins_tftp_libtftp_core_la_SOURCES = \
 	plugins/tftp/tftp-netascii.h plugins/tftp/tftp-netascii.c \
 	plugins/tftp/tftp-session.h plugins/tftp/tftp-session.c \
 	plugins/tftp/tftp-fs.h
-## OS-specific part behind tftp-fs.h: POSIX here, the Windows twin in win32/. Interface
+## OS-specific part behind tftp-fs.h: its POSIX and Windows twins side by side. Interface
 ## addresses come from lib/net.
 if OS_WIN32
-plugins_tftp_libtftp_core_la_SOURCES += win32/tftp-fs-win32.c
+plugins_tftp_libtftp_core_la_SOURCES += plugins/tftp/tftp-fs-win32.c
 else
 plugins_tftp_libtftp_core_la_SOURCES += plugins/tftp/tftp-fs-posix.c
 endif
