@@ -28,6 +28,13 @@ tests_test_proxydhcp_decide_SOURCES = tests/test-proxydhcp-decide.c
 tests_test_proxydhcp_decide_CPPFLAGS = $(PROXYDHCP_TEST_CPPFLAGS)
 tests_test_proxydhcp_decide_LDADD = $(PROXYDHCP_CORE_LIBS)
 
+## proxydhcp as a client of the policy protocol, read back with lib/proto's parser.
+check_PROGRAMS += tests/test-proxydhcp-policy-query
+TESTS += tests/test-proxydhcp-policy-query
+tests_test_proxydhcp_policy_query_SOURCES = tests/test-proxydhcp-policy-query.c
+tests_test_proxydhcp_policy_query_CPPFLAGS = $(PROXYDHCP_TEST_CPPFLAGS)
+tests_test_proxydhcp_policy_query_LDADD = $(PROXYDHCP_CORE_LIBS)
+
 EXTRA_DIST += tests/fuzz/corpus-dhcp-packet tests/data/dhcp bench/proxydhcp.sh bench/pxe-load.c
 
 ## libFuzzer build (configure --enable-fuzzing CC=clang).
