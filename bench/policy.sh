@@ -33,7 +33,8 @@ trap cleanup EXIT INT TERM
 lib=$B/plugins/policy/.libs/libpolicy-core.a
 [ -f "$lib" ] || { echo "build $lib first (make -C $B)" >&2; exit 1; }
 # shellcheck disable=SC2046
-cc -O2 -I"$SRC/include" -I"$SRC/plugins/policy" -I"$B" -o "$tmp/policy-bench" \
+cc -O2 -I"$SRC/include" -I"$SRC/plugins/policy" -I"$SRC/lib/proto" -I"$SRC/lib/net" -I"$B" \
+    -o "$tmp/policy-bench" \
     "$SRC/bench/policy-bench.c" "$lib" $(pkg-config --cflags --libs glib-2.0 yaml-0.1 sqlite3) ||
     exit 1
 

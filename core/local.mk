@@ -10,22 +10,11 @@ core_libpreboot_core_la_SOURCES = \
 	core/loader.h core/loader.c \
 	core/host.h core/host-private.h core/host.c core/host-services.c core/host-lifecycle.c
 core_libpreboot_core_la_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS)
-core_libpreboot_core_la_LIBADD = core/libpbnet.la $(GLIB_LIBS) $(YAML_LIBS) $(LTDL_LIBS) $(NET_LIBS)
+core_libpreboot_core_la_LIBADD = $(GLIB_LIBS) $(YAML_LIBS) $(LTDL_LIBS) $(NET_LIBS)
 if OS_WIN32
 core_libpreboot_core_la_SOURCES += win32/os-win32.c
 else
 core_libpreboot_core_la_SOURCES += core/os-posix.c
-endif
-
-## UDP and addresses for protocol plugins; linked into each plugin (never exported).
-noinst_LTLIBRARIES += core/libpbnet.la
-core_libpbnet_la_SOURCES = core/net.h core/net-sockaddr.h core/net-common.c core/net-send.c
-core_libpbnet_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
-core_libpbnet_la_LIBADD = $(GLIB_LIBS) $(NET_LIBS)
-if OS_WIN32
-core_libpbnet_la_SOURCES += win32/net-win32.c
-else
-core_libpbnet_la_SOURCES += core/net-posix.c
 endif
 
 sbin_PROGRAMS += core/prebootd

@@ -13,14 +13,14 @@ tests_plugins_testplug_la_SOURCES = tests/plugins/testplug.c
 tests_plugins_testplug_la_CPPFLAGS = $(AM_CPPFLAGS) -DTESTPLUG_NAME=testplug
 tests_plugins_testplug_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 tests_plugins_testplug_la_LDFLAGS = $(TEST_MODULE_FLAGS)
-tests_plugins_testplug_la_LIBADD = core/libpbnet.la $(GLIB_LIBS)
+tests_plugins_testplug_la_LIBADD = $(PB_NET_LIBS)
 
 tests_plugins_testplug_norl_la_SOURCES = tests/plugins/testplug.c
 tests_plugins_testplug_norl_la_CPPFLAGS = $(AM_CPPFLAGS) -DTESTPLUG_NAME=testplug_norl \
 	-DTESTPLUG_NO_RELOAD
 tests_plugins_testplug_norl_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 tests_plugins_testplug_norl_la_LDFLAGS = $(TEST_MODULE_FLAGS)
-tests_plugins_testplug_norl_la_LIBADD = core/libpbnet.la $(GLIB_LIBS)
+tests_plugins_testplug_norl_la_LIBADD = $(PB_NET_LIBS)
 
 BROKEN_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 tests_plugins_badmagic_la_SOURCES = tests/plugins/broken.c
@@ -112,9 +112,11 @@ EXTRA_DIST += tests/test-ready.sh
 ## In-process tests link the core library; testutil holds the shared helpers.
 check_LTLIBRARIES += tests/libtestutil.la
 tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
-tests_libtestutil_la_LIBADD = core/libpreboot-core.la $(GLIB_LIBS) $(YAML_LIBS) $(LTDL_LIBS)
-TEST_CORE_LIBS = tests/libtestutil.la core/libpreboot-core.la $(GLIB_LIBS) $(YAML_LIBS) \
+## testutil's socket helpers use lib/net.
+tests_libtestutil_la_LIBADD = core/libpreboot-core.la $(PB_NET_LIBS) $(GLIB_LIBS) $(YAML_LIBS) \
 	$(LTDL_LIBS)
+TEST_CORE_LIBS = tests/libtestutil.la core/libpreboot-core.la $(PB_NET_LIBS) $(GLIB_LIBS) \
+	$(YAML_LIBS) $(LTDL_LIBS)
 
 check_PROGRAMS += tests/test-loader tests/test-host
 TESTS += tests/test-loader tests/test-host
@@ -124,6 +126,14 @@ tests_test_host_SOURCES = tests/test-host.c
 tests_test_host_LDADD = $(TEST_CORE_LIBS)
 
 ## The daemon and prebootctl, end to end; and a plugin built against the installed header.
-TESTS += tests/test-daemon.sh tests/test-out-of-tree.sh tests/test-legacy-conf.sh
+TESTS += tests/test-daemon.sh tests/test-out-of-tree.sh
+## The legacy .conf files of tftp, proxydhcp and policy through the real daemon.
+if BUILD_TFTP
+if BUILD_PROXYDHCP
+if BUILD_POLICY
+TESTS += tests/test-legacy-conf.sh
+endif
+endif
+endif
 EXTRA_DIST += tests/test-daemon.sh tests/test-out-of-tree.sh tests/test-legacy-conf.sh tests/tap.sh \
 	tests/data/oot/oot.c

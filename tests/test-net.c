@@ -1,6 +1,7 @@
-/* test-net.c - core/net.h: address literals and CIDR, and real UDP exchanges over loopback
+/* test-net.c - lib/net/net.h: address literals and CIDR, real UDP exchanges over loopback
  * (127/8 and ::1 only) checking that PKTINFO reports where a datagram arrived and that a
- * reply can leave from a chosen local address. */
+ * reply can leave from a chosen local address, the interface address list and the
+ * questions asked of it, and multicast group membership on lo. */
 #define _GNU_SOURCE 1
 #include "net.h"
 
@@ -454,6 +455,206 @@ static void test_iface(void)
     }
 }
 
+static PbIfAddr ifa(guint32 ifindex, const char *text, guint8 prefix, guint flags)
+{
+    PbIfAddr e = {.ifindex = ifindex, .prefix = prefix, .flags = flags};
+    e.addr = addr(text, 0);
+    return e;
+}
+
+/* The portable questions, on a made-up host: eth (2) with two subnets, lo (1), a /31 link
+ * (3), and an interface that is down (4). */
+static void test_ifaddrs_logic(void)
+{
+    g_autoptr(GArray) l = g_array_new(FALSE, TRUE, sizeof(PbIfAddr));
+    PbIfAddr all[] = {
+        ifa(1, "127.0.0.1", 8, PB_IFADDR_UP | PB_IFADDR_LOOPBACK),
+        ifa(4, "198.51.100.7", 24, 0),
+        ifa(2, "10.1.0.5", 16, PB_IFADDR_UP),
+        ifa(2, "192.168.7.1", 24, PB_IFADDR_UP),
+        ifa(2, "2001:db8::5", 64, PB_IFADDR_UP),
+        ifa(3, "172.16.0.0", 31, PB_IFADDR_UP),
+    };
+    g_array_append_vals(l, all, G_N_ELEMENTS(all));
+    PbAddr out, near;
+    char buf[64];
+
+    /* The interface's first IPv4 address, or the one on the subnet near names. */
+    g_assert_true(pb_ifaddrs_pick_ipv4(l, 2, NULL, &out));
+    g_assert_cmpstr(pb_addr_format(&out, FALSE, buf, sizeof buf), ==, "10.1.0.5");
+    near = addr("0.0.0.0", 0);
+    g_assert_true(pb_ifaddrs_pick_ipv4(l, 2, &near, &out));
+    g_assert_cmpstr(pb_addr_format(&out, FALSE, buf, sizeof buf), ==, "10.1.0.5");
+    near = addr("192.168.7.200", 0);
+    g_assert_true(pb_ifaddrs_pick_ipv4(l, 2, &near, &out));
+    g_assert_cmpstr(pb_addr_format(&out, FALSE, buf, sizeof buf), ==, "192.168.7.1");
+    near = addr("203.0.113.1", 0); /* on none of its subnets: the first */
+    g_assert_true(pb_ifaddrs_pick_ipv4(l, 2, &near, &out));
+    g_assert_cmpstr(pb_addr_format(&out, FALSE, buf, sizeof buf), ==, "10.1.0.5");
+    g_assert_false(pb_ifaddrs_pick_ipv4(l, 0, NULL, &out));
+    g_assert_false(pb_ifaddrs_pick_ipv4(l, 9, NULL, &out));
+    g_assert_cmpuint(out.family, ==, 0);
+
+    PbAddr a = addr("192.168.7.1", 0);
+    g_assert_true(pb_ifaddrs_has(l, 2, &a));
+    g_assert_false(pb_ifaddrs_has(l, 1, &a));
+    g_assert_false(pb_ifaddrs_has(l, 0, &a));
+    a = addr("2001:db8::5", 0);
+    g_assert_true(pb_ifaddrs_has(l, 2, &a));
+
+    /* Subnet-directed broadcasts and old-style network addresses; /31 has neither. */
+    static const char *const yes[] = {"10.1.255.255", "10.1.0.0",        "192.168.7.255",
+                                      "192.168.7.0",  "127.255.255.255", "198.51.100.255"};
+    static const char *const no[] = {"10.1.0.5",   "10.2.255.255",    "172.16.0.1",
+                                     "172.16.0.0", "255.255.255.255", "2001:db8::ffff"};
+    for (gsize i = 0; i < G_N_ELEMENTS(yes); i++) {
+        a = addr(yes[i], 0);
+        g_assert_true(pb_ifaddrs_is_directed_broadcast(l, &a));
+    }
+    for (gsize i = 0; i < G_N_ELEMENTS(no); i++) {
+        a = addr(no[i], 0);
+        g_assert_false(pb_ifaddrs_is_directed_broadcast(l, &a));
+    }
+    PbAddr b, n;
+    g_assert_true(pb_ifaddr_broadcast(&all[2], &b, &n));
+    g_assert_cmpstr(pb_addr_format(&b, FALSE, buf, sizeof buf), ==, "10.1.255.255");
+    g_assert_cmpstr(pb_addr_format(&n, FALSE, buf, sizeof buf), ==, "10.1.0.0");
+    g_assert_false(pb_ifaddr_broadcast(&all[4], &b, &n)); /* IPv6 */
+    g_assert_false(pb_ifaddr_broadcast(&all[5], &b, &n)); /* /31 */
+
+    a = addr("10.1.200.3", 0);
+    g_assert_true(pb_ifaddr_contains(&all[2], &a));
+    g_assert_false(pb_ifaddr_contains(&all[3], &a));
+    a = addr("2001:db8::1:2", 0);
+    g_assert_true(pb_ifaddr_contains(&all[4], &a));
+    g_assert_false(pb_ifaddr_contains(&all[2], &a));
+
+    /* The host's default: up, not loopback, IPv4 (the interface that is down is skipped). */
+    g_assert_true(pb_ifaddrs_default_ipv4(l, &out));
+    g_assert_cmpstr(pb_addr_format(&out, FALSE, buf, sizeof buf), ==, "10.1.0.5");
+    g_array_remove_range(l, 2, 2);
+    g_array_remove_index(l, 3);
+    g_assert_false(pb_ifaddrs_default_ipv4(l, &out));
+    g_assert_cmpuint(out.family, ==, 0);
+}
+
+/* The system's list: lo is there with 127.0.0.1/8, flagged up and loopback. */
+static void test_ifaddrs_system(void)
+{
+    g_autoptr(GArray) l = pb_net_ifaddrs();
+    guint32 lo = lo_index();
+    gboolean seen = FALSE;
+    for (guint i = 0; i < l->len; i++) {
+        const PbIfAddr *e = &g_array_index(l, PbIfAddr, i);
+        g_assert_cmpuint(e->ifindex, >, 0);
+        g_assert_true(e->addr.family == 4 || e->addr.family == 6);
+        g_assert_cmpuint(e->addr.port, ==, 0);
+        g_assert_cmpuint(e->prefix, <=, e->addr.family == 6 ? 128 : 32);
+        if (e->ifindex == lo && e->addr.family == 4) {
+            char buf[64];
+            g_assert_cmpstr(pb_addr_format(&e->addr, FALSE, buf, sizeof buf), ==, "127.0.0.1");
+            g_assert_cmpuint(e->prefix, ==, 8);
+            g_assert_cmpuint(e->flags & (PB_IFADDR_UP | PB_IFADDR_LOOPBACK), ==,
+                             PB_IFADDR_UP | PB_IFADDR_LOOPBACK);
+            seen = TRUE;
+        }
+    }
+    g_assert_true(seen);
+    PbAddr a = addr("127.0.0.1", 0), out;
+    g_assert_true(pb_ifaddrs_has(l, lo, &a));
+    g_assert_true(pb_ifaddrs_pick_ipv4(l, lo, NULL, &out));
+    g_assert_true(pb_addr_equal(&out, &a));
+}
+
+/* Reads what is queued on s within timeout_ms; -1 when nothing came. */
+static gssize recv_within(pb_socket_t s, void *buf, gsize len, int timeout_ms)
+{
+    struct pollfd p = {.fd = (int)s, .events = POLLIN};
+    if (poll(&p, 1, timeout_ms) != 1)
+        return -1;
+    return pb_udp_recv(s, buf, len, NULL, NULL, NULL, NULL);
+}
+
+/* Two members of a group on lo and a sender: both hear it; after one leaves, the datagram
+ * the other hears proves the one that left would have had it queued too, and it has not.
+ * Skipped when the kernel refuses multicast on lo (no route, no membership). */
+static void test_multicast(void)
+{
+    guint32 lo = lo_index();
+    PbAddr group = addr("239.255.42.99", 0), bind_any = addr("0.0.0.0", 0);
+    g_autoptr(GError) error = NULL;
+    pb_socket_t a = pb_udp_open(&bind_any, PB_UDP_REUSEADDR, &error);
+    g_assert_no_error(error);
+    PbAddr bound;
+    g_assert_true(pb_udp_local_addr(a, &bound));
+    /* A second member on the same port. */
+    bind_any.port = bound.port;
+    pb_socket_t b = pb_udp_open(&bind_any, PB_UDP_REUSEADDR, &error);
+    g_assert_no_error(error);
+    group.port = bound.port;
+
+    if (!pb_udp_join_group(a, &group, lo, &error)) {
+        g_autofree char *why =
+            g_strdup_printf("the kernel refuses multicast on lo: %s", error->message);
+        g_test_skip(why);
+        pb_udp_close(a);
+        pb_udp_close(b);
+        return;
+    }
+    g_assert_true(pb_udp_join_group(b, &group, lo, &error));
+    g_assert_no_error(error);
+
+    PbAddr lo_addr = addr("127.0.0.1", 0);
+    pb_socket_t tx = pb_udp_open(&lo_addr, 0, &error);
+    g_assert_no_error(error);
+    g_assert_true(pb_udp_set_multicast_if(tx, lo, &error));
+    g_assert_true(pb_udp_set_multicast_ttl(tx, 1, &error));
+    g_assert_true(pb_udp_set_multicast_loop(tx, TRUE, &error));
+    g_assert_no_error(error);
+    g_assert_false(pb_udp_set_multicast_ttl(tx, 256, &error));
+    g_assert_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+
+    if (pb_udp_send(tx, "one", 3, &group, NULL, 0, &error) < 0) {
+        g_autofree char *why =
+            g_strdup_printf("the kernel refuses multicast on lo: %s", error->message);
+        g_test_skip(why);
+        pb_udp_close(tx);
+        pb_udp_close(a);
+        pb_udp_close(b);
+        return;
+    }
+    char buf[16];
+    g_assert_cmpint(recv_within(a, buf, sizeof buf, 5000), ==, 3);
+    g_assert_cmpmem(buf, 3, "one", 3);
+    g_assert_cmpint(recv_within(b, buf, sizeof buf, 5000), ==, 3);
+
+    g_assert_true(pb_udp_leave_group(a, &group, lo, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(pb_udp_send(tx, "two", 3, &group, NULL, 0, &error), ==, 3);
+    /* b still hears the group; the kernel delivers to every member at once, so once b has
+     * it, a would have it queued too if it were still a member. */
+    g_assert_cmpint(recv_within(b, buf, sizeof buf, 5000), ==, 3);
+    g_assert_cmpmem(buf, 3, "two", 3);
+    g_assert_cmpint(recv_within(a, buf, sizeof buf, 0), ==, -1);
+
+    /* Leaving twice, a group that is not one, and a family mismatch are refused. */
+    g_assert_false(pb_udp_leave_group(a, &group, lo, &error));
+    g_clear_error(&error);
+    PbAddr unicast = addr("127.0.0.1", 0);
+    g_assert_false(pb_udp_join_group(a, &unicast, lo, &error));
+    g_assert_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+    PbAddr v6group = addr("ff02::1:2", 0);
+    g_assert_false(pb_udp_join_group(a, &v6group, lo, &error));
+    g_assert_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT);
+    g_clear_error(&error);
+
+    pb_udp_close(tx);
+    pb_udp_close(a);
+    pb_udp_close(b);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -468,5 +669,8 @@ int main(int argc, char **argv)
     g_test_add_func("/net/udp/v6", test_udp_v6);
     g_test_add_func("/net/udp/dual-stack", test_udp_dual_stack);
     g_test_add_func("/net/iface", test_iface);
+    g_test_add_func("/net/ifaddrs/logic", test_ifaddrs_logic);
+    g_test_add_func("/net/ifaddrs/system", test_ifaddrs_system);
+    g_test_add_func("/net/multicast/join-leave", test_multicast);
     return g_test_run();
 }

@@ -356,19 +356,29 @@ static void test_udp(Fixture *f, gconstpointer data)
     g_assert_cmpuint(m.id, ==, 0xab55);
     g_assert_cmpstr(m.error_text, ==, "truncated option");
     policy_msg_clear(&m);
-    /* another version: an ERROR saying so */
-    guint8 v2[12] = {'P', 'B', 'P', 'L', 2, 1, 0, 0, 0, 0, 0, 7};
-    g_autoptr(GByteArray) rv = udp_exchange(f, s, v2, sizeof(v2), 2000);
+    /* another version: an ERROR saying so (the library writes version 1 only) */
+    PolicyMsg bare;
+    policy_msg_init(&bare);
+    bare.type = POLICY_MSG_DECIDE;
+    bare.id = 7;
+    g_autoptr(GByteArray) v2 = g_byte_array_new();
+    policy_msg_build(&bare, v2);
+    v2->data[4] = POLICY_PROTO_VERSION + 1;
+    g_autoptr(GByteArray) rv = udp_exchange(f, s, v2->data, v2->len, 2000);
     g_assert_cmpint(policy_msg_parse(rv->data, rv->len, &m), ==, POLICY_PARSE_OK);
     g_assert_cmpstr(m.error_text, ==, "unsupported protocol version");
     policy_msg_clear(&m);
     /* not ours: no answer at all */
     const guint8 junk[] = "GET / HTTP/1.0\r\n\r\n";
     g_assert_null(udp_exchange(f, s, junk, sizeof(junk) - 1, 200));
-    g_assert_null(udp_exchange(f, s, v2, 5, 200));
+    g_assert_null(udp_exchange(f, s, v2->data, 5, 200));
     /* a reply type sent to the server is not answered */
-    guint8 dec[12] = {'P', 'B', 'P', 'L', 1, 0x81, 0, 0, 0, 0, 0, 8};
-    g_assert_null(udp_exchange(f, s, dec, sizeof(dec), 200));
+    bare.type = POLICY_MSG_DECISION;
+    bare.id = 8;
+    g_autoptr(GByteArray) dec = g_byte_array_new();
+    policy_msg_build(&bare, dec);
+    policy_msg_clear(&bare);
+    g_assert_null(udp_exchange(f, s, dec->data, dec->len, 200));
     g_assert_cmpint(pb_host_counter_value(f->host, "policy", "udp_bad"), ==, 5);
 
     /* REPORT: restored -> just imaged */

@@ -657,6 +657,89 @@ static void test_real_4011(void)
     g_assert_cmpuint(v[0], ==, PXE_SUB_DISCOVERY_CONTROL);
 }
 
+static PbIfAddr ifa(guint32 ifindex, const char *text, guint8 prefix, guint flags)
+{
+    PbIfAddr e = {.ifindex = ifindex, .prefix = prefix, .flags = flags};
+    g_assert_true(pb_addr_parse(text, 0, &e.addr));
+    return e;
+}
+
+static void expect_server(const DhcpPacket *req, const PdArrival *in, PdServerAddrResult want,
+                          const char *addr)
+{
+    guint8 out[4];
+    g_assert_cmpint(pd_choose_server_addr(req, in, out), ==, want);
+    if (addr != NULL) {
+        PbAddr a;
+        g_assert_true(pb_addr_parse(addr, 0, &a));
+        g_assert_cmpmem(out, 4, a.addr, 4);
+    }
+}
+
+/* The address we name as the boot server (siaddr, option 54), by how the request arrived. */
+static void test_server_addr(void)
+{
+    g_autoptr(GArray) host = g_array_new(FALSE, TRUE, sizeof(PbIfAddr));
+    PbIfAddr all[] = {
+        ifa(1, "127.0.0.1", 8, PB_IFADDR_UP | PB_IFADDR_LOOPBACK),
+        ifa(2, "10.1.0.5", 16, PB_IFADDR_UP),
+        ifa(2, "192.168.7.1", 24, PB_IFADDR_UP),
+        ifa(3, "172.20.0.9", 24, PB_IFADDR_UP),
+    };
+    g_array_append_vals(host, all, G_N_ELEMENTS(all));
+    Req r = {.msg_type = DHCP_DISCOVER, .arch93 = 0, .vc = "PXEClient", .item_type = -1};
+    DhcpPacket *req = build(&r);
+    PdArrival in = {.ifindex = 2, .ifaddrs = host};
+
+    /* A broadcast: the receiving interface's first address... */
+    g_assert_true(pb_addr_parse("255.255.255.255", 67, &in.local));
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "10.1.0.5");
+    /* ...or the one on the relay's subnet, and else on the client's. */
+    g_free(req);
+    Req relayed = r;
+    memcpy(relayed.giaddr, (guint8[]){192, 168, 7, 254}, 4);
+    memcpy(relayed.ciaddr, (guint8[]){10, 1, 9, 9}, 4);
+    req = build(&relayed);
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "192.168.7.1");
+    g_free(req);
+    Req renewing = r;
+    memcpy(renewing.ciaddr, (guint8[]){192, 168, 7, 50}, 4);
+    req = build(&renewing);
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "192.168.7.1");
+
+    /* A unicast request names us itself. */
+    g_assert_true(pb_addr_parse("172.20.0.9", 4011, &in.local));
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "172.20.0.9");
+
+    /* An interface without IPv4, or an unknown one: the host's first non-loopback. */
+    memset(&in.local, 0, sizeof in.local);
+    in.ifindex = 7;
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "10.1.0.5");
+    in.ifindex = 0;
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "10.1.0.5");
+    g_autoptr(GArray) lonely = g_array_new(FALSE, TRUE, sizeof(PbIfAddr));
+    g_array_append_val(lonely, all[0]);
+    in.ifaddrs = lonely;
+    expect_server(req, &in, PD_SERVER_ADDR_NONE, NULL);
+    in.ifaddrs = host;
+
+    /* LocalInterface: named whatever the request's destination, but only for requests that
+     * came in on the interface that holds it (or were sent to it). */
+    static const guint8 lif[4] = {172, 20, 0, 9};
+    in.local_if = lif;
+    g_assert_true(pb_addr_parse("255.255.255.255", 67, &in.local));
+    in.ifindex = 3;
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "172.20.0.9");
+    in.ifindex = 2;
+    expect_server(req, &in, PD_SERVER_ADDR_WRONG_IFACE, NULL);
+    g_assert_true(pb_addr_parse("172.20.0.9", 67, &in.local));
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "172.20.0.9");
+    in.ifindex = 0; /* unknown interface: trusted */
+    memset(&in.local, 0, sizeof in.local);
+    expect_server(req, &in, PD_SERVER_ADDR_OK, "172.20.0.9");
+    g_free(req);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -674,5 +757,6 @@ int main(int argc, char **argv)
     g_test_add_func("/proxydhcp/rules-and-policy", test_rules_and_policy);
     g_test_add_func("/proxydhcp/max-message", test_max_message);
     g_test_add_func("/proxydhcp/real-4011", test_real_4011);
+    g_test_add_func("/proxydhcp/server-addr", test_server_addr);
     return g_test_run();
 }

@@ -1,18 +1,18 @@
 ## win32/: the Windows build (./configure --host=x86_64-w64-mingw32). See doc/windows.md.
-## os-win32.c and net-win32.c stand in for core/os-posix.c and core/net-posix.c (wired in
-## core/local.mk); tftp-fs-win32.c for plugins/tftp/tftp-fs-posix.c (plugins/tftp/local.mk).
+## os-win32.c stands in for core/os-posix.c (wired in core/local.mk). Plugins and lib/
+## keep their Windows twins beside the POSIX ones (plugins/tftp/tftp-fs-win32.c,
+## lib/net/net-win32.c with the Winsock header win32-sock.h that win32/ includes too).
 
-EXTRA_DIST += win32/win32.h win32/win32-sock.h win32/compat.h win32/posix win32/main-win32.c win32/messages.mc \
+EXTRA_DIST += win32/win32.h win32/compat.h win32/posix win32/main-win32.c win32/messages.mc \
 	win32/build-deps.sh win32/wine-test.sh win32/make-zip.sh win32/test-wine-tftp.sh \
 	win32/test-wine-service.sh
 
 if OS_WIN32
-AM_CPPFLAGS += -include $(top_srcdir)/win32/compat.h -I$(top_srcdir)/win32/posix
+## win32/posix/ maps the POSIX socket headers onto Winsock (through lib/net/win32-sock.h).
+OS_CPPFLAGS += -include $(top_srcdir)/win32/compat.h -I$(top_srcdir)/win32/posix
 
-## The plugins' OS-specific files: Windows twins (the POSIX ones are in their local.mk).
-plugins_proxydhcp_proxydhcp_la_SOURCES += win32/proxydhcp-iface-win32.c \
-	win32/ifaddr-win32.h win32/ifaddr-win32.c
-plugins_tftp_tftp_la_SOURCES += win32/tftp-ifaddr-win32.c win32/ifaddr-win32.h win32/ifaddr-win32.c
+## os-win32.c starts Winsock with lib/net's pb_win32_wsa_init.
+core_libpreboot_core_la_LIBADD += lib/net/libpbnet.la
 
 ## Both programs get main() from main-win32.c (the service wrapper and the install home);
 ## their own main() becomes pb_program_main.
@@ -56,7 +56,10 @@ WIN32_POSIX_ONLY = \
 ##   symlink()/mkfifo() cases; the TFTP module itself runs in win32/test-wine-tftp.sh.
 ## fuzz/replay-control: links core/os-posix.c itself.
 ## tftp-serve, tftp-mangler, pb-serve: helpers of the Linux shell tests (raw POSIX sockets).
-TESTS += win32/test-wine-tftp.sh win32/test-wine-service.sh
+TESTS += win32/test-wine-service.sh
+if BUILD_TFTP
+TESTS += win32/test-wine-tftp.sh
+endif
 win32_filter = $(filter-out $(WIN32_POSIX_ONLY) $(WIN32_POSIX_ONLY:=$(EXEEXT)),$(1))
 win32-check:
 	PKG_CONFIG='$(PKG_CONFIG)' PKG_CONFIG_LIBDIR='$(PKG_CONFIG_LIBDIR)' \

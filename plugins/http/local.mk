@@ -25,7 +25,7 @@ endif
 EXTRA_DIST += plugins/http/http-loop-posix.c plugins/http/http-loop-win32.c
 plugins_http_http_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(MHD_CFLAGS)
 plugins_http_http_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
-plugins_http_http_la_LIBADD = plugins/http/libhttp-core.la core/libpbnet.la $(GLIB_LIBS) \
+plugins_http_http_la_LIBADD = plugins/http/libhttp-core.la $(PB_NET_LIBS) \
 	$(MHD_LIBS)
 
 ## Tests: the pure parts, and the real daemon with a test plugin using the service

@@ -10,9 +10,10 @@ plugins_policy_libpolicy_core_la_SOURCES = \
 	plugins/policy/policy-match.c \
 	plugins/policy/policy-store.h plugins/policy/policy-store.c \
 	plugins/policy/policy-engine.h plugins/policy/policy-engine.c \
-	plugins/policy/policy-proto.h plugins/policy/policy-proto.c
+	plugins/policy/policy-server.h plugins/policy/policy-server.c
 plugins_policy_libpolicy_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(YAML_CFLAGS) $(SQLITE_CFLAGS)
-plugins_policy_libpolicy_core_la_LIBADD = $(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
+## The wire format is lib/proto's (policy-proto.h), carried inside this library.
+plugins_policy_libpolicy_core_la_LIBADD = $(PB_PROTO_LIBS) $(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
 
 ## Tests
 POLICY_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy $(SQLITE_CFLAGS)
@@ -30,12 +31,12 @@ tests_test_policy_engine_SOURCES = tests/test-policy-engine.c
 tests_test_policy_engine_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
 tests_test_policy_engine_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
 
-check_PROGRAMS += tests/test-policy-proto
-TESTS += tests/test-policy-proto
-tests_test_policy_proto_SOURCES = tests/test-policy-proto.c tests/fuzz/fuzz-policy-proto.c
-tests_test_policy_proto_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
-tests_test_policy_proto_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
-EXTRA_DIST += tests/fuzz/corpus-policy-proto
+## The server's side of the policy UDP protocol (the wire format's tests are lib/proto's).
+check_PROGRAMS += tests/test-policy-server
+TESTS += tests/test-policy-server
+tests_test_policy_server_SOURCES = tests/test-policy-server.c
+tests_test_policy_server_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_test_policy_server_LDADD = plugins/policy/libpolicy-core.la $(PB_NET_LIBS)
 
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-policy-rules
@@ -44,12 +45,6 @@ tests_fuzz_fuzz_policy_rules_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
 tests_fuzz_fuzz_policy_rules_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_policy_rules_LDFLAGS = -fsanitize=fuzzer,address,undefined
 tests_fuzz_fuzz_policy_rules_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
-noinst_PROGRAMS += tests/fuzz/fuzz-policy-proto
-tests_fuzz_fuzz_policy_proto_SOURCES = tests/fuzz/fuzz-policy-proto.c
-tests_fuzz_fuzz_policy_proto_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
-tests_fuzz_fuzz_policy_proto_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_policy_proto_LDFLAGS = -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_policy_proto_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
 endif
 
 ## The module.
@@ -58,10 +53,13 @@ plugins_policy_policy_la_SOURCES = plugins/policy/policy-plugin.c \
 	plugins/policy/policy-script.h plugins/policy/policy-script.c
 plugins_policy_policy_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_policy_policy_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
-plugins_policy_policy_la_LIBADD = plugins/policy/libpolicy-core.la core/libpbnet.la \
+plugins_policy_policy_la_LIBADD = plugins/policy/libpolicy-core.la $(PB_NET_LIBS) \
 	$(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
 
-## The modules in the real host, in process: policy with http and tftp.
+## The modules in the real host, in process: policy with http and tftp (when all three are
+## built).
+if BUILD_HTTP
+if BUILD_TFTP
 check_PROGRAMS += tests/test-policy-plugin
 TESTS += tests/test-policy-plugin
 tests_test_policy_plugin_SOURCES = tests/test-policy-plugin.c
@@ -70,8 +68,13 @@ tests_test_policy_plugin_LDADD = plugins/policy/libpolicy-core.la $(TEST_CORE_LI
 EXTRA_tests_test_policy_plugin_DEPENDENCIES = plugins/policy/policy.la plugins/http/http.la \
 	plugins/tftp/tftp.la
 
+endif
+endif
+
 ## The real daemon with curl (skips without curl).
+if BUILD_HTTP
 TESTS += tests/test-policy-daemon.sh
+endif
 EXTRA_DIST += tests/test-policy-daemon.sh
 
 ## bench/policy.sh builds its load generator itself (not run by make check).
@@ -79,9 +82,15 @@ EXTRA_DIST += bench/policy.sh bench/policy-bench.c
 
 ## End to end with real iPXE firmware in QEMU (root, namespaces): `make check-e2e`.
 EXTRA_DIST += tests/e2e/policy-e2e.sh
+if BUILD_HTTP
+if BUILD_PROXYDHCP
+if BUILD_TFTP
 check-e2e-policy: core/prebootd$(EXEEXT) tools/prebootctl$(EXEEXT) \
 		plugins/policy/policy.la plugins/http/http.la \
 		plugins/proxydhcp/proxydhcp.la plugins/tftp/tftp.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	    $(SHELL) $(top_srcdir)/tests/e2e/policy-e2e.sh
-check-e2e: check-e2e-policy
+CHECK_E2E += check-e2e-policy
+endif
+endif
+endif

@@ -11,6 +11,7 @@
 #include "net.h"
 #include "policy-engine.h"
 #include "policy-proto.h"
+#include "policy-server.h"
 #include "policy-rules.h"
 #include "policy-script.h"
 #include "policy-store.h"

@@ -300,6 +300,42 @@ void pd_reply_dest(const DhcpPacket *req, const PdContext *ctx, PdDest *d)
     d->broadcast = true;
 }
 
+PdServerAddrResult pd_choose_server_addr(const DhcpPacket *req, const PdArrival *in, guint8 out[4])
+{
+    memset(out, 0, 4);
+    if (in->local_if != NULL) {
+        /* Requests that reach us on another interface are for another server: answering
+         * them with LocalInterface's address would send the client where it cannot go. */
+        PbAddr want = {.family = 4};
+        memcpy(want.addr, in->local_if, 4);
+        bool is_dest = in->local.family == 4 && memcmp(in->local.addr, in->local_if, 4) == 0;
+        if (in->ifindex != 0 && !pb_ifaddrs_has(in->ifaddrs, in->ifindex, &want) && !is_dest)
+            return PD_SERVER_ADDR_WRONG_IFACE;
+        memcpy(out, in->local_if, 4);
+        return PD_SERVER_ADDR_OK;
+    }
+    if (in->local.family == 4 && !pb_addr_is_any(&in->local) &&
+        !pb_addr_is_multicast_or_broadcast(&in->local)) {
+        memcpy(out, in->local.addr, 4);
+        return PD_SERVER_ADDR_OK;
+    }
+    /* A broadcast's destination names no one: the receiving interface's address, on the
+     * relay's subnet (giaddr) or else the client's (ciaddr) when it has several. */
+    static const guint8 zero[4];
+    PbAddr near = {.family = 4};
+    memcpy(near.addr, memcmp(req->giaddr, zero, 4) != 0 ? req->giaddr : req->ciaddr, 4);
+    PbAddr a;
+    if (pb_ifaddrs_pick_ipv4(in->ifaddrs, in->ifindex, &near, &a)) {
+        memcpy(out, a.addr, 4);
+        return PD_SERVER_ADDR_OK;
+    }
+    if (pb_ifaddrs_default_ipv4(in->ifaddrs, &a)) {
+        memcpy(out, a.addr, 4);
+        return PD_SERVER_ADDR_OK;
+    }
+    return PD_SERVER_ADDR_NONE;
+}
+
 /* What an iPXE client gets next, or NULL: ipxe_next, else the script on our HTTP listener. */
 static const char *ipxe_next(const PdConfig *cfg, const PdClient *c, const PdContext *ctx)
 {

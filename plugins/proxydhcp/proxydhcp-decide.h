@@ -4,6 +4,7 @@
 #pragma once
 
 #include "dhcp-packet.h"
+#include "net.h"
 #include "pxe-options.h"
 
 G_BEGIN_DECLS
@@ -139,5 +140,25 @@ bool pd_decide(const PdConfig *cfg, const DhcpPacket *req, const PdClient *c, co
 
 /* Where a reply to req goes (RFC 2131 section 4.1; PXE 2.1 for port 4011). */
 void pd_reply_dest(const DhcpPacket *req, const PdContext *ctx, PdDest *dest);
+
+/* Where a request arrived, as the socket reported it, and what the host has. */
+typedef struct {
+    const guint8 *local_if; /* LocalInterface (4 bytes), or NULL when not set */
+    guint32 ifindex;        /* the receiving interface; 0 = unknown */
+    PbAddr local;           /* the request's destination (family 0 = unknown) */
+    const GArray *ifaddrs;  /* the host's addresses (PbIfAddr, pb_net_ifaddrs) */
+} PdArrival;
+
+typedef enum {
+    PD_SERVER_ADDR_OK = 0,
+    PD_SERVER_ADDR_WRONG_IFACE, /* LocalInterface is set and not on the receiving interface */
+    PD_SERVER_ADDR_NONE,        /* no IPv4 address to name */
+} PdServerAddrResult;
+
+/* Our address as the client should see it (siaddr, option 54): LocalInterface when set;
+ * else the request's destination when unicast; else the receiving interface's address,
+ * the one on the relay's or the client's subnet when the interface has several; else the
+ * host's first non-loopback IPv4 address. */
+PdServerAddrResult pd_choose_server_addr(const DhcpPacket *req, const PdArrival *in, guint8 out[4]);
 
 G_END_DECLS

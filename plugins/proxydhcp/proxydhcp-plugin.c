@@ -1,18 +1,22 @@
 /* proxydhcp-plugin.c - the proxydhcp module: parameters, sockets on 67 and 4011, the
  * policy engine (in process, or by UDP with a deadline), the optional reply delay on a
  * timer, counters, status and the per-MAC exchange history. Everything about what to
- * answer lives in proxydhcp-decide.c; this file only moves bytes and keeps state. */
+ * answer lives in proxydhcp-decide.c; this file only moves bytes and keeps state. A
+ * request is parsed and classified once, in handle(); the Pending that carries it to
+ * finish() holds the result. */
+#include "build-config.h"
+
 #include "net.h"
 #include "policy-query.h"
 #include "proxydhcp-decide.h"
-#include "proxydhcp-iface.h"
 
 #include <preboot/http.h>
 #include <preboot/plugin.h>
 #include <preboot/policy.h>
 #include <string.h>
 
-#define PD_VERSION "1.0"
+/* The suite's version, as every plugin reports it. */
+#define PD_VERSION PACKAGE_VERSION
 
 static const char *const profile_choices[] = {"menu", "binl", "direct", NULL};
 
@@ -99,8 +103,8 @@ typedef struct Pd Pd;
  * delay is over. */
 typedef struct {
     Pd *pd;
-    guint8 req[DHCP_MAX_LEN];
-    gsize req_len;
+    DhcpPacket req; /* parsed once, in handle() */
+    PdClient client;
     PdContext ctx;
     guint32 ifindex;
     PbAddr local;
@@ -143,35 +147,27 @@ struct Pd {
     GHashTable *history;  /* mac -> GQueue of char* */
     GQueue history_order; /* mac (owned by the hash table key) */
     pb_counter *c_requests, *c_ignored, *c_offers, *c_acks, *c_errors, *c_policy_timeouts;
-    /* The last interface address looked up: getifaddrs() dumps every address over
-     * netlink, too slow to repeat for each broadcast DISCOVER of a boot storm. */
-    struct {
-        guint32 ifindex;
-        guint8 near[4], addr[4];
-        guint64 at_us;
-    } iface_cache;
+    /* The host's interface addresses, re-read at most every IFADDRS_CACHE_US: getifaddrs()
+     * dumps every address over netlink, too slow to repeat for each broadcast DISCOVER of
+     * a boot storm. */
+    GArray *ifaddrs;
+    guint64 ifaddrs_at_us;
     DhcpPacket scratch; /* parse buffer: big, so not on the stack per packet */
     bool warned_ipxe_loop;
 };
 
-#define IFACE_CACHE_US (2 * G_USEC_PER_SEC)
+#define IFADDRS_CACHE_US (2 * G_USEC_PER_SEC)
 
-static bool iface_addr(Pd *pd, guint32 ifindex, const guint8 near[4], guint8 out[4])
+static const GArray *host_ifaddrs(Pd *pd)
 {
     guint64 now = pd->host->monotonic_us();
-    if (pd->iface_cache.at_us != 0 && pd->iface_cache.ifindex == ifindex &&
-        memcmp(pd->iface_cache.near, near, 4) == 0 &&
-        now - pd->iface_cache.at_us < IFACE_CACHE_US) {
-        memcpy(out, pd->iface_cache.addr, 4);
-        return true;
+    if (pd->ifaddrs == NULL || now - pd->ifaddrs_at_us >= IFADDRS_CACHE_US) {
+        if (pd->ifaddrs != NULL)
+            g_array_unref(pd->ifaddrs);
+        pd->ifaddrs = pb_net_ifaddrs();
+        pd->ifaddrs_at_us = now;
     }
-    if (!pd_iface_ipv4(ifindex, near, out))
-        return false;
-    pd->iface_cache.ifindex = ifindex;
-    memcpy(pd->iface_cache.near, near, 4);
-    memcpy(pd->iface_cache.addr, out, 4);
-    pd->iface_cache.at_us = now;
-    return true;
+    return pd->ifaddrs;
 }
 
 /* ---- settings ------------------------------------------------------------------------ */
@@ -377,20 +373,17 @@ static void finish(Pending *pe)
 {
     Pd *pd = pe->pd;
     const pb_host *h = pd->host;
-    DhcpPacket *req = &pd->scratch;
-    dhcp_packet_parse(pe->req, pe->req_len, req);
-    PdClient c;
+    const PdClient *c = &pe->client;
     const char *why = NULL;
-    pd_classify(req, &c, &why);
-    if (!pd_decide(pd->set->pd, req, &c, &pe->ctx, &pe->answer, pe->out, sizeof pe->out, &pe->plan,
-                   &why)) {
+    if (!pd_decide(pd->set->pd, &pe->req, c, &pe->ctx, &pe->answer, pe->out, sizeof pe->out,
+                   &pe->plan, &why)) {
         h->counter_add(pd->c_ignored, 1);
         if (h->log_enabled(pd->inst, PB_LOG_REQUEST))
             h->log(pd->inst, PB_LOG_REQUEST, "%s %s from %s (%s): ignored: %s",
-                   pe->on_pxe ? "4011" : "67", msg_name(c.msg_type), c.mac,
-                   pxe_arch_class_name(c.arch_class), why);
-        history_add(pd, c.mac, "%s on %s, arch %d (%s): ignored: %s", msg_name(c.msg_type),
-                    pe->on_pxe ? "4011" : "67", c.arch, c.vendor_class, why);
+                   pe->on_pxe ? "4011" : "67", msg_name(c->msg_type), c->mac,
+                   pxe_arch_class_name(c->arch_class), why);
+        history_add(pd, c->mac, "%s on %s, arch %d (%s): ignored: %s", msg_name(c->msg_type),
+                    pe->on_pxe ? "4011" : "67", c->arch, c->vendor_class, why);
         g_free(pe);
         return;
     }
@@ -407,13 +400,13 @@ static void finish(Pending *pe)
     if (h->log_enabled(pd->inst, PB_LOG_TRANSACTION))
         h->log(pd->inst, PB_LOG_TRANSACTION,
                "%s %s from %s arch %d (%s%s%s) -> %s, profile %s, file \"%s\", to %s%s",
-               pe->on_pxe ? "4011" : "67", msg_name(c.msg_type), c.mac, c.arch,
-               pxe_arch_class_name(c.arch_class), c.ipxe ? ", iPXE" : "", c.http ? ", HTTP" : "",
+               pe->on_pxe ? "4011" : "67", msg_name(c->msg_type), c->mac, c->arch,
+               pxe_arch_class_name(c->arch_class), c->ipxe ? ", iPXE" : "", c->http ? ", HTTP" : "",
                msg_name(pe->plan.reply_type), pd_profile_name(pe->plan.profile), file, dest,
                pe->plan.dest.broadcast ? " (broadcast)" : "");
-    history_add(pd, c.mac, "%s on %s, arch %d (%s)%s: %s profile %s, file \"%s\", to %s%s",
-                msg_name(c.msg_type), pe->on_pxe ? "4011" : "67", c.arch, c.vendor_class,
-                c.ipxe ? " iPXE" : "", msg_name(pe->plan.reply_type),
+    history_add(pd, c->mac, "%s on %s, arch %d (%s)%s: %s profile %s, file \"%s\", to %s%s",
+                msg_name(c->msg_type), pe->on_pxe ? "4011" : "67", c->arch, c->vendor_class,
+                c->ipxe ? " iPXE" : "", msg_name(pe->plan.reply_type),
                 pd_profile_name(pe->plan.profile), file, dest,
                 pe->plan.dest.broadcast ? " (broadcast)" : "");
     if (delayed) {
@@ -595,11 +588,16 @@ static void ipxe_auto(Pd *pd, const PdClient *c, Pending *pe)
     }
     if (!pd->warned_ipxe_loop) {
         pd->warned_ipxe_loop = true;
+        /* Said as it is known: the request shows iPXE (user class "iPXE", option 77, or
+         * iPXE's option 175), which a NIC whose ROM is iPXE sends on its very first
+         * DISCOVER too, so it need not be an iPXE we had it load. */
         h->log(pd->inst, PB_LOG_WARNING,
-               "%s runs iPXE and asks again, and ipxe_next is empty with no /boot.ipxe on an "
-               "HTTP listener here: it is offered the boot file again, which loops if that "
-               "is iPXE. Set ipxe_next, or load the http and policy plugins.",
-               c->mac);
+               "%s runs iPXE (%s), and ipxe_next is empty with no /boot.ipxe on an HTTP "
+               "listener here: it is offered the boot file, which loops if that is iPXE. Set "
+               "ipxe_next, or load the http and policy plugins.",
+               c->mac,
+               strstr(c->user_class, "iPXE") != NULL ? "DHCP user class \"iPXE\""
+                                                     : "iPXE's option 175");
     }
 }
 
@@ -645,10 +643,35 @@ static void handle(Pd *pd, int which, const guint8 *buf, gsize n, const PbAddr *
                req->giaddr[3], req->ciaddr[0], req->ciaddr[1], req->ciaddr[2], req->ciaddr[3],
                c.vendor.has_boot_item ? "" : "none ", c.vendor.item_type, c.vendor.item_layer);
 
+    /* Our address as the client should see it (pd_choose_server_addr). */
+    guint8 server_addr[4];
+    PdArrival arrival = {
+        .local_if = pd->set->have_local_if ? pd->set->local_if : NULL,
+        .ifindex = ifindex,
+        .local = *local,
+        .ifaddrs = host_ifaddrs(pd),
+    };
+    switch (pd_choose_server_addr(req, &arrival, server_addr)) {
+    case PD_SERVER_ADDR_OK:
+        break;
+    case PD_SERVER_ADDR_WRONG_IFACE:
+        h->log(pd->inst, PB_LOG_REQUEST,
+               "%s from %s ignored: arrived on an interface "
+               "without LocalInterface's address",
+               msg_name(c.msg_type), c.mac);
+        h->counter_add(pd->c_ignored, 1);
+        return;
+    case PD_SERVER_ADDR_NONE:
+        h->log(pd->inst, PB_LOG_WARNING,
+               "no IPv4 address on interface %u to name as the boot server", ifindex);
+        return;
+    }
+
+    /* What was parsed and classified travels with the request: nothing is parsed again. */
     Pending *pe = g_new0(Pending, 1);
     pe->pd = pd;
-    memcpy(pe->req, buf, n);
-    pe->req_len = n;
+    pe->req = *req;
+    pe->client = c;
     pe->on_pxe = which == 1;
     pe->ifindex = ifindex;
     pe->local = *local;
@@ -659,49 +682,16 @@ static void handle(Pd *pd, int which, const guint8 *buf, gsize n, const PbAddr *
     pe->ctx.src_port = from->port;
     pe->ctx.client_port = pd->set->client_port;
     pe->ctx.server_port = pd->set->relay_port;
-
-    /* Our address as the client should see it: LocalInterface when set; else the
-     * request's destination when unicast; else the receiving interface's address, picked
-     * on the relay's or client's subnet when the interface has several. */
-    if (pd->set->have_local_if) {
-        if (ifindex != 0 && !pd_iface_has(ifindex, pd->set->local_if) &&
-            !(local->family == 4 && memcmp(local->addr, pd->set->local_if, 4) == 0)) {
-            h->log(pd->inst, PB_LOG_REQUEST,
-                   "%s from %s ignored: arrived on an interface "
-                   "without LocalInterface's address",
-                   msg_name(c.msg_type), c.mac);
-            h->counter_add(pd->c_ignored, 1);
-            g_free(pe);
-            return;
-        }
-        memcpy(pe->ctx.server_addr, pd->set->local_if, 4);
-    } else if (local->family == 4 && !pb_addr_is_any(local) &&
-               !pb_addr_is_multicast_or_broadcast(local)) {
-        memcpy(pe->ctx.server_addr, local->addr, 4);
-    } else {
-        static const guint8 zero[4];
-        const guint8 *near = memcmp(req->giaddr, zero, 4) != 0 ? req->giaddr : req->ciaddr;
-        PbAddr def;
-        if (!iface_addr(pd, ifindex, near, pe->ctx.server_addr)) {
-            if (pb_net_default_addr(&def) && def.family == 4) {
-                memcpy(pe->ctx.server_addr, def.addr, 4);
-            } else {
-                h->log(pd->inst, PB_LOG_WARNING,
-                       "no IPv4 address on interface %u to name as the boot server", ifindex);
-                g_free(pe);
-                return;
-            }
-        }
-    }
+    memcpy(pe->ctx.server_addr, server_addr, 4);
 
     if (c.ipxe && pd->set->pd->ipxe_next[0] == '\0')
         ipxe_auto(pd, &c, pe);
 
-    if (ask_local_policy(pd, req, &c, pe)) {
+    if (ask_local_policy(pd, &pe->req, &pe->client, pe)) {
         finish(pe);
         return;
     }
-    if (ask_remote_policy(pd, req, &c, pe))
+    if (ask_remote_policy(pd, &pe->req, &pe->client, pe))
         return; /* finish() runs on the answer or at the deadline */
     finish(pe);
 }
@@ -934,6 +924,8 @@ static void pd_destroy(void *self)
     g_list_free_full(pd->delayed, g_free);
     g_queue_clear(&pd->history_order);
     g_hash_table_destroy(pd->history);
+    if (pd->ifaddrs != NULL)
+        g_array_unref(pd->ifaddrs);
     settings_free(pd->set);
     g_free(pd);
 }

@@ -10,10 +10,10 @@ plugins_tftp_libtftp_core_la_SOURCES = \
 	plugins/tftp/tftp-netascii.h plugins/tftp/tftp-netascii.c \
 	plugins/tftp/tftp-session.h plugins/tftp/tftp-session.c \
 	plugins/tftp/tftp-fs.h
-## OS-specific parts behind tftp-fs.h and tftp-ifaddr.h: POSIX here, Windows twins in
-## win32/ (win32/local.mk adds the module's).
+## OS-specific part behind tftp-fs.h: its POSIX and Windows twins side by side. Interface
+## addresses come from lib/net.
 if OS_WIN32
-plugins_tftp_libtftp_core_la_SOURCES += win32/tftp-fs-win32.c
+plugins_tftp_libtftp_core_la_SOURCES += plugins/tftp/tftp-fs-win32.c
 else
 plugins_tftp_libtftp_core_la_SOURCES += plugins/tftp/tftp-fs-posix.c
 endif
@@ -24,13 +24,11 @@ plugins_tftp_libtftp_core_la_LIBADD = $(GLIB_LIBS)
 prebootinclude_HEADERS += include/preboot/tftp.h
 
 plugin_LTLIBRARIES += plugins/tftp/tftp.la
-plugins_tftp_tftp_la_SOURCES = plugins/tftp/tftp-plugin.c plugins/tftp/tftp-ifaddr.h
-if !OS_WIN32
-plugins_tftp_tftp_la_SOURCES += plugins/tftp/tftp-ifaddr-posix.c
-endif
+plugins_tftp_tftp_la_SOURCES = plugins/tftp/tftp-plugin.c plugins/tftp/tftp-ifaddr.h \
+	plugins/tftp/tftp-ifaddr.c
 plugins_tftp_tftp_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_tftp_tftp_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
-plugins_tftp_tftp_la_LIBADD = plugins/tftp/libtftp-core.la core/libpbnet.la $(GLIB_LIBS)
+plugins_tftp_tftp_la_LIBADD = plugins/tftp/libtftp-core.la $(PB_NET_LIBS)
 
 EXTRA_DIST += bench/tftp.sh bench/tftp-load.c
 

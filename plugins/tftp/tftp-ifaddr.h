@@ -1,8 +1,8 @@
 /* tftp-ifaddr.h - is an IPv4 destination a subnet-directed broadcast of one of our
  * interfaces? IP_PKTINFO reports the header's destination, and pb_addr_is_multicast_or_
  * broadcast() can only see 255.255.255.255 and multicast: telling 10.1.255.255 from a
- * unicast address takes the interface netmasks, which this asks the system for.
- * tftp-ifaddr-posix.c uses getifaddrs(); a Windows twin would use GetAdaptersAddresses. */
+ * unicast address takes the interface netmasks, which this asks the system for through
+ * lib/net (pb_net_ifaddrs: getifaddrs() or GetAdaptersAddresses()). */
 #pragma once
 
 #include "net.h"

@@ -1,7 +1,7 @@
 /* fuzz-policy-proto.c - libFuzzer target for the policy UDP protocol parser (anyone on the
  * network can send these datagrams). What parses must survive a build/parse round trip
- * unchanged. Built with --enable-fuzzing (clang); make check replays
- * tests/fuzz/corpus-policy-proto through test-policy-proto. */
+ * unchanged. lib/proto/policy-proto.c only. Built with --enable-fuzzing (clang); make
+ * check replays tests/fuzz/corpus-policy-proto through test-policy-proto. */
 #include "policy-proto.h"
 
 #include <stdint.h>
@@ -16,12 +16,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     PolicyParseResult r = policy_msg_parse(data, size, &m);
     (void)policy_parse_result_text(r);
     if (r == POLICY_PARSE_OK) {
-        PolicyDevice d;
-        policy_msg_to_device(&m, &d);
-        char id[160];
-        (void)policy_device_identity(&d, id, sizeof(id));
-        policy_device_clear(&d);
-
         GByteArray *out = g_byte_array_new();
         policy_msg_build(&m, out);
         if (policy_msg_parse(out->data, out->len, &again) != POLICY_PARSE_OK)

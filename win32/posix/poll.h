@@ -1,7 +1,7 @@
 /* poll.h for the Windows build: WSAPoll is poll() for sockets (Vista and later), which is
  * all portable code here polls. See win32/posix/arpa/inet.h. */
 #pragma once
-#include "../win32-sock.h"
+#include "win32-sock.h" /* lib/net/ */
 
 typedef unsigned long nfds_t;
 

@@ -2,5 +2,5 @@
  * on the include path of the Windows build only (win32/local.mk), so portable code that
  * fills a sockaddr or calls inet_ntop needs no #ifdef. */
 #pragma once
-#include "../../win32-sock.h"
-#include <iphlpapi.h> /* if_nametoindex, if_indextoname, IF_NAMESIZE */
+#include "win32-sock.h" /* lib/net/ */
+#include <iphlpapi.h>   /* if_nametoindex, if_indextoname, IF_NAMESIZE */

@@ -2,4 +2,4 @@
  * on the include path of the Windows build only (win32/local.mk), so portable code that
  * fills a sockaddr or calls inet_ntop needs no #ifdef. */
 #pragma once
-#include "../../win32-sock.h"
+#include "win32-sock.h" /* lib/net/ */

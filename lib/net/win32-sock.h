@@ -1,5 +1,7 @@
 /* win32-sock.h - Winsock headers in the one order that compiles (winsock2.h before
- * windows.h), and the helpers win32/os-win32.c and win32/net-win32.c share. */
+ * windows.h), and the helpers win32/os-win32.c and lib/net/net-win32.c share. It lives
+ * beside net-win32.c, which defines pb_win32_wsa_init; win32/ and win32/posix/ include it
+ * from here (the Windows build has -I lib/net). */
 #pragma once
 
 #ifndef WIN32_LEAN_AND_MEAN

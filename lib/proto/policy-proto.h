@@ -1,10 +1,12 @@
 /* policy-proto.h - the policy UDP protocol (doc/protocols.md, "preboot policy protocol"):
- * a proxydhcp or imaging server on another host asks the policy engine over UDP. Pure:
- * bytes in, message out; bytes out from a message. Also the reply cache that makes
- * retransmitted requests idempotent. */
+ * a proxydhcp or imaging server on another host asks the policy engine over UDP. The one
+ * definition of the wire format, used by the server (plugins/policy), its clients
+ * (proxydhcp's remote policy query) and the tests. Pure: bytes in, message out; bytes out
+ * from a message. What the server does with a message (the device it describes, the reply
+ * cache) is the policy plugin's, in plugins/policy/policy-server.h. */
 #pragma once
 
-#include "policy-device.h"
+#include "net.h" /* PbAddr */
 #include <glib.h>
 #include <preboot/policy.h>
 
@@ -78,13 +80,14 @@ typedef struct {
     guint8 uuid[16];
     gboolean has_arch;
     guint16 arch;
-    PolicyIp client_ip, relay_ip;
+    PbAddr client_ip, relay_ip; /* family 0 = absent; port unused */
     char *user_class, *vendor_class, *serial, *manufacturer, *product, *asset_tag, *bios_version,
         *image;
     guint32 ram_mb, disk_gb;
     guint8 event;
     /* reply */
     pb_policy_decision decision; /* DECISION: struct_size is sizeof when present */
+    gboolean has_action;         /* DECISION: the ACTION option was there (clients require it) */
     char *error_text;            /* ERROR */
 } PolicyMsg;
 
@@ -97,18 +100,5 @@ PolicyParseResult policy_msg_parse(const guint8 *data, gsize len, PolicyMsg *m);
 /* Appends the wire form of m to out (a request, a DECISION or an ERROR by m->type).
  * Texts longer than 255 bytes are cut: TLV lengths are one byte. */
 void policy_msg_build(const PolicyMsg *m, GByteArray *out);
-/* The device a request describes. */
-void policy_msg_to_device(const PolicyMsg *m, PolicyDevice *d);
-
-/* Retransmitted requests get the same reply, without deciding (and committing) twice. */
-typedef struct PolicyReplyCache PolicyReplyCache;
-PolicyReplyCache *policy_reply_cache_new(guint max_entries, gint64 ttl_us);
-void policy_reply_cache_free(PolicyReplyCache *c);
-/* The cached reply for (peer, id, type), or NULL. peer is any text naming the sender. */
-GBytes *policy_reply_cache_get(PolicyReplyCache *c, const char *peer, guint32 id, guint8 type,
-                               gint64 now_us);
-void policy_reply_cache_put(PolicyReplyCache *c, const char *peer, guint32 id, guint8 type,
-                            GBytes *reply, gint64 now_us);
-guint policy_reply_cache_size(PolicyReplyCache *c);
 
 G_END_DECLS

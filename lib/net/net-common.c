@@ -4,14 +4,9 @@
 
 #include <errno.h>
 #include <string.h>
-#ifdef _WIN32
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#include <iphlpapi.h>
-#else
+/* The Windows build finds these in win32/posix/, which maps them onto Winsock. */
 #include <arpa/inet.h>
 #include <net/if.h>
-#endif
 
 GQuark pb_net_error_quark(void)
 {

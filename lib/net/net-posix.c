@@ -403,28 +403,178 @@ guint pb_net_iface_mtu(guint32 ifindex)
     return rc == 0 && ifr.ifr_mtu > 0 ? (guint)ifr.ifr_mtu : 0;
 }
 
-gboolean pb_net_default_addr(PbAddr *out)
+static guint8 mask_prefix(const struct sockaddr *mask, int family)
 {
-    g_return_val_if_fail(out != NULL, FALSE);
+    if (mask == NULL || mask->sa_family != family)
+        return family == AF_INET6 ? 128 : 32;
+    const guint8 *b;
+    gsize len;
+    struct sockaddr_in s4;
+    struct sockaddr_in6 s6;
+    if (family == AF_INET6) {
+        memcpy(&s6, mask, sizeof s6);
+        b = (const guint8 *)&s6.sin6_addr;
+        len = 16;
+    } else {
+        memcpy(&s4, mask, sizeof s4);
+        b = (const guint8 *)&s4.sin_addr;
+        len = 4;
+    }
+    guint8 bits = 0;
+    for (gsize i = 0; i < len; i++)
+        bits += (guint8)__builtin_popcount(b[i]);
+    return bits;
+}
 
+GArray *pb_net_ifaddrs(void)
+{
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(PbIfAddr));
     struct ifaddrs *list = NULL;
-    memset(out, 0, sizeof *out);
-    if (getifaddrs(&list) < 0)
-        return FALSE;
-    gboolean found = FALSE;
-    for (struct ifaddrs *i = list; i != NULL && !found; i = i->ifa_next) {
-        if (i->ifa_addr == NULL || i->ifa_addr->sa_family != AF_INET)
+    if (getifaddrs(&list) != 0)
+        return out;
+    for (struct ifaddrs *i = list; i != NULL; i = i->ifa_next) {
+        if (i->ifa_addr == NULL ||
+            (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
             continue;
-        if ((i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+        /* Linux names an alias address by its label ("eth0:1"); the interface is the part
+         * before the colon. */
+        char name[IF_NAMESIZE];
+        g_strlcpy(name, i->ifa_name, sizeof name);
+        char *colon = strchr(name, ':');
+        if (colon != NULL)
+            *colon = '\0';
+        PbIfAddr e = {.ifindex = if_nametoindex(name)};
+        if (e.ifindex == 0)
             continue;
-        struct sockaddr_in s4;
-        memcpy(&s4, i->ifa_addr, sizeof s4);
-        out->family = 4;
-        memcpy(out->addr, &s4.sin_addr, 4);
-        found = TRUE;
+        pb_addr_from_sockaddr(i->ifa_addr, &e.addr);
+        e.addr.port = 0;
+        e.prefix = mask_prefix(i->ifa_netmask, i->ifa_addr->sa_family);
+        if (i->ifa_flags & IFF_UP)
+            e.flags |= PB_IFADDR_UP;
+        if (i->ifa_flags & IFF_LOOPBACK)
+            e.flags |= PB_IFADDR_LOOPBACK;
+        g_array_append_val(out, e);
     }
     freeifaddrs(list);
-    return found;
+    return out;
+}
+
+/* ---- multicast -------------------------------------------------------------------------- */
+
+/* The family the socket was opened with (its bound address tells). */
+static int socket_family(pb_socket_t sock, GError **error)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname((int)sock, (struct sockaddr *)&ss, &sl) < 0) {
+        set_errno_error(error, errno, "getsockname", NULL);
+        return -1;
+    }
+    return ss.ss_family;
+}
+
+static gboolean group_membership(pb_socket_t sock, const PbAddr *group, guint32 ifindex,
+                                 gboolean join, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE && group != NULL, FALSE);
+
+    const char *what = join ? "MCAST_JOIN_GROUP" : "MCAST_LEAVE_GROUP";
+    if ((group->family != 4 && group->family != 6) || !pb_addr_is_multicast_or_broadcast(group)) {
+        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT, "%s: not a group", what);
+        return FALSE;
+    }
+    int family = socket_family(sock, error);
+    if (family < 0)
+        return FALSE;
+    if (family != (group->family == 6 ? AF_INET6 : AF_INET)) {
+        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT,
+                    "%s: the group is not of the socket's family", what);
+        return FALSE;
+    }
+    /* RFC 3678's protocol-independent form: the interface by index, for both families. */
+    struct group_req req;
+    memset(&req, 0, sizeof req);
+    req.gr_interface = ifindex;
+    PbAddr g = *group;
+    g.port = 0;
+    pb_sockaddr_from_addr(&g, &req.gr_group);
+    int level = group->family == 6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    if (setsockopt((int)sock, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &req,
+                   sizeof req) < 0) {
+        set_errno_error(error, errno, what, group);
+        return FALSE;
+    }
+#ifdef IP_MULTICAST_ALL
+    /* Linux hands a socket bound to the wildcard the datagrams of every group any socket of
+     * the host joined for its port; off, it gets its own groups only. */
+    if (join && group->family == 4)
+        (void)setopt((int)sock, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL", NULL);
+#endif
+    return TRUE;
+}
+
+gboolean pb_udp_join_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error)
+{
+    return group_membership(sock, group, ifindex, TRUE, error);
+}
+
+gboolean pb_udp_leave_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error)
+{
+    return group_membership(sock, group, ifindex, FALSE, error);
+}
+
+gboolean pb_udp_set_multicast_if(pb_socket_t sock, guint32 ifindex, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
+
+    int family = socket_family(sock, error);
+    if (family < 0)
+        return FALSE;
+    if (family == AF_INET6)
+        return setopt((int)sock, IPPROTO_IPV6, IPV6_MULTICAST_IF, (int)ifindex, "IPV6_MULTICAST_IF",
+                      error);
+    /* ip_mreqn names the interface by index (Linux, FreeBSD); in_addr would need one of its
+     * addresses, which an unnumbered interface does not have. */
+    struct ip_mreqn mr;
+    memset(&mr, 0, sizeof mr);
+    mr.imr_ifindex = (int)ifindex;
+    if (setsockopt((int)sock, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) < 0) {
+        set_errno_error(error, errno, "IP_MULTICAST_IF", NULL);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean pb_udp_set_multicast_ttl(pb_socket_t sock, guint ttl, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
+
+    if (ttl > 255) {
+        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT,
+                    "multicast TTL %u is above 255", ttl);
+        return FALSE;
+    }
+    int family = socket_family(sock, error);
+    if (family < 0)
+        return FALSE;
+    if (family == AF_INET6)
+        return setopt((int)sock, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, (int)ttl, "IPV6_MULTICAST_HOPS",
+                      error);
+    return setopt((int)sock, IPPROTO_IP, IP_MULTICAST_TTL, (int)ttl, "IP_MULTICAST_TTL", error);
+}
+
+gboolean pb_udp_set_multicast_loop(pb_socket_t sock, gboolean loop, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
+
+    int family = socket_family(sock, error);
+    if (family < 0)
+        return FALSE;
+    if (family == AF_INET6)
+        return setopt((int)sock, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, loop ? 1 : 0,
+                      "IPV6_MULTICAST_LOOP", error);
+    return setopt((int)sock, IPPROTO_IP, IP_MULTICAST_LOOP, loop ? 1 : 0, "IP_MULTICAST_LOOP",
+                  error);
 }
 
 guint64 pb_fd_limit(void)

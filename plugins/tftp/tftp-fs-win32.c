@@ -14,8 +14,8 @@
  *    final path, so a race that swaps a directory for a junction still cannot escape. */
 #include "build-config.h"
 
-#include "../plugins/tftp/tftp-fs.h"
-#include "../plugins/tftp/tftp-path.h"
+#include "tftp-fs.h"
+#include "tftp-path.h"
 
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN 1

@@ -1,5 +1,5 @@
-/* net-win32.c - core/net.h on Winsock 2: the same non-blocking UDP sockets as
- * core/net-posix.c, with the destination address and interface of every datagram
+/* net-win32.c - lib/net/net.h on Winsock 2: the same non-blocking UDP sockets as
+ * net-posix.c, with the destination address and interface of every datagram
  * (IP_PKTINFO / IPV6_PKTINFO through WSARecvMsg) so replies leave from the address the
  * request arrived on (WSASendMsg with a pktinfo control message).
  *
@@ -409,36 +409,148 @@ guint pb_net_iface_mtu(guint32 ifindex)
     return row.Mtu > 0 && row.Mtu < G_MAXUINT ? (guint)row.Mtu : 0;
 }
 
-gboolean pb_net_default_addr(PbAddr *out)
+GArray *pb_net_ifaddrs(void)
 {
-    g_return_val_if_fail(out != NULL, FALSE);
-    memset(out, 0, sizeof *out);
-
-    ULONG size = 16 * 1024;
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(PbIfAddr));
+    ULONG size = 16 * 1024, rc = ERROR_BUFFER_OVERFLOW;
     g_autofree IP_ADAPTER_ADDRESSES *list = NULL;
-    ULONG rc = ERROR_BUFFER_OVERFLOW;
     /* The list can grow between the sizing call and the real one: retry a few times. */
     for (int tries = 0; tries < 3 && rc == ERROR_BUFFER_OVERFLOW; tries++) {
         g_free(list);
         list = g_malloc(size);
         rc = GetAdaptersAddresses(
-            AF_INET, GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER,
+            AF_UNSPEC, GAA_FLAG_SKIP_ANYCAST | GAA_FLAG_SKIP_MULTICAST | GAA_FLAG_SKIP_DNS_SERVER,
             NULL, list, &size);
     }
     if (rc != NO_ERROR)
-        return FALSE;
+        return out;
+    /* Windows keeps every address of an interface on its one adapter: no aliases to fold. */
     for (IP_ADAPTER_ADDRESSES *a = list; a != NULL; a = a->Next) {
-        if (a->IfType == IF_TYPE_SOFTWARE_LOOPBACK || a->OperStatus != IfOperStatusUp)
-            continue;
         for (IP_ADAPTER_UNICAST_ADDRESS *u = a->FirstUnicastAddress; u != NULL; u = u->Next) {
-            if (u->Address.lpSockaddr == NULL || u->Address.lpSockaddr->sa_family != AF_INET)
+            const struct sockaddr *sa = u->Address.lpSockaddr;
+            if (sa == NULL || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
                 continue;
-            pb_addr_from_sockaddr(u->Address.lpSockaddr, out);
-            out->port = 0;
-            return TRUE;
+            PbIfAddr e = {.ifindex = sa->sa_family == AF_INET6 ? a->Ipv6IfIndex : a->IfIndex};
+            pb_addr_from_sockaddr(sa, &e.addr);
+            e.addr.port = 0;
+            guint max = sa->sa_family == AF_INET6 ? 128 : 32;
+            e.prefix = (guint8)MIN(u->OnLinkPrefixLength, max);
+            if (a->OperStatus == IfOperStatusUp)
+                e.flags |= PB_IFADDR_UP;
+            if (a->IfType == IF_TYPE_SOFTWARE_LOOPBACK)
+                e.flags |= PB_IFADDR_LOOPBACK;
+            g_array_append_val(out, e);
         }
     }
-    return FALSE;
+    return out;
+}
+
+/* ---- multicast -------------------------------------------------------------------------- */
+
+static int socket_family(pb_socket_t sock, GError **error)
+{
+    struct sockaddr_storage ss;
+    int sl = sizeof ss;
+    if (getsockname((SOCKET)sock, (struct sockaddr *)&ss, &sl) != 0) {
+        set_wsa_error(error, WSAGetLastError(), "getsockname", NULL);
+        return -1;
+    }
+    return ss.ss_family;
+}
+
+static gboolean group_membership(pb_socket_t sock, const PbAddr *group, guint32 ifindex,
+                                 gboolean join, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE && group != NULL, FALSE);
+
+    const char *what = join ? "MCAST_JOIN_GROUP" : "MCAST_LEAVE_GROUP";
+    if ((group->family != 4 && group->family != 6) || !pb_addr_is_multicast_or_broadcast(group)) {
+        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT, "%s: not a group", what);
+        return FALSE;
+    }
+    int family = socket_family(sock, error);
+    if (family < 0)
+        return FALSE;
+    if (family != (group->family == 6 ? AF_INET6 : AF_INET)) {
+        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT,
+                    "%s: the group is not of the socket's family", what);
+        return FALSE;
+    }
+    /* RFC 3678's protocol-independent form (Windows Vista on), as on POSIX. Windows never
+     * hands a socket the groups other sockets joined, so there is no IP_MULTICAST_ALL. */
+    GROUP_REQ req;
+    memset(&req, 0, sizeof req);
+    req.gr_interface = ifindex;
+    PbAddr g = *group;
+    g.port = 0;
+    pb_sockaddr_from_addr(&g, &req.gr_group);
+    int level = group->family == 6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    if (setsockopt((SOCKET)sock, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP,
+                   (const char *)&req, sizeof req) != 0) {
+        set_wsa_error(error, WSAGetLastError(), what, group);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+gboolean pb_udp_join_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error)
+{
+    return group_membership(sock, group, ifindex, TRUE, error);
+}
+
+gboolean pb_udp_leave_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error)
+{
+    return group_membership(sock, group, ifindex, FALSE, error);
+}
+
+gboolean pb_udp_set_multicast_if(pb_socket_t sock, guint32 ifindex, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
+
+    int family = socket_family(sock, error);
+    if (family < 0)
+        return FALSE;
+    if (family == AF_INET6)
+        return setopt((SOCKET)sock, IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex, "IPV6_MULTICAST_IF",
+                      error);
+    /* IPv4 takes an index as an address in 0.0.0.0/8, in network order ("0.0.0.idx"). */
+    return setopt((SOCKET)sock, IPPROTO_IP, IP_MULTICAST_IF, htonl(ifindex), "IP_MULTICAST_IF",
+                  error);
+}
+
+gboolean pb_udp_set_multicast_ttl(pb_socket_t sock, guint ttl, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
+
+    if (ttl > 255) {
+        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT,
+                    "multicast TTL %u is above 255", ttl);
+        return FALSE;
+    }
+    int family = socket_family(sock, error);
+    if (family < 0)
+        return FALSE;
+    if (family == AF_INET6)
+        return setopt((SOCKET)sock, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, ttl, "IPV6_MULTICAST_HOPS",
+                      error);
+    return setopt((SOCKET)sock, IPPROTO_IP, IP_MULTICAST_TTL, ttl, "IP_MULTICAST_TTL", error);
+}
+
+gboolean pb_udp_set_multicast_loop(pb_socket_t sock, gboolean loop, GError **error)
+{
+    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
+
+    int family = socket_family(sock, error);
+    if (family < 0)
+        return FALSE;
+    /* Unlike POSIX, Windows applies loop on the receiving socket; setting it on the sender
+     * as well keeps the two systems' meaning ("our own members hear it") the same in the
+     * common case of one process holding both. */
+    if (family == AF_INET6)
+        return setopt((SOCKET)sock, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, loop ? 1 : 0,
+                      "IPV6_MULTICAST_LOOP", error);
+    return setopt((SOCKET)sock, IPPROTO_IP, IP_MULTICAST_LOOP, loop ? 1 : 0, "IP_MULTICAST_LOOP",
+                  error);
 }
 
 guint64 pb_fd_limit(void)

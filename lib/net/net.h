@@ -1,8 +1,11 @@
-/* net.h - UDP for the protocol plugins, behind one header: bind, receive with the
- * address the datagram arrived on (IP_PKTINFO) and leave from it, MTU of an interface,
- * path-MTU discovery off. core/net-posix.c implements it; win32/net-win32.c for Windows.
- * Built as a static convenience library linked into each plugin (plugins must not link
- * against the daemon's symbols), so this file may use glib but never host state. */
+/* net.h - UDP for the protocol plugins and their clients, behind one header: bind, receive
+ * with the address the datagram arrived on (IP_PKTINFO) and leave from it, the host's
+ * interface addresses, MTU of an interface, path-MTU discovery off, IPv4/IPv6 multicast
+ * groups. lib/net/net-posix.c implements the OS part; lib/net/net-win32.c is its Windows
+ * twin; net-common.c, net-send.c and net-ifaddr.c are portable. Built as a convenience
+ * library (libpbnet) linked into each plugin (plugins must not link against the daemon's
+ * symbols), so this library may use glib but never host state, and includes nothing of
+ * core/ or plugins/. */
 #pragma once
 
 #include <glib.h>
@@ -83,7 +86,59 @@ guint pb_net_iface_mtu(guint32 ifindex);
  * RLIMIT_NOFILE on POSIX. 0 when there is no such limit or it is not known (Windows: sockets
  * and files have no common small limit there). For start-up warnings. */
 guint64 pb_fd_limit(void);
-/* The first non-loopback IPv4 address of the host (for "detect" settings). */
+/* The first non-loopback IPv4 address of an interface that is up (for "detect" settings). */
 gboolean pb_net_default_addr(PbAddr *out);
+
+/* ---- interface addresses ---------------------------------------------------------------- */
+
+enum {
+    PB_IFADDR_UP = 1u << 0,
+    PB_IFADDR_LOOPBACK = 1u << 1,
+};
+
+/* One unicast address of one interface. */
+typedef struct {
+    guint32 ifindex; /* aliases ("eth0:1") carry the index of their interface */
+    PbAddr addr;     /* family 4 or 6, port 0 */
+    guint8 prefix;   /* on-link prefix length: 0-32 for IPv4, 0-128 for IPv6 */
+    guint flags;     /* PB_IFADDR_* */
+} PbIfAddr;
+
+/* Every IPv4 and IPv6 unicast address of every interface, up or not, loopback included, in
+ * the system's order (getifaddrs, GetAdaptersAddresses). A GArray of PbIfAddr; never NULL,
+ * empty when the system says nothing. Free with g_array_unref. The OS twins implement only
+ * this; the questions below are portable code over its answer. */
+GArray *pb_net_ifaddrs(void);
+
+/* TRUE when a lies in e's subnet (same family, same prefix). */
+gboolean pb_ifaddr_contains(const PbIfAddr *e, const PbAddr *a);
+/* The subnet-directed broadcast (host part all ones) and network (all zeros) addresses of an
+ * IPv4 entry; FALSE for IPv6 and for /31 (RFC 3021) and /32, which have neither. */
+gboolean pb_ifaddr_broadcast(const PbIfAddr *e, PbAddr *broadcast, PbAddr *network);
+/* The IPv4 address of interface ifindex; when it has several, the one whose subnet holds
+ * near (NULL or 0.0.0.0: the first). FALSE when the interface has no IPv4 address. */
+gboolean pb_ifaddrs_pick_ipv4(const GArray *list, guint32 ifindex, const PbAddr *near, PbAddr *out);
+/* The first IPv4 address of an interface that is up and not loopback. */
+gboolean pb_ifaddrs_default_ipv4(const GArray *list, PbAddr *out);
+/* TRUE when interface ifindex holds addr (port ignored). */
+gboolean pb_ifaddrs_has(const GArray *list, guint32 ifindex, const PbAddr *addr);
+/* TRUE when a is the broadcast or old-style all-zeros network address of one of the IPv4
+ * subnets in list (what IP_PKTINFO reports for a subnet-directed broadcast). */
+gboolean pb_ifaddrs_is_directed_broadcast(const GArray *list, const PbAddr *a);
+
+/* ---- multicast ---------------------------------------------------------------------------- */
+
+/* Joins (leaves) group on interface ifindex (0: the one the routing table picks) for
+ * receiving on sock, which must be of the group's family. After a join the socket gets the
+ * datagrams of the groups IT joined only, not those other sockets of the host joined for the
+ * same port (Linux's IP_MULTICAST_ALL default), so two sessions never see each other's. */
+gboolean pb_udp_join_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error);
+gboolean pb_udp_leave_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error);
+/* For sending to groups: the interface datagrams leave by (0: the routing table's), their
+ * TTL / hop limit (1 keeps them on the link), and whether the host's own members of the
+ * group receive them too (loop). */
+gboolean pb_udp_set_multicast_if(pb_socket_t sock, guint32 ifindex, GError **error);
+gboolean pb_udp_set_multicast_ttl(pb_socket_t sock, guint ttl, GError **error);
+gboolean pb_udp_set_multicast_loop(pb_socket_t sock, gboolean loop, GError **error);
 
 G_END_DECLS
