@@ -84,6 +84,7 @@ static void progress_cb(guint64 done, guint64 total, void *data)
 
 static void progress_init(Progress *p, const char *what, const Opts *o)
 {
+    memset(p, 0, sizeof(*p));
     p->what = what;
     p->tty = isatty(STDERR_FILENO);
     p->quiet = o->json;
