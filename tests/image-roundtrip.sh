@@ -17,7 +17,12 @@ for tool in sfdisk mkfs.ext4 debugfs mkfs.vfat mcopy; do
     command -v $tool >/dev/null 2>&1 || skip_all "$tool not installed"
 done
 W=$(mktemp -d "${TMPDIR:-/tmp}/image-roundtrip.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+loop=
+cleanup() {
+    [ -n "$loop" ] && { umount "$W/mnt" 2>/dev/null; losetup -d "$loop" 2>/dev/null; }
+    rm -rf "$W"
+}
+trap cleanup EXIT
 cd "$W" || exit 1
 
 # A small OS-like tree: text, a binary, an already-compressed file.
@@ -210,6 +215,27 @@ if "$IMG" import cut.pbi ./cut:x 2>/dev/null; then not_ok "a truncated archive i
 "$IMG" import gpt2.img ./rawimp:disk >/dev/null
 "$IMG" export ./rawimp:disk rawexp.img >/dev/null
 check "import/export of raw disk image files" cmp gpt2.img rawexp.img
+
+# --- block devices (root: a loop device over a file) ------------------------------------
+if [ "$(id -u)" -eq 0 ] && [ -e /dev/loop-control ] && truncate -s 48M blk.img &&
+    loop=$(losetup --find --show blk.img 2>/dev/null); then
+    "$IMG" restore dir:store:mbr "$loop" >/dev/null 2>&1
+    check "restore onto a block device is bit-exact" cmp mbr.img "$loop"
+    mkdir mnt
+    mkfs.ext4 -q -F "$loop" && mount "$loop" mnt 2>/dev/null && mounted=yes || mounted=
+    if [ -n "$mounted" ]; then
+        if "$IMG" restore dir:store:mbr "$loop" 2>err.txt; then not_ok "a mounted target is refused"; else
+            contains "a mounted target is refused" "$(cat err.txt)" "mounted"; fi
+        umount mnt
+    else
+        skip "mounting the loop device failed"
+    fi
+    losetup -d "$loop"
+    loop=
+else
+    skip "restore onto a block device needs root and loop devices"
+    skip "a mounted target is refused (root)"
+fi
 
 # --- STORE:NAME rules --------------------------------------------------------------------
 if "$IMG" info store:gpt3 2>err.txt; then not_ok "HOST:NAME is a server, not a directory"; else

@@ -348,7 +348,15 @@ static void test_store(void)
     g_autoptr(PbManifest) ma = stored_image(s, a, 3);
     g_autoptr(PbManifest) mb = stored_image(s, b, 3);
     g_autofree char *chunks = g_build_filename(path, "chunks", NULL);
+    g_autofree char *tmpd = g_build_filename(path, "tmp", NULL);
+    /* Before a flush the chunks sit in tmp/, visible to has/get, under no real name. */
+    g_assert_cmpuint(count_files(chunks), ==, 0);
+    g_assert_cmpuint(count_files(tmpd), ==, 4);
+    g_assert_true(pb_store_has_chunk(s, g_array_index(mb->chunks, PbChunkRef, 2).hash, NULL));
+    g_assert_true(pb_store_flush(s, &e));
+    g_assert_no_error(e);
     g_assert_cmpuint(count_files(chunks), ==, 4); /* each chunk stored once */
+    g_assert_cmpuint(count_files(tmpd), ==, 0);
     g_assert_true(pb_store_put_manifest(s, "a", ma, &e));
     g_assert_true(pb_store_put_manifest(s, "b", mb, &e));
     g_assert_no_error(e);

@@ -84,6 +84,7 @@ static void progress_cb(guint64 done, guint64 total, void *data)
 
 static void progress_init(Progress *p, const char *what, const Opts *o)
 {
+    memset(p, 0, sizeof(*p));
     p->what = what;
     p->tty = isatty(STDERR_FILENO);
     p->quiet = o->json;
@@ -91,6 +92,21 @@ static void progress_init(Progress *p, const char *what, const Opts *o)
 }
 
 /* ---- helpers -------------------------------------------------------------------------- */
+
+/* A JSON string body: quotes, backslashes and control bytes escaped, UTF-8 as it is. */
+static char *json_str(const char *v)
+{
+    GString *s = g_string_new(NULL);
+    for (const unsigned char *p = (const unsigned char *)(v != NULL ? v : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            g_string_append_printf(s, "\\%c", *p);
+        else if (*p < 0x20)
+            g_string_append_printf(s, "\\u%04x", *p);
+        else
+            g_string_append_c(s, (char)*p);
+    }
+    return g_string_free(s, FALSE);
+}
 
 static int fail(const char *cmd, GError *e)
 {
@@ -240,6 +256,7 @@ static int cmd_info(const char *source, Opts *o)
         zstd += c->kind == PB_CHUNK_DATA && c->codec == PB_CODEC_ZSTD;
     }
     if (o->json) {
+        g_autofree char *label = json_str(m->label);
         printf("{\"image\":\"%s\",\"seal\":\"%s\",\"disk_size\":%" G_GUINT64_FORMAT
                ",\"sector_size\":%u,\"chunk_size\":%u,\"label\":\"%s\",\"chunks_data\":%u,"
                "\"chunks_unique\":%u,\"chunks_zstd\":%u,\"chunks_zero\":%u,\"chunks_unused\":%u,"
@@ -247,16 +264,17 @@ static int cmd_info(const char *source, Opts *o)
                ",\"stored_bytes\":%" G_GUINT64_FORMAT ",\"unique_stored_bytes\":%" G_GUINT64_FORMAT
                ",\"dedup_ratio\":%.3f,\"compression_ratio\":%.3f,"
                "\"partitions\":[",
-               ref.name, hex, m->disk_size, m->sector_size, m->chunk_size, m->label, st.n_data,
+               ref.name, hex, m->disk_size, m->sector_size, m->chunk_size, label, st.n_data,
                st.n_unique, zstd, st.n_zero, st.n_unused, st.n_absent, st.data_bytes,
                st.stored_bytes, st.unique_stored_bytes, dedup, ratio);
         for (guint i = 0; i < m->partitions->len; i++) {
             const PbPartition *pt = &g_array_index(m->partitions, PbPartition, i);
-            g_autofree char *type = g_strescape(pt->type != NULL ? pt->type : "", NULL);
-            g_autofree char *fs = g_strescape(pt->fs != NULL ? pt->fs : "", NULL);
+            g_autofree char *type = json_str(pt->type);
+            g_autofree char *fs = json_str(pt->fs);
+            g_autofree char *pname = json_str(pt->name);
             printf("%s{\"number\":%d,\"start\":%" G_GUINT64_FORMAT ",\"size\":%" G_GUINT64_FORMAT
-                   ",\"type\":\"%s\",\"fs\":\"%s\"}",
-                   i ? "," : "", pt->partno, pt->start, pt->size, type, fs);
+                   ",\"type\":\"%s\",\"fs\":\"%s\",\"name\":\"%s\"}",
+                   i ? "," : "", pt->partno, pt->start, pt->size, type, fs, pname);
         }
         printf("]}\n");
     } else {

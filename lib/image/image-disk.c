@@ -21,6 +21,11 @@ gboolean pb_disk_open(PbDisk *d, const char *path, gboolean writable, guint64 cr
     memset(d, 0, sizeof(*d));
     d->fd = -1;
     int flags = (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC;
+    struct stat pre;
+    /* A block device opened for writing is claimed exclusively: the kernel refuses while it
+     * or any of its partitions is mounted or held by another program. */
+    if (writable && stat(path, &pre) == 0 && S_ISBLK(pre.st_mode))
+        flags |= O_EXCL;
     int fd = open(path, flags);
     if (fd < 0 && errno == ENOENT && writable && create_size > 0) {
         fd = open(path, flags | O_CREAT | O_EXCL, 0644);
@@ -35,8 +40,8 @@ gboolean pb_disk_open(PbDisk *d, const char *path, gboolean writable, guint64 cr
     }
     if (fd < 0) {
         int e = errno;
-        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "cannot open %s: %s", path,
-                    g_strerror(e));
+        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "cannot open %s: %s%s", path,
+                    g_strerror(e), e == EBUSY ? " (mounted, or in use by another program)" : "");
         return FALSE;
     }
     struct stat st;

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -555,6 +557,10 @@ gboolean pb_restore(const PbManifest *m, PbChunkIO *io, const char *disk, const 
     }
     gboolean grow =
         ok && o->partition == 0 && d.size > m->disk_size && g_strcmp0(m->label, "gpt") == 0;
+    /* The kernel still holds the old partition table of a disk we rewrote; ask it to read
+     * the new one (best effort: it refuses while a partition is in use). */
+    if (ok && d.is_block && o->partition == 0 && !grow)
+        (void)ioctl(d.fd, BLKRRPART);
     pb_disk_close(&d);
     if (grow) {
         ok = pb_disk_fix_gpt(disk, error);

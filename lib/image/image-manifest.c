@@ -402,7 +402,7 @@ PbManifest *pb_manifest_parse(const char *text, gsize len, GError **error)
             else if (strcmp(k, "a") == 0 && n == 1)
                 c.kind = PB_CHUNK_ABSENT;
             else if (strcmp(k, "c") == 0 && n == 4) {
-                PbCodec codec;
+                PbCodec codec = PB_CODEC_NONE;
                 guint64 clen = pb_region_chunk_len(m, cur, cur_i);
                 c.kind = PB_CHUNK_DATA;
                 if (strlen(tok[1]) != PB_HASH_HEX_LEN ||

@@ -1,6 +1,9 @@
-/* image-store.c - the local chunk store. Writes go to STORE/tmp, are fsynced, then renamed
- * to their real name, and the directory is fsynced: a crash leaves whole files or stray
- * temporaries (which gc removes), never half a chunk or half a manifest under a real name. */
+/* image-store.c - the local chunk store. Writes go to STORE/tmp and reach their real name
+ * only by a rename after their bytes are on disk: a crash leaves whole files or stray
+ * temporaries (which gc removes), never half a chunk or half a manifest under a real name.
+ * Chunks are made durable in batches (pb_store_flush: one syncfs, then the renames) rather
+ * than with an fsync each, which cost more than hashing and coding them. */
+#define _GNU_SOURCE /* syncfs */
 #include "image-store.h"
 
 #include <dirent.h>
@@ -16,7 +19,38 @@
 struct PbStore {
     char *path;
     int lock_fd;
+    GMutex mu;
+    GHashTable *pending; /* hash -> Pending: written to tmp/, not yet renamed */
 };
+
+typedef struct {
+    char *tmp, *dest;
+    guint8 codec;
+    guint64 len;
+} Pending;
+
+/* Chunks written since the last flush, at most: bounds the memory and the work a crash
+ * throws away. */
+#define PENDING_MAX 1024
+
+static void pending_free(gpointer p)
+{
+    Pending *pe = p;
+    g_free(pe->tmp);
+    g_free(pe->dest);
+    g_free(pe);
+}
+
+static guint hash_hash(gconstpointer p)
+{
+    guint h;
+    memcpy(&h, p, sizeof(h));
+    return h;
+}
+static gboolean hash_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, PB_HASH_LEN) == 0;
+}
 
 static gboolean io_error(GError **error, const char *what, const char *path)
 {
@@ -63,6 +97,8 @@ PbStore *pb_store_open(const char *path, gboolean create, GError **error)
     PbStore *s = g_new0(PbStore, 1);
     s->path = g_strdup(path);
     s->lock_fd = fd;
+    g_mutex_init(&s->mu);
+    s->pending = g_hash_table_new_full(hash_hash, hash_equal, g_free, pending_free);
     return s;
 }
 
@@ -70,6 +106,12 @@ void pb_store_close(PbStore *s)
 {
     if (s == NULL)
         return;
+    /* Chunks nobody committed yet are kept: an interrupted upload resumes from them. */
+    g_autoptr(GError) e = NULL;
+    if (!pb_store_flush(s, &e))
+        g_warning("%s", e->message);
+    g_hash_table_unref(s->pending);
+    g_mutex_clear(&s->mu);
     close(s->lock_fd);
     g_free(s->path);
     g_free(s);
@@ -85,6 +127,17 @@ static char *chunk_path(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec code
 
 gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkRef *found)
 {
+    g_mutex_lock(&s->mu);
+    Pending *pe = g_hash_table_lookup(s->pending, hash);
+    if (pe != NULL && found != NULL) {
+        found->kind = PB_CHUNK_DATA;
+        found->codec = pe->codec;
+        memcpy(found->hash, hash, PB_HASH_LEN);
+        found->stored = pe->len;
+    }
+    g_mutex_unlock(&s->mu);
+    if (pe != NULL)
+        return TRUE;
     for (int c = PB_CODEC_ZSTD; c >= PB_CODEC_NONE; c--) {
         g_autofree char *p = chunk_path(s, hash, (PbCodec)c);
         struct stat st;
@@ -114,14 +167,14 @@ static gboolean fsync_dir(const char *dir, GError **error)
     return TRUE;
 }
 
-/* Writes data to a temporary in STORE/tmp, fsyncs it and renames it to dest. */
-static gboolean atomic_write(PbStore *s, const char *dest, const void *data, gsize len,
-                             GError **error)
+/* Writes data to a new temporary file in STORE/tmp (fsynced when sync) and returns its
+ * path. */
+static char *write_temp(PbStore *s, const void *data, gsize len, gboolean sync, GError **error)
 {
     g_autofree char *tmp = g_build_filename(s->path, "tmp", "w-XXXXXX", NULL);
     int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
     if (fd < 0)
-        return io_error(error, "cannot create a temporary file in", s->path);
+        return io_error(error, "cannot create a temporary file in", s->path), NULL;
     const guint8 *p = data;
     gsize left = len;
     while (left > 0) {
@@ -134,16 +187,26 @@ static gboolean atomic_write(PbStore *s, const char *dest, const void *data, gsi
             io_error(error, "cannot write", tmp);
             close(fd);
             unlink(tmp);
-            return FALSE;
+            return NULL;
         }
         p += n;
         left -= (gsize)n;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    if ((sync && fsync(fd) != 0) || close(fd) != 0) {
         io_error(error, "cannot write", tmp);
         unlink(tmp);
-        return FALSE;
+        return NULL;
     }
+    return g_steal_pointer(&tmp);
+}
+
+/* Writes data to a temporary, fsyncs it, renames it to dest and fsyncs the directory. */
+static gboolean atomic_write(PbStore *s, const char *dest, const void *data, gsize len,
+                             GError **error)
+{
+    g_autofree char *tmp = write_temp(s, data, len, TRUE, error);
+    if (tmp == NULL)
+        return FALSE;
     if (rename(tmp, dest) != 0) {
         io_error(error, "cannot rename into", dest);
         unlink(tmp);
@@ -151,6 +214,39 @@ static gboolean atomic_write(PbStore *s, const char *dest, const void *data, gsi
     }
     g_autofree char *dir = g_path_get_dirname(dest);
     return fsync_dir(dir, error);
+}
+
+gboolean pb_store_flush(PbStore *s, GError **error)
+{
+    g_mutex_lock(&s->mu);
+    if (g_hash_table_size(s->pending) == 0) {
+        g_mutex_unlock(&s->mu);
+        return TRUE;
+    }
+    gboolean ok = TRUE;
+    /* One syncfs puts every temporary's bytes on disk; only then do they get real names. */
+    if (syncfs(s->lock_fd) != 0)
+        ok = io_error(error, "cannot sync", s->path);
+    g_autoptr(GHashTable) dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, s->pending);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        Pending *pe = v;
+        if (ok && rename(pe->tmp, pe->dest) != 0)
+            ok = io_error(error, "cannot rename into", pe->dest);
+        if (!ok)
+            unlink(pe->tmp);
+        else
+            g_hash_table_add(dirs, g_path_get_dirname(pe->dest));
+    }
+    g_hash_table_remove_all(s->pending);
+    g_mutex_unlock(&s->mu);
+    g_hash_table_iter_init(&it, dirs);
+    gpointer d;
+    while (ok && g_hash_table_iter_next(&it, &d, NULL))
+        ok = fsync_dir(d, error);
+    return ok;
 }
 
 gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
@@ -162,13 +258,45 @@ gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec 
     g_autofree char *dir = g_path_get_dirname(dest);
     if (g_mkdir_with_parents(dir, 0755) != 0)
         return io_error(error, "cannot create", dir);
-    return atomic_write(s, dest, data, len, error);
+    char *tmp = write_temp(s, data, len, FALSE, error);
+    if (tmp == NULL)
+        return FALSE;
+    g_mutex_lock(&s->mu);
+    gboolean dup = g_hash_table_contains(s->pending, hash);
+    if (!dup) {
+        Pending *pe = g_new0(Pending, 1);
+        pe->tmp = tmp;
+        pe->dest = g_steal_pointer(&dest);
+        pe->codec = (guint8)codec;
+        pe->len = len;
+        g_hash_table_insert(s->pending, g_memdup2(hash, PB_HASH_LEN), pe);
+    }
+    guint n = g_hash_table_size(s->pending);
+    g_mutex_unlock(&s->mu);
+    if (dup) { /* another thread stored the same bytes meanwhile */
+        unlink(tmp);
+        g_free(tmp);
+    }
+    return n < PENDING_MAX || pb_store_flush(s, error);
 }
 
 GBytes *pb_store_get_chunk(PbStore *s, const PbChunkRef *ref, PbCodec *codec, GError **error)
 {
     char hex[PB_HASH_HEX_LEN + 1];
     pb_hash_to_hex(ref->hash, hex);
+    g_mutex_lock(&s->mu);
+    Pending *pe = g_hash_table_lookup(s->pending, ref->hash);
+    g_autofree char *pending_path = pe != NULL ? g_strdup(pe->tmp) : NULL;
+    if (pe != NULL)
+        *codec = (PbCodec)pe->codec;
+    g_mutex_unlock(&s->mu);
+    if (pending_path != NULL) {
+        char *pdata;
+        gsize plen;
+        if (!g_file_get_contents(pending_path, &pdata, &plen, error))
+            return NULL;
+        return g_bytes_new_take(pdata, plen);
+    }
     PbChunkRef have;
     if (!pb_store_has_chunk(s, ref->hash, &have)) {
         g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING, "chunk %s is not in %s", hex,
@@ -200,7 +328,7 @@ static gboolean check_name(const char *name, GError **error)
 
 gboolean pb_store_put_manifest(PbStore *s, const char *name, PbManifest *m, GError **error)
 {
-    if (!check_name(name, error))
+    if (!check_name(name, error) || !pb_store_flush(s, error))
         return FALSE;
     for (guint i = 0; i < m->chunks->len; i++) {
         const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
@@ -275,17 +403,6 @@ GPtrArray *pb_store_list(PbStore *s, GError **error)
         }
     g_ptr_array_sort(names, cmp_names);
     return names;
-}
-
-static guint hash_hash(gconstpointer p)
-{
-    guint h;
-    memcpy(&h, p, sizeof(h));
-    return h;
-}
-static gboolean hash_equal(gconstpointer a, gconstpointer b)
-{
-    return memcmp(a, b, PB_HASH_LEN) == 0;
 }
 
 static gboolean gc_locked(PbStore *s, PbGcStats *st, GError **error)

@@ -20,10 +20,14 @@ const char *pb_store_path(const PbStore *s);
 
 /* TRUE when the chunk is stored; fills codec and stored length when found is not NULL. */
 gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkRef *found);
-/* Stores coded bytes under hash, atomically; a chunk already present is kept. Callers from
- * the network must check the bytes against the hash first (pb_chunk_decode_verify). */
+/* Stores coded bytes under hash; a chunk already present is kept. Callers from the network
+ * must check the bytes against the hash first (pb_chunk_decode_verify). The chunk is
+ * visible to has/get at once and reaches its real name, durably, at the next flush
+ * (put_manifest, close, or every 1024 chunks). */
 gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
                             const void *data, gsize len, GError **error);
+/* Puts every chunk written so far on disk (one syncfs) and renames each to its name. */
+gboolean pb_store_flush(PbStore *s, GError **error);
 /* The stored (coded) bytes of ref's hash, and how they are coded (the store may hold a
  * chunk coded otherwise than the manifest that names it says, e.g. after an import). */
 GBytes *pb_store_get_chunk(PbStore *s, const PbChunkRef *ref, PbCodec *codec, GError **error);
