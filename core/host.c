@@ -664,6 +664,7 @@ static const char *svc_state_dir(pb_instance *inst)
         g_autoptr(GError) error = NULL;
         if (!pb_os_mkdir_p(inst->state_dir, 0750, &error))
             svc_log(inst, PB_LOG_WARNING, "state directory: %s", error->message);
+        pb_os_keep_writable(inst->state_dir, TRUE, TRUE); /* the instance's own, all of it */
     }
     return inst->state_dir;
 }
@@ -727,9 +728,11 @@ static void inst_fail(pb_instance *inst, const char *fmt, ...)
     inst->error = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     inst->state = PB_INSTANCE_FAILED;
-    host_log(inst->host, PB_LOG_CRITICAL, "%s: %s", inst->name, inst->error);
+    pb_log_printf_sev(inst->host->log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "%s: %s", inst->name,
+                      inst->error);
     if (inst->log)
-        pb_log_printf(inst->log, PB_LOG_CRITICAL, "not running: %s", inst->error);
+        pb_log_printf_sev(inst->log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "not running: %s",
+                          inst->error);
 }
 
 /* Stops and destroys the plugin's side; the record stays for status. */

@@ -181,6 +181,17 @@ static gboolean on_reload_signal(gpointer data)
 
 /* ---- run ---------------------------------------------------------------------------- */
 
+/* Creates a directory the daemon writes and registers it for the privilege drop: one the
+ * daemon had to create is its own; an existing one is given away only when it is (see
+ * pb_os_keep_writable). The log directory's files go too: they were opened as root and are
+ * rotated and reopened after the drop. */
+static void make_dir(const char *dir, int mode, gboolean contents)
+{
+    gboolean created = !g_file_test(dir, G_FILE_TEST_EXISTS);
+    if (pb_os_mkdir_p(dir, mode, NULL))
+        pb_os_keep_writable(dir, created, contents);
+}
+
 static int run(Options *opt, PbConfig *cfg)
 {
     PbGlobalConfig *g = &cfg->global;
@@ -207,7 +218,7 @@ static int run(Options *opt, PbConfig *cfg)
     g_autofree char *log_path =
         g->log_dir && *g->log_dir ? g_build_filename(g->log_dir, "prebootd.log", NULL) : NULL;
     if (log_path)
-        pb_os_mkdir_p(g->log_dir, 0750, NULL);
+        make_dir(g->log_dir, 0750, TRUE);
     if (!pb_log_configure(pb_host_log(d.host), log_path, g->log_level,
                           (guint64)g->log_size_mb * 1024 * 1024, opt->foreground, g->syslog,
                           &error)) {
@@ -217,41 +228,60 @@ static int run(Options *opt, PbConfig *cfg)
     PbLog *log = pb_host_log(d.host);
     pb_log_printf(log, PB_LOG_CRITICAL, "prebootd %s starting (config %s, plugin ABI %d.%d)",
                   PACKAGE_VERSION, opt->config_path, PB_ABI_MAJOR, PB_ABI_MINOR);
+    guint64 fd_limit = pb_os_raise_fd_limit();
+    if (fd_limit > 0 && fd_limit != G_MAXUINT64)
+        pb_log_printf(log, PB_LOG_TRANSACTION, "descriptor limit: %" G_GUINT64_FORMAT, fd_limit);
+    if ((user == NULL || *user == '\0') && pb_os_is_superuser())
+        pb_log_printf_sev(log, PB_LOG_WARNING, PB_LOG_SEV_WARNING,
+                          "running as root: every plugin keeps all privileges; set `user:` in "
+                          "the daemon section (e.g. user: preboot) to drop them once the ports "
+                          "are bound (README.security)");
+    if (g->state_dir && *g->state_dir)
+        make_dir(g->state_dir, 0750, FALSE);
 
     int status = 0;
     if (g->pid_file && *g->pid_file) {
         g_autofree char *dir = g_path_get_dirname(g->pid_file);
-        pb_os_mkdir_p(dir, 0755, NULL);
+        make_dir(dir, 0755, FALSE);
         if (!pb_os_pidfile_write(g->pid_file, &error)) {
-            pb_log_printf(log, PB_LOG_CRITICAL, "%s", error->message);
+            pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "%s", error->message);
             status = 1;
             goto out;
         }
         d.pid_file = g_strdup(g->pid_file);
+        pb_os_keep_writable(g->pid_file, FALSE, FALSE);
     }
     if (g->control_socket && *g->control_socket) {
         g_autofree char *dir = g_path_get_dirname(g->control_socket);
-        pb_os_mkdir_p(dir, 0755, NULL);
-        d.control = pb_control_new(g->control_socket, g->control_group, on_control, &d, &error);
+        make_dir(dir, 0755, FALSE);
+        /* Root, the daemon's own user and its group (or control_group) may use it. */
+        g_autofree char *group = g->control_group && *g->control_group ? g_strdup(g->control_group)
+                                                                       : pb_os_user_group(user);
+        d.control = pb_control_new(g->control_socket, group, on_control, &d, &error);
         if (d.control == NULL) {
-            pb_log_printf(log, PB_LOG_CRITICAL, "control socket: %s", error->message);
+            pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "control socket: %s",
+                              error->message);
             status = 1;
             goto out;
         }
         pb_control_set_log(d.control, log);
+        pb_os_keep_writable(g->control_socket, FALSE, FALSE);
     }
     /* Plugins bind their (privileged) ports in create(); privileges go afterwards. */
     if (!pb_host_apply(d.host, cfg, report, &error)) {
         cfg = NULL;
-        pb_log_printf(log, PB_LOG_CRITICAL, "%s", error->message);
+        pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "%s", error->message);
         status = 1;
         goto out;
     }
     cfg = NULL;
-    if (user && *user && !pb_os_drop_privileges(user, &error)) {
-        pb_log_printf(log, PB_LOG_CRITICAL, "%s", error->message);
-        status = 1;
-        goto out;
+    if (user && *user) {
+        if (!pb_os_drop_privileges(user, &error)) {
+            pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "%s", error->message);
+            status = 1;
+            goto out;
+        }
+        pb_log_printf(log, PB_LOG_TRANSACTION, "running as user %s", user);
     }
     pb_os_signal_watch(PB_OS_SIGNAL_TERMINATE, on_terminate, &d);
     pb_os_signal_watch(PB_OS_SIGNAL_RELOAD, on_reload_signal, &d);

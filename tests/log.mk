@@ -7,7 +7,7 @@ tests_test_net_LDADD = core/libpbnet.la $(GLIB_LIBS)
 # Sources are compiled in (not the core library) so these tests do not wait on the rest of it.
 check_PROGRAMS += tests/test-log
 TESTS += tests/test-log
-tests_test_log_SOURCES = tests/test-log.c core/log.c
+tests_test_log_SOURCES = tests/test-log.c core/log.c core/os-posix.c
 tests_test_log_CFLAGS = $(AM_CFLAGS)
 tests_test_log_LDADD = $(GLIB_LIBS)
 

@@ -12,7 +12,7 @@ cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null
     dpid=$(cat "$tmp/prebootd.pid" 2>/dev/null)
     [ -n "$dpid" ] && [ "$dpid" != "$pid" ] && grep -q prebootd "/proc/$dpid/cmdline" 2>/dev/null && kill "$dpid"
-    rm -rf "$tmp"
+    [ -n "$KEEP" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 port=$(pick_port 1)
@@ -68,9 +68,8 @@ contains "status: ABI mismatch and its reason" "$out" "built for plugin ABI 2.0,
 contains "status: plugin status text" "$out" "echoing with greeting 'one'"
 out=$(ctl showpid)
 check "showpid prints the daemon's pid" [ "$out" = "$pid" ]
-sleep 0.3
-out=$(ctl stats)
-contains "stats lists the plugin's counters" "$out" "echo: ticks = "
+check "stats lists the plugin's counters as they count" \
+    wait_until 10 sh -c "$CTL -c $tmp/preboot.yaml stats | grep -q 'echo: ticks = [1-9]'"
 out=$(ctl echo-echo hello there)
 check "plugin commands pass through prebootctl" [ "$out" = "one: hello there" ]
 
@@ -104,6 +103,16 @@ check "the pid file is removed" [ ! -e "$tmp/prebootd.pid" ]
 check "the control socket is removed" [ ! -e "$tmp/control.sock" ]
 grep -q "started (testplug 1.0.0)" "$tmp/log/echo.log"
 check "the instance logged to its own file" [ $? -eq 0 ]
+log=$(cat "$tmp/log/prebootd.log")
+contains "start is logged as a notice, not CRITICAL" "$log" "[prebootd] NOTICE: ready"
+contains "stop is logged as a notice" "$log" "[prebootd] NOTICE: stopped"
+contains "a failed instance is logged as an error" "$log" "[prebootd] ERROR: broken: create failed"
+check "no line calls itself CRITICAL" sh -c "! grep -q CRITICAL '$tmp/log/prebootd.log'"
+if [ "$(id -u)" -eq 0 ]; then
+    contains "root without user: warns at start" "$(cat "$tmp/stderr")" "running as root: every plugin keeps all privileges"
+else
+    skip "root without user: warns at start (needs root)"
+fi
 
 # Daemonized: the legacy service verbs.
 write_config six
@@ -120,4 +129,67 @@ ctl stop >/dev/null 2>&1
 check "stop after start" wait_until 10 sh -c "! kill -0 $p2 2>/dev/null"
 ctl status >/dev/null 2>&1
 check "status exits 3 when not running" [ $? -eq 3 ]
+
+# Unprivileged: bind as root, drop to the user `nobody`, then go through a log rotation and
+# a stop with what that user may do.
+nobody_group=$(id -gn nobody 2>/dev/null)
+if [ "$(id -u)" -ne 0 ]; then
+    skip "privilege drop, rotation and stop as a user (needs root)"
+elif [ -z "$nobody_group" ] || ! command -v setpriv >/dev/null 2>&1; then
+    skip "privilege drop, rotation and stop as a user (needs the user nobody and setpriv)"
+else
+    as_nobody() { setpriv --reuid=nobody --regid="$nobody_group" --init-groups "$@"; }
+    chmod 755 "$tmp"
+    ud=$tmp/unpriv
+    mkdir -m 755 "$ud"
+    uport=$(pick_port 2)
+    write_unpriv() {
+        cat >"$tmp/unpriv.yaml" <<EOC
+daemon:
+  plugin_path: [$top_builddir/tests/plugins]
+  log_dir: $ud/log
+  state_dir: $ud/state
+  pid_file: $ud/run/prebootd.pid
+  control_socket: $ud/run/control.sock
+  user: nobody
+  log_size: 1
+plugins:
+  - {module: testplug, name: echo, port: $uport, greeting: $1, log_size: 1}
+EOC
+    }
+    write_unpriv first
+    uctl() { "$CTL" -s "$ud/run/control.sock" -p "$ud/run/prebootd.pid" "$@"; }
+    "$PREBOOTD" -f -c "$tmp/unpriv.yaml" >"$tmp/unpriv.err" 2>&1 &
+    upid=$!
+    pid=$upid
+    check "unprivileged: the daemon answers" wait_until 10 uctl status
+    uid=$(awk '/^Uid:/ {print $2}' "/proc/$upid/status")
+    check "unprivileged: it runs as nobody" [ "$uid" = "$(id -u nobody)" ]
+    out=$(stat -c '%U:%G %a' "$ud/run/control.sock")
+    check "unprivileged: the control socket is nobody:$nobody_group 0660 (got $out)" \
+        [ "$out" = "nobody:$nobody_group 660" ]
+    out=$(as_nobody "$CTL" -s "$ud/run/control.sock" status 2>&1)
+    contains "unprivileged: the daemon's own user may use the control socket" "$out" "echo: running"
+    # Bring the instance's log to just under its 1 MB cap; the reload reopens it and its
+    # "configuration reloaded" line is the first one over the cap.
+    truncate -s $((1048576 - 40)) "$ud/log/echo.log"
+    write_unpriv second
+    kill -HUP "$upid"
+    check "unprivileged: SIGHUP reloads" wait_until 10 sh -c \
+        "[ \"\$($CTL -s $ud/run/control.sock echo-echo x)\" = 'second: x' ]"
+    check "unprivileged: the log was rotated" [ -s "$ud/log/echo.log.1" ]
+    check "unprivileged: the rotated-to file is new" \
+        [ "$(stat -c %s "$ud/log/echo.log" 2>/dev/null || echo 1048576)" -lt 100000 ]
+    grep -q "configuration reloaded" "$ud/log/echo.log" 2>/dev/null
+    check "unprivileged: logging goes on in the new file after the rotation" [ $? -eq 0 ]
+    out=$(as_nobody "$CTL" -s "$ud/run/control.sock" stop 2>&1)
+    check "unprivileged: the daemon's user can stop it" wait_until 10 sh -c "! kill -0 $upid 2>/dev/null"
+    wait "$upid"
+    check "unprivileged: the daemon exits 0" [ $? -eq 0 ]
+    pid=
+    check "unprivileged: the pid file is removed at stop" [ ! -e "$ud/run/prebootd.pid" ]
+    check "unprivileged: the control socket is removed at stop" [ ! -e "$ud/run/control.sock" ]
+    grep -q "NOTICE: stopped" "$ud/log/echo.log"
+    check "unprivileged: the stop is in the new log file" [ $? -eq 0 ]
+fi
 finish
