@@ -108,11 +108,35 @@ contains "start is logged as a notice, not CRITICAL" "$log" "[prebootd] NOTICE: 
 contains "stop is logged as a notice" "$log" "[prebootd] NOTICE: stopped"
 contains "a failed instance is logged as an error" "$log" "[prebootd] ERROR: broken: create failed"
 check "no line calls itself CRITICAL" sh -c "! grep -q CRITICAL '$tmp/log/prebootd.log'"
+hard=$(sh -c 'ulimit -Hn')
+if [ "$hard" = unlimited ]; then
+    skip "the descriptor limit is logged (no hard limit here)"
+else
+    contains "the soft descriptor limit is raised to the hard one and logged" "$log" "[prebootd] NOTICE: descriptor limit: $hard"
+fi
 if [ "$(id -u)" -eq 0 ]; then
     contains "root without user: warns at start" "$(cat "$tmp/stderr")" "running as root: every plugin keeps all privileges"
 else
     skip "root without user: warns at start (needs root)"
 fi
+
+# The systemd unit: raised descriptor limit, bounded capabilities, and valid for systemd.
+unit=$top_builddir/etc/prebootd.service
+if [ -f "$unit" ]; then
+    contains "the unit raises LimitNOFILE" "$(cat "$unit")" "LimitNOFILE=65536"
+    contains "the unit bounds capabilities" "$(cat "$unit")" "CapabilityBoundingSet=CAP_NET_BIND_SERVICE"
+    if command -v systemd-analyze >/dev/null 2>&1; then
+        # Only the programs and man pages it names are missing from a build tree.
+        out=$(systemd-analyze verify "$unit" 2>&1 | grep -v -e 'is not executable' -e "Command 'man ")
+        check "systemd-analyze verify accepts the unit" [ -z "$out" ]
+        [ -z "$out" ] || diag "$out"
+    else
+        skip "systemd-analyze verify (not installed)"
+    fi
+else
+    skip "the systemd unit (not built)"
+fi
+contains "the init script raises the descriptor limit" "$(cat "$top_builddir/etc/init.d/preboot")" 'ulimit -n "$PREBOOT_NOFILE"'
 
 # Daemonized: the legacy service verbs.
 write_config six
