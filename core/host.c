@@ -1412,6 +1412,22 @@ gboolean pb_host_command(PbHost *host, int argc, const char *const *argv, GStrin
     return c->fn(c->inst->self, argc, argv, &reply);
 }
 
+static gint command_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(((const PbCommand *)a)->verb, ((const PbCommand *)b)->verb);
+}
+
+void pb_host_command_help(PbHost *host, GString *out)
+{
+    g_return_if_fail(host != NULL && out != NULL);
+    GList *cmds = g_list_sort(g_hash_table_get_values(host->commands), command_cmp);
+    for (GList *l = cmds; l; l = l->next) {
+        const PbCommand *c = l->data;
+        g_string_append_printf(out, "  %s    (%s)\n", c->usage, c->inst->name);
+    }
+    g_list_free(cmds);
+}
+
 void pb_host_list_modules(PbHost *host, GString *out)
 {
     g_return_if_fail(host != NULL && out != NULL);

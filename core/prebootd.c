@@ -150,6 +150,11 @@ static gboolean on_control(gpointer data, int argc, const char *const *argv, GSt
     }
     if (strcmp(verb, "reload") == 0 || strcmp(verb, "force-reload") == 0)
         return do_reload(d, out);
+    if (strcmp(verb, "help") == 0) {
+        /* What prebootctl --help adds to its own verbs: the running plugins' commands. */
+        pb_host_command_help(d->host, out);
+        return TRUE;
+    }
     if (strcmp(verb, "list-plugins") == 0) {
         pb_host_list_modules(d->host, out);
         return TRUE;

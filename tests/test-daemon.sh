@@ -73,6 +73,26 @@ check "stats lists the plugin's counters as they count" \
 out=$(ctl echo-echo hello there)
 check "plugin commands pass through prebootctl" [ "$out" = "one: hello there" ]
 
+out=$(ctl --help 2>&1)
+contains "--help lists the running daemon's plugin commands" "$out" "echo-NAME TEXT...    (echo)"
+out=$("$CTL" -s "$tmp/none.sock" --help 2>&1)
+contains "--help says when no daemon runs to list them" "$out" "prebootd is not running on $tmp/none.sock"
+"$CTL" -c "$tmp/preboot.yaml" -s "$tmp/none.sock" stop >/dev/null 2>&1
+check "stop -s SOCK never signals the daemon of another socket's pid file" kill -0 "$pid"
+check "...which still answers" ctl status
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null 2>&1 && id nobody >/dev/null 2>&1; then
+    chmod 755 "$tmp"
+    out=$(setpriv --reuid=nobody --regid="$(id -gn nobody)" --init-groups \
+        "$CTL" -s "$tmp/control.sock" -p "$tmp/prebootd.pid" status 2>&1)
+    rc=$?
+    contains "status: permission denied is said as such" "$out" "permission denied on $tmp/control.sock"
+    check "status: permission denied exits 4 (unknown), not 0" [ $rc -eq 4 ]
+    chmod 700 "$tmp"
+else
+    skip "status: permission denied (needs root, setpriv and the user nobody)"
+    skip "status: permission denied exits 4"
+fi
+
 write_config two
 kill -HUP "$pid"
 check "SIGHUP reloads" wait_until 10 sh -c "[ \"\$($CTL -c $tmp/preboot.yaml echo-echo x)\" = 'two: x' ]"
