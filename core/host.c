@@ -5,6 +5,7 @@
 
 #include "host.h"
 
+#include "conf-yaml.h"
 #include "loader.h"
 #include "os.h"
 
@@ -1108,20 +1109,10 @@ gboolean pb_host_dump(PbHost *host, PbConfig *cfg, GString *out, GError **error)
     }
     if (!check_names(cfg, error))
         return FALSE;
-    const PbGlobalConfig *g = &cfg->global;
-    g_autofree char *path = g->plugin_path ? g_strjoinv(", ", g->plugin_path) : g_strdup("");
-    g_string_append_printf(
-        out,
-        "# effective configuration of %s\n"
-        "daemon:\n"
-        "  plugin_path: [%s]\n  log_dir: %s\n  state_dir: %s\n"
-        "  pid_file: %s\n  control_socket: %s\n  control_group: %s\n"
-        "  user: %s\n  syslog: %s\n  log_level: %d\n  log_size: %u\n"
-        "plugins:\n",
-        cfg->main_file ? cfg->main_file : "(defaults)", path, g->log_dir ? g->log_dir : "",
-        g->state_dir ? g->state_dir : "", g->pid_file ? g->pid_file : "",
-        g->control_socket ? g->control_socket : "", g->control_group ? g->control_group : "",
-        g->user ? g->user : "", g->syslog ? "yes" : "no", g->log_level, g->log_size_mb);
+    g_string_append_printf(out, "# effective configuration of %s\n",
+                           cfg->main_file ? cfg->main_file : "(defaults)");
+    pb_config_dump_global(cfg, out);
+    g_string_append(out, "plugins:\n");
     g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < cfg->instances->len; i++) {
         PbInstanceSpec *spec = g_ptr_array_index(cfg->instances, i);

@@ -243,6 +243,23 @@ char *pb_os_user_group(const char *user)
     return gr ? g_strdup(gr->gr_name) : NULL;
 }
 
+gboolean pb_os_check_user(const char *user, GError **error)
+{
+    if (user == NULL || *user == '\0' || getpwnam(user) != NULL)
+        return TRUE;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                "user %s: no such user (etc/preboot-user.sh creates it)", user);
+    return FALSE;
+}
+
+gboolean pb_os_check_group(const char *group, GError **error)
+{
+    if (group == NULL || *group == '\0' || getgrnam(group) != NULL)
+        return TRUE;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "control_group %s: no such group", group);
+    return FALSE;
+}
+
 /* Gives one entry to uid:gid, never through a symbolic link (lchown), and below a
  * directory only what is really in it (O_NOFOLLOW | O_DIRECTORY, no ".."). */
 static gboolean chown_tree(int at, const char *name, const char *shown, uid_t uid, gid_t gid,

@@ -40,6 +40,10 @@ gboolean pb_os_is_superuser(void);
 /* The name of user's primary group (newly allocated), or NULL when there is no such user
  * (or on Windows). */
 char *pb_os_user_group(const char *user);
+/* Whether prebootd could drop to user and use group for the control socket, as a start
+ * would: FALSE with the reason when not (no such user or group; Windows cannot drop). */
+gboolean pb_os_check_user(const char *user, GError **error);
+gboolean pb_os_check_group(const char *group, GError **error);
 /* Raises the soft limit on open descriptors to the hard limit, so that the daemon can hold
  * what its configured maxima need (a TFTP transfer is a socket and a file). Returns the
  * limit in effect, or 0 when there is none to speak of (Windows). */

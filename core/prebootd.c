@@ -3,6 +3,7 @@
  * lives in the core library (host.c, config.c, ...); this file is the command line. */
 #include "build-config.h"
 
+#include "conf-yaml.h"
 #include "config.h"
 #include "control.h"
 #include "host.h"
@@ -75,8 +76,25 @@ static void apply_overrides(const Options *opt, PbGlobalConfig *g)
 static PbConfig *load_config(const Options *opt, GError **error)
 {
     PbConfig *cfg = pb_config_load(opt->config_path, error);
-    if (cfg)
-        apply_overrides(opt, &cfg->global);
+    if (cfg == NULL)
+        return NULL;
+    apply_overrides(opt, &cfg->global);
+    /* --dump-config shows these as such. */
+    const struct {
+        const char *key;
+        gboolean set;
+    } given[] = {
+        {"plugin_path", opt->plugin_dirs && *opt->plugin_dirs},
+        {"pid_file", opt->pid_file != NULL},
+        {"control_socket", opt->control_socket != NULL},
+        {"log_dir", opt->log_dir != NULL},
+        {"state_dir", opt->state_dir != NULL},
+        {"syslog", opt->syslog},
+        {"log_level", opt->log_level >= 0},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(given); i++)
+        if (given[i].set)
+            pb_config_note_global_source(cfg, given[i].key, "command line", 0);
     return cfg;
 }
 
@@ -390,6 +408,13 @@ static int cli(Options *o, int argc, char **argv)
         gboolean ok;
         if (o->check_config) {
             ok = pb_host_check(host, cfg, out);
+            /* The daemon's own refusals: a start would stop at these too. */
+            g_autoptr(GError) why = NULL;
+            if (!pb_os_check_user(cfg->global.user, &why) ||
+                !pb_os_check_group(cfg->global.control_group, &why)) {
+                g_string_append_printf(out, "%s: daemon: %s\n", o->config_path, why->message);
+                ok = FALSE;
+            }
             fputs(out->str, ok ? stdout : stderr);
             if (ok)
                 printf("%s: configuration OK\n", o->config_path);
