@@ -8,8 +8,13 @@ CTL=$top_builddir/tools/prebootctl
 export PREBOOTD
 tmp=$(mktemp -d)
 pid=
+test_user=
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    if [ -n "$test_user" ]; then
+        userdel "$test_user" 2>/dev/null
+        groupdel "$test_user" 2>/dev/null
+    fi
     dpid=$(cat "$tmp/prebootd.pid" 2>/dev/null)
     [ -n "$dpid" ] && [ "$dpid" != "$pid" ] && grep -q prebootd "/proc/$dpid/cmdline" 2>/dev/null && kill "$dpid"
     [ -n "$KEEP" ] || rm -rf "$tmp"
@@ -260,6 +265,28 @@ EOC
     check "unprivileged: the control socket is removed at stop" [ ! -e "$ud/run/control.sock" ]
     grep -q "NOTICE: stopped" "$ud/log/echo.log"
     check "unprivileged: the stop is in the new log file" [ $? -eq 0 ]
+fi
+# The system user make install creates (etc/preboot-user.sh), and the shipped configuration
+# that names it.
+contains "the shipped preboot.yaml drops to the user preboot" "$(cat "$top_builddir/etc/preboot.yaml")" "
+  user: preboot"
+if [ "$(id -u)" -ne 0 ] || ! command -v useradd >/dev/null 2>&1; then
+    skip "etc/preboot-user.sh creates a system user (needs root and useradd)"
+else
+    test_user=pbt$$
+    out=$(PREBOOT_USER=$test_user sh "$top_srcdir/etc/preboot-user.sh" "$tmp/u/state" "$tmp/u/log" 2>&1)
+    check "preboot-user.sh succeeds" [ $? -eq 0 ]
+    entry=$(getent passwd "$test_user")
+    uid=$(echo "$entry" | cut -d: -f3)
+    check "it creates a system account (uid $uid)" [ -n "$uid" ] && [ "$uid" -lt 1000 ]
+    contains "with no login shell and the state directory as home" "$entry" ":$tmp/u/state:/usr/sbin/nologin"
+    check "and a group of its own" getent group "$test_user"
+    check "it gives the user the state and log directories" \
+        [ "$(stat -c %U:%G "$tmp/u/state") $(stat -c %U:%G "$tmp/u/log")" = "$test_user:$test_user $test_user:$test_user" ]
+    PREBOOT_USER=$test_user sh "$top_srcdir/etc/preboot-user.sh" "$tmp/u/state" "$tmp/u/log" >/dev/null 2>&1
+    check "a second run is a no-op that succeeds" [ $? -eq 0 ]
+    check "...and keeps the same account" [ "$(getent passwd "$test_user")" = "$entry" ]
+    userdel "$test_user" && { groupdel "$test_user" 2>/dev/null; true; } && test_user=
 fi
 if [ -n "${PB_VALGRIND:-}" ]; then
     # Its findings are the "==PID==" lines ("--PID--" notes, such as a system call it does
