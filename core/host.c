@@ -1091,6 +1091,18 @@ gboolean pb_host_check(PbHost *host, PbConfig *cfg, GString *report)
         if (built == NULL) {
             g_string_append_printf(report, "%s\n", error->message);
             ok = FALSE;
+            continue;
+        }
+        /* The plugin's own checks, those create() would make (ABI 1.1). */
+        const pb_plugin *p = m->plugin;
+        if (p->struct_size >= G_STRUCT_OFFSET(pb_plugin, check) + sizeof(p->check) && p->check) {
+            struct pb_err err = {0};
+            if (!p->check(&services_table, built, &err)) {
+                g_string_append_printf(report, "%s: %s\n", spec->name,
+                                       err.message ? err.message : "configuration refused");
+                ok = FALSE;
+            }
+            g_free(err.message);
         }
     }
     for (guint i = 0; i < warnings->len; i++)

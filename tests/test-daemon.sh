@@ -66,6 +66,28 @@ write_config one
 sed '/badmajor/d; /broken/d' "$tmp/preboot.yaml" >"$tmp/good.yaml"
 out=$("$PREBOOTD" -c "$tmp/good.yaml" --check-config 2>&1)
 check "--check-config accepts a good file" [ $? -eq 0 ]
+sed '/badmajor/d' "$tmp/preboot.yaml" >"$tmp/refused.yaml"
+out=$("$PREBOOTD" -c "$tmp/refused.yaml" --check-config 2>&1)
+check "--check-config fails on what a plugin's create() would refuse" [ $? -ne 0 ]
+contains "--check-config names the instance and the plugin's reason" "$out" "broken: fail_create is set"
+case "$out" in *"configuration OK"*) not_ok "...and does not say OK" ;; *) ok "...and does not say OK" ;; esac
+if [ -f "$top_builddir/plugins/tftp/tftp.la" ]; then
+    cat >"$tmp/tftp.yaml" <<EOC
+daemon:
+  plugin_path: [$top_builddir/plugins/tftp]
+plugins:
+  - {module: tftp, directory: $tmp/no-such-root, port: $port}
+EOC
+    out=$("$PREBOOTD" -c "$tmp/tftp.yaml" --check-config 2>&1)
+    check "--check-config fails on a TFTP root that does not exist" [ $? -ne 0 ]
+    contains "--check-config says which root" "$out" "tftp: TFTPDirectory: "
+    mkdir "$tmp/no-such-root"
+    "$PREBOOTD" -c "$tmp/tftp.yaml" --check-config >/dev/null 2>&1
+    check "...and passes once it exists" [ $? -eq 0 ]
+    rmdir "$tmp/no-such-root"
+else
+    skip "--check-config and the TFTP root (tftp plugin not built)"
+fi
 sed 's/^daemon:$/daemon:\n  user: no-such-user-pb11/' "$tmp/good.yaml" >"$tmp/nouser.yaml"
 out=$("$PREBOOTD" -c "$tmp/nouser.yaml" --check-config 2>&1)
 check "--check-config fails on a user a start could not drop to" [ $? -ne 0 ]

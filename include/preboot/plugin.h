@@ -8,6 +8,8 @@
  * plugin source build as an ELF module, a Windows DLL, or a dlpreopened static object.
  *
  * ABI changelog (newest first; see doc/plugin-abi.md for the full rules)
+ *   1.1  2026-12-07  check(): a configuration checked as create() would check it, with no
+ *                    side effects, for `prebootd --check-config` (descriptor, at the end).
  *   1.0  2026-12-05  (source only, no ABI change) PB_LOG_PARAMS for the log parameters.
  *   1.0  2026-11-24  First stable ABI: descriptor, parameter table, staged reload, host
  *                    services (log, loop, config, counters, registry, control commands).
@@ -316,6 +318,13 @@ typedef struct pb_plugin {
     void (*stop)(void *self);
     /* Frees self. Required. */
     void (*destroy)(void *self);
+
+    /* ---- ABI 1.1 (read only when struct_size covers it) ---- */
+    /* Checks cfg as create() would (a directory that must exist, values that only make
+     * sense together), with no side effects: no sockets, no files written, no state.
+     * `prebootd --check-config` calls it for every instance, so that a start's refusals are
+     * known before the start. May be NULL: the parameter table's checks are all there is. */
+    bool (*check)(const pb_host *host, const pb_config *cfg, pb_err *err);
 } pb_plugin;
 
 /* The one exported entry point: libltdl looks for NAME_LTX_preboot_plugin_entry first
