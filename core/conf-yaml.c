@@ -286,6 +286,75 @@ static void replace_string(char **slot, const char *value, gboolean empty_is_nul
     *slot = (empty_is_null && (value == NULL || *value == '\0')) ? NULL : g_strdup(value);
 }
 
+static void source_free(gpointer data)
+{
+    PbSource *src = data;
+    g_free(src->file);
+    g_free(src);
+}
+
+void pb_config_note_global_source(PbConfig *cfg, const char *key, const char *file, guint line)
+{
+    g_return_if_fail(cfg != NULL && key != NULL);
+    if (cfg->global_sources == NULL)
+        cfg->global_sources = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, source_free);
+    PbSource *src = g_new0(PbSource, 1);
+    src->kind = line > 0 ? PB_SOURCE_YAML : PB_SOURCE_DEFAULT;
+    src->file = g_strdup(file);
+    src->line = line;
+    g_hash_table_replace(cfg->global_sources, g_strdup(key), src);
+}
+
+static void dump_source(const PbConfig *cfg, const char *key, GString *out)
+{
+    const PbSource *src =
+        cfg->global_sources ? g_hash_table_lookup(cfg->global_sources, key) : NULL;
+    if (src == NULL || src->file == NULL)
+        g_string_append(out, "    # default\n");
+    else if (src->line == 0)
+        g_string_append_printf(out, "    # %s\n", src->file);
+    else
+        g_string_append_printf(out, "    # %s:%u\n", src->file, src->line);
+}
+
+void pb_config_dump_global(const PbConfig *cfg, GString *out)
+{
+    g_return_if_fail(cfg != NULL && out != NULL);
+    const PbGlobalConfig *g = &cfg->global;
+    g_autofree char *path = g->plugin_path ? g_strjoinv(", ", g->plugin_path) : g_strdup("");
+    g_string_append(out, "daemon:\n");
+    g_string_append_printf(out, "  plugin_path: [%s]", path);
+    dump_source(cfg, "plugin_path", out);
+    const struct {
+        const char *key;
+        const char *value;
+        const char *unset; /* what an unset optional key means; NULL: a path, always set */
+    } strings[] = {
+        {"log_dir", g->log_dir, NULL},
+        {"state_dir", g->state_dir, NULL},
+        {"pid_file", g->pid_file, NULL},
+        {"control_socket", g->control_socket, NULL},
+        {"control_group", g->control_group,
+         "unset: root, the daemon's user and the user's group may use the socket"},
+        {"user", g->user, "unset: the daemon keeps running as the user that started it"},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(strings); i++) {
+        if (strings[i].unset && (strings[i].value == NULL || *strings[i].value == '\0')) {
+            g_string_append_printf(out, "  # %s:    # %s\n", strings[i].key, strings[i].unset);
+            continue;
+        }
+        g_string_append_printf(out, "  %s: %s", strings[i].key,
+                               strings[i].value ? strings[i].value : "");
+        dump_source(cfg, strings[i].key, out);
+    }
+    g_string_append_printf(out, "  syslog: %s", g->syslog ? "yes" : "no");
+    dump_source(cfg, "syslog", out);
+    g_string_append_printf(out, "  log_level: %d", g->log_level);
+    dump_source(cfg, "log_level", out);
+    g_string_append_printf(out, "  log_size: %u", g->log_size_mb);
+    dump_source(cfg, "log_size", out);
+}
+
 static gboolean parse_daemon(Parse *ps, const Node *map, GError **error)
 {
     PbGlobalConfig *g = &ps->cfg->global;
@@ -296,6 +365,7 @@ static gboolean parse_daemon(Parse *ps, const Node *map, GError **error)
         const Node *v = MAP_VALUE(map, i);
         if (is_null(v))
             continue; /* "key:" with nothing keeps the default */
+        pb_config_note_global_source(ps->cfg, key, ps->filename, MAP_KEY(map, i)->line);
         static const struct {
             const char *key;
             gsize offset;

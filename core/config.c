@@ -116,6 +116,8 @@ void pb_config_free(PbConfig *cfg)
         g_ptr_array_unref(cfg->instances);
     if (cfg->warnings != NULL)
         g_ptr_array_unref(cfg->warnings);
+    if (cfg->global_sources != NULL)
+        g_hash_table_unref(cfg->global_sources);
     g_free(cfg);
 }
 

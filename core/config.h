@@ -78,6 +78,9 @@ typedef struct {
     PbGlobalConfig global;
     GPtrArray *instances; /* PbInstanceSpec* */
     GPtrArray *warnings;  /* char*: "file:line: message" (unknown keys and such) */
+    /* daemon: key -> PbSource*, where its value came from (absent: the default); filled by
+     * pb_config_note_global_source() (conf-yaml.h). May be NULL. */
+    GHashTable *global_sources;
 } PbConfig;
 
 void pb_config_free(PbConfig *cfg);

@@ -31,9 +31,11 @@ static void inst_fail(pb_instance *inst, const char *fmt, ...)
     inst->error = g_strdup_vprintf(fmt, ap);
     va_end(ap);
     inst->state = PB_INSTANCE_FAILED;
-    host_log(inst->host, PB_LOG_CRITICAL, "%s: %s", inst->name, inst->error);
+    pb_log_printf_sev(inst->host->log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "%s: %s", inst->name,
+                      inst->error);
     if (inst->log)
-        pb_log_printf(inst->log, PB_LOG_CRITICAL, "not running: %s", inst->error);
+        pb_log_printf_sev(inst->log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "not running: %s",
+                          inst->error);
 }
 
 /* Stops and destroys the plugin's side; the record stays for status. Its services are

@@ -803,6 +803,7 @@ static const char *svc_state_dir(pb_instance *inst)
         g_autoptr(GError) error = NULL;
         if (!pb_os_mkdir_p(inst->state_dir, 0750, &error))
             svc_log(inst, PB_LOG_WARNING, "state directory: %s", error->message);
+        pb_os_keep_writable(inst->state_dir, TRUE, TRUE); /* the instance's own, all of it */
     }
     return inst->state_dir;
 }

@@ -7,6 +7,8 @@
 
 #include "host-private.h"
 
+#include "conf-yaml.h"
+
 #include "os.h"
 
 #include <string.h>
@@ -245,6 +247,18 @@ gboolean pb_host_check(PbHost *host, PbConfig *cfg, GString *report)
         if (built == NULL) {
             g_string_append_printf(report, "%s\n", error->message);
             ok = FALSE;
+            continue;
+        }
+        /* The plugin's own checks, those create() would make (ABI 1.1). */
+        const pb_plugin *p = m->plugin;
+        if (PB_HAS_FIELD(pb_plugin, p, check) && p->check != NULL) {
+            struct pb_err err = {0};
+            if (!p->check(pb_host_table(), built, &err)) {
+                g_string_append_printf(report, "%s: %s\n", spec->name,
+                                       err.message ? err.message : "configuration refused");
+                ok = FALSE;
+            }
+            g_free(err.message);
         }
     }
     /* A required service that no enabled instance provides would fail the start. */
@@ -281,20 +295,10 @@ gboolean pb_host_dump(PbHost *host, PbConfig *cfg, GString *out, GError **error)
     }
     if (!check_names(cfg, error))
         return FALSE;
-    const PbGlobalConfig *g = &cfg->global;
-    g_autofree char *path = g->plugin_path ? g_strjoinv(", ", g->plugin_path) : g_strdup("");
-    g_string_append_printf(
-        out,
-        "# effective configuration of %s\n"
-        "daemon:\n"
-        "  plugin_path: [%s]\n  log_dir: %s\n  state_dir: %s\n"
-        "  pid_file: %s\n  control_socket: %s\n  control_group: %s\n"
-        "  user: %s\n  syslog: %s\n  log_level: %d\n  log_size: %u\n"
-        "plugins:\n",
-        cfg->main_file ? cfg->main_file : "(defaults)", path, g->log_dir ? g->log_dir : "",
-        g->state_dir ? g->state_dir : "", g->pid_file ? g->pid_file : "",
-        g->control_socket ? g->control_socket : "", g->control_group ? g->control_group : "",
-        g->user ? g->user : "", g->syslog ? "yes" : "no", g->log_level, g->log_size_mb);
+    g_string_append_printf(out, "# effective configuration of %s\n",
+                           cfg->main_file ? cfg->main_file : "(defaults)");
+    pb_config_dump_global(cfg, out);
+    g_string_append(out, "plugins:\n");
     g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
     for (guint i = 0; i < cfg->instances->len; i++) {
         PbInstanceSpec *spec = g_ptr_array_index(cfg->instances, i);
@@ -393,6 +397,22 @@ gboolean pb_host_command(PbHost *host, int argc, const char *const *argv, GStrin
     }
     struct pb_reply reply = {.out = out};
     return c->fn(c->inst->self, argc, argv, &reply);
+}
+
+static gint command_cmp(gconstpointer a, gconstpointer b)
+{
+    return strcmp(((const PbCommand *)a)->verb, ((const PbCommand *)b)->verb);
+}
+
+void pb_host_command_help(PbHost *host, GString *out)
+{
+    g_return_if_fail(host != NULL && out != NULL);
+    GList *cmds = g_list_sort(g_hash_table_get_values(host->commands), command_cmp);
+    for (GList *l = cmds; l; l = l->next) {
+        const PbCommand *c = l->data;
+        g_string_append_printf(out, "  %s    (%s)\n", c->usage, c->inst->name);
+    }
+    g_list_free(cmds);
 }
 
 void pb_host_list_modules(PbHost *host, GString *out)

@@ -68,6 +68,8 @@ void pb_host_status(PbHost *host, GString *out);
 void pb_host_stats(PbHost *host, GString *out);
 /* Runs a plugin-registered control command; FALSE (and a message in out) if unknown. */
 gboolean pb_host_command(PbHost *host, int argc, const char *const *argv, GString *out);
+/* The plugin-registered commands, one "  USAGE    (instance)" line each, sorted by verb. */
+void pb_host_command_help(PbHost *host, GString *out);
 
 /* Lists modules on the plugin path: "name version abi path description" lines. */
 void pb_host_list_modules(PbHost *host, GString *out);

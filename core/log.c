@@ -3,6 +3,8 @@
  * cap that keeps one previous generation, and optionally copied to stderr and syslog. */
 #include "log.h"
 
+#include "os.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,9 +12,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#ifndef _WIN32
-#include <syslog.h>
-#endif
 
 #define RATE_KEYS_MAX 1024
 
@@ -32,18 +31,37 @@ struct PbLog {
     guint64 size; /* bytes in the current file, as far as we know */
     gboolean to_stderr;
     gboolean to_syslog;
-    GHashTable *rate; /* key -> RateSlot */
+    gboolean rotate_failed; /* reported once until a rotation works again */
+    GHashTable *rate;       /* key -> RateSlot */
 };
 
-static const char *const level_names[] = {"CRITICAL", "WARNING", "NOTICE", "INFO", "DEBUG"};
+PbLogSeverity pb_log_level_severity(int level)
+{
+    static const PbLogSeverity map[] = {PB_LOG_SEV_NOTICE, PB_LOG_SEV_WARNING, PB_LOG_SEV_NOTICE,
+                                        PB_LOG_SEV_INFO, PB_LOG_SEV_DEBUG};
+    return map[CLAMP(level, 0, (int)G_N_ELEMENTS(map) - 1)];
+}
+
+const char *pb_log_severity_name(PbLogSeverity sev)
+{
+    switch (sev) {
+    case PB_LOG_SEV_ERROR:
+        return "ERROR";
+    case PB_LOG_SEV_WARNING:
+        return "WARNING";
+    case PB_LOG_SEV_NOTICE:
+        return "NOTICE";
+    case PB_LOG_SEV_INFO:
+        return "INFO";
+    case PB_LOG_SEV_DEBUG:
+        break;
+    }
+    return sev < PB_LOG_SEV_ERROR ? "ERROR" : "DEBUG";
+}
 
 const char *pb_log_level_name(int level)
 {
-    if (level < 0)
-        level = 0;
-    if (level >= (int)G_N_ELEMENTS(level_names))
-        level = G_N_ELEMENTS(level_names) - 1;
-    return level_names[level];
+    return pb_log_severity_name(pb_log_level_severity(level));
 }
 
 PbLog *pb_log_new(const char *ident)
@@ -113,10 +131,8 @@ gboolean pb_log_configure(PbLog *log, const char *path, int level, guint64 max_b
     log->max_bytes = max_bytes;
     log->to_stderr = to_stderr;
     log->to_syslog = to_syslog;
-#ifndef _WIN32
     if (to_syslog)
-        openlog(g_get_prgname() ? g_get_prgname() : "preboot", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-#endif
+        pb_os_syslog_open(g_get_prgname());
     gboolean ok = log->path == NULL || open_file(log, error);
     g_mutex_unlock(&log->lock);
     return ok;
@@ -133,14 +149,54 @@ const char *pb_log_path(const PbLog *log)
     return log->path;
 }
 
+static void write_all(int fd, const char *buf, gsize len);
+static void format_time(GString *line);
+
+/* Said where it is seen: in the file itself (still open), on stderr and in syslog. */
+static void rotate_failed(PbLog *log, const char *why)
+{
+    if (log->rotate_failed)
+        return;
+    log->rotate_failed = TRUE;
+    g_autoptr(GString) line = g_string_new(NULL);
+    format_time(line);
+    gsize stamp_len = line->len;
+    g_string_append_printf(line,
+                           "[%s] WARNING: log rotation of %s failed (%s): writing on to the "
+                           "same file\n",
+                           log->ident, log->path, why);
+    write_all(log->fd, line->str, line->len);
+    if (log->to_stderr)
+        write_all(STDERR_FILENO, line->str, line->len);
+    if (log->to_syslog) {
+        line->str[line->len - 1] = '\0';
+        pb_os_syslog(PB_LOG_SEV_WARNING, line->str + stamp_len);
+    }
+}
+
 /* Keeps exactly one previous generation: the lines that explain a failure are usually
- * just before the write that filled the file (the legacy service deleted them). */
+ * just before the write that filled the file (the legacy service deleted them). The old
+ * file stays open until the new one is: a daemon that can no longer create files in the
+ * directory (privileges dropped, a full disk) keeps logging, and says so, rather than
+ * falling silent for good. */
 static void rotate(PbLog *log)
 {
     g_autofree char *old = g_strconcat(log->path, ".1", NULL);
-    close_file(log);
-    (void)rename(log->path, old); /* replaces the older .1 atomically */
-    (void)open_file(log, NULL);
+    if (rename(log->path, old) < 0) { /* replaces the older .1 atomically */
+        rotate_failed(log, g_strerror(errno));
+        log->size = 0; /* try again after another max_bytes */
+        return;
+    }
+    int fd = open(log->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0) {
+        rotate_failed(log, g_strerror(errno));
+        log->size = 0; /* the open file is now path.1: keep writing there */
+        return;
+    }
+    close(log->fd);
+    log->fd = fd;
+    log->size = 0;
+    log->rotate_failed = FALSE;
 }
 
 /* Client-supplied text (file names, option values) ends up in messages: control
@@ -164,13 +220,8 @@ static void append_escaped(GString *line, const char *msg)
 static void format_time(GString *line)
 {
     gint64 now = g_get_real_time();
-    time_t secs = (time_t)(now / G_USEC_PER_SEC);
     struct tm tm;
-#ifdef _WIN32
-    gmtime_s(&tm, &secs);
-#else
-    gmtime_r(&secs, &tm);
-#endif
+    pb_os_gmtime(now / G_USEC_PER_SEC, &tm);
     char buf[32];
     strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
     g_string_append_printf(line, "%s.%03dZ ", buf, (int)((now % G_USEC_PER_SEC) / 1000));
@@ -189,21 +240,13 @@ static void write_all(int fd, const char *buf, gsize len)
     }
 }
 
-#ifndef _WIN32
-static int syslog_priority(int level)
-{
-    static const int map[] = {LOG_CRIT, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
-    return map[level < 0 ? 0 : level > 4 ? 4 : level];
-}
-#endif
-
 /* Called with the lock held. */
-static void write_locked(PbLog *log, int level, const char *message)
+static void write_locked(PbLog *log, PbLogSeverity sev, const char *message)
 {
     g_autoptr(GString) line = g_string_sized_new(128);
     format_time(line);
-    G_GNUC_UNUSED gsize stamp_len = line->len; /* syslog only */
-    g_string_append_printf(line, "[%s] %s: ", log->ident, pb_log_level_name(level));
+    gsize stamp_len = line->len; /* syslog stamps the time itself */
+    g_string_append_printf(line, "[%s] %s: ", log->ident, pb_log_severity_name(sev));
     append_escaped(line, message ? message : "");
     g_string_append_c(line, '\n');
 
@@ -217,22 +260,35 @@ static void write_locked(PbLog *log, int level, const char *message)
     }
     if (log->to_stderr)
         write_all(STDERR_FILENO, line->str, line->len);
-#ifndef _WIN32
     if (log->to_syslog) {
-        /* syslog stamps the time itself; keep "[ident] LEVEL: message". */
         line->str[line->len - 1] = '\0';
-        syslog(syslog_priority(level), "%s", line->str + stamp_len);
+        pb_os_syslog(sev, line->str + stamp_len);
     }
-#endif
 }
 
-void pb_log_write(PbLog *log, int level, const char *message)
+void pb_log_write_sev(PbLog *log, int level, PbLogSeverity sev, const char *message)
 {
     if (!pb_log_enabled(log, level))
         return;
     g_mutex_lock(&log->lock);
-    write_locked(log, level, message);
+    write_locked(log, sev, message);
     g_mutex_unlock(&log->lock);
+}
+
+void pb_log_write(PbLog *log, int level, const char *message)
+{
+    pb_log_write_sev(log, level, pb_log_level_severity(level), message);
+}
+
+void pb_log_printf_sev(PbLog *log, int level, PbLogSeverity sev, const char *fmt, ...)
+{
+    if (!pb_log_enabled(log, level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    pb_log_write_sev(log, level, sev, msg);
 }
 
 void pb_log_vprintf(PbLog *log, int level, const char *fmt, va_list ap)
@@ -276,7 +332,7 @@ gboolean pb_log_ratelimit(PbLog *log, const char *key, guint per_second)
         if (s->suppressed > 0 && log->level >= 1) {
             g_autofree char *msg = g_strdup_printf(
                 "%u messages like \"%s\" suppressed (limit %u/s)", s->suppressed, key, per_second);
-            write_locked(log, 1, msg);
+            write_locked(log, PB_LOG_SEV_WARNING, msg);
         }
         s->window_start = now;
         s->count = 0;

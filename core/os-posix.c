@@ -14,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 static void set_errno_error(GError **error, int err, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -200,6 +203,131 @@ gboolean pb_os_process_terminate(gint64 pid, GError **error)
     return TRUE;
 }
 
+/* ---- privileges ---------------------------------------------------------------------- */
+
+typedef struct {
+    char *path;
+    gboolean created;
+    gboolean contents;
+} Writable;
+
+static GArray *writables; /* of Writable: what pb_os_drop_privileges() gives away */
+static gboolean dropped;  /* what is created afterwards is the user's already */
+
+void pb_os_keep_writable(const char *path, gboolean created, gboolean contents)
+{
+    if (path == NULL || *path == '\0' || dropped)
+        return;
+    if (writables == NULL)
+        writables = g_array_new(FALSE, FALSE, sizeof(Writable));
+    Writable w = {g_strdup(path), created, contents};
+    g_array_append_val(writables, w);
+}
+
+static void writables_clear(void)
+{
+    for (guint i = 0; writables && i < writables->len; i++)
+        g_free(g_array_index(writables, Writable, i).path);
+    g_clear_pointer(&writables, g_array_unref);
+}
+
+gboolean pb_os_is_superuser(void)
+{
+    return geteuid() == 0;
+}
+
+char *pb_os_user_group(const char *user)
+{
+    struct passwd *pw = user ? getpwnam(user) : NULL;
+    struct group *gr = pw ? getgrgid(pw->pw_gid) : NULL;
+    return gr ? g_strdup(gr->gr_name) : NULL;
+}
+
+gboolean pb_os_check_user(const char *user, GError **error)
+{
+    if (user == NULL || *user == '\0' || getpwnam(user) != NULL)
+        return TRUE;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+                "user %s: no such user (etc/preboot-user.sh creates it)", user);
+    return FALSE;
+}
+
+gboolean pb_os_check_group(const char *group, GError **error)
+{
+    if (group == NULL || *group == '\0' || getgrnam(group) != NULL)
+        return TRUE;
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT, "control_group %s: no such group", group);
+    return FALSE;
+}
+
+/* Gives one entry to uid:gid, never through a symbolic link (lchown), and below a
+ * directory only what is really in it (O_NOFOLLOW | O_DIRECTORY, no ".."). */
+static gboolean chown_tree(int at, const char *name, const char *shown, uid_t uid, gid_t gid,
+                           gboolean recurse, int depth, GError **error)
+{
+    struct stat st;
+    if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        set_errno_error(error, errno, "%s", shown);
+        return FALSE;
+    }
+    if (S_ISSOCK(st.st_mode) && depth == 0) {
+        /* The control socket: its group is the one allowed to connect; only the owner
+         * changes, so that the daemon's own user can connect and remove it. */
+        if (st.st_uid != uid && fchownat(at, name, uid, (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0) {
+            set_errno_error(error, errno, "giving %s to uid %ld", shown, (long)uid);
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return TRUE; /* FIFOs, devices and links keep their owner */
+    if ((st.st_uid != uid || st.st_gid != gid) &&
+        fchownat(at, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+        set_errno_error(error, errno, "giving %s to uid %ld", shown, (long)uid);
+        return FALSE;
+    }
+    if (!S_ISDIR(st.st_mode) || !recurse || depth > 32)
+        return TRUE;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        set_errno_error(error, errno, "%s", shown);
+        return FALSE;
+    }
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        set_errno_error(error, errno, "%s", shown);
+        close(fd);
+        return FALSE;
+    }
+    gboolean ok = TRUE;
+    struct dirent *e;
+    while (ok && (e = readdir(dir)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        g_autofree char *sub = g_build_filename(shown, e->d_name, NULL);
+        ok = chown_tree(dirfd(dir), e->d_name, sub, uid, gid, TRUE, depth + 1, error);
+    }
+    closedir(dir);
+    return ok;
+}
+
+static gboolean give_away(const Writable *w, const struct passwd *pw, GError **error)
+{
+    struct stat st;
+    if (lstat(w->path, &st) < 0) {
+        if (errno == ENOENT)
+            return TRUE; /* nothing written there yet: nothing to give */
+        set_errno_error(error, errno, "%s", w->path);
+        return FALSE;
+    }
+    g_autofree char *base = g_path_get_basename(w->path);
+    gboolean own = w->created || st.st_uid == pw->pw_uid || strcmp(base, "preboot") == 0;
+    if (!S_ISDIR(st.st_mode) || own)
+        return chown_tree(AT_FDCWD, w->path, w->path, pw->pw_uid, pw->pw_gid, w->contents, 0,
+                          error);
+    return TRUE; /* a shared directory: its files were registered one by one */
+}
+
 gboolean pb_os_drop_privileges(const char *user, GError **error)
 {
     if (user == NULL || *user == '\0')
@@ -215,8 +343,21 @@ gboolean pb_os_drop_privileges(const char *user, GError **error)
     }
     uid_t uid = pw->pw_uid;
     gid_t gid = pw->pw_gid;
-    if (geteuid() == uid && getuid() == uid)
+    dropped = TRUE;
+    if (geteuid() == uid && getuid() == uid) {
+        writables_clear();
         return TRUE; /* already that user (started unprivileged) */
+    }
+    /* What the daemon writes after the drop (logs and their rotation, state, the pid file
+     * and the control socket it removes at stop) must be the user's before it is too late
+     * to give it. */
+    for (guint i = 0; writables && i < writables->len; i++) {
+        if (!give_away(&g_array_index(writables, Writable, i), pw, error)) {
+            writables_clear();
+            return FALSE;
+        }
+    }
+    writables_clear();
 
     /* Supplementary groups first (root's are otherwise kept), then the group, then the
      * user: after setuid we could no longer change the other two. */
@@ -551,6 +692,46 @@ gssize pb_os_socket_write(pb_socket_t sock, const void *buf, gsize len)
 const char *pb_os_module_ext(void)
 {
     return ".so";
+}
+
+guint64 pb_os_raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    /* Only the soft limit moves: raising the hard one is the administrator's call (the
+     * unit's LimitNOFILE, the init script's ulimit -n). */
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? G_MAXUINT64 : (guint64)rl.rlim_cur;
+}
+
+void pb_os_syslog_open(const char *ident)
+{
+    /* openlog keeps the pointer: the ident must outlive every syslog() call. */
+    static char *kept;
+    if (kept == NULL)
+        kept = g_strdup(ident ? ident : "preboot");
+    openlog(kept, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void pb_os_syslog(int severity, const char *line)
+{
+    syslog(CLAMP(severity, LOG_EMERG, LOG_DEBUG), "%s", line);
+}
+
+void pb_os_gmtime(gint64 secs, struct tm *tm)
+{
+    time_t t = (time_t)secs;
+    gmtime_r(&t, tm);
+}
+
+char pb_os_legacy_path_char(char c)
+{
+    return c == '\\' ? '/' : c;
 }
 
 gboolean pb_os_mkdir_p(const char *path, int mode, GError **error)

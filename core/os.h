@@ -5,6 +5,7 @@
 
 #include <glib.h>
 #include <preboot/plugin.h>
+#include <time.h>
 
 G_BEGIN_DECLS
 
@@ -22,8 +23,31 @@ gboolean pb_os_process_alive(gint64 pid);
 /* Sends the "stop" request to a process (SIGTERM / service stop). */
 gboolean pb_os_process_terminate(gint64 pid, GError **error);
 
-/* setgid/setuid to user after the sockets are bound; no-op when user is NULL/empty. */
+/* setgid/setuid to user after the sockets are bound; no-op when user is NULL/empty. The
+ * paths registered with pb_os_keep_writable() are given to user first. */
 gboolean pb_os_drop_privileges(const char *user, GError **error);
+/* Registers a path the daemon still writes after pb_os_drop_privileges(): a directory it
+ * creates and removes files in (the log, state and run directories) or an instance's state
+ * directory. The drop makes it owned by the user and the user's group, and with contents
+ * the files and directories in it too (recursively, never following a symbolic link).
+ * A directory is given away only when it is the daemon's own: it did not exist before
+ * this start (created is TRUE), it already belongs to the user, or its name is "preboot";
+ * a shared one (/run, /var/log) keeps its owner and only the daemon's files in it are
+ * given away. No-op on Windows, where the service account is chosen by the SCM. */
+void pb_os_keep_writable(const char *path, gboolean created, gboolean contents);
+/* TRUE when the process runs with every privilege (uid 0 on POSIX). */
+gboolean pb_os_is_superuser(void);
+/* The name of user's primary group (newly allocated), or NULL when there is no such user
+ * (or on Windows). */
+char *pb_os_user_group(const char *user);
+/* Whether prebootd could drop to user and use group for the control socket, as a start
+ * would: FALSE with the reason when not (no such user or group; Windows cannot drop). */
+gboolean pb_os_check_user(const char *user, GError **error);
+gboolean pb_os_check_group(const char *group, GError **error);
+/* Raises the soft limit on open descriptors to the hard limit, so that the daemon can hold
+ * what its configured maxima need (a TFTP transfer is a socket and a file). Returns the
+ * limit in effect, or 0 when there is none to speak of (Windows). */
+guint64 pb_os_raise_fd_limit(void);
 
 typedef enum { PB_OS_SIGNAL_TERMINATE, PB_OS_SIGNAL_RELOAD } PbOsSignal;
 /* Calls fn on the main loop when the signal arrives (SIGTERM/SIGINT, SIGHUP). */
@@ -53,6 +77,19 @@ gssize pb_os_socket_write(pb_socket_t sock, const void *buf, gsize len);
 
 /* Module file extension for messages (".so", ".dll"). */
 const char *pb_os_module_ext(void);
+
+/* The system log: opened once with the program's name; severity is syslog's (RFC 5424:
+ * 3 err, 4 warning, 5 notice, 6 info, 7 debug). No-ops on Windows, where the service
+ * wrapper reports to the event log. */
+void pb_os_syslog_open(const char *ident);
+void pb_os_syslog(int severity, const char *line);
+
+/* UTC broken-down time of a Unix time (gmtime_r / gmtime_s). */
+void pb_os_gmtime(gint64 secs, struct tm *tm);
+
+/* How a character of a legacy `dir\file` path is spelled on this platform: Windows keeps
+ * the backslash, everywhere else it becomes '/'. */
+char pb_os_legacy_path_char(char c);
 
 /* mkdir -p with mode; TRUE if it exists afterwards. */
 gboolean pb_os_mkdir_p(const char *path, int mode, GError **error);

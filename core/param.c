@@ -4,6 +4,7 @@
 #include "build-config.h"
 
 #include "config.h"
+#include "os.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -139,17 +140,6 @@ static gboolean is_address(const char *s)
 
 /* ---- legacy paths ----------------------------------------------------------------------- */
 
-/* The one place that decides how a legacy path is spelled on this platform: the Windows
- * build keeps '\', everywhere else it becomes '/'. */
-static char separator_for_legacy(char c)
-{
-#ifdef G_OS_WIN32
-    return c;
-#else
-    return c == '\\' ? '/' : c;
-#endif
-}
-
 char *pb_config_legacy_path(const char *text, GError **error)
 {
     g_return_val_if_fail(text != NULL, NULL);
@@ -177,13 +167,13 @@ char *pb_config_legacy_path(const char *text, GError **error)
                         return NULL;
                     }
                     for (const char *v = val; *v != '\0'; v++)
-                        g_string_append_c(s, separator_for_legacy(*v));
+                        g_string_append_c(s, pb_os_legacy_path_char(*v));
                     p = close + 1;
                     continue;
                 }
             }
         }
-        g_string_append_c(s, separator_for_legacy(*p));
+        g_string_append_c(s, pb_os_legacy_path_char(*p));
         p++;
     }
     return g_string_free(s, FALSE);

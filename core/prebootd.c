@@ -3,6 +3,7 @@
  * lives in the core library (host.c, config.c, ...); this file is the command line. */
 #include "build-config.h"
 
+#include "conf-yaml.h"
 #include "config.h"
 #include "control.h"
 #include "host.h"
@@ -75,8 +76,25 @@ static void apply_overrides(const Options *opt, PbGlobalConfig *g)
 static PbConfig *load_config(const Options *opt, GError **error)
 {
     PbConfig *cfg = pb_config_load(opt->config_path, error);
-    if (cfg)
-        apply_overrides(opt, &cfg->global);
+    if (cfg == NULL)
+        return NULL;
+    apply_overrides(opt, &cfg->global);
+    /* --dump-config shows these as such. */
+    const struct {
+        const char *key;
+        gboolean set;
+    } given[] = {
+        {"plugin_path", opt->plugin_dirs && *opt->plugin_dirs},
+        {"pid_file", opt->pid_file != NULL},
+        {"control_socket", opt->control_socket != NULL},
+        {"log_dir", opt->log_dir != NULL},
+        {"state_dir", opt->state_dir != NULL},
+        {"syslog", opt->syslog},
+        {"log_level", opt->log_level >= 0},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(given); i++)
+        if (given[i].set)
+            pb_config_note_global_source(cfg, given[i].key, "command line", 0);
     return cfg;
 }
 
@@ -162,6 +180,11 @@ static gboolean on_control(gpointer data, int argc, const char *const *argv, GSt
     }
     if (strcmp(verb, "reload") == 0 || strcmp(verb, "force-reload") == 0)
         return do_reload(d, out);
+    if (strcmp(verb, "help") == 0) {
+        /* What prebootctl --help adds to its own verbs: the running plugins' commands. */
+        pb_host_command_help(d->host, out);
+        return TRUE;
+    }
     if (strcmp(verb, "list-plugins") == 0) {
         pb_host_list_modules(d->host, out);
         return TRUE;
@@ -193,6 +216,17 @@ static gboolean on_reload_signal(gpointer data)
 
 /* ---- run ---------------------------------------------------------------------------- */
 
+/* Creates a directory the daemon writes and registers it for the privilege drop: one the
+ * daemon had to create is its own; an existing one is given away only when it is (see
+ * pb_os_keep_writable). The log directory's files go too: they were opened as root and are
+ * rotated and reopened after the drop. */
+static void make_dir(const char *dir, int mode, gboolean contents)
+{
+    gboolean created = !g_file_test(dir, G_FILE_TEST_EXISTS);
+    if (pb_os_mkdir_p(dir, mode, NULL))
+        pb_os_keep_writable(dir, created, contents);
+}
+
 static int run(Options *opt, PbConfig *cfg)
 {
     PbGlobalConfig *g = &cfg->global;
@@ -220,7 +254,7 @@ static int run(Options *opt, PbConfig *cfg)
     g_autofree char *log_path =
         g->log_dir && *g->log_dir ? g_build_filename(g->log_dir, "prebootd.log", NULL) : NULL;
     if (log_path)
-        pb_os_mkdir_p(g->log_dir, 0750, NULL);
+        make_dir(g->log_dir, 0750, TRUE);
     if (!pb_log_configure(pb_host_log(d.host), log_path, g->log_level,
                           (guint64)g->log_size_mb * 1024 * 1024, opt->foreground, g->syslog,
                           &error)) {
@@ -230,41 +264,60 @@ static int run(Options *opt, PbConfig *cfg)
     PbLog *log = pb_host_log(d.host);
     pb_log_printf(log, PB_LOG_CRITICAL, "prebootd %s starting (config %s, plugin ABI %d.%d)",
                   PACKAGE_VERSION, opt->config_path, PB_ABI_MAJOR, PB_ABI_MINOR);
+    guint64 fd_limit = pb_os_raise_fd_limit();
+    if (fd_limit > 0 && fd_limit != G_MAXUINT64)
+        pb_log_printf(log, PB_LOG_TRANSACTION, "descriptor limit: %" G_GUINT64_FORMAT, fd_limit);
+    if ((user == NULL || *user == '\0') && pb_os_is_superuser())
+        pb_log_printf_sev(log, PB_LOG_WARNING, PB_LOG_SEV_WARNING,
+                          "running as root: every plugin keeps all privileges; set `user:` in "
+                          "the daemon section (e.g. user: preboot) to drop them once the ports "
+                          "are bound (README.security)");
+    if (g->state_dir && *g->state_dir)
+        make_dir(g->state_dir, 0750, FALSE);
 
     int status = 0;
     if (g->pid_file && *g->pid_file) {
         g_autofree char *dir = g_path_get_dirname(g->pid_file);
-        pb_os_mkdir_p(dir, 0755, NULL);
+        make_dir(dir, 0755, FALSE);
         if (!pb_os_pidfile_write(g->pid_file, &error)) {
-            pb_log_printf(log, PB_LOG_CRITICAL, "%s", error->message);
+            pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "%s", error->message);
             status = 1;
             goto out;
         }
         d.pid_file = g_strdup(g->pid_file);
+        pb_os_keep_writable(g->pid_file, FALSE, FALSE);
     }
     if (g->control_socket && *g->control_socket) {
         g_autofree char *dir = g_path_get_dirname(g->control_socket);
-        pb_os_mkdir_p(dir, 0755, NULL);
-        d.control = pb_control_new(g->control_socket, g->control_group, on_control, &d, &error);
+        make_dir(dir, 0755, FALSE);
+        /* Root, the daemon's own user and its group (or control_group) may use it. */
+        g_autofree char *group = g->control_group && *g->control_group ? g_strdup(g->control_group)
+                                                                       : pb_os_user_group(user);
+        d.control = pb_control_new(g->control_socket, group, on_control, &d, &error);
         if (d.control == NULL) {
-            pb_log_printf(log, PB_LOG_CRITICAL, "control socket: %s", error->message);
+            pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "control socket: %s",
+                              error->message);
             status = 1;
             goto out;
         }
         pb_control_set_log(d.control, log);
+        pb_os_keep_writable(g->control_socket, FALSE, FALSE);
     }
     /* Plugins bind their (privileged) ports in create(); privileges go afterwards. */
     if (!pb_host_apply(d.host, cfg, report, &error)) {
         cfg = NULL;
-        pb_log_printf(log, PB_LOG_CRITICAL, "%s", error->message);
+        pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "%s", error->message);
         status = 1;
         goto out;
     }
     cfg = NULL;
-    if (user && *user && !pb_os_drop_privileges(user, &error)) {
-        pb_log_printf(log, PB_LOG_CRITICAL, "%s", error->message);
-        status = 1;
-        goto out;
+    if (user && *user) {
+        if (!pb_os_drop_privileges(user, &error)) {
+            pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_ERROR, "%s", error->message);
+            status = 1;
+            goto out;
+        }
+        pb_log_printf(log, PB_LOG_TRANSACTION, "running as user %s", user);
     }
     pb_os_signal_watch(PB_OS_SIGNAL_TERMINATE, on_terminate, &d);
     pb_os_signal_watch(PB_OS_SIGNAL_RELOAD, on_reload_signal, &d);
@@ -277,7 +330,7 @@ static int run(Options *opt, PbConfig *cfg)
     } else {
         g_auto(GStrv) lines = g_strsplit(g_strchomp(why->str), "\n", -1);
         for (char **l = lines; *l; l++)
-            pb_log_printf(log, PB_LOG_CRITICAL, "not ready: %s", *l);
+            pb_log_printf_sev(log, PB_LOG_CRITICAL, PB_LOG_SEV_WARNING, "not ready: %s", *l);
     }
     g_main_loop_run(d.loop);
     pb_log_printf(log, PB_LOG_CRITICAL, "stopping");
@@ -376,6 +429,13 @@ static int cli(Options *o, int argc, char **argv)
         gboolean ok;
         if (o->check_config) {
             ok = pb_host_check(host, cfg, out);
+            /* The daemon's own refusals: a start would stop at these too. */
+            g_autoptr(GError) why = NULL;
+            if (!pb_os_check_user(cfg->global.user, &why) ||
+                !pb_os_check_group(cfg->global.control_group, &why)) {
+                g_string_append_printf(out, "%s: daemon: %s\n", o->config_path, why->message);
+                ok = FALSE;
+            }
             fputs(out->str, ok ? stdout : stderr);
             if (ok)
                 printf("%s: configuration OK\n", o->config_path);

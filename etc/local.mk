@@ -32,6 +32,26 @@ install-data-local: etc/preboot.yaml
 	else \
 	  $(INSTALL_DATA) etc/preboot.yaml '$(DESTDIR)$(pkgsysconfdir)/preboot.yaml'; \
 	fi
+	$(preboot_user_hook)
+
+## The system user the shipped preboot.yaml names (user: preboot), made only by a real
+## install as root: a DESTDIR install is a package being built, whose maintainer scripts
+## create users (Debian's postinst), and a user's own install cannot. distcheck installs
+## into a throw-away prefix as whoever runs it: configure --disable-system-user there.
+AM_DISTCHECK_CONFIGURE_FLAGS = --disable-system-user
+EXTRA_DIST += etc/preboot-user.sh
+if !OS_WIN32
+preboot_user_hook = @if test -z '$(DESTDIR)' && test "`id -u`" = 0 && \
+	     test '$(enable_system_user)' = yes; then \
+	  $(SHELL) $(srcdir)/etc/preboot-user.sh '$(pkgstatedir)' '$(pkglogdir)'; \
+	else \
+	  echo "not creating the system user preboot (DESTDIR set, not root, or" \
+	       "--disable-system-user):" \
+	       "etc/preboot-user.sh does it"; \
+	fi
+else
+preboot_user_hook =
+endif
 ## An edited preboot.yaml stays; an untouched one goes.
 uninstall-local:
 	rm -f '$(DESTDIR)$(pkgsysconfdir)/preboot.yaml.dist'

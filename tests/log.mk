@@ -3,7 +3,7 @@
 # Sources are compiled in (not the core library) so these tests do not wait on the rest of it.
 check_PROGRAMS += tests/test-log
 TESTS += tests/test-log
-tests_test_log_SOURCES = tests/test-log.c core/log.c
+tests_test_log_SOURCES = tests/test-log.c core/log.c core/os-posix.c
 tests_test_log_CFLAGS = $(AM_CFLAGS)
 tests_test_log_LDADD = $(GLIB_LIBS)
 

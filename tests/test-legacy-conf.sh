@@ -10,11 +10,19 @@ trap 'rm -rf "$tmp"' EXIT
 pd() { "$PREBOOTD" -P "$top_builddir/plugins/tftp" -P "$top_builddir/plugins/proxydhcp" \
     -P "$top_builddir/plugins/policy" -P "$top_builddir/plugins/http" "$@"; }
 
+# The reference's TFTP root, /srv/tftp, is usually absent here: a start would refuse it, and
+# so does --check-config (tftp's check()); then that must be the only complaint.
+only_root_refused() { # OUTPUT RC
+    [ "$2" -eq 0 ] && return 0
+    [ ! -d /srv/tftp ] || return 1
+    rest=$(printf '%s\n' "$1" | grep -v -e '^warning:' -e "TFTPDirectory: '/srv/tftp': ")
+    [ -z "$rest" ]
+}
 for f in novell-tftp.conf novell-proxydhcp.conf novell-zmgprebootpolicy.conf; do
     out=$(pd -c "$data/$f" --check-config 2>&1)
     rc=$?
-    check "$f as the reference shows it passes --check-config" [ $rc -eq 0 ]
-    [ $rc -eq 0 ] || printf '%s\n' "$out" | sed 's/^/#   /'
+    check "$f as the reference shows it passes --check-config" only_root_refused "$out" $rc
+    only_root_refused "$out" $rc || printf '%s\n' "$out" | sed 's/^/#   /'
 done
 out=$(pd -c "$data/novell-zmgprebootpolicy.conf" --check-config 2>&1)
 contains "EnableAMTSupport is accepted with a warning" "$out" "EnableAMTSupport"
@@ -30,7 +38,7 @@ contains "proxydhcp: NBPx86 maps onto nbp_x86" "$out" "nbp_x86: nvlnbp.sys"
 mkdir "$tmp/dir"
 cp "$data/novell-tftp.conf" "$data/novell-proxydhcp.conf" "$tmp/dir/"
 out=$(pd -c "$tmp/dir" --check-config 2>&1)
-check "a directory of legacy files passes --check-config" [ $? -eq 0 ]
+check "a directory of legacy files passes --check-config" only_root_refused "$out" $?
 cp "$data/novell-pbserv.conf" "$tmp/dir/"
 out=$(pd -c "$tmp/dir" --dump-config 2>&1)
 contains "a file no plugin owns is named" "$out" "no plugin on the plugin path owns legacy file novell-pbserv.conf"

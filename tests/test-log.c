@@ -82,7 +82,8 @@ static void test_levels(Fixture *f, gconstpointer data)
     pb_log_write(log, 4, "debug");
     g_auto(GStrv) after = read_lines(path);
     g_assert_cmpuint(g_strv_length(after), ==, 5);
-    g_assert_true(g_str_has_suffix(after[3], "] CRITICAL: shown"));
+    /* Level 0 is "always shown", not "critical": start and stop are notices. */
+    g_assert_true(g_str_has_suffix(after[3], "] NOTICE: shown"));
     g_assert_true(g_str_has_suffix(after[4], "] DEBUG: debug"));
 }
 
@@ -96,7 +97,7 @@ static void test_format(Fixture *f, gconstpointer data)
     g_assert_no_error(error);
 
     GDateTime *before = g_date_time_new_now_utc();
-    static const char *const names[] = {"CRITICAL", "WARNING", "NOTICE", "INFO", "DEBUG"};
+    static const char *const names[] = {"NOTICE", "WARNING", "NOTICE", "INFO", "DEBUG"};
     for (int level = 0; level <= 4; level++)
         pb_log_printf(log, level, "offer to %s xid 0x%x", "01:02:03:04:05:06", 0x1234 + level);
     /* Text from the network cannot forge a second line or a terminal escape. */
@@ -142,8 +143,56 @@ static void test_format(Fixture *f, gconstpointer data)
     g_date_time_unref(before);
     g_date_time_unref(after);
 
-    g_assert_cmpstr(pb_log_level_name(-3), ==, "CRITICAL");
+    g_assert_cmpstr(pb_log_level_name(-3), ==, "NOTICE");
     g_assert_cmpstr(pb_log_level_name(9), ==, "DEBUG");
+}
+
+/* The level filters; the severity, given apart, is what the line says. */
+static void test_severity(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = g_build_filename(f->dir, "sev.log", NULL);
+    g_autoptr(PbLog) log = pb_log_new("prebootd");
+    g_assert_true(pb_log_configure(log, path, 0, 0, FALSE, FALSE, &error));
+    pb_log_printf_sev(log, 0, PB_LOG_SEV_ERROR, "control socket: %s", "in use");
+    pb_log_write_sev(log, 0, PB_LOG_SEV_INFO, "shown at level 0");
+    pb_log_write_sev(log, 1, PB_LOG_SEV_ERROR, "filtered by its level");
+    pb_log_printf(log, 0, "ready");
+    g_auto(GStrv) lines = read_lines(path);
+    g_assert_cmpuint(g_strv_length(lines), ==, 3);
+    g_assert_true(g_str_has_suffix(lines[0], "[prebootd] ERROR: control socket: in use"));
+    g_assert_true(g_str_has_suffix(lines[1], "[prebootd] INFO: shown at level 0"));
+    g_assert_true(g_str_has_suffix(lines[2], "[prebootd] NOTICE: ready"));
+    g_assert_cmpint(pb_log_level_severity(0), ==, PB_LOG_SEV_NOTICE);
+    g_assert_cmpint(pb_log_level_severity(1), ==, PB_LOG_SEV_WARNING);
+    g_assert_cmpint(pb_log_level_severity(4), ==, PB_LOG_SEV_DEBUG);
+    g_assert_cmpstr(pb_log_severity_name(PB_LOG_SEV_ERROR), ==, "ERROR");
+}
+
+/* A rotation that cannot happen (here: path.1 is a directory; in the field, a daemon that
+ * can no longer create files where its log is) keeps the file open and says so once. */
+static void test_rotation_fails(Fixture *f, gconstpointer data)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *path = g_build_filename(f->dir, "stuck.log", NULL);
+    g_autofree char *old = g_strconcat(path, ".1", NULL);
+    g_autofree char *inside = g_build_filename(old, "keep", NULL);
+    g_assert_cmpint(g_mkdir(old, 0755), ==, 0);
+    g_assert_true(g_file_set_contents(inside, "x", 1, NULL));
+    g_autoptr(PbLog) log = pb_log_new("tftp");
+    g_assert_true(pb_log_configure(log, path, 4, 100, FALSE, FALSE, &error));
+    for (int i = 0; i < 6; i++)
+        pb_log_printf(log, 3, "line %03d", i);
+    g_auto(GStrv) lines = read_lines(path);
+    guint warnings = 0, written = 0;
+    for (char **l = lines; *l; l++) {
+        if (strstr(*l, "] WARNING: log rotation of ") && strstr(*l, "writing on"))
+            warnings++;
+        else if (strstr(*l, "] INFO: line 0"))
+            written++;
+    }
+    g_assert_cmpuint(written, ==, 6);
+    g_assert_cmpuint(warnings, ==, 1);
 }
 
 static void test_rotation(Fixture *f, gconstpointer data)
@@ -296,12 +345,20 @@ static void test_ratelimit(Fixture *f, gconstpointer data)
     g_auto(GStrv) none = read_lines(path);
     g_assert_cmpuint(g_strv_length(none), ==, 0);
 
-    g_usleep(G_USEC_PER_SEC + 100000);
-    g_assert_true(pb_log_ratelimit(log, "bad packet", 3));
+    /* Wait for the next one-second window (bounded): each refused call is counted too. */
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    guint refused = 7;
+    while (!pb_log_ratelimit(log, "bad packet", 3)) {
+        if (g_get_monotonic_time() > deadline)
+            g_error("the rate limit never opened a new window");
+        refused++;
+        g_usleep(10 * 1000);
+    }
     g_auto(GStrv) lines = read_lines(path);
     g_assert_cmpuint(g_strv_length(lines), ==, 1);
-    g_assert_true(g_str_has_suffix(
-        lines[0], "WARNING: 7 messages like \"bad packet\" suppressed (limit 3/s)"));
+    g_autofree char *want =
+        g_strdup_printf("WARNING: %u messages like \"bad packet\" suppressed (limit 3/s)", refused);
+    g_assert_true(g_str_has_suffix(lines[0], want));
 }
 
 int main(int argc, char **argv)
@@ -312,6 +369,8 @@ int main(int argc, char **argv)
     ADD("/log/levels", test_levels);
     ADD("/log/format", test_format);
     ADD("/log/rotation", test_rotation);
+    ADD("/log/rotation-fails", test_rotation_fails);
+    ADD("/log/severity", test_severity);
     ADD("/log/reopen", test_reopen);
     ADD("/log/unwritable", test_unwritable);
     ADD("/log/ratelimit", test_ratelimit);

@@ -1,6 +1,7 @@
 /* test-os.c - core/os.h on POSIX: pid files (ours, stale, another live process), mkdir -p,
  * the control socket (mode, stale socket, peer credentials), socket and signal sources,
- * daemonizing and dropping privileges (root only; run in subprocesses). */
+ * daemonizing and dropping privileges with what is given to the user first (root only;
+ * run in subprocesses), and the descriptor limit. */
 #include "os.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -515,6 +517,91 @@ static void test_drop_privileges(Fixture *f, gconstpointer data)
     g_assert_cmpint(WEXITSTATUS(status), ==, 0);
 }
 
+/* What the daemon writes after the drop is given to the user first: its own directories
+ * with what is in them, never through a symbolic link, and of a shared directory only the
+ * files registered one by one. */
+static void test_keep_writable(Fixture *f, gconstpointer data)
+{
+    if (geteuid() != 0) {
+        g_test_skip("needs root to drop privileges");
+        return;
+    }
+    struct passwd *pw = getpwnam("nobody");
+    if (pw == NULL) {
+        g_test_skip("no user nobody");
+        return;
+    }
+    g_autofree char *own = g_build_filename(f->dir, "own", NULL);
+    g_autofree char *sub = g_build_filename(own, "sub", NULL);
+    g_autofree char *deep = g_build_filename(sub, "state.db", NULL);
+    g_autofree char *link = g_build_filename(own, "passwd", NULL);
+    g_autofree char *target = g_build_filename(f->dir, "target", NULL);
+    g_autofree char *shared = g_build_filename(f->dir, "shared", NULL);
+    g_autofree char *other = g_build_filename(shared, "other", NULL);
+    g_autofree char *pid = g_build_filename(shared, "x.pid", NULL);
+    g_autofree char *named = g_build_filename(f->dir, "preboot", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(sub, 0750), ==, 0);
+    g_assert_cmpint(g_mkdir_with_parents(shared, 0755), ==, 0);
+    g_assert_cmpint(g_mkdir_with_parents(named, 0755), ==, 0);
+    g_assert_true(g_file_set_contents(deep, "x", 1, NULL));
+    g_assert_true(g_file_set_contents(target, "x", 1, NULL));
+    g_assert_true(g_file_set_contents(other, "x", 1, NULL));
+    g_assert_true(g_file_set_contents(pid, "1\n", 2, NULL));
+    g_assert_cmpint(symlink(target, link), ==, 0);
+
+    pid_t child = fork();
+    g_assert_cmpint(child, >=, 0);
+    if (child == 0) {
+        pb_os_keep_writable(own, TRUE, TRUE);
+        pb_os_keep_writable(shared, FALSE, TRUE); /* not the daemon's: stays */
+        pb_os_keep_writable(pid, FALSE, FALSE);
+        pb_os_keep_writable(named, FALSE, FALSE); /* named preboot: the daemon's */
+        _exit(pb_os_drop_privileges("nobody", NULL) ? 0 : 2);
+    }
+    int status;
+    g_assert_cmpint(waitpid(child, &status, 0), ==, child);
+    g_assert_true(WIFEXITED(status));
+    g_assert_cmpint(WEXITSTATUS(status), ==, 0);
+
+    const char *const given[] = {own, sub, deep, pid, named};
+    for (gsize i = 0; i < G_N_ELEMENTS(given); i++) {
+        struct stat st;
+        g_assert_cmpint(lstat(given[i], &st), ==, 0);
+        if (st.st_uid != pw->pw_uid || st.st_gid != pw->pw_gid)
+            g_error("%s is %ld:%ld, not nobody's", given[i], (long)st.st_uid, (long)st.st_gid);
+    }
+    const char *const kept[] = {target, shared, other};
+    for (gsize i = 0; i < G_N_ELEMENTS(kept); i++) {
+        struct stat st;
+        g_assert_cmpint(lstat(kept[i], &st), ==, 0);
+        if (st.st_uid != 0)
+            g_error("%s was given away", kept[i]);
+    }
+}
+
+/* The soft limit goes up to the hard one, and the limit in effect is what is reported. */
+static void test_fd_limit(void)
+{
+    struct rlimit rl;
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &rl), ==, 0);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max > 64) {
+        struct rlimit low = {64, rl.rlim_max};
+        g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &low), ==, 0);
+    }
+    guint64 got = pb_os_raise_fd_limit();
+    struct rlimit now;
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &now), ==, 0);
+    g_assert_true(now.rlim_cur == rl.rlim_max);
+    if (rl.rlim_max != RLIM_INFINITY)
+        g_assert_cmpuint(got, ==, (guint64)rl.rlim_max);
+}
+
+static void test_legacy_path_char(void)
+{
+    g_assert_cmpint(pb_os_legacy_path_char('\\'), ==, '/');
+    g_assert_cmpint(pb_os_legacy_path_char('a'), ==, 'a');
+}
+
 static void test_module_ext(void)
 {
     g_assert_cmpstr(pb_os_module_ext(), ==, ".so");
@@ -532,6 +619,9 @@ int main(int argc, char **argv)
     ADD("/os/signals", test_signals);
     ADD("/os/drop-privileges", test_drop_privileges);
     g_test_add_func("/os/daemonize", test_daemonize);
+    ADD("/os/keep-writable", test_keep_writable);
     g_test_add_func("/os/module-ext", test_module_ext);
+    g_test_add_func("/os/fd-limit", test_fd_limit);
+    g_test_add_func("/os/legacy-path-char", test_legacy_path_char);
     return g_test_run();
 }

@@ -45,16 +45,22 @@ static guint timeout_ms(const Ctl *c)
     return (guint)c->timeout_s * 1000;
 }
 
+/* Set by ask() when the last request failed because this user may not use the socket. */
+static gboolean ask_denied;
+
 /* One request. Returns EXIT_OK with the reply in out (and *ok), EXIT_NOT_RUNNING when no
  * daemon listens, EXIT_ERROR otherwise (message printed). */
 static int ask(const Ctl *c, int argc, const char *const *argv, GString *out, gboolean *ok,
                gboolean quiet)
 {
     g_autoptr(GError) error = NULL;
+    ask_denied = FALSE;
     if (pb_control_request(c->socket, argc, argv, timeout_ms(c), out, ok, &error))
         return EXIT_OK;
     if (g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
         return EXIT_NOT_RUNNING;
+    ask_denied = g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_ACCES) ||
+                 g_error_matches(error, G_FILE_ERROR, G_FILE_ERROR_PERM);
     if (!quiet)
         fprintf(stderr, "prebootctl: %s\n", error->message);
     return EXIT_ERROR;
@@ -229,10 +235,9 @@ static int verb_stop(const Ctl *c)
             print_reply(out, FALSE);
         g_autoptr(GError) error = NULL;
         if (pid == 0) {
-            fprintf(stderr,
-                    "prebootctl: cannot stop prebootd: no answer on %s and no "
-                    "live pid in %s\n",
-                    c->socket, c->pid_file ? c->pid_file : "(no pid file)");
+            fprintf(stderr, "prebootctl: cannot stop prebootd: %s on %s and no live pid in %s\n",
+                    ask_denied ? "permission denied" : "no answer", c->socket,
+                    c->pid_file ? c->pid_file : "(no pid file)");
             return EXIT_ERROR;
         }
         if (!pb_os_process_terminate(pid, &error)) {
@@ -260,7 +265,7 @@ static int verb_status(const Ctl *c)
     const char *const argv[] = {"status", NULL};
     g_autoptr(GString) out = g_string_new(NULL);
     gboolean ok = FALSE;
-    int rc = ask(c, 1, argv, out, &ok, FALSE);
+    int rc = ask(c, 1, argv, out, &ok, TRUE);
     if (rc == EXIT_OK) {
         /* ERR: the daemon runs, but a configured service does not; the text says which
          * and why. LSB has no code of its own for that: 3, "not running", as systemctl
@@ -271,6 +276,14 @@ static int verb_status(const Ctl *c)
         return ok ? EXIT_OK : EXIT_NOT_RUNNING;
     }
     gint64 pid = c->pid_file ? pb_os_pidfile_read(c->pid_file) : 0;
+    if (ask_denied) {
+        /* Not "does not answer": it may well answer, but not to this user. */
+        fprintf(stderr,
+                "prebootctl: permission denied on %s: root, the daemon's user and members of "
+                "its group (or control_group) may use it\n",
+                c->socket);
+        return 4;
+    }
     if (pid > 0) {
         /* LSB 4: "status unknown" - a process is there but does not answer. */
         printf("prebootd (pid %" G_GINT64_FORMAT ") is running but does not answer on %s\n", pid,
@@ -312,6 +325,26 @@ static int verb_pass(const Ctl *c, int argc, const char *const *argv)
     return ok ? EXIT_OK : EXIT_ERROR;
 }
 
+/* The verbs the running daemon's plugins registered; the daemon answers "help" with them. */
+static void print_plugin_verbs(const Ctl *c)
+{
+    const char *const argv[] = {"help", NULL};
+    g_autoptr(GString) out = g_string_new(NULL);
+    gboolean ok = FALSE;
+    int rc = ask(c, 1, argv, out, &ok, TRUE);
+    if (rc == EXIT_OK && ok) {
+        printf("Plugin commands of the daemon on %s:\n%s", c->socket,
+               out->len > 0 ? out->str : "  (none)\n");
+    } else if (rc == EXIT_NOT_RUNNING) {
+        printf("Plugin commands: prebootd is not running on %s; start it to list them.\n",
+               c->socket);
+    } else if (ask_denied) {
+        printf("Plugin commands: permission denied on %s.\n", c->socket);
+    } else {
+        printf("Plugin commands: the daemon on %s did not list them.\n", c->socket);
+    }
+}
+
 static gboolean load_defaults(Ctl *c, const char *config_opt, GError **error)
 {
     PbGlobalConfig g = {0};
@@ -330,7 +363,10 @@ static gboolean load_defaults(Ctl *c, const char *config_opt, GError **error)
     }
     if (c->socket == NULL)
         c->socket = g_strdup(g.control_socket);
-    if (c->pid_file == NULL && g.pid_file && *g.pid_file)
+    /* The pid file belongs to the daemon of that configuration: with another socket named
+     * (-s), that is another daemon, and a stop that gets no answer must not signal it. */
+    if (c->pid_file == NULL && g.pid_file && *g.pid_file &&
+        g_strcmp0(c->socket, g.control_socket) == 0)
         c->pid_file = g_strdup(g.pid_file);
     pb_global_config_clear(&g);
     return TRUE;
@@ -350,6 +386,7 @@ int main(int argc, char **argv)
     g_auto(Ctl) c = {.timeout_s = 10};
     g_autofree char *config_opt = NULL;
     gboolean version = FALSE;
+    gboolean help = FALSE;
     GOptionEntry entries[] = {
         {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_opt,
          "Configuration to read the socket and pid file from (default " PB_SYSCONFDIR
@@ -360,6 +397,8 @@ int main(int argc, char **argv)
         {"timeout", 't', 0, G_OPTION_ARG_INT, &c.timeout_s,
          "Seconds to wait for answers, start and stop (default 10)", "SECONDS"},
         {"version", 'V', 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
+        {"help", 'h', 0, G_OPTION_ARG_NONE, &help,
+         "Show this help, with the running daemon's plugin commands", NULL},
         {NULL},
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new("VERB [ARGS...]");
@@ -368,6 +407,8 @@ int main(int argc, char **argv)
     g_option_context_add_main_entries(ctx, entries, NULL);
     /* Options end at the verb: what follows belongs to the (plugin) command. */
     g_option_context_set_strict_posix(ctx, TRUE);
+    /* --help is ours: it asks the daemon for its plugins' commands, which needs -s/-c. */
+    g_option_context_set_help_enabled(ctx, FALSE);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(ctx, &argc, &argv, &error)) {
         fprintf(stderr, "prebootctl: %s\n", error->message);
@@ -377,9 +418,19 @@ int main(int argc, char **argv)
         printf("prebootctl %s (control protocol 1)\n", PACKAGE_VERSION);
         return EXIT_OK;
     }
+    if (help) {
+        g_autofree char *text = g_option_context_get_help(ctx, TRUE, NULL);
+        fputs(text, stdout);
+        if (!load_defaults(&c, config_opt, &error)) {
+            printf("Plugin commands: unknown (%s)\n", error->message);
+            return EXIT_OK;
+        }
+        print_plugin_verbs(&c);
+        return EXIT_OK;
+    }
     if (argc < 2) {
-        g_autofree char *help = g_option_context_get_help(ctx, TRUE, NULL);
-        fputs(help, stderr);
+        g_autofree char *text = g_option_context_get_help(ctx, TRUE, NULL);
+        fputs(text, stderr);
         return EXIT_ERROR;
     }
     if (c.timeout_s < 1) {

@@ -1,8 +1,10 @@
 #!/bin/sh
 # quickstart.sh - from a fresh Debian/Ubuntu machine (as root) to a running or tested preboot.
 #   sh tools/quickstart.sh run    install build dependencies, build, install under
-#                                 /usr/local and run prebootd in the foreground on the
-#                                 shipped default configuration (Ctrl-C stops it)
+#                                 /usr/local, create the system user preboot and run
+#                                 prebootd in the foreground on the shipped default
+#                                 configuration: it binds its ports as root, then
+#                                 serves as preboot (Ctrl-C stops it)
 #   sh tools/quickstart.sh test   install build and test dependencies, build in _build
 #                                 and run the test suite (make check)
 # Set NO_APT=1 to skip the package installation.
@@ -38,5 +40,15 @@ if [ "$what" = test ]; then
 fi
 make install
 ldconfig 2>/dev/null || true
-echo "quickstart: starting prebootd in the foreground (Ctrl-C stops it)"
-exec /usr/local/sbin/prebootd -f
+# make install creates the system user the shipped configuration drops to (etc/preboot-user.sh);
+# do it here too when that was skipped (not root), so that prebootd serves unprivileged.
+if ! getent passwd preboot >/dev/null 2>&1; then
+    sh ../etc/preboot-user.sh /usr/local/var/lib/preboot /usr/local/var/log/preboot
+fi
+conf=/usr/local/etc/preboot/preboot.yaml
+if ! grep -q '^[[:space:]]*user:' "$conf"; then
+    echo "quickstart: warning: $conf (kept from an earlier install) names no user:" \
+        "prebootd will run as root; compare it with $conf.dist" >&2
+fi
+echo "quickstart: starting prebootd in the foreground as user preboot (Ctrl-C stops it)"
+exec /usr/local/sbin/prebootd -f -c "$conf"

@@ -306,6 +306,34 @@ gboolean pb_os_drop_privileges(const char *user, GError **error)
     return FALSE;
 }
 
+/* The service account is chosen by the SCM: there is nothing to give away before a drop. */
+void pb_os_keep_writable(const char *path, gboolean created, gboolean contents)
+{
+}
+
+gboolean pb_os_is_superuser(void)
+{
+    /* Running as an administrator is what the SCM's account decides; it is not the
+     * daemon's business to warn about it. */
+    return FALSE;
+}
+
+char *pb_os_user_group(const char *user)
+{
+    return NULL;
+}
+
+gboolean pb_os_check_user(const char *user, GError **error)
+{
+    /* What a start would say: pb_os_drop_privileges() refuses any user here. */
+    return pb_os_drop_privileges(user, error);
+}
+
+gboolean pb_os_check_group(const char *group, GError **error)
+{
+    return TRUE; /* the control file's ACL names the group; checked when it is written */
+}
+
 /* ---- signals ------------------------------------------------------------------------------ */
 
 /* One counter per signal, bumped from any thread; every watch remembers the count it
@@ -936,6 +964,33 @@ void pb_os_control_unlink(const char *path)
 const char *pb_os_module_ext(void)
 {
     return ".dll";
+}
+
+guint64 pb_os_raise_fd_limit(void)
+{
+    /* Sockets are kernel handles with no per-process limit to raise; only the C runtime's
+     * table of file descriptors is bounded (_setmaxstdio), and files are opened through
+     * handles. */
+    return 0;
+}
+
+void pb_os_syslog_open(const char *ident)
+{
+}
+
+void pb_os_syslog(int severity, const char *line)
+{
+}
+
+void pb_os_gmtime(gint64 secs, struct tm *tm)
+{
+    __time64_t t = (__time64_t)secs;
+    _gmtime64_s(tm, &t);
+}
+
+char pb_os_legacy_path_char(char c)
+{
+    return c; /* the legacy product's own spelling is native here */
 }
 
 gboolean pb_os_mkdir_p(const char *path, int mode, GError **error)

@@ -16,7 +16,9 @@
  *                    from, for start-up errors); library_open/library_close (a LIBRARY_NAME
  *                    backend through the plugin loader's checks); PB_HAS_FIELD(),
  *                    pb_config_where() and PB_LIBRARY_DEFINE() (source only). 1.0
- *                    plugins load unchanged.
+ *                    plugins load unchanged. check(): a configuration checked as
+ *                    create() would check it, with no side effects, for
+ *                    `prebootd --check-config` (descriptor, after wants).
  *   1.0  2026-12-05  (source only, no ABI change) PB_LOG_PARAMS for the log parameters.
  *   1.0  2026-11-24  First stable ABI: descriptor, parameter table, staged reload, host
  *                    services (log, loop, config, counters, registry, control commands).
@@ -445,6 +447,12 @@ typedef struct pb_plugin {
     const char *const *provides;
     const char *const *requires;
     const char *const *wants;
+
+    /* Checks cfg as create() would (a directory that must exist, values that only make
+     * sense together), with no side effects: no sockets, no files written, no state.
+     * `prebootd --check-config` calls it for every instance, so that a start's refusals are
+     * known before the start. May be NULL: the parameter table's checks are all there is. */
+    bool (*check)(const pb_host *host, const pb_config *cfg, pb_err *err);
 } pb_plugin;
 
 /* The one exported entry point: libltdl looks for NAME_LTX_preboot_plugin_entry first

@@ -1312,6 +1312,17 @@ static bool tftp_start(void *self, pb_err *err)
     return true;
 }
 
+/* --check-config: what create() would refuse (a root that is missing or not a directory),
+ * opening nothing but the root, which is closed again. */
+static bool tftp_check(const pb_host *host, const pb_config *cfg, pb_err *err)
+{
+    Settings s;
+    if (!settings_load(host, cfg, &s, err))
+        return false;
+    settings_clear(&s);
+    return true;
+}
+
 static void *tftp_reload_prepare(void *self, const pb_config *cfg, pb_err *err)
 {
     Tftp *t = self;
@@ -1441,6 +1452,7 @@ static const pb_plugin tftp_plugin = {
     .status = tftp_status,
     .stop = tftp_stop,
     .destroy = tftp_destroy,
+    .check = tftp_check,
 };
 
 PB_PLUGIN_DEFINE(tftp, tftp_plugin)

@@ -24,7 +24,8 @@ tests_fuzz_replay_conf_yaml_LDADD = core/libpreboot-core.la $(GLIB_LIBS) $(YAML_
 if ENABLE_FUZZING
 ## The configuration sources are compiled into each fuzzer so they carry its coverage
 ## instrumentation (the core library is built without it).
-CONFIG_FUZZ_SOURCES = core/config.c core/param.c core/conf-legacy.c core/conf-yaml.c
+CONFIG_FUZZ_SOURCES = core/config.c core/param.c core/conf-legacy.c core/conf-yaml.c \
+	core/os-posix.c
 
 noinst_PROGRAMS += tests/fuzz/fuzz-conf-legacy
 tests_fuzz_fuzz_conf_legacy_SOURCES = tests/fuzz/fuzz-conf-legacy.c $(CONFIG_FUZZ_SOURCES)

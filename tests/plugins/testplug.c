@@ -230,6 +230,16 @@ static bool cmd_echo(void *self, int argc, const char *const *argv, pb_reply *r)
 
 static void tp_destroy(void *self);
 
+/* What create() refuses, without creating anything (--check-config). */
+static bool tp_check(const pb_host *host, const pb_config *cfg, pb_err *err)
+{
+    if (host->config_bool(cfg, "fail_create")) {
+        host->error(err, "fail_create is set");
+        return false;
+    }
+    return true;
+}
+
 static void *tp_create(const pb_host *host, pb_instance *inst, const pb_config *cfg, pb_err *err)
 {
     if (host->config_bool(cfg, "fail_create")) {
@@ -398,6 +408,7 @@ static const pb_plugin descriptor = {
     .status = tp_status,
     .stop = tp_stop,
     .destroy = tp_destroy,
+    .check = tp_check,
 };
 
 #define DEFINE_(m, d) PB_PLUGIN_DEFINE(m, d)
