@@ -883,6 +883,26 @@ static void test_fs(void)
         g_test_message("openat2 unavailable: portable fallback refuses every link");
         g_assert_cmpint(tftp_fs_open_read(r, "inner", &src, &size, &why), ==, TFTP_FS_ACCESS);
     }
+    /* The portable walk (kernels before 5.6, seccomp refusing openat2, valgrind) is the
+     * last gate too: forced here, it keeps ".." and absolute paths inside as well. */
+    tftp_fs_force_portable(TRUE);
+    g_assert_false(tftp_fs_kernel_beneath());
+    static const char *const outside[] = {"../secret",
+                                          "sub/../../secret",
+                                          "sub/../../../etc/passwd",
+                                          "/etc/passwd",
+                                          "escape",
+                                          "abs",
+                                          "inner",
+                                          "sub/"};
+    for (gsize i = 0; i < G_N_ELEMENTS(outside); i++)
+        if (tftp_fs_open_read(r, outside[i], &src, &size, &why) == TFTP_FS_OK)
+            g_error("the portable walk opened '%s'", outside[i]);
+    g_assert_cmpint(tftp_fs_open_read(r, "sub/menu", &src, &size, &why), ==, TFTP_FS_OK);
+    src.close(src.data);
+    g_assert_cmpint(tftp_fs_open_read(r, "./sub//menu", &src, &size, &why), ==, TFTP_FS_OK);
+    src.close(src.data);
+    tftp_fs_force_portable(FALSE);
 
     /* Uploads: to a temporary name, renamed only on commit. */
     TftpSink sink;

@@ -99,13 +99,26 @@ const char *tftp_root_path(const TftpRoot *root)
 }
 
 /* The portable way: one component at a time, refusing every symbolic link, since without
- * the kernel's help we cannot tell where one points without a race. */
+ * the kernel's help we cannot tell where one points without a race, and refusing ".." as
+ * RESOLVE_BENEATH does (EXDEV): the path rules above already refuse it, but this is the
+ * last gate on kernels before 5.6, under seccomp filters that refuse openat2, and under
+ * valgrind, which does not know openat2. */
 static int open_walk(int dirfd, const char *rel, int flags)
 {
     g_auto(GStrv) parts = g_strsplit(rel, "/", -1);
-    int cur = dirfd;
     guint n = g_strv_length(parts);
     for (guint i = 0; i < n; i++) {
+        if (strcmp(parts[i], "..") == 0 || (*parts[i] == '\0' && i + 1 == n) || rel[0] == '/') {
+            errno = EXDEV;
+            return -1;
+        }
+    }
+    int cur = dirfd;
+    for (guint i = 0; i < n; i++) {
+        if (*parts[i] == '\0' || strcmp(parts[i], ".") == 0) {
+            if (i + 1 < n)
+                continue; /* "a//b", "./a": as the kernel reads them */
+        }
         gboolean last = i + 1 == n;
         int f = last ? flags | O_NOFOLLOW : O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
         int next = openat(cur, parts[i], f, 0644);
@@ -139,6 +152,11 @@ static int open_beneath(int dirfd, const char *rel, int flags)
     }
 #endif
     return open_walk(dirfd, rel, flags);
+}
+
+void tftp_fs_force_portable(gboolean portable)
+{
+    beneath_state = portable ? 0 : -1;
 }
 
 gboolean tftp_fs_kernel_beneath(void)

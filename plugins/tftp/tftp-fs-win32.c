@@ -196,6 +196,11 @@ gboolean tftp_fs_kernel_beneath(void)
     return FALSE; /* the checks are ours, with the final-path check after opening */
 }
 
+void tftp_fs_force_portable(gboolean portable)
+{
+    (void)portable; /* there is only the portable way here */
+}
+
 /* root\rel with backslashes; every directory on the way must be a real directory. */
 static wchar_t *resolve(TftpRoot *root, const char *rel, gboolean last_is_dir, TftpFsStatus *status,
                         const char **reason)

@@ -46,5 +46,8 @@ guint tftp_fs_remove_temporary(TftpRoot *root, guint *failed);
 /* For tests: whether the kernel resolves beneath the root (openat2), or the portable
  * fallback (which refuses every symbolic link) is in use. */
 gboolean tftp_fs_kernel_beneath(void);
+/* For tests: use the portable fallback even where openat2 works (TRUE), or go back to
+ * probing the kernel (FALSE), so the fallback is tested on every machine. */
+void tftp_fs_force_portable(gboolean portable);
 
 G_END_DECLS
