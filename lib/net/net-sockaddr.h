@@ -1,5 +1,5 @@
-/* net-sockaddr.h - PbAddr to and from struct sockaddr, for the two OS layers (core/net-posix.c
- * and win32/net-win32.c), which include their own socket headers before this one. Inline,
+/* net-sockaddr.h - PbAddr to and from struct sockaddr, for the two OS layers (lib/net/net-posix.c
+ * and lib/net/net-win32.c), which include their own socket headers before this one. Inline,
  * so that the builds share the code and no symbol. */
 #pragma once
 

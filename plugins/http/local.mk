@@ -8,7 +8,7 @@ plugins_http_libhttp_core_la_SOURCES = plugins/http/http-routes.h plugins/http/h
 	plugins/http/http-range.h plugins/http/http-range.c \
 	plugins/http/http-access.h plugins/http/http-access.c
 plugins_http_libhttp_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
-## Users link core/libpbnet.la (pb_addr_*) themselves: one copy per module.
+## Users link lib/net ($(PB_NET_LIBS): pb_addr_*) themselves: one copy per module.
 plugins_http_libhttp_core_la_LIBADD = $(GLIB_LIBS)
 
 plugin_LTLIBRARIES += plugins/http/http.la
@@ -34,7 +34,7 @@ check_PROGRAMS += tests/test-http-range
 TESTS += tests/test-http-range
 tests_test_http_range_SOURCES = tests/test-http-range.c tests/fuzz/fuzz-http-range.c
 tests_test_http_range_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/http
-tests_test_http_range_LDADD = plugins/http/libhttp-core.la core/libpbnet.la $(GLIB_LIBS)
+tests_test_http_range_LDADD = plugins/http/libhttp-core.la $(PB_NET_LIBS)
 EXTRA_DIST += tests/fuzz/corpus-http-range
 
 if ENABLE_FUZZING

@@ -1,5 +1,5 @@
 /* fuzz-addr.c - address literals and CIDR networks as configuration files give them
- * (core/net-common.c): parse, format, parse again to the same address; CIDR matching on
+ * (lib/net/net-common.c): parse, format, parse again to the same address; CIDR matching on
  * arbitrary text. Input: "ADDRESS\nNETWORK". */
 #include "net.h"
 
