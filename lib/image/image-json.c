@@ -1,8 +1,6 @@
 /* image-json.c - a bounded JSON reader (RFC 8259) for the imaging API's bodies. Pure. */
 #include "image-json.h"
 
-#include "image-format.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +10,11 @@ typedef struct {
     GError **error;
 } Reader;
 
+G_DEFINE_QUARK(pb - json - error - quark, pb_json_error)
+
 static gboolean fail(Reader *r, const char *what)
 {
-    g_set_error(r->error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_PARSE, "JSON: %s", what);
+    g_set_error(r->error, PB_JSON_ERROR, 0, "JSON: %s", what);
     return FALSE;
 }
 
@@ -298,8 +298,7 @@ static PbJson *read_value(Reader *r, int depth)
 PbJson *pb_json_parse(const char *text, gsize len, GError **error)
 {
     if (len > PB_JSON_TEXT_MAX) {
-        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_PARSE, "JSON: more than %u bytes",
-                    PB_JSON_TEXT_MAX);
+        g_set_error(error, PB_JSON_ERROR, 0, "JSON: more than %u bytes", PB_JSON_TEXT_MAX);
         return NULL;
     }
     Reader r = {.p = text, .end = text + len, .error = error};

@@ -9,6 +9,10 @@
 
 G_BEGIN_DECLS
 
+/* Self-contained (glib only), so the policy plugin compiles it in too. */
+#define PB_JSON_ERROR (pb_json_error_quark())
+GQuark pb_json_error_quark(void);
+
 #define PB_JSON_DEPTH_MAX 32
 #define PB_JSON_TEXT_MAX  (16u * 1024u * 1024u)
 
