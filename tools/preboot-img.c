@@ -166,11 +166,28 @@ static gboolean target_open(Target *t, const char *arg, gboolean want_name, gboo
     return TRUE;
 }
 
+/* A server that cannot be reached, named without a scheme or port, may be a directory
+ * written without its '/': say how to write one. */
+static void hint_server(const Target *t, GError **error)
+{
+    const char *loc = t->ref.location;
+    if (t->http == NULL || error == NULL || *error == NULL ||
+        !g_error_matches(*error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO) || strchr(loc, ':') != NULL)
+        return;
+    g_prefix_error(error,
+                   "\"%s\" names a server (a directory is dir:PATH or a path with a '/', "
+                   "e.g. ./%s): ",
+                   loc, loc);
+}
+
 static PbManifest *target_manifest(Target *t, GError **error)
 {
-    if (t->http != NULL)
-        return pb_http_get_manifest(t->http, t->ref.name, error);
-    return pb_store_get_manifest(t->store, t->ref.name, error);
+    if (t->http == NULL)
+        return pb_store_get_manifest(t->store, t->ref.name, error);
+    PbManifest *m = pb_http_get_manifest(t->http, t->ref.name, error);
+    if (m == NULL)
+        hint_server(t, error);
+    return m;
 }
 
 /* ",\"net\":{...}" for --json: what the network cost, so a resumed transfer can be checked
@@ -325,6 +342,7 @@ static int cmd_make(const char *disk, const char *target, Opts *o)
     gint64 t0 = g_get_monotonic_time();
     g_autoptr(PbManifest) m = do_capture(disk, &t, o, &st, &e);
     if (m == NULL) {
+        hint_server(&t, &e);
         if (o->json) {
             printf("{\"command\":\"make\",\"ok\":false");
             print_net_json(&t);
@@ -606,6 +624,8 @@ static int cmd_list(const char *arg, Opts *o)
     g_autoptr(GPtrArray) names = NULL;
     if (target_open(&t, arg, FALSE, FALSE, TRUE, o, &e))
         names = t.http != NULL ? list_remote(t.http, &e) : pb_store_list(t.store, &e);
+    if (names == NULL)
+        hint_server(&t, &e);
     target_close(&t);
     if (names == NULL)
         return fail("list", e);

@@ -218,12 +218,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
 }
 
 /* Errors worth another attempt: the connection failed or broke, or the server is
- * restarting. Everything else (a bad URL, our body limit, too many redirects) is final. */
+ * restarting. Everything else (a bad URL, our body limit, too many redirects) is final, and
+ * so is a name that does not resolve: most often a directory written without its '/'. */
 static gboolean transient(CURLcode cc)
 {
     switch (cc) {
     case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
