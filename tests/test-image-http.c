@@ -169,7 +169,9 @@ static PbManifest *manifest_with(const guint8 hashes[][PB_HASH_LEN], const gsize
 
 static void test_client(void)
 {
-    if (!g_find_program_in_path("python3") || !g_find_program_in_path("zstd")) {
+    g_autofree char *python = g_find_program_in_path("python3");
+    g_autofree char *zstd = g_find_program_in_path("zstd");
+    if (python == NULL || zstd == NULL) {
         g_test_skip("python3 or zstd missing");
         return;
     }
@@ -210,7 +212,8 @@ static void test_client(void)
 
     g_autoptr(PbHttp) h = pb_http_new(loc, TOKEN, 5, &e);
     g_assert_no_error(e);
-    g_assert_cmpstr(pb_http_base(h), ==, g_strdup_printf("http://%s", loc));
+    g_autofree char *want_base = g_strdup_printf("http://%s", loc);
+    g_assert_cmpstr(pb_http_base(h), ==, want_base);
     pb_http_chunk_io(h, &io);
     g_assert_false(io.has(io.self, hash[0], NULL));
     for (guint i = 0; i < 2; i++)
