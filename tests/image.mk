@@ -67,4 +67,4 @@ tests_fuzz_fuzz_image_json_LDADD = $(IMAGE_LIBS) $(GLIB_LIBS)
 endif
 endif
 EXTRA_DIST += tests/image.mk tests/image-roundtrip.sh tests/image-net.sh \
-	tests/imaging-standin.py tests/cut-proxy.py
+	tests/imaging-standin.py tests/cut-proxy.py bench/put-server.py
