@@ -186,6 +186,12 @@ else
     for d in "$top_builddir/backends" "$top_builddir/backends/local"; do
         [ -d "$d" ] && paths="$paths, $d"
     done
+    # Imaging work needs the imaging environment named in the rules (preboot-rules.yaml(5)).
+    cat >rules.yaml <<EOC
+imaging:
+  kernel: http://127.0.0.1:$http_port/imaging/vmlinuz
+  initrd: http://127.0.0.1:$http_port/imaging/initrd
+EOC
     cat >preboot.yaml <<EOC
 daemon:
   plugin_path: [$paths]
@@ -195,14 +201,14 @@ daemon:
   control_socket: $W/control.sock
 plugins:
   - {module: http, listen: 127.0.0.1, port: $http_port}
-  - {module: policy, local_interface: 127.0.0.1, port: $udp_port}
+  - {module: policy, local_interface: 127.0.0.1, port: $udp_port, rules_file: $W/rules.yaml}
   - {module: imaging, store: $W/daemon-store, upload_token_file: $W/token}
 EOC
     "$PREBOOTD" -f -c preboot.yaml >daemon.log 2>&1 &
     remember $!
     if wait_until 20 curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$http_port/imaging/v1/images"; then
         ok "prebootd serves the imaging API"
-        assign_work() { "$CTL" -c preboot.yaml policy assign "$1" "$2" "$3" once >/dev/null; }
+        assign_work() { "$CTL" -c preboot.yaml policy assign "$1" "$2" "$3" once >/dev/null || diag "policy assign $*: refused"; }
         result_logged() { "$CTL" -c preboot.yaml imaging log 2>&1 | grep -i "$1" | grep -qi "$2"; }
         suite prebootd "$http_port"
     else
