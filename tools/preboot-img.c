@@ -916,17 +916,15 @@ static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
     guint64 written = 0;
     gboolean ok;
     if (capture) {
-        PbCaptureStats cs;
+        PbCaptureStats cs = {0};
         g_autoptr(PbManifest) m = do_capture(disk, &t, o, &cs, &e);
         ok = m != NULL;
         written = cs.bytes_new_stored;
     } else {
-        PbRestoreStats rs;
+        PbRestoreStats rs = {0};
         g_autoptr(PbManifest) m = pb_http_get_manifest(t.http, image, &e);
         ok = m != NULL && do_restore(&t, m, disk, o, &rs, &e);
         written = rs.bytes_written;
-        if (m == NULL)
-            written = 0;
     }
     gint64 ms = (g_get_monotonic_time() - t0) / 1000;
     PbHttpStats ns;
