@@ -22,7 +22,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/image-net.XXXXXX")
 pids=
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    rm -rf "$W"
+    [ -n "${KEEP:-}" ] && echo "# kept $W" || rm -rf "$W"
 }
 trap cleanup EXIT INT TERM
 cd "$W" || exit 1
@@ -142,6 +142,13 @@ suite() {
     check "$label: the one-shot work is used up: auto says there is none (exit $rc)" [ $rc -eq 3 ]
     "$IMG" auto "$S" target.img --mac 52:54:00:ff:ff:ff >/dev/null 2>&1
     check "$label: a device without work: exit 3" [ $? -eq 3 ]
+    # auto: capture work.
+    assign_work $mac capture golden
+    "$IMG" auto "$S" disk1.img --mac $mac --token-file token $CS >/dev/null 2>err
+    rc=$?
+    check "$label: auto does the assigned capture (exit $rc)" [ $rc -eq 0 ]
+    contains "$label: ... the image is on the server" "$("$IMG" list "$S")" "golden"
+    check "$label: ... and its result is logged" result_logged $mac capture
 }
 
 # --- against the stand-in ------------------------------------------------------------------
@@ -154,7 +161,7 @@ if wait_until 10 test -s standin.port; then
         printf '{"action":"%s","image":"%s","work_id":"w-%s"}\n' "$2" "$3" "$$" \
             >"standin/work/$(echo "$1" | tr : -).json"
     }
-    result_logged() { grep "\"mac\": \"$1\"" standin/results.jsonl | grep -q "\"type\": \"$2\", \"image\": \"two\", \"result\": \"ok\""; }
+    result_logged() { grep "\"mac\": \"$1\"" standin/results.jsonl | grep -q "\"type\": \"$2\", \"image\": \"[a-z]*\", \"result\": \"ok\""; }
     suite standin "$(cat standin.port)"
     # A server restart: the client keeps retrying (bounded) and finishes once it is back.
     port=$(cat standin.port)
@@ -170,6 +177,15 @@ if wait_until 10 test -s standin.port; then
     check "standin: a capture started while the server is down finishes when it is back" [ $? -eq 0 ]
     diag "retries: $(json retries <restart.out); chunk PUTs: $(json chunk_puts <restart.out) (all held: 0)"
     check "standin: ... sending nothing the server held" [ "$(json chunk_puts <restart.out)" -eq 0 ]
+    # A chunk that went bad on the server: caught before its bytes are written; the restore
+    # fails, says so, exits non-zero.
+    bad=$(comm -23 two.hashes shared.hashes | head -n 1)
+    printf 'not the bytes of that chunk' >"standin/chunks/$bad"
+    printf 'none 27\n' >"standin/chunks/$bad.codec"
+    out=$("$IMG" restore "127.0.0.1:$port:two" bad.img --json 2>err)
+    check "standin: a corrupted chunk fails the restore (exit non-zero)" [ $? -ne 0 ]
+    contains "standin: ... naming the chunk" "$(cat err)" "chunk $bad"
+    contains "standin: ... and --json says it failed" "$out" '"ok":false'
 else
     not_ok "the stand-in server starts"
 fi

@@ -404,9 +404,15 @@ static gboolean do_restore(Target *t, const PbManifest *m, const char *disk, con
                            .progress = progress_cb,
                            .progress_data = &p};
     gboolean ok = pb_restore(m, &t->io, disk, &ro, st, error);
-    if (!ok && st->partial && t->http != NULL)
-        g_prefix_error(error, "(run it again with --delta to resume: what was written is "
-                              "checked here, not fetched again) ");
+    /* Over the network a broken connection is the likely cause: say how to resume. */
+    if (!ok && st->partial && t->http != NULL && error != NULL && *error != NULL &&
+        !g_error_matches(*error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT)) {
+        char *msg = g_strdup_printf("%s (run it again with --delta to resume: what was written "
+                                    "is checked here, not fetched again)",
+                                    (*error)->message);
+        g_free((*error)->message);
+        (*error)->message = msg;
+    }
     return ok;
 }
 
