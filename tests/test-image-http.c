@@ -293,6 +293,28 @@ static void test_client(void)
     g_assert_no_error(e);
     g_assert_cmpuint(pb_json_get(cat, "images")->items->len, ==, 1);
 
+    /* A chunk named twice by a manifest is fetched once. */
+    {
+        guint8 twice[2][PB_HASH_LEN];
+        gsize twice_stored[2] = {stored[1], stored[1]};
+        memcpy(twice[0], hash[1], PB_HASH_LEN);
+        memcpy(twice[1], hash[1], PB_HASH_LEN);
+        g_autoptr(PbManifest) mt = manifest_with(twice, twice_stored, 2);
+        g_autoptr(PbHttp) ht = pb_http_new(loc, NULL, 5, &e);
+        g_autoptr(GPtrArray) none = pb_http_missing(ht, mt, &e);
+        g_assert_cmpuint(none->len, ==, 0);
+        PbChunkIO iot;
+        pb_http_chunk_io(ht, &iot);
+        for (int i = 0; i < 2; i++) {
+            g_autoptr(GBytes) fetched =
+                iot.get(iot.self, &g_array_index(mt->chunks, PbChunkRef, i), &codec, &e);
+            g_assert_no_error(e);
+            g_assert_true(g_bytes_equal(fetched, coded[1]));
+        }
+        pb_http_get_stats(ht, &st);
+        g_assert_cmpuint(st.chunk_gets, ==, 1);
+    }
+
     /* A referral: "far" lives on B; the chunks are then fetched from B. */
     g_autoptr(PbHttp) hb = pb_http_new(loc_b, TOKEN, 5, &e);
     PbChunkIO iob;

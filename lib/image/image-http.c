@@ -16,6 +16,9 @@
 #define POOL_MAX          64
 #define BACKOFF_MIN_MS    100
 #define BACKOFF_MAX_MS    5000
+/* Chunks a manifest names more than once are kept after their first fetch, up to this many
+ * bytes, until their last use: an image with repeated content fetches each once. */
+#define REUSE_BYTES_MAX (256u * 1024u * 1024u)
 
 struct PbHttp {
     GMutex mu;
@@ -29,7 +32,22 @@ struct PbHttp {
      * past its per-address limit, whatever our thread count. */
     GCond slot_free;
     guint inflight;
+    GHashTable *uses; /* GBytes hash -> remaining uses (GUINT_TO_POINTER), repeated chunks */
+    GHashTable *kept; /* GBytes hash -> Kept *: fetched bytes of repeated chunks */
+    gsize kept_bytes;
 };
+
+typedef struct {
+    GBytes *data;
+    PbCodec codec;
+} Kept;
+
+static void kept_free(gpointer p)
+{
+    Kept *k = p;
+    g_bytes_unref(k->data);
+    g_free(k);
+}
 
 typedef struct {
     const char *method; /* "GET", "HEAD", "PUT", "POST" */
@@ -115,6 +133,10 @@ PbHttp *pb_http_new(const char *location, const char *token, guint retry_seconds
     h->known =
         g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, g_free);
     h->retry_us = (gint64)retry_seconds * G_USEC_PER_SEC;
+    h->uses =
+        g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
+    h->kept = g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref,
+                                    kept_free);
     return h;
 }
 
@@ -125,6 +147,8 @@ void pb_http_free(PbHttp *h)
     g_ptr_array_unref(h->idle);
     g_hash_table_unref(h->known);
     g_cond_clear(&h->slot_free);
+    g_hash_table_unref(h->uses);
+    g_hash_table_unref(h->kept);
     if (h->auth != NULL) {
         memset(h->auth, 0, strlen(h->auth));
         g_free(h->auth);
@@ -536,9 +560,54 @@ static gboolean io_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec
     return ok;
 }
 
+/* A repeated chunk fetched before: its bytes, one use fewer (forgotten after the last). */
+static GBytes *reuse_take(PbHttp *h, const guint8 hash[PB_HASH_LEN], PbCodec *codec)
+{
+    GBytes *k = g_bytes_new_static(hash, PB_HASH_LEN);
+    GBytes *out = NULL;
+    g_mutex_lock(&h->mu);
+    Kept *kept = g_hash_table_lookup(h->kept, k);
+    if (kept != NULL) {
+        out = g_bytes_ref(kept->data);
+        *codec = kept->codec;
+        guint left = GPOINTER_TO_UINT(g_hash_table_lookup(h->uses, k));
+        if (left <= 1) {
+            h->kept_bytes -= g_bytes_get_size(kept->data);
+            g_hash_table_remove(h->kept, k);
+            g_hash_table_remove(h->uses, k);
+        } else
+            g_hash_table_insert(h->uses, g_bytes_ref(k), GUINT_TO_POINTER(left - 1));
+    }
+    g_mutex_unlock(&h->mu);
+    g_bytes_unref(k);
+    return out;
+}
+
+/* Keeps a fetched chunk the manifest names again (its first use is this fetch). */
+static void reuse_keep(PbHttp *h, const guint8 hash[PB_HASH_LEN], GBytes *data, PbCodec codec)
+{
+    GBytes *k = g_bytes_new(hash, PB_HASH_LEN);
+    g_mutex_lock(&h->mu);
+    guint left = GPOINTER_TO_UINT(g_hash_table_lookup(h->uses, k));
+    if (left > 1 && !g_hash_table_contains(h->kept, k) &&
+        h->kept_bytes + g_bytes_get_size(data) <= REUSE_BYTES_MAX) {
+        Kept *kept = g_new(Kept, 1);
+        kept->data = g_bytes_ref(data);
+        kept->codec = codec;
+        h->kept_bytes += g_bytes_get_size(data);
+        g_hash_table_insert(h->kept, g_bytes_ref(k), kept);
+        g_hash_table_insert(h->uses, g_bytes_ref(k), GUINT_TO_POINTER(left - 1));
+    }
+    g_mutex_unlock(&h->mu);
+    g_bytes_unref(k);
+}
+
 static GBytes *io_get(void *self, const PbChunkRef *ref, PbCodec *codec, GError **error)
 {
     PbHttp *h = self;
+    GBytes *again = reuse_take(h, ref->hash, codec);
+    if (again != NULL)
+        return again;
     Req rq = {.method = "GET", .url = chunk_url(h, ref->hash), .max_body = CHUNK_BODY_MAX};
     Resp rs = {0};
     GBytes *out = NULL;
@@ -556,6 +625,7 @@ static GBytes *io_get(void *self, const PbChunkRef *ref, PbCodec *codec, GError 
             }
             COUNT(h, bytes_received, rs.body->len);
             out = g_byte_array_free_to_bytes(g_steal_pointer(&rs.body));
+            reuse_keep(h, ref->hash, out, *codec);
             break;
         }
         if (answered && !status_transient(rs.status)) {
@@ -631,6 +701,19 @@ GPtrArray *pb_http_missing(PbHttp *h, const PbManifest *m, GError **error)
     g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
     g_autoptr(GPtrArray) hexes = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GPtrArray) refs = g_ptr_array_new();
+    g_mutex_lock(&h->mu);
+    g_hash_table_remove_all(h->uses);
+    g_hash_table_remove_all(h->kept);
+    h->kept_bytes = 0;
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, i);
+        if (r->kind != PB_CHUNK_DATA)
+            continue;
+        GBytes *k = g_bytes_new(r->hash, PB_HASH_LEN);
+        guint n = GPOINTER_TO_UINT(g_hash_table_lookup(h->uses, k));
+        g_hash_table_insert(h->uses, k, GUINT_TO_POINTER(n + 1));
+    }
+    g_mutex_unlock(&h->mu);
     for (guint i = 0; i < m->chunks->len; i++) {
         const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, i);
         if (r->kind != PB_CHUNK_DATA)

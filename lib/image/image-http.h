@@ -52,7 +52,9 @@ void pb_http_chunk_io(PbHttp *h, PbChunkIO *io);
 
 /* POST chunks/missing for every distinct DATA chunk of m (in batches of
  * PB_HTTP_MISSING_BATCH): returns the hashes the server lacks (hex), and remembers the
- * others as held, with m's codec and stored length. */
+ * others as held, with m's codec and stored length. Also counts how often m names each
+ * chunk, so that get() fetches a repeated chunk once (kept in memory, up to 256 MiB, until
+ * its last use). */
 GPtrArray *pb_http_missing(PbHttp *h, const PbManifest *m, GError **error);
 
 /* GET images/NAME: the manifest, parsed and its seal checked. A 307 referral is followed and
