@@ -25,6 +25,7 @@
 # (how the default chunk size was chosen).
 # Needs about 3 * SIZE_GB + 2 * USED_GB free in WORK.
 set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd) # the source tree (the network section's helpers)
 B=${1:-${top_builddir:-.}}
 B=$(cd "$B" && pwd)
 IMG=$B/tools/preboot-img
@@ -212,4 +213,118 @@ if [ -n "$chunk_rows" ]; then
     echo "| chunk size | capture (s) | stored (MiB) | new after 2 % changed (MiB) |"
     echo "| --- | --- | --- | --- |"
     printf '%s' "$chunk_rows"
+fi
+
+# ==========================================================================================
+# Network (issue 13; a separate section: the local part above is the image issue's).
+# Capture and restore of disk.img through prebootd's imaging plugin against the practical
+# pipeline limit: `zstd -T0 -LEVEL < disk | curl -T - http://...` into a plain PUT-capable
+# HTTP server (bench/put-server.py) and `curl http://... | zstd -d -T0 > disk`; then
+# NET_RESTORES (default 8) concurrent restores of the image, each onto its own new file.
+#   NET=auto     (default) when $B/plugins/imaging is built, else skipped with a note
+#   NET=standin  against tests/imaging-standin.py instead (a smoke run of this script; its
+#                numbers say nothing about prebootd)
+#   NET=no       skip
+# proxyDHCP p99 during the transfers: run bench/proxydhcp.sh against the same daemon meanwhile.
+# ==========================================================================================
+NET=${NET:-auto}
+NET_RESTORES=${NET_RESTORES:-8}
+net_pids=
+net_stop() { for p in $net_pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; net_pids=; }
+trap 'net_stop; cleanup' EXIT INT TERM
+if [ "$NET" = auto ] && [ ! -e "$B/plugins/imaging/imaging.la" ]; then
+    echo
+    echo "network: skipped ($B/plugins/imaging is not built; NET=standin runs the script against the stand-in)"
+    NET=no
+fi
+if [ "$NET" != no ]; then
+    printf 'bench-token-%s\n' "$$" >token
+    rm -f net.port
+    if [ "$NET" = standin ]; then
+        python3 "$SRC/tests/imaging-standin.py" --dir standin --port-file net.port --token "$(cat token)" &
+        net_pids="$net_pids $!"
+        what="tests/imaging-standin.py (smoke run, not prebootd)"
+    else
+        port=${NET_PORT:-18080}
+        cat >net.yaml <<EOC
+daemon:
+  plugin_path: [$B/plugins/http, $B/plugins/policy, $B/plugins/imaging$( [ -d "$B/backends" ] && echo ", $B/backends" )$( [ -d "$B/backends/local" ] && echo ", $B/backends/local" )]
+  log_dir: $tmp/log
+  state_dir: $tmp/state
+  pid_file: $tmp/prebootd.pid
+  control_socket: $tmp/control.sock
+plugins:
+  - {module: http, listen: 127.0.0.1, port: $port}
+  - {module: imaging, store: $tmp/daemon-store, upload_token_file: $tmp/token}
+EOC
+        "$B/core/prebootd" -f -c net.yaml >net-daemon.log 2>&1 &
+        net_pids="$net_pids $!"
+        echo "$port" >net.port
+        what="prebootd (http + imaging)"
+    fi
+    up=no
+    for _ in $(seq 1 100); do
+        [ -s net.port ] && curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$(cat net.port)/imaging/v1/images" && { up=yes; break; }
+        sleep 0.1
+    done
+    mkdir -p plain
+    python3 "$SRC/bench/put-server.py" plain plain.port &
+    net_pids="$net_pids $!"
+    for _ in $(seq 1 100); do [ -s plain.port ] && break; sleep 0.1; done
+    if [ "$up" != yes ] || [ ! -s plain.port ]; then
+        echo "network: the servers did not start" >&2
+        tail -n 20 net-daemon.log >&2 2>/dev/null
+    else
+        S=127.0.0.1:$(cat net.port)
+        P=http://127.0.0.1:$(cat plain.port)
+        t0=$(now)
+        out=$("$IMG" make disk.img "$S:bench" --level "$LEVEL" --json --token-file token)
+        t1=$(now)
+        ncap_s=$(secs "$t0" "$t1")
+        nsent=$(echo "$out" | json bytes_sent)
+        t0=$(now)
+        zstd -q -T0 -"$LEVEL" <disk.img | curl -s -T - "$P/disk.zst"
+        t1=$(now)
+        pcap_s=$(secs "$t0" "$t1")
+        psent=$(size plain/disk.zst)
+        t0=$(now)
+        "$IMG" restore "$S:bench" n1.img --json >/dev/null
+        t1=$(now)
+        nres_s=$(secs "$t0" "$t1")
+        cmp -s disk.img n1.img && nexact=yes || nexact=NO
+        rm -f n1.img
+        t0=$(now)
+        curl -s "$P/disk.zst" | zstd -q -d -T0 >p1.img
+        t1=$(now)
+        pres_s=$(secs "$t0" "$t1")
+        rm -f p1.img plain/disk.zst
+        # Concurrent restores: each onto its own new (sparse) file, all started at once.
+        t0=$(now)
+        cpids=
+        i=1
+        while [ $i -le "$NET_RESTORES" ]; do
+            "$IMG" restore "$S:bench" "c$i.img" --json >"c$i.out" 2>&1 &
+            cpids="$cpids $!"
+            i=$((i + 1))
+        done
+        cfail=0
+        for p in $cpids; do wait "$p" || cfail=$((cfail + 1)); done
+        t1=$(now)
+        conc_s=$(secs "$t0" "$t1")
+        cbytes=0
+        for f in c*.out; do cbytes=$((cbytes + $(json bytes_received <"$f"))); done
+        cmp -s disk.img c1.img && cexact=yes || cexact=NO
+        rm -f c*.img c*.out
+        rate() { echo "$1 / 1048576 / $2" | bc -l | xargs printf '%.0f'; }
+        echo
+        echo "network, over loopback: $what; zstd level $LEVEL"
+        echo
+        echo "| step | preboot-img | zstd \\| curl pipeline | preboot-img / pipeline |"
+        echo "| --- | --- | --- | --- |"
+        echo "| capture time (s) | $ncap_s | $pcap_s | $(r "$ncap_s" "$pcap_s") |"
+        echo "| bytes sent (MiB) | $(mib "$nsent") | $(mib "$psent") | $(r "$nsent" "$psent") |"
+        echo "| restore time (s), bit-exact: $nexact | $nres_s | $pres_s | $(r "$nres_s" "$pres_s") |"
+        echo "| $NET_RESTORES restores at once (s), $cfail failed, bit-exact: $cexact | $conc_s ($(rate "$cbytes" "$conc_s") MiB/s fetched in all) | one restore: $nres_s | $(r "$conc_s" "$nres_s") |"
+    fi
+    net_stop
 fi

@@ -25,10 +25,22 @@ tests_fuzz_replay_image_domain_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS) -DFUZZ_CORPUS=\
 tests_fuzz_replay_image_domain_LDADD = $(IMAGE_TEST_LIBS)
 
 TESTS += tests/image-roundtrip.sh
+
+## The imaging API client: the JSON reader, PbHttp against tests/imaging-standin.py, and
+## preboot-img's network commands end to end (the stand-in, and prebootd once
+## plugins/imaging is built).
+check_PROGRAMS += tests/test-image-http tests/fuzz/replay-image-json
+TESTS += tests/test-image-http tests/fuzz/replay-image-json tests/image-net.sh
+tests_test_image_http_SOURCES = tests/test-image-http.c
+tests_test_image_http_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS)
+tests_test_image_http_LDADD = $(IMAGE_TEST_LIBS)
+tests_fuzz_replay_image_json_SOURCES = tests/fuzz/fuzz-image-json.c tests/fuzz/replay-main.c
+tests_fuzz_replay_image_json_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"image-json\"
+tests_fuzz_replay_image_json_LDADD = $(IMAGE_TEST_LIBS)
 if ENABLE_FUZZING
 ## The pure parsers compiled into each fuzzer so they carry its instrumentation.
 IMAGE_FUZZ_SOURCES = lib/image/image-manifest.c lib/image/image-chunk.c \
-	lib/image/image-archive.c lib/image/image-domain.c
+	lib/image/image-archive.c lib/image/image-domain.c lib/image/image-json.c
 noinst_PROGRAMS += tests/fuzz/fuzz-image-manifest tests/fuzz/fuzz-image-archive \
 	tests/fuzz/fuzz-image-domain
 tests_fuzz_fuzz_image_manifest_SOURCES = tests/fuzz/fuzz-image-manifest.c $(IMAGE_FUZZ_SOURCES)
@@ -46,6 +58,13 @@ tests_fuzz_fuzz_image_domain_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS)
 tests_fuzz_fuzz_image_domain_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS) $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_image_domain_LDFLAGS = $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_image_domain_LDADD = $(IMAGE_LIBS) $(GLIB_LIBS)
+noinst_PROGRAMS += tests/fuzz/fuzz-image-json
+tests_fuzz_fuzz_image_json_SOURCES = tests/fuzz/fuzz-image-json.c $(IMAGE_FUZZ_SOURCES)
+tests_fuzz_fuzz_image_json_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS)
+tests_fuzz_fuzz_image_json_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS) $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_image_json_LDFLAGS = $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_image_json_LDADD = $(IMAGE_LIBS) $(GLIB_LIBS)
 endif
 endif
-EXTRA_DIST += tests/image.mk tests/image-roundtrip.sh
+EXTRA_DIST += tests/image.mk tests/image-roundtrip.sh tests/image-net.sh \
+	tests/imaging-standin.py tests/cut-proxy.py bench/put-server.py

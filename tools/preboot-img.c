@@ -4,8 +4,10 @@
 #include "build-config.h"
 
 #include "image-engine.h"
+#include "image-http.h"
 #include "image-pbi.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +25,11 @@ typedef struct {
     int level;
     guint32 chunk_size;
     guint threads;
+    /* network */
+    char *token_file;
+    gboolean create_only;
+    guint retry_seconds;
+    const char *mac, *uuid, *serial;
 } Opts;
 
 /* ---- progress ------------------------------------------------------------------------- */
@@ -115,19 +122,104 @@ static int fail(const char *cmd, GError *e)
     return 1;
 }
 
-static PbStore *open_ref(const char *arg, gboolean want_name, gboolean create, PbRef *ref,
-                         GError **error)
+/* A STORE argument opened: a local store or an imaging server (pb_ref_parse's rule). */
+typedef struct {
+    PbRef ref;
+    PbStore *store;
+    PbHttp *http;
+    PbChunkIO io;
+} Target;
+
+static void target_close(Target *t)
 {
-    if (!pb_ref_parse(arg, want_name, ref, error))
-        return NULL;
-    if (ref->kind == PB_REF_SERVER) {
-        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID,
-                    "\"%s\" names a server (%s); this preboot-img works on local stores only: "
-                    "write a directory as dir:PATH or with a '/', e.g. ./%s",
-                    arg, ref->location, arg);
-        return NULL;
+    g_clear_pointer(&t->store, pb_store_close);
+    g_clear_pointer(&t->http, pb_http_free);
+    pb_ref_clear(&t->ref);
+}
+
+/* The credential: --token-file, else $PREBOOT_TOKEN, else none (downloads may not need
+ * one). Never taken from the command line, where ps and shell histories would show it. */
+static gboolean read_token(const Opts *o, char **token, GError **error)
+{
+    *token = NULL;
+    if (o->token_file != NULL) {
+        *token = pb_http_read_token(o->token_file, error);
+        return *token != NULL;
     }
-    return pb_store_open(ref->location, create, error);
+    const char *env = g_getenv("PREBOOT_TOKEN");
+    if (env != NULL && *env != '\0')
+        *token = g_strdup(env);
+    return TRUE;
+}
+
+static gboolean target_open(Target *t, const char *arg, gboolean want_name, gboolean create,
+                            gboolean server_ok, const Opts *o, GError **error)
+{
+    memset(t, 0, sizeof(*t));
+    if (!pb_ref_parse(arg, want_name, &t->ref, error))
+        return FALSE;
+    if (t->ref.kind == PB_REF_SERVER) {
+        if (!server_ok) {
+            g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID,
+                        "\"%s\" names a server (%s); this command works on a local store only "
+                        "(a directory is dir:PATH or a path with a '/', e.g. ./%s)",
+                        arg, t->ref.location, arg);
+            return FALSE;
+        }
+        g_autofree char *token = NULL;
+        if (!read_token(o, &token, error))
+            return FALSE;
+        t->http = pb_http_new(t->ref.location, token, o->retry_seconds, error);
+        if (t->http == NULL)
+            return FALSE;
+        pb_http_chunk_io(t->http, &t->io);
+        return TRUE;
+    }
+    t->store = pb_store_open(t->ref.location, create, error);
+    if (t->store == NULL)
+        return FALSE;
+    pb_store_chunk_io(t->store, &t->io);
+    return TRUE;
+}
+
+/* A server that cannot be reached, named without a scheme or port, may be a directory
+ * written without its '/': say how to write one. */
+static void hint_server(const Target *t, GError **error)
+{
+    const char *loc = t->ref.location;
+    if (t->http == NULL || error == NULL || *error == NULL ||
+        !g_error_matches(*error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO) || strchr(loc, ':') != NULL)
+        return;
+    g_prefix_error(error,
+                   "\"%s\" names a server (a directory is dir:PATH or a path with a '/', "
+                   "e.g. ./%s): ",
+                   loc, loc);
+}
+
+static PbManifest *target_manifest(Target *t, GError **error)
+{
+    if (t->http == NULL)
+        return pb_store_get_manifest(t->store, t->ref.name, error);
+    PbManifest *m = pb_http_get_manifest(t->http, t->ref.name, error);
+    if (m == NULL)
+        hint_server(t, error);
+    return m;
+}
+
+/* ",\"net\":{...}" for --json: what the network cost, so a resumed transfer can be checked
+ * for chunks sent or fetched twice. */
+static void print_net_json(Target *t)
+{
+    if (t->http == NULL)
+        return;
+    PbHttpStats ns;
+    pb_http_get_stats(t->http, &ns);
+    printf(",\"server\":\"%s\",\"net\":{\"chunk_puts\":%" G_GUINT64_FORMAT
+           ",\"chunk_gets\":%" G_GUINT64_FORMAT ",\"chunk_heads\":%" G_GUINT64_FORMAT
+           ",\"missing_queries\":%" G_GUINT64_FORMAT ",\"bytes_sent\":%" G_GUINT64_FORMAT
+           ",\"bytes_received\":%" G_GUINT64_FORMAT ",\"retries\":%" G_GUINT64_FORMAT "}",
+           pb_http_base(t->http), ns.chunk_puts, ns.chunk_gets, ns.chunk_heads, ns.missing_queries,
+           ns.bytes_sent, ns.bytes_received, ns.retries);
 }
 
 static double elapsed(gint64 start)
@@ -137,15 +229,104 @@ static double elapsed(gint64 start)
 
 /* ---- commands ------------------------------------------------------------------------- */
 
-static int cmd_make(const char *disk, const char *target, Opts *o)
+/* Re-reads, codes and uploads the chunks a commit was refused for (409): the server lost
+ * them (a gc, a failed disk) or another client's upload raced ours. */
+static gboolean upload_missing(const char *disk, const PbManifest *m, PbChunkIO *io,
+                               GPtrArray *missing, const Opts *o, GError **error)
 {
-    GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(target, TRUE, TRUE, &ref, &e);
-    if (store == NULL)
-        return fail("make", e);
-    PbChunkIO io;
-    pb_store_chunk_io(store, &io);
+    g_autoptr(GHashTable) want = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < missing->len; i++)
+        g_hash_table_add(want, missing->pdata[i]);
+    PbDisk d;
+    if (!pb_disk_open(&d, disk, FALSE, 0, error))
+        return FALSE;
+    g_autofree guint8 *buf = g_malloc(m->chunk_size);
+    gboolean ok = TRUE;
+    for (guint ri = 0; ok && ri < m->regions->len; ri++) {
+        const PbRegion *r = &g_array_index(m->regions, PbRegion, ri);
+        for (guint c = 0; ok && c < r->n_chunks; c++) {
+            const PbChunkRef *ref = &g_array_index(m->chunks, PbChunkRef, r->first_chunk + c);
+            char hex[PB_HASH_HEX_LEN + 1];
+            if (ref->kind != PB_CHUNK_DATA)
+                continue;
+            pb_hash_to_hex(ref->hash, hex);
+            if (!g_hash_table_remove(want, hex))
+                continue;
+            guint64 off = r->offset + (guint64)c * m->chunk_size;
+            gsize len = pb_region_chunk_len(m, r, c);
+            if (pread(d.fd, buf, len, (off_t)off) != (ssize_t)len) {
+                g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO,
+                            "%s: read at %" G_GUINT64_FORMAT " failed", disk, off);
+                ok = FALSE;
+                break;
+            }
+            guint8 h[PB_HASH_LEN];
+            pb_sha256(buf, len, h);
+            if (memcmp(h, ref->hash, PB_HASH_LEN) != 0) {
+                g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT,
+                            "%s changed since it was captured (offset %" G_GUINT64_FORMAT
+                            "); capture it again",
+                            disk, off);
+                ok = FALSE;
+                break;
+            }
+            PbCodec used;
+            g_autoptr(GBytes) coded =
+                pb_chunk_encode((PbCodec)ref->codec, o->level, buf, len, &used);
+            gsize n;
+            const void *data = g_bytes_get_data(coded, &n);
+            ok = io->put(io->self, ref->hash, used, data, n, error);
+        }
+    }
+    pb_disk_close(&d);
+    if (ok && g_hash_table_size(want) > 0) {
+        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID,
+                    "the server asked for %u chunks this image does not name",
+                    g_hash_table_size(want));
+        ok = FALSE;
+    }
+    return ok;
+}
+
+/* Commits an image to a server: PUT images/NAME; on 409 the chunks it lacks are uploaded
+ * again from the disk and the commit repeated (a few rounds, then it gives up). */
+static gboolean commit_remote(Target *t, const char *disk, PbManifest *m, const Opts *o,
+                              GError **error)
+{
+    for (int round = 0;; round++) {
+        GPtrArray *missing = NULL;
+        GError *e = NULL;
+        if (pb_http_commit(t->http, t->ref.name, m, o->create_only, NULL, &missing, &e))
+            return TRUE;
+        if (missing == NULL || round == 3) {
+            if (missing != NULL)
+                g_ptr_array_unref(missing);
+            g_propagate_error(error, e);
+            return FALSE;
+        }
+        g_debug("%s; uploading them again", e->message);
+        g_error_free(e);
+        gboolean ok = upload_missing(disk, m, &t->io, missing, o, error);
+        g_ptr_array_unref(missing);
+        if (!ok)
+            return FALSE;
+    }
+}
+
+static PbManifest *do_capture(const char *disk, Target *t, const Opts *o, PbCaptureStats *st,
+                              GError **error)
+{
+    if (t->http != NULL) {
+        /* Capturing again under an existing name: one batched question tells which of the
+         * old image's chunks the server holds, so unchanged ones are not even asked about. */
+        g_autoptr(GError) e = NULL;
+        g_autoptr(PbManifest) old = pb_http_get_manifest(t->http, t->ref.name, &e);
+        GPtrArray *lack = old != NULL ? pb_http_missing(t->http, old, &e) : NULL;
+        if (lack != NULL)
+            g_ptr_array_unref(lack);
+        if (e != NULL && !g_error_matches(e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING))
+            g_debug("the previous image: %s", e->message);
+    }
     Progress p;
     progress_init(&p, "capture", o);
     PbCaptureOptions co = {.codec = o->codec,
@@ -157,50 +338,80 @@ static int cmd_make(const char *disk, const char *target, Opts *o)
                            .threads = o->threads,
                            .progress = progress_cb,
                            .progress_data = &p};
+    g_autoptr(PbManifest) m = pb_capture(disk, &t->io, &co, st, error);
+    if (m == NULL)
+        return NULL;
+    gboolean ok = t->http != NULL ? commit_remote(t, disk, m, o, error)
+                                  : pb_store_put_manifest(t->store, t->ref.name, m, error);
+    return ok ? g_steal_pointer(&m) : NULL;
+}
+
+static int cmd_make(const char *disk, const char *target, Opts *o)
+{
+    GError *e = NULL;
+    Target t;
+    if (!target_open(&t, target, TRUE, TRUE, TRUE, o, &e)) {
+        target_close(&t);
+        return fail("make", e);
+    }
     PbCaptureStats st;
     gint64 t0 = g_get_monotonic_time();
-    g_autoptr(PbManifest) m = pb_capture(disk, &io, &co, &st, &e);
-    if (m == NULL || !pb_store_put_manifest(store, ref.name, m, &e)) {
-        pb_ref_clear(&ref);
+    g_autoptr(PbManifest) m = do_capture(disk, &t, o, &st, &e);
+    if (m == NULL) {
+        hint_server(&t, &e);
+        if (o->json) {
+            printf("{\"command\":\"make\",\"ok\":false");
+            print_net_json(&t);
+            printf("}\n");
+        }
+        target_close(&t);
         return fail("make", e);
     }
     char hex[PB_HASH_HEX_LEN + 1];
     pb_hash_to_hex(m->seal, hex);
     double secs = elapsed(t0);
-    if (o->json)
-        printf("{\"command\":\"make\",\"image\":\"%s\",\"seal\":\"%s\",\"disk_size\":"
+    if (o->json) {
+        printf("{\"command\":\"make\",\"ok\":true,\"image\":\"%s\",\"seal\":\"%s\",\"disk_size\":"
                "%" G_GUINT64_FORMAT ",\"bytes_read\":%" G_GUINT64_FORMAT
                ",\"chunks_data\":%u,\"chunks_new\":%u,\"chunks_zero\":%u,\"chunks_unused\":%u,"
                "\"chunks_absent\":%u,\"bytes_new_stored\":%" G_GUINT64_FORMAT
-               ",\"partitions_mapped\":%u,\"seconds\":%.3f}\n",
-               ref.name, hex, m->disk_size, st.bytes_read, st.chunks_data, st.chunks_new,
+               ",\"partitions_mapped\":%u,\"seconds\":%.3f",
+               t.ref.name, hex, m->disk_size, st.bytes_read, st.chunks_data, st.chunks_new,
                st.chunks_zero, st.chunks_unused, st.chunks_absent, st.bytes_new_stored,
                st.partitions_mapped, secs);
-    else {
+        print_net_json(&t);
+        printf("}\n");
+    } else {
         char r[32], n[32];
         human(st.bytes_read, r, sizeof(r));
         human(st.bytes_new_stored, n, sizeof(n));
-        printf("captured %s as %s: read %s, %u data chunks (%u new, %s stored), %u zero, "
+        printf("captured %s as %s%s%s: read %s, %u data chunks (%u new, %s stored), %u zero, "
                "%u unused (used-block map for %u partitions), %.1f s\n",
-               disk, ref.name, r, st.chunks_data, st.chunks_new, n, st.chunks_zero,
-               st.chunks_unused, st.partitions_mapped, secs);
+               disk, t.ref.name, t.http != NULL ? " on " : "",
+               t.http != NULL ? pb_http_base(t.http) : "", r, st.chunks_data, st.chunks_new, n,
+               st.chunks_zero, st.chunks_unused, st.partitions_mapped, secs);
     }
-    pb_ref_clear(&ref);
+    target_close(&t);
     return 0;
 }
 
-static int cmd_restore(const char *source, const char *disk, Opts *o)
+static gboolean do_restore(Target *t, const PbManifest *m, const char *disk, const Opts *o,
+                           PbRestoreStats *st, GError **error)
 {
-    GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(source, TRUE, FALSE, &ref, &e);
-    g_autoptr(PbManifest) m = store != NULL ? pb_store_get_manifest(store, ref.name, &e) : NULL;
-    if (m == NULL) {
-        pb_ref_clear(&ref);
-        return fail("restore", e);
+    memset(st, 0, sizeof(*st));
+    if (t->http != NULL) {
+        /* One batched question before the first byte is written: the engine's own check
+         * (has() for every chunk) is then answered from this set. */
+        g_autoptr(GPtrArray) lack = pb_http_missing(t->http, m, error);
+        if (lack == NULL)
+            return FALSE;
+        if (lack->len > 0) {
+            g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING,
+                        "%s lacks %u chunks of %s (the first: %s); nothing written",
+                        pb_http_base(t->http), lack->len, t->ref.name, (char *)lack->pdata[0]);
+            return FALSE;
+        }
     }
-    PbChunkIO io;
-    pb_store_chunk_io(store, &io);
     Progress p;
     progress_init(&p, o->delta ? "delta restore" : "restore", o);
     PbRestoreOptions ro = {.partition = o->partition,
@@ -208,19 +419,46 @@ static int cmd_restore(const char *source, const char *disk, Opts *o)
                            .threads = o->threads,
                            .progress = progress_cb,
                            .progress_data = &p};
+    gboolean ok = pb_restore(m, &t->io, disk, &ro, st, error);
+    /* Over the network a broken connection is the likely cause: say how to resume. */
+    if (!ok && st->partial && t->http != NULL && error != NULL && *error != NULL &&
+        !g_error_matches(*error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT)) {
+        char *msg = g_strdup_printf("%s (run it again with --delta to resume: what was written "
+                                    "is checked here, not fetched again)",
+                                    (*error)->message);
+        g_free((*error)->message);
+        (*error)->message = msg;
+    }
+    return ok;
+}
+
+static int cmd_restore(const char *source, const char *disk, Opts *o)
+{
+    GError *e = NULL;
+    Target t;
+    g_autoptr(PbManifest) m = NULL;
+    if (target_open(&t, source, TRUE, FALSE, TRUE, o, &e))
+        m = target_manifest(&t, &e);
+    if (m == NULL) {
+        target_close(&t);
+        return fail("restore", e);
+    }
     PbRestoreStats st;
     gint64 t0 = g_get_monotonic_time();
-    gboolean ok = pb_restore(m, &io, disk, &ro, &st, &e);
+    gboolean ok = do_restore(&t, m, disk, o, &st, &e);
     double secs = elapsed(t0);
-    if (o->json)
+    if (o->json) {
         printf("{\"command\":\"restore\",\"image\":\"%s\",\"ok\":%s,\"partial\":%s,"
                "\"delta\":%s,\"bytes_total\":%" G_GUINT64_FORMAT
                ",\"bytes_written\":%" G_GUINT64_FORMAT ",\"chunks_written\":%u,\"chunks_same\":%u,"
-               "\"chunks_skipped\":%u,\"gpt_moved\":%s,\"seconds\":%.3f}\n",
-               ref.name, ok ? "true" : "false", st.partial ? "true" : "false",
+               "\"chunks_skipped\":%u,\"gpt_moved\":%s,\"seconds\":%.3f",
+               t.ref.name, ok ? "true" : "false", st.partial ? "true" : "false",
                o->delta ? "true" : "false", st.bytes_total, st.bytes_written, st.chunks_written,
                st.chunks_same, st.chunks_skipped, st.gpt_moved ? "true" : "false", secs);
-    pb_ref_clear(&ref);
+        print_net_json(&t);
+        printf("}\n");
+    }
+    target_close(&t);
     if (!ok)
         return fail("restore", e);
     if (!o->json) {
@@ -236,9 +474,13 @@ static int cmd_restore(const char *source, const char *disk, Opts *o)
 static int cmd_info(const char *source, Opts *o)
 {
     GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(source, TRUE, FALSE, &ref, &e);
-    g_autoptr(PbManifest) m = store != NULL ? pb_store_get_manifest(store, ref.name, &e) : NULL;
+    Target t;
+    g_autoptr(PbManifest) m = NULL;
+    if (target_open(&t, source, TRUE, FALSE, TRUE, o, &e))
+        m = target_manifest(&t, &e);
+    PbRef ref = t.ref;
+    t.ref = (PbRef){0};
+    target_close(&t);
     if (m == NULL) {
         pb_ref_clear(&ref);
         return fail("info", e);
@@ -317,26 +559,28 @@ static int cmd_info(const char *source, Opts *o)
 static int cmd_verify(const char *source, Opts *o)
 {
     GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(source, TRUE, FALSE, &ref, &e);
-    g_autoptr(PbManifest) m = store != NULL ? pb_store_get_manifest(store, ref.name, &e) : NULL;
+    Target t;
+    g_autoptr(PbManifest) m = NULL;
+    if (target_open(&t, source, TRUE, FALSE, TRUE, o, &e))
+        m = target_manifest(&t, &e);
     if (m == NULL) {
         if (o->json)
             printf("{\"command\":\"verify\",\"ok\":false,\"seal_ok\":false}\n");
-        pb_ref_clear(&ref);
+        target_close(&t);
         return fail("verify", e);
     }
-    PbChunkIO io;
-    pb_store_chunk_io(store, &io);
     Progress p;
     progress_init(&p, "verify", o);
     PbVerifyStats st;
-    gboolean ok = pb_verify(m, &io, o->threads, progress_cb, &p, &st, &e);
-    if (o->json)
+    gboolean ok = pb_verify(m, &t.io, o->threads, progress_cb, &p, &st, &e);
+    if (o->json) {
         printf("{\"command\":\"verify\",\"image\":\"%s\",\"ok\":%s,\"seal_ok\":true,"
-               "\"chunks_checked\":%u,\"chunks_bad\":%u}\n",
-               ref.name, ok ? "true" : "false", st.chunks_checked, st.chunks_bad);
-    pb_ref_clear(&ref);
+               "\"chunks_checked\":%u,\"chunks_bad\":%u",
+               t.ref.name, ok ? "true" : "false", st.chunks_checked, st.chunks_bad);
+        print_net_json(&t);
+        printf("}\n");
+    }
+    target_close(&t);
     if (!ok)
         return fail("verify", e);
     if (!o->json)
@@ -347,11 +591,11 @@ static int cmd_verify(const char *source, Opts *o)
 static int cmd_gc(const char *arg, Opts *o)
 {
     GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(arg, FALSE, FALSE, &ref, &e);
-    pb_ref_clear(&ref);
+    Target t;
     PbGcStats st;
-    if (store == NULL || !pb_store_gc(store, &st, &e))
+    gboolean ok = target_open(&t, arg, FALSE, FALSE, FALSE, o, &e) && pb_store_gc(t.store, &st, &e);
+    target_close(&t);
+    if (!ok)
         return fail("gc", e);
     if (o->json)
         printf("{\"command\":\"gc\",\"chunks_kept\":%u,\"chunks_removed\":%u,"
@@ -364,13 +608,49 @@ static int cmd_gc(const char *arg, Opts *o)
     return 0;
 }
 
+static gint cmp_names(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* GET images: the catalog's names (a name that is not a valid image name is refused rather
+ * than printed: it would be the server's bytes on our terminal). */
+static GPtrArray *list_remote(PbHttp *h, GError **error)
+{
+    g_autoptr(PbJson) j = pb_http_get_json(h, "/images", error);
+    if (j == NULL)
+        return NULL;
+    const PbJson *imgs = pb_json_get(j, "images");
+    if (imgs == NULL || imgs->type != PB_JSON_ARRAY) {
+        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_PARSE,
+                    "%s: the catalog has no \"images\" array", pb_http_base(h));
+        return NULL;
+    }
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    for (guint i = 0; i < imgs->items->len; i++) {
+        const char *n = pb_json_get_string(imgs->items->pdata[i], "name");
+        if (n == NULL || !pb_name_valid(n)) {
+            g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_PARSE,
+                        "%s: catalog entry %u has no valid name", pb_http_base(h), i);
+            g_ptr_array_unref(names);
+            return NULL;
+        }
+        g_ptr_array_add(names, g_strdup(n));
+    }
+    g_ptr_array_sort(names, cmp_names);
+    return names;
+}
+
 static int cmd_list(const char *arg, Opts *o)
 {
     GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(arg, FALSE, FALSE, &ref, &e);
-    pb_ref_clear(&ref);
-    g_autoptr(GPtrArray) names = store != NULL ? pb_store_list(store, &e) : NULL;
+    Target t;
+    g_autoptr(GPtrArray) names = NULL;
+    if (target_open(&t, arg, FALSE, FALSE, TRUE, o, &e))
+        names = t.http != NULL ? list_remote(t.http, &e) : pb_store_list(t.store, &e);
+    if (names == NULL)
+        hint_server(&t, &e);
+    target_close(&t);
     if (names == NULL)
         return fail("list", e);
     if (o->json) {
@@ -387,10 +667,10 @@ static int cmd_list(const char *arg, Opts *o)
 static int cmd_delete(const char *arg, Opts *o)
 {
     GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(arg, TRUE, FALSE, &ref, &e);
-    gboolean ok = store != NULL && pb_store_delete_manifest(store, ref.name, &e);
-    pb_ref_clear(&ref);
+    Target t;
+    gboolean ok = target_open(&t, arg, TRUE, FALSE, FALSE, o, &e) &&
+                  pb_store_delete_manifest(t.store, t.ref.name, &e);
+    target_close(&t);
     if (!ok)
         return fail("delete", e);
     if (!o->json)
@@ -411,28 +691,31 @@ static int cmd_export(const char *source, const char *file, Opts *o)
         return cmd_restore(source, file, o);
     }
     GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(source, TRUE, FALSE, &ref, &e);
-    g_autoptr(PbManifest) m = store != NULL ? pb_store_get_manifest(store, ref.name, &e) : NULL;
-    pb_ref_clear(&ref);
-    if (m == NULL)
+    Target t;
+    g_autoptr(PbManifest) m = NULL;
+    if (target_open(&t, source, TRUE, FALSE, TRUE, o, &e))
+        m = target_manifest(&t, &e);
+    if (m == NULL) {
+        target_close(&t);
         return fail("export", e);
-    PbChunkIO io;
-    pb_store_chunk_io(store, &io);
+    }
+    PbChunkIO io = t.io;
     PbArchiveStats st;
     if (strcmp(file, "-") == 0) {
-        if (!pb_archive_export(m, &io, STDOUT_FILENO, &st, &e))
-            return fail("export", e);
-        return 0;
+        gboolean ok = pb_archive_export(m, &io, STDOUT_FILENO, &st, &e);
+        target_close(&t);
+        return ok ? 0 : fail("export", e);
     }
     /* Written beside its final name and renamed when complete. */
     g_autofree char *tmp = g_strconcat(file, ".partial", NULL);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         fprintf(stderr, "preboot-img export: %s: %s\n", tmp, g_strerror(errno));
+        target_close(&t);
         return 1;
     }
     gboolean ok = pb_archive_export(m, &io, fd, &st, &e);
+    target_close(&t);
     if (ok && (fsync(fd) != 0 || rename(tmp, file) != 0)) {
         g_set_error(&e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "%s: %s", file, g_strerror(errno));
         ok = FALSE;
@@ -478,13 +761,13 @@ static int cmd_import(const char *file, const char *target, Opts *o)
         return cmd_make(file, target, o);
     }
     GError *e = NULL;
-    PbRef ref;
-    g_autoptr(PbStore) store = open_ref(target, TRUE, TRUE, &ref, &e);
+    Target t;
     PbArchiveStats st;
-    gboolean ok = store != NULL && pb_archive_import(fd, head, got, store, ref.name, &st, &e);
+    gboolean ok = target_open(&t, target, TRUE, TRUE, FALSE, o, &e) &&
+                  pb_archive_import(fd, head, got, t.store, t.ref.name, &st, &e);
     if (fd != STDIN_FILENO)
         close(fd);
-    pb_ref_clear(&ref);
+    target_close(&t);
     if (!ok)
         return fail("import", e);
     if (o->json)
@@ -496,17 +779,251 @@ static int cmd_import(const char *file, const char *target, Opts *o)
     return 0;
 }
 
+/* ---- auto: this device's work ----------------------------------------------------------- */
+
+/* Exit statuses of auto (preboot-img(8)), so a preboot script can branch on them. */
+enum {
+    AUTO_DONE = 0,        /* work done and its result reported */
+    AUTO_FAILED = 1,      /* work failed (reported when the server could be reached) */
+    AUTO_NO_WORK = 3,     /* the server has no work for this device */
+    AUTO_UNSUPPORTED = 4, /* work preboot-img does not do (session, maintenance): left alone */
+    AUTO_UNREPORTED = 5,  /* work done, but the server did not take the report */
+};
+
+static char *read_sys(const char *path)
+{
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return NULL;
+    g_strstrip(text);
+    return text[0] != '\0' ? g_steal_pointer(&text) : NULL;
+}
+
+/* "aa:bb:cc:dd:ee:ff" in lower case, or NULL. */
+static char *normalize_mac(const char *s)
+{
+    guint8 b[6];
+    char sep = strlen(s) == 17 ? s[2] : 0;
+    if (sep != ':' && sep != '-')
+        return NULL;
+    for (int i = 0; i < 6; i++) {
+        int hi = g_ascii_xdigit_value(s[i * 3]), lo = g_ascii_xdigit_value(s[i * 3 + 1]);
+        if (hi < 0 || lo < 0 || (i < 5 && s[i * 3 + 2] != sep))
+            return NULL;
+        b[i] = (guint8)(hi * 16 + lo);
+    }
+    return g_strdup_printf("%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+}
+
+/* The MAC of the interface holding the IPv4 default route (the one the server sees us on). */
+static char *default_route_mac(void)
+{
+    g_autofree char *routes = NULL;
+    if (!g_file_get_contents("/proc/net/route", &routes, NULL, NULL))
+        return NULL;
+    g_auto(GStrv) lines = g_strsplit(routes, "\n", -1);
+    for (guint i = 1; lines[i] != NULL; i++) {
+        g_auto(GStrv) f = g_strsplit_set(lines[i], " \t", -1);
+        guint n = 0;
+        const char *col[4] = {0};
+        for (guint k = 0; f[k] != NULL && n < 4; k++)
+            if (f[k][0] != '\0')
+                col[n++] = f[k];
+        if (n < 4 || strcmp(col[1], "00000000") != 0 || !(strtoul(col[3], NULL, 16) & 1))
+            continue;
+        g_autofree char *path = g_strdup_printf("/sys/class/net/%s/address", col[0]);
+        g_autofree char *mac = read_sys(path);
+        return mac != NULL ? normalize_mac(mac) : NULL;
+    }
+    return NULL;
+}
+
+/* The first whole, fixed disk (sda before sdb, nvme0n1 ...): what a lab machine images. */
+static char *default_disk(void)
+{
+    DIR *d = opendir("/sys/block");
+    if (d == NULL)
+        return NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    struct dirent *de;
+    static const char *const skip[] = {"loop", "ram", "zram", "sr", "dm-", "md", "fd", "nbd", NULL};
+    while ((de = readdir(d)) != NULL) {
+        gboolean bad = de->d_name[0] == '.';
+        for (guint i = 0; !bad && skip[i] != NULL; i++)
+            bad = g_str_has_prefix(de->d_name, skip[i]);
+        g_autofree char *rm = g_strdup_printf("/sys/block/%s/removable", de->d_name);
+        g_autofree char *removable = bad ? NULL : read_sys(rm);
+        if (!bad && g_strcmp0(removable, "1") != 0)
+            g_ptr_array_add(names, g_strdup(de->d_name));
+    }
+    closedir(d);
+    if (names->len == 0)
+        return NULL;
+    g_ptr_array_sort(names, cmp_names);
+    return g_strdup_printf("/dev/%s", (char *)names->pdata[0]);
+}
+
+static void append_query(GString *q, const char *key, const char *value)
+{
+    if (value == NULL)
+        return;
+    g_autofree char *v = g_uri_escape_string(value, NULL, FALSE);
+    g_string_append_printf(q, "%c%s=%s", strchr(q->str, '?') != NULL ? '&' : '?', key, v);
+}
+
+static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
+{
+    GError *e = NULL;
+    g_autofree char *mac = o->mac != NULL ? normalize_mac(o->mac) : default_route_mac();
+    g_autofree char *uuid = g_strdup(o->uuid != NULL ? o->uuid : NULL);
+    g_autofree char *serial = g_strdup(o->serial != NULL ? o->serial : NULL);
+    if (uuid == NULL)
+        uuid = read_sys("/sys/class/dmi/id/product_uuid");
+    if (serial == NULL)
+        serial = read_sys("/sys/class/dmi/id/product_serial");
+    if (mac == NULL) {
+        fprintf(stderr, "preboot-img auto: %s; give --mac aa:bb:cc:dd:ee:ff\n",
+                o->mac != NULL ? "bad --mac" : "no interface holds the default route");
+        return 2;
+    }
+    Target t;
+    if (!target_open(&t, host, FALSE, FALSE, TRUE, o, &e)) {
+        target_close(&t);
+        return fail("auto", e);
+    }
+    GString *q = g_string_new("/work");
+    append_query(q, "mac", mac);
+    append_query(q, "uuid", uuid);
+    append_query(q, "serial", serial);
+    g_autoptr(PbJson) work = pb_http_get_json(t.http, q->str, &e);
+    g_string_free(q, TRUE);
+    if (work == NULL) {
+        target_close(&t);
+        return fail("auto", e);
+    }
+    const char *action = pb_json_get_string(work, "action");
+    const char *image = pb_json_get_string(work, "image");
+    const char *work_id = pb_json_get_string(work, "work_id");
+    if (action == NULL)
+        action = "none";
+    if (strcmp(action, "none") == 0) {
+        if (o->json)
+            printf("{\"command\":\"auto\",\"action\":\"none\",\"mac\":\"%s\"}\n", mac);
+        else
+            printf("no work for %s on %s\n", mac, pb_http_base(t.http));
+        target_close(&t);
+        return AUTO_NO_WORK;
+    }
+    if (strcmp(action, "restore") != 0 && strcmp(action, "capture") != 0) {
+        gboolean known = strcmp(action, "session") == 0 || strcmp(action, "maintenance") == 0;
+        fprintf(stderr, "preboot-img auto: the work is \"%s\"%s; left for the tool that does it\n",
+                known ? action : "(unknown)",
+                strcmp(action, "session") == 0 ? " (multicast sessions are not supported yet)"
+                                               : "");
+        target_close(&t);
+        return known ? AUTO_UNSUPPORTED : AUTO_FAILED;
+    }
+    if (image == NULL || !pb_name_valid(image)) {
+        fprintf(stderr, "preboot-img auto: %s work without a valid image name\n", action);
+        target_close(&t);
+        return AUTO_FAILED;
+    }
+    g_autofree char *disk = disk_arg != NULL ? g_strdup(disk_arg) : default_disk();
+    if (disk == NULL) {
+        fprintf(stderr, "preboot-img auto: no disk found; name one: auto HOST DISK\n");
+        target_close(&t);
+        return AUTO_FAILED;
+    }
+    t.ref.name = g_strdup(image);
+    gboolean capture = strcmp(action, "capture") == 0;
+    gint64 t0 = g_get_monotonic_time();
+    guint64 written = 0;
+    gboolean ok;
+    if (capture) {
+        PbCaptureStats cs = {0};
+        g_autoptr(PbManifest) m = do_capture(disk, &t, o, &cs, &e);
+        ok = m != NULL;
+        written = cs.bytes_new_stored;
+    } else {
+        PbRestoreStats rs = {0};
+        g_autoptr(PbManifest) m = pb_http_get_manifest(t.http, image, &e);
+        ok = m != NULL && do_restore(&t, m, disk, o, &rs, &e);
+        written = rs.bytes_written;
+    }
+    gint64 ms = (g_get_monotonic_time() - t0) / 1000;
+    PbHttpStats ns;
+    pb_http_get_stats(t.http, &ns);
+    GString *r = g_string_new("{\"mac\":");
+    pb_json_append_string(r, mac);
+    g_string_append(r, ",\"uuid\":");
+    pb_json_append_string(r, uuid);
+    g_string_append(r, ",\"serial\":");
+    pb_json_append_string(r, serial);
+    g_string_append_printf(r, ",\"type\":\"%s\",\"image\":", capture ? "capture" : "restore");
+    pb_json_append_string(r, image);
+    g_string_append_printf(r, ",\"result\":\"%s\",\"message\":", ok ? "ok" : "failed");
+    pb_json_append_string(r, ok ? "" : e->message);
+    g_string_append_printf(r,
+                           ",\"bytes_written\":%" G_GUINT64_FORMAT
+                           ",\"bytes_transferred\":%" G_GUINT64_FORMAT
+                           ",\"duration_ms\":%" G_GINT64_FORMAT ",\"work_id\":",
+                           written, ns.bytes_sent + ns.bytes_received, ms);
+    pb_json_append_string(r, work_id);
+    g_string_append_c(r, '}');
+    GError *re = NULL;
+    gboolean reported = pb_http_post_json(t.http, "/results", r->str, &re);
+    g_string_free(r, TRUE);
+    if (o->json) {
+        printf("{\"command\":\"auto\",\"action\":\"%s\",\"image\":\"%s\",\"disk\":", action, image);
+        g_autoptr(GString) dj = g_string_new(NULL);
+        pb_json_append_string(dj, disk);
+        printf("%s,\"ok\":%s,\"reported\":%s,\"bytes_written\":%" G_GUINT64_FORMAT
+               ",\"seconds\":%.3f",
+               dj->str, ok ? "true" : "false", reported ? "true" : "false", written,
+               (double)ms / 1000);
+        print_net_json(&t);
+        printf("}\n");
+    } else if (ok)
+        printf("%s %s %s %s: done, %" G_GUINT64_FORMAT " bytes written in %.1f s%s\n",
+               capture ? "captured" : "restored", capture ? disk : image, capture ? "as" : "onto",
+               capture ? image : disk, written, (double)ms / 1000,
+               reported ? "; result reported" : "");
+    target_close(&t);
+    if (!ok) {
+        if (re != NULL) {
+            fprintf(stderr, "preboot-img auto: the result could not be reported either: %s\n",
+                    re->message);
+            g_error_free(re);
+        }
+        fail("auto", e);
+        return AUTO_FAILED;
+    }
+    if (!reported) {
+        fprintf(stderr, "preboot-img auto: work done, but the result was not reported: %s\n",
+                re->message);
+        g_error_free(re);
+        return AUTO_UNREPORTED;
+    }
+    return AUTO_DONE;
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: preboot-img COMMAND ARGS [OPTIONS]\n"
-               "  make DISK STORE:NAME [--partitions 1,3] [--codec zstd|none] [--level N]\n"
-               "                       [--chunk-size BYTES] [--no-used-map]\n"
-               "  restore STORE:NAME DISK [--partition N] [--delta]\n"
-               "  info STORE:NAME | verify STORE:NAME | delete STORE:NAME | list STORE | gc STORE\n"
-               "  export STORE:NAME FILE.pbi|RAWFILE|-   import FILE.pbi|RAWFILE|- STORE:NAME\n"
-               "common: [--json] [--threads N]\n"
-               "STORE is a directory: dir:PATH, or a path with a '/' (./images:NAME).\n"
-               "See preboot-img(8).\n");
+    fprintf(f,
+            "usage: preboot-img COMMAND ARGS [OPTIONS]\n"
+            "  make DISK STORE:NAME [--partitions 1,3] [--codec zstd|none] [--level N]\n"
+            "                       [--chunk-size BYTES] [--no-used-map]\n"
+            "  restore STORE:NAME DISK [--partition N] [--delta]\n"
+            "  info STORE:NAME | verify STORE:NAME | delete STORE:NAME | list STORE | gc STORE\n"
+            "  export STORE:NAME FILE.pbi|RAWFILE|-   import FILE.pbi|RAWFILE|- STORE:NAME\n"
+            "  auto HOST [DISK] [--mac MAC] [--uuid UUID] [--serial SERIAL]\n"
+            "  session: multicast sessions come with preboot-mcast (not yet)\n"
+            "common: [--json] [--threads N]; network: [--token-file FILE] [--retry-time S]\n"
+            "        [--create-only] (make: fail if the image exists)\n"
+            "STORE is a directory: dir:PATH, or a path with a '/' (./images:NAME);\n"
+            "anything else is an imaging server: HOST[:PORT]:NAME or http://HOST[:PORT]/NAME.\n"
+            "The token is read from --token-file or $PREBOOT_TOKEN, never from the command line.\n"
+            "See preboot-img(8).\n");
 }
 
 static gboolean parse_uint(const char *s, guint64 max, guint64 *out)
@@ -522,7 +1039,7 @@ static gboolean parse_uint(const char *s, guint64 max, guint64 *out)
 
 int main(int argc, char **argv)
 {
-    Opts o = {.codec = PB_CODEC_ZSTD, .level = 3};
+    Opts o = {.codec = PB_CODEC_ZSTD, .level = 3, .retry_seconds = 120};
     GPtrArray *args = g_ptr_array_new();
     int rc = 2;
     for (int i = 1; i < argc; i++) {
@@ -535,7 +1052,24 @@ int main(int argc, char **argv)
             o.delta = TRUE;
         else if (strcmp(a, "--no-used-map") == 0)
             o.no_used_map = TRUE;
-        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        else if (strcmp(a, "--create-only") == 0)
+            o.create_only = TRUE;
+        else if (val != NULL && strcmp(a, "--token-file") == 0) {
+            o.token_file = (char *)val;
+            i++;
+        } else if (val != NULL && strcmp(a, "--retry-time") == 0 && parse_uint(val, 86400, &v)) {
+            o.retry_seconds = (guint)v;
+            i++;
+        } else if (val != NULL && strcmp(a, "--mac") == 0) {
+            o.mac = val;
+            i++;
+        } else if (val != NULL && strcmp(a, "--uuid") == 0) {
+            o.uuid = val;
+            i++;
+        } else if (val != NULL && strcmp(a, "--serial") == 0) {
+            o.serial = val;
+            i++;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             rc = 0;
             goto out;
@@ -603,7 +1137,13 @@ int main(int argc, char **argv)
         rc = cmd_export(a1, a2, &o);
     else if (strcmp(cmd, "import") == 0 && n == 3)
         rc = cmd_import(a1, a2, &o);
-    else
+    else if (strcmp(cmd, "auto") == 0 && (n == 2 || n == 3))
+        rc = cmd_auto(a1, a2, &o);
+    else if (strcmp(cmd, "session") == 0) {
+        fprintf(stderr, "preboot-img session: multicast sessions are not supported yet "
+                        "(they come with the multicast service)\n");
+        rc = 2;
+    } else
         usage(stderr);
 out:
     if (o.partitions != NULL)

@@ -17,7 +17,11 @@ lib_image_libpbimage_la_SOURCES = \
 	lib/image/image-disk.h \
 	lib/image/image-disk.c \
 	lib/image/image-engine.h \
-	lib/image/image-engine.c
+	lib/image/image-engine.c \
+	lib/image/image-json.h \
+	lib/image/image-json.c \
+	lib/image/image-http.h \
+	lib/image/image-http.c
 lib_image_libpbimage_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 lib_image_libpbimage_la_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS)
 lib_image_libpbimage_la_LIBADD = $(IMAGE_LIBS) $(GLIB_LIBS)

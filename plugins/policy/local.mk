@@ -10,13 +10,16 @@ plugins_policy_libpolicy_core_la_SOURCES = \
 	plugins/policy/policy-match.c \
 	plugins/policy/policy-store.h plugins/policy/policy-store.c \
 	plugins/policy/policy-engine.h plugins/policy/policy-engine.c \
-	plugins/policy/policy-server.h plugins/policy/policy-server.c
+	plugins/policy/policy-server.h plugins/policy/policy-server.c \
+	plugins/policy/policy-remote.h plugins/policy/policy-remote-parse.c \
+	lib/image/image-json.h lib/image/image-json.c
+plugins_policy_libpolicy_core_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 plugins_policy_libpolicy_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(YAML_CFLAGS) $(SQLITE_CFLAGS)
 ## The wire format is lib/proto's (policy-proto.h), carried inside this library.
 plugins_policy_libpolicy_core_la_LIBADD = $(PB_PROTO_LIBS) $(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
 
 ## Tests
-POLICY_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy $(SQLITE_CFLAGS)
+POLICY_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy -I$(top_srcdir)/lib/image $(SQLITE_CFLAGS)
 
 check_PROGRAMS += tests/test-policy-rules
 TESTS += tests/test-policy-rules
@@ -38,6 +41,13 @@ tests_test_policy_server_SOURCES = tests/test-policy-server.c
 tests_test_policy_server_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
 tests_test_policy_server_LDADD = plugins/policy/libpolicy-core.la $(PB_NET_LIBS)
 
+check_PROGRAMS += tests/test-policy-remote
+TESTS += tests/test-policy-remote
+tests_test_policy_remote_SOURCES = tests/test-policy-remote.c
+tests_test_policy_remote_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_test_policy_remote_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS)
+
+
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-policy-rules
 tests_fuzz_fuzz_policy_rules_SOURCES = tests/fuzz/fuzz-policy-rules.c
@@ -51,10 +61,22 @@ endif
 plugin_LTLIBRARIES += plugins/policy/policy.la
 plugins_policy_policy_la_SOURCES = plugins/policy/policy-plugin.c \
 	plugins/policy/policy-script.h plugins/policy/policy-script.c
+plugins_policy_policy_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 plugins_policy_policy_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
+## PrebootServer: over libcurl when there is one, else a stub that logs and lets the rules
+## decide (the Windows build).
+if HAVE_CURL
+plugins_policy_policy_la_SOURCES += plugins/policy/policy-remote.c
+plugins_policy_policy_la_CFLAGS += $(CURL_CFLAGS)
+POLICY_CURL_LIBS = $(CURL_LIBS)
+else
+plugins_policy_policy_la_SOURCES += plugins/policy/policy-remote-none.c
+POLICY_CURL_LIBS =
+endif
+EXTRA_DIST += plugins/policy/policy-remote.c plugins/policy/policy-remote-none.c
 plugins_policy_policy_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
 plugins_policy_policy_la_LIBADD = plugins/policy/libpolicy-core.la $(PB_NET_LIBS) \
-	$(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
+	$(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS) $(POLICY_CURL_LIBS)
 
 ## The modules in the real host, in process: policy with http and tftp (when all three are
 ## built).
@@ -76,6 +98,11 @@ if BUILD_HTTP
 TESTS += tests/test-policy-daemon.sh
 endif
 EXTRA_DIST += tests/test-policy-daemon.sh
+
+## PrebootServer in the real daemon: answered by tests/imaging-standin.py, and a server
+## that never answers (the rules decide by the deadline).
+TESTS += tests/policy-remote.sh
+EXTRA_DIST += tests/policy-remote.sh
 
 ## bench/policy.sh builds its load generator itself (not run by make check).
 EXTRA_DIST += bench/policy.sh bench/policy-bench.c

@@ -12,6 +12,7 @@
 #include "policy-engine.h"
 #include "policy-proto.h"
 #include "policy-server.h"
+#include "policy-remote.h"
 #include "policy-rules.h"
 #include "policy-script.h"
 #include "policy-store.h"
@@ -45,9 +46,24 @@ static const pb_param params[] = {
      .type = PB_PARAM_ADDRESS,
      .flags = PB_PARAM_F_EMPTY_OK,
      .def = "",
-     .help = "Address of the imaging server that resolves work; empty: decide locally. "
-             "Asking a remote imaging server is not implemented yet: a set value is "
-             "logged and work is decided locally."},
+     .help = "Address of the imaging server that resolves a device's work (GET "
+             "/imaging/v1/work on preboot_server_port); empty: decide locally. The rules "
+             "still decide when it does not answer within preboot_server_timeout."},
+    /* native only */
+    {.name = "preboot_server_port",
+     .type = PB_PARAM_INT,
+     .def = "8080",
+     .min = 1,
+     .max = 65535,
+     .help = "TCP port of preboot_server's HTTP listener."},
+    {.name = "preboot_server_timeout",
+     .type = PB_PARAM_INT,
+     .def = "2000",
+     .min = 50,
+     .max = 60000,
+     .unit = "ms",
+     .help = "How long an answer from preboot_server is waited for (iPXE's /boot.ipxe waits "
+             "that long at most; the main loop never does); then the rules decide."},
     {.name = "enable_amt_support",
      .legacy = "EnableAMTSupport",
      .type = PB_PARAM_BOOL,
@@ -99,6 +115,7 @@ static const char *const legacy_files[] = {"novell-zmgprebootpolicy.conf", NULL}
 typedef struct {
     char *local_interface;
     char *preboot_server;
+    gint64 preboot_server_port, preboot_server_timeout;
     gboolean amt;
     char *rules_file; /* resolved; "" = built-in */
     char *state_database;
@@ -133,11 +150,13 @@ typedef struct {
     const pb_tftp_service *tftp;
     bool http_routed, tftp_hooked;
     guint16 bound_port;
+    PolicyRemote *remote; /* PrebootServer, or NULL */
+    char *remote_config;  /* what remote was made from: "ADDR PORT TIMEOUT" */
     GPtrArray *pxe_files; /* PxeFile handed to tftp and not closed yet */
     struct {
         pb_counter *decisions, *commits, *ignored, *udp_requests, *udp_bad, *udp_retransmits,
             *scripts, *pxelinux, *state_errors, *reports, *devices_created, *devices_evicted,
-            *devices_refused, *http_refused;
+            *devices_refused, *http_refused, *remote_asked, *remote_answered;
     } c;
 } Policy;
 
@@ -154,6 +173,8 @@ static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
 {
     s->local_interface = g_strdup(h->config_string(cfg, "local_interface"));
     s->preboot_server = g_strdup(h->config_string(cfg, "preboot_server"));
+    s->preboot_server_port = h->config_int(cfg, "preboot_server_port");
+    s->preboot_server_timeout = h->config_int(cfg, "preboot_server_timeout");
     s->amt = h->config_bool(cfg, "enable_amt_support");
     const char *rf = h->config_string(cfg, "rules_file");
     if (*rf == '\0' || g_path_is_absolute(rf))
@@ -201,6 +222,14 @@ static void decide(Policy *p, const char *via, const PolicyDevice *dev, guint32 
                    pb_policy_decision *out)
 {
     gboolean commit = (flags & (PB_POLICY_REQ_COMMIT | PB_POLICY_REQ_CONSUME)) != 0;
+    /* PrebootServer: its recent answer decides the work. One-shot work of our own is then
+     * not used up; a device acted on without an answer yet has one asked for (in the
+     * background) so the next request of its boot (iPXE after proxyDHCP) finds it. */
+    PolicyRemoteAnswer remote = {0};
+    if (p->remote != NULL && !policy_remote_cached(p->remote, dev, &remote) && commit)
+        policy_remote_ask(p->remote, dev, NULL, NULL);
+    if (remote.answered)
+        flags = (flags & ~(guint32)PB_POLICY_REQ_CONSUME) | (commit ? PB_POLICY_REQ_COMMIT : 0);
     g_autoptr(GError) error = NULL;
     g_autoptr(GString) why =
         p->host->log_enabled(p->inst, PB_LOG_DEBUG) ? g_string_new(NULL) : NULL;
@@ -210,6 +239,8 @@ static void decide(Policy *p, const char *via, const PolicyDevice *dev, guint32 
         p->host->log(p->inst, PB_LOG_WARNING, "%s: %s (answered from the rules alone)", via,
                      error ? error->message : "decision failed");
     }
+    if (remote.answered)
+        policy_remote_apply(&remote, policy_remote_server(p->remote), out);
     p->host->counter_add(p->c.decisions, 1);
     if (commit)
         p->host->counter_add(p->c.commits, 1);
@@ -390,6 +421,29 @@ static bool udp_readable(void *data, pb_socket_t sock, unsigned events)
 
 /* ---- /boot.ipxe ------------------------------------------------------------------------- */
 
+typedef struct {
+    Policy *p;
+    const pb_http_service *http;
+    const pb_http_request *req;
+    pb_http_response *resp;
+    PolicyDevice dev;
+    gboolean commit;
+} BootWait;
+
+static bool answer_boot_ipxe(Policy *p, const pb_http_service *http, const pb_http_request *req,
+                             pb_http_response *resp, PolicyDevice *dev, gboolean commit);
+
+/* PrebootServer answered /boot.ipxe's question, or its deadline passed: decide() finds the
+ * answer (if any) in policy-remote's cache. */
+static void boot_ipxe_answered(void *data, const PolicyRemoteAnswer *a)
+{
+    BootWait *w = data;
+    if (a->answered)
+        w->p->host->counter_add(w->p->c.remote_answered, 1);
+    answer_boot_ipxe(w->p, w->http, w->req, w->resp, &w->dev, w->commit);
+    g_free(w);
+}
+
 static bool serve_boot_ipxe(void *data, const pb_http_request *req, pb_http_response *resp)
 {
     Policy *p = data;
@@ -445,13 +499,36 @@ static bool serve_boot_ipxe(void *data, const pb_http_request *req, pb_http_resp
     /* Fetching the script is acting on it, unless asked for a dry run (commit=0) or only
      * for the headers (HEAD). */
     gboolean commit = get && ((t = Q("commit")) == NULL || strcmp(t, "0") != 0);
-    const char *host_hdr = http->header(http->ctx, req, "Host");
 #undef Q
+    PolicyRemoteAnswer cached;
+    if (p->remote != NULL && get && PB_HAS_FIELD(pb_http_service, http, suspend) &&
+        http->suspend != NULL && !policy_remote_cached(p->remote, &dev, &cached)) {
+        /* Ask PrebootServer and answer when it has (or at its deadline): the request
+         * waits, the main loop does not (http version 3 keeps req and resp valid). */
+        BootWait *w = g_new0(BootWait, 1);
+        *w = (BootWait){
+            .p = p, .http = http, .req = req, .resp = resp, .dev = dev, .commit = commit};
+        if (policy_remote_ask(p->remote, &w->dev, boot_ipxe_answered, w)) {
+            p->host->counter_add(p->c.remote_asked, 1);
+            p->host->log(p->inst, PB_LOG_DEBUG, "http %s: %s: asking PrebootServer %s", req->client,
+                         w->dev.mac, policy_remote_server(p->remote));
+            http->suspend(http->ctx, resp);
+            return true;
+        }
+        dev = w->dev; /* too many questions pending: the rules answer now */
+        g_free(w);
+    }
+    return answer_boot_ipxe(p, http, req, resp, &dev, commit);
+}
 
+static bool answer_boot_ipxe(Policy *p, const pb_http_service *http, const pb_http_request *req,
+                             pb_http_response *resp, PolicyDevice *dev, gboolean commit)
+{
+    const char *host_hdr = http->header(http->ctx, req, "Host");
     pb_policy_decision d = {.struct_size = sizeof(d)};
     g_autofree char *via = g_strdup_printf("http %s %s", req->method, req->client);
-    decide(p, via, &dev, commit ? PB_POLICY_REQ_CONSUME : 0, &d);
-    policy_device_clear(&dev);
+    decide(p, via, dev, commit ? PB_POLICY_REQ_CONSUME : 0, &d);
+    policy_device_clear(dev);
     g_autofree char *base = g_strdup_printf("http://%s", host_hdr ? host_hdr : "");
     g_autofree char *script = policy_ipxe_script(&p->engine, &d, base);
     p->host->counter_add(p->c.scripts, 1);
@@ -862,13 +939,40 @@ static bool flush_tick(void *data)
     return true;
 }
 
+/* PrebootServer follows the settings (at start and at each reload). */
+static void remote_sync(Policy *p, const Settings *s)
+{
+    g_autofree char *want =
+        *s->preboot_server
+            ? g_strdup_printf("%s %" G_GINT64_FORMAT " %" G_GINT64_FORMAT, s->preboot_server,
+                              s->preboot_server_port, s->preboot_server_timeout)
+            : NULL;
+    if (g_strcmp0(want, p->remote_config) == 0)
+        return;
+    g_clear_pointer(&p->remote, policy_remote_free);
+    g_clear_pointer(&p->remote_config, g_free);
+    if (want == NULL)
+        return;
+    g_autofree char *hostport =
+        strchr(s->preboot_server, ':') != NULL
+            ? g_strdup_printf("[%s]:%" G_GINT64_FORMAT, s->preboot_server, s->preboot_server_port)
+            : g_strdup_printf("%s:%" G_GINT64_FORMAT, s->preboot_server, s->preboot_server_port);
+    g_autoptr(GError) error = NULL;
+    p->remote =
+        policy_remote_new(p->host, p->inst, hostport, (guint)s->preboot_server_timeout, &error);
+    p->remote_config = g_steal_pointer(&want);
+    if (p->remote == NULL)
+        p->host->log(p->inst, PB_LOG_WARNING, "%s", error->message);
+    else
+        p->host->log(p->inst, PB_LOG_CRITICAL,
+                     "work is asked of PrebootServer %s (deadline %" G_GINT64_FORMAT
+                     " ms, then the rules)",
+                     hostport, s->preboot_server_timeout);
+}
+
 static void warn_settings(Policy *p, const Settings *s)
 {
-    if (*s->preboot_server)
-        p->host->log(p->inst, PB_LOG_WARNING,
-                     "PrebootServer %s: asking a remote imaging server is not implemented yet; "
-                     "work is decided locally",
-                     s->preboot_server);
+    remote_sync(p, s);
     if (s->amt)
         p->host->log(p->inst, PB_LOG_WARNING,
                      "EnableAMTSupport: Intel AMT is not supported; the setting is ignored");
@@ -898,6 +1002,8 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
     C(devices_evicted, "devices_evicted");
     C(devices_refused, "devices_refused");
     C(http_refused, "http_methods_refused");
+    C(remote_asked, "preboot_server_asked");
+    C(remote_answered, "preboot_server_answered");
 #undef C
     p->pxe_files = g_ptr_array_new();
 
@@ -1016,6 +1122,8 @@ static void policy_reload_commit(void *self, void *staged)
     p->set.rules_file = g_steal_pointer(&s->set.rules_file);
     g_free(p->set.preboot_server);
     p->set.preboot_server = g_steal_pointer(&s->set.preboot_server);
+    p->set.preboot_server_port = s->set.preboot_server_port;
+    p->set.preboot_server_timeout = s->set.preboot_server_timeout;
     p->set.amt = s->set.amt;
     p->set.max_devices = s->set.max_devices;
     policy_store_set_max_devices(p->store, p->set.max_devices);
@@ -1059,6 +1167,9 @@ static void policy_status(void *self, pb_status *st)
 static void policy_stop(void *self)
 {
     Policy *p = self;
+    /* Requests waiting for PrebootServer get the rules' answer now, while http is ours. */
+    g_clear_pointer(&p->remote, policy_remote_free);
+    g_clear_pointer(&p->remote_config, g_free);
     unhook(p);
     pxelinux_detach(p);
     if (p->watch != NULL)
