@@ -925,6 +925,8 @@ static bool chunk_body(void *handle, const pb_http_request *req, pb_http_respons
         }
         return true;
     }
+    if (t->write_status == PB_BACKEND_EXISTS)
+        return answer(p, resp, 200, "already stored\n");
     if (t->write_status != PB_BACKEND_OK)
         return true; /* answered already */
     run_job(p, t, JOB_CHUNK_COMMIT);
@@ -956,8 +958,15 @@ static bool serve_chunk_put(Imaging *p, const pb_http_request *req, pb_http_resp
     guint32 st = p->be->chunk_begin(
         p->bh, path->hash, codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE,
         length, stored == PB_HTTP_LENGTH_UNKNOWN ? UINT64_MAX : stored, &t->writer, &e);
-    if (st == PB_BACKEND_EXISTS)
-        return answer(p, resp, 200, "already stored\n"); /* the body is not read */
+    if (st == PB_BACKEND_EXISTS) {
+        /* A client waiting for "100 Continue" sends nothing more; one already sending would
+         * see its connection reset by an early answer: it is read and dropped. */
+        const char *expect = h->header(h->ctx, req, "Expect");
+        if (expect != NULL && g_ascii_strcasecmp(expect, "100-continue") == 0)
+            return answer(p, resp, 200, "already stored\n");
+        t->write_status = PB_BACKEND_EXISTS;
+        return h->receive_body(h->ctx, resp, chunk_body, t);
+    }
     if (st != PB_BACKEND_OK)
         return answer(p, resp, status_http(st), "%s\n", e.message);
     return h->receive_body(h->ctx, resp, chunk_body, t);
@@ -1341,6 +1350,10 @@ static void route_on(Imaging *p)
         .max_body = MAX((guint64)MANIFEST_MAX, (guint64)ZSTD_compressBound(PB_CHUNK_SIZE_MAX)),
     };
     p->routed = h->route_add_ex(h->ctx, IMAGING_PREFIX, serve, p, &o);
+    /* IPAddress empty: the listener's own address is the one clients reach us at. */
+    if (*p->set.ip_address == '\0' && PB_HAS_FIELD(pb_http_service, h, listen_address) &&
+        h->listen_address(h->ctx) != NULL && *h->listen_address(h->ctx) != '\0')
+        g_strlcpy(p->advertised, h->listen_address(h->ctx), sizeof(p->advertised));
     p->host->log(p->inst, p->routed ? PB_LOG_CRITICAL : PB_LOG_WARNING,
                  p->routed ? "imaging API on the HTTP listener at " IMAGING_PREFIX " (port %u)"
                            : "cannot add the route " IMAGING_PREFIX " (taken?) (port %u)",
@@ -1511,12 +1524,21 @@ static void backend_log(void *data, int level, const char *message)
     p->host->log(p->inst, level, "backend: %s", message);
 }
 
-static void imaging_free(Imaging *p)
+/* The backend is closed in stop() (or when start() fails): the host closes an instance's
+ * libraries after stop() and before destroy(), so destroy() must not call into it. */
+static void backend_close(Imaging *p)
 {
+    stats_flush(p);
     if (p->bh != NULL)
         p->be->close(p->bh);
+    p->bh = NULL;
     if (p->lib != NULL)
         p->host->library_close(p->lib);
+    p->lib = NULL;
+}
+
+static void imaging_free(Imaging *p)
+{
     if (p->transfers != NULL)
         g_hash_table_unref(p->transfers);
     if (p->per_address != NULL)
@@ -1581,6 +1603,7 @@ static void *imaging_create(const pb_host *host, pb_instance *inst, const pb_con
     p->started = g_get_real_time() / G_USEC_PER_SEC;
     return p;
 fail:
+    backend_close(p);
     imaging_free(p);
     return NULL;
 }
@@ -1592,11 +1615,15 @@ static bool imaging_start(void *self, pb_err *err)
     p->pool = g_thread_pool_new(worker, p, WORKERS, FALSE, &e);
     if (p->pool == NULL) {
         p->host->error(err, "cannot start worker threads: %s", e->message);
+        backend_close(p);
         return false;
     }
-    pb_err *cmd_err = err;
-    if (!p->host->command_register(p->inst, "imaging", usage, cmd_imaging, cmd_err))
+    if (!p->host->command_register(p->inst, "imaging", usage, cmd_imaging, err)) {
+        g_thread_pool_free(p->pool, FALSE, TRUE);
+        p->pool = NULL;
+        backend_close(p);
         return false;
+    }
     p->flush = p->host->timer_add(p->inst, STATS_FLUSH_MS, flush_tick, p);
     p->http_watch =
         p->host->service_watch(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, on_http, p);
@@ -1677,7 +1704,7 @@ static void imaging_stop(void *self)
     if (p->flush != NULL)
         p->host->timer_remove(p->flush);
     p->flush = NULL;
-    stats_flush(p);
+    backend_close(p);
 }
 
 static void imaging_destroy(void *self)
