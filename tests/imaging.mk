@@ -35,4 +35,5 @@ endif
 TESTS += tests/test-imaging-daemon.sh
 endif
 EXTRA_DIST += tests/test-imaging-daemon.sh tests/imaging.mk tests/test-imaging.c \
+	tests/data/oot/oot-backend.c \
 	tests/fuzz/fuzz-imaging-api.c
