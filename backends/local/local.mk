@@ -8,8 +8,10 @@ backends_local_libpreboot_local_la_SOURCES = backends/local/local-backend.c
 backends_local_libpreboot_local_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 backends_local_libpreboot_local_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CFLAGS) \
 	$(SQLITE_CFLAGS)
+## -z nodelete: lib/image keeps per-thread zstd contexts under a static GPrivate, whose
+## pthread key GLib allocates once; unmapping the library on close would lose it.
 backends_local_libpreboot_local_la_LDFLAGS = -module -avoid-version -no-undefined -shared \
-	-export-symbols-regex '_LTX_preboot_backend_entry$$'
+	-export-symbols-regex '_LTX_preboot_backend_entry$$' -Wl,-z,nodelete
 backends_local_libpreboot_local_la_LIBADD = lib/image/libpbimage.la $(IMAGE_LIBS) \
 	$(SQLITE_LIBS) $(GLIB_LIBS)
 endif
