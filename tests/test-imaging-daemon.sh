@@ -74,6 +74,8 @@ plugins:
     upload_token: $TOKEN
     upload_networks: [127.0.0.1/32]
     max_transfers_per_address: 4
+    max_transfers: 5
+    referral_peers: [192.0.2.50:8080]
 EOF
 }
 start() {
@@ -255,6 +257,31 @@ check "chunks/missing names it" [ "$(code -X POST -d "$hb" "$U/chunks/missing")"
 check "the upload resumes" [ "$(code -X PUT -H "$A" -H 'X-Preboot-Codec: none' \
     -H 'X-Preboot-Length: 4194304' --data-binary "@$T/big" "$U/chunks/$hb")" = 201 ]
 check "the earlier image survived" [ "$(code "$U/images/img1")" = 200 ]
+
+# ---- one unfriendly client, and a server at its limit --------------------------------------
+# Slow clients of a chunk larger than what the kernel's socket buffers absorb on loopback
+# (several MB each way): their transfers last until they go.
+head -c 33554432 /dev/urandom >"$T/huge"
+hh=$(sha256sum "$T/huge" | cut -d' ' -f1)
+check "a 32 MiB chunk is stored" [ "$(code -X PUT -H "$A" -H 'X-Preboot-Codec: none' \
+    -H 'X-Preboot-Length: 33554432' --data-binary "@$T/huge" "$U/chunks/$hh")" = 201 ]
+transfers() { ctl status >"$T/st" 2>&1; grep -q "transfers: $1\$" "$T/st"; }
+check "no transfer is held between requests" wait_until 20 transfers 0
+slow=
+for i in 1 2 3 4; do
+    curl -s -o /dev/null --limit-rate 1k "$U/chunks/$hh" &
+    slow="$slow $!"
+done
+check "four slow downloads hold four transfers" wait_until 20 transfers 4
+check "a fifth from the same address is 429" [ "$(code "$U/chunks/$hh")" = 429 ]
+curl -s -o /dev/null --limit-rate 1k --interface 127.0.0.2 "$U/chunks/$hh" &
+slow="$slow $!"
+check "another address gets the last one" wait_until 20 transfers 5
+hdr=$(curl -s -o /dev/null -D - --interface 127.0.0.3 "$U/chunks/$hh")
+contains "at the limit a download is referred to a peer" "$hdr" "307"
+contains "with the peer's URL" "$hdr" "Location: http://192.0.2.50:8080/imaging/v1/chunks/$hh"
+for s in $slow; do kill "$s" 2>/dev/null; wait "$s" 2>/dev/null; done
+check "their transfers end with their connections" wait_until 20 transfers 0
 out=$(ctl stats 2>&1)
 contains "statistics are reset at restart" "$out" "imaging: Images Received = 0"
 stop
