@@ -1174,7 +1174,9 @@ static void handle_result(Imaging *p, Transfer *t)
     pb_policy_request dev;
     device_request(&dev, mac, uuid, serial, t->client);
     if (pol != NULL && (dev.mac_len || dev.has_uuid || dev.serial)) {
-        if (wid != NULL && *wid != '\0') {
+        /* Only a success uses the work up: a failed job is tried again at the next boot,
+         * as the policy's FAILED event clears nothing. */
+        if (ok && wid != NULL && *wid != '\0') {
             pb_policy_decision d = {.struct_size = sizeof(d)};
             char now_id[33] = "";
             if (pol->decide(pol->ctx, &dev, &d) && d.work != PB_POLICY_WORK_LOCAL)
