@@ -30,8 +30,10 @@
 #define RESULT_BODY_MAX  (64u * 1024u)
 #define MISSING_BODY_MAX ((gsize)IMAGING_MISSING_MAX * (PB_HASH_HEX_LEN + 2))
 #define LOG_LIMIT_MAX    10000
-#define STATS_FLUSH_MS   5000
-#define WORKERS          4
+/* Request bodies held in memory at once (manifests, missing lists, reports), all clients. */
+#define BUFFERED_MAX   (256u * 1024u * 1024u)
+#define STATS_FLUSH_MS 5000
+#define WORKERS        4
 /* Refusals written to the result log per second at most: a client cannot fill the log. */
 #define REFUSALS_LOGGED_PER_SECOND 10
 
@@ -158,6 +160,7 @@ typedef struct {
     gboolean counted;     /* holds a transfer slot */
     gboolean create_only; /* If-None-Match: * */
     GString *body;        /* buffered bodies: manifest, missing, results */
+    gsize reserved;       /* of Imaging.buffered */
     gsize body_max;
     void *writer;         /* chunk upload in progress */
     guint32 write_status; /* a failed write: its answer, once the body is drained */
@@ -198,6 +201,7 @@ struct Imaging {
     GHashTable *transfers;   /* Transfer* set */
     GHashTable *per_address; /* client -> count (GUINT_TO_POINTER) */
     guint active;
+    gsize buffered; /* bytes reserved by buffered bodies */
     guint peer_next;
     GThreadPool *pool;
     GMutex done_lock;
@@ -395,6 +399,7 @@ static void transfer_free(Transfer *t)
         p->be->chunk_abort(t->writer);
     if (t->body != NULL)
         g_string_free(t->body, TRUE);
+    p->buffered -= t->reserved;
     g_hash_table_remove(p->transfers, t);
     g_free(t);
 }
@@ -1013,6 +1018,16 @@ static bool take_body(Imaging *p, const pb_http_request *req, pb_http_response *
         const char *inm = p->http->header(p->http->ctx, req, "If-None-Match");
         t->create_only = inm != NULL && strcmp(inm, "*") == 0;
     }
+    /* The whole announced body (or the most it may be) is reserved before any of it is
+     * read, so that many clients trickling bodies cannot together hold more. */
+    gsize want = req->content_length != PB_HTTP_LENGTH_UNKNOWN ? (gsize)req->content_length : max;
+    if (p->buffered + want > BUFFERED_MAX) {
+        p->host->counter_add(p->c.busy, 1);
+        p->http->add_header(p->http->ctx, resp, "Retry-After", "5");
+        return answer(p, resp, 503, "busy: too many request bodies at once\n");
+    }
+    p->buffered += want;
+    t->reserved = want;
     t->body_max = max;
     t->body = g_string_sized_new(
         req->content_length != PB_HTTP_LENGTH_UNKNOWN ? MIN(req->content_length, max) + 1 : 4096);
@@ -1292,7 +1307,7 @@ static bool serve(void *data, const pb_http_request *req, pb_http_response *resp
         if (!(m & PB_HTTP_M_POST))
             break;
         return !allowed(p, req, resp, &path, FALSE) ||
-               take_body(p, req, resp, &path, MISSING_BODY_MAX, FALSE);
+               take_body(p, req, resp, &path, MISSING_BODY_MAX, TRUE);
     case IMAGING_EP_WORK:
         if (!get)
             break;
