@@ -56,4 +56,58 @@ contains "its status text is shown" "$out" "out of tree: loaded from outside"
 out=$("$bin" -c "$tmp/oot.yaml" stats)
 contains "its counter is shown" "$out" "oot: creations = 1"
 kill "$pid"; wait "$pid"; pid=
+
+# An imaging backend built against the installed <preboot/backend.h> alone, loaded by the
+# installed imaging plugin through LIBRARY_NAME.
+bhdr=$(find "$tmp/inst" -path '*/preboot/backend.h' | head -n 1)
+imaging=$(find "$tmp/inst" -name imaging.so | head -n 1)
+if [ -z "$imaging" ]; then
+    skip "an out-of-tree imaging backend (imaging is not built here: lib/image is Linux only)"
+else
+    check "preboot/backend.h is installed" [ -n "$bhdr" ]
+    ${CC:-cc} $cflags -std=gnu11 -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden \
+        -Wno-unused-parameter -o "$tmp/mods/liboot-backend.so" \
+        "$top_srcdir/tests/data/oot/oot-backend.c" 2>"$tmp/cc.log"
+    check "a backend compiles against the installed header alone" [ $? -eq 0 ]
+    sed 's/^/# /' "$tmp/cc.log"
+    syms=$(nm -D --defined-only "$tmp/mods/liboot-backend.so" 2>/dev/null | awk '$2 == "T" {print $3}')
+    check "only its entry point is exported" [ "$syms" = "liboot_backend_LTX_preboot_backend_entry" ]
+    cat >"$tmp/img.yaml" <<EOC
+daemon:
+  plugin_path: [$(dirname "$imaging")]
+  log_dir: $tmp/log
+  state_dir: $tmp/state
+  pid_file: $tmp/prebootd.pid
+  control_socket: $tmp/control.sock
+plugins:
+  - module: imaging
+    library_name: $tmp/mods/liboot-backend.so
+EOC
+    "$sbin" -f -c "$tmp/img.yaml" >"$tmp/stderr" 2>&1 &
+    pid=$!
+    check "the daemon answers" wait_until 10 "$bin" -c "$tmp/img.yaml" status
+    out=$("$bin" -c "$tmp/img.yaml" status)
+    contains "imaging runs on the out-of-tree backend" "$out" "backend oot"
+    out=$("$bin" -c "$tmp/img.yaml" imaging list)
+    contains "its catalog is the backend's" "$out" "made-up-by-oot-backend"
+    kill "$pid"; wait "$pid"; pid=
+    cat >"$tmp/img-bad.yaml" <<EOC
+daemon:
+  plugin_path: [$(dirname "$imaging")]
+  log_dir: $tmp/log
+  state_dir: $tmp/state
+  pid_file: $tmp/prebootd.pid
+  control_socket: $tmp/control.sock
+plugins:
+  - module: imaging
+    library_name: $tmp/mods/oot.so
+EOC
+    rm -f "$tmp/control.sock"
+    "$sbin" -f -c "$tmp/img-bad.yaml" >"$tmp/stderr" 2>&1 &
+    pid=$!
+    wait_until 10 test -S "$tmp/control.sock"
+    out=$("$bin" -c "$tmp/img-bad.yaml" status 2>&1)
+    kill "$pid"; wait "$pid"; pid=
+    contains "a plugin named as LIBRARY_NAME is refused" "$out" "not a imaging backend"
+fi
 finish

@@ -258,6 +258,32 @@ static void test_undoable_work_kept(Fixture *f, gconstpointer data)
     policy_device_clear(&d);
 }
 
+/* A device with no work boots its disk after the restore: that serves the just-imaged mark,
+ * so work assigned afterwards is handed out at the next boot, not turned away once. */
+static void test_just_imaged_served_by_local_boot(Fixture *f, gconstpointer data)
+{
+    PolicyDevice d;
+    dev_mac(&d, "52:54:00:09:00:01"); /* no rule gives it work: the default boots the disk */
+    g_assert_cmpuint(decide(f, &d, TRUE).work, ==, PB_POLICY_WORK_LOCAL);
+    g_autoptr(GError) error = NULL;
+    g_assert_true(
+        policy_engine_report(&f->e, &d, PB_POLICY_EVENT_RESTORED, "lab-image", 1100, &error));
+    g_assert_no_error(error);
+    pb_policy_decision r = decide(f, &d, FALSE); /* a dry run serves nothing */
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    r = decide(f, &d, TRUE); /* the device boots its disk */
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    PolicyWork w = {0};
+    g_assert_true(policy_work_parse("capture golden once", &w, NULL));
+    g_assert_true(policy_store_assign(f->store, "mac:52:54:00:09:00:01", &w, 1200, NULL));
+    policy_work_clear(&w);
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_CAPTURE);
+    g_assert_cmpstr(r.work_arg, ==, "golden");
+    g_assert_false(r.flags & PB_POLICY_F_JUST_IMAGED);
+    policy_device_clear(&d);
+}
+
 static void test_just_imaged(Fixture *f, gconstpointer data)
 {
     PolicyDevice d;
@@ -936,6 +962,8 @@ int main(int argc, char **argv)
                fx_teardown);
     g_test_add("/policy/engine/just-imaged", Fixture, NULL, fx_setup, test_just_imaged,
                fx_teardown);
+    g_test_add("/policy/engine/just-imaged-served-by-local-boot", Fixture, NULL, fx_setup,
+               test_just_imaged_served_by_local_boot, fx_teardown);
     g_test_add("/policy/engine/identity", Fixture, NULL, fx_setup, test_identity, fx_teardown);
     g_test_add_func("/policy/engine/words", test_words);
     g_test_add("/policy/engine/kill-9", Fixture, NULL, fx_setup, test_kill9, fx_teardown);

@@ -236,7 +236,13 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
             g_clear_error(&err);
             goto done;
         }
-        gboolean clear_mark = consume && (d.flags & PB_POLICY_F_JUST_IMAGED) != 0;
+        /* The mark asks for one boot of the disk after imaging: any boot of the disk that
+         * is handed over serves it, also one the rules or the default chose. Kept past
+         * such a boot, it would turn the next imaging work away (an admin's new
+         * assignment after the device came back up from its restore). */
+        gboolean clear_mark =
+            consume && known && rec.just_imaged &&
+            ((d.flags & PB_POLICY_F_JUST_IMAGED) != 0 || d.work == PB_POLICY_WORK_LOCAL);
         gboolean drop_assignment = consume && doable && assigned_key[0] && assigned.once &&
                                    !(d.flags & PB_POLICY_F_JUST_IMAGED);
         gboolean mark = consume && doable && once_key[0];

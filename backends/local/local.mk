@@ -1,0 +1,17 @@
+## backends/local: libpreboot-local, the imaging backend used when LIBRARY_NAME is empty
+## (include/preboot/backend.h): lib/image's chunk store plus SQLite. Installed beside the
+## plugins, where library_open() finds it by name. Linux only, like lib/image.
+prebootinclude_HEADERS += include/preboot/backend.h
+if ENABLE_IMAGE
+plugin_LTLIBRARIES += backends/local/libpreboot-local.la
+backends_local_libpreboot_local_la_SOURCES = backends/local/local-backend.c
+backends_local_libpreboot_local_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
+backends_local_libpreboot_local_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CFLAGS) \
+	$(SQLITE_CFLAGS)
+## -z nodelete: lib/image keeps per-thread zstd contexts under a static GPrivate, whose
+## pthread key GLib allocates once; unmapping the library on close would lose it.
+backends_local_libpreboot_local_la_LDFLAGS = -module -avoid-version -no-undefined -shared \
+	-export-symbols-regex '_LTX_preboot_backend_entry$$' -Wl,-z,nodelete
+backends_local_libpreboot_local_la_LIBADD = lib/image/libpbimage.la $(IMAGE_LIBS) \
+	$(SQLITE_LIBS) $(GLIB_LIBS)
+endif

@@ -1,0 +1,1755 @@
+/* imaging-plugin.c - the imaging server (the legacy novell-pbserv): the imaging API of
+ * doc/imaging-api.md on the daemon's HTTP listener, the catalog, chunk store, result log and
+ * lasting statistics through a LIBRARY_NAME backend (include/preboot/backend.h), work for a
+ * device through the policy service, the legacy statistics (D.11.2) and `prebootctl imaging`.
+ *
+ * Nothing here holds an image: uploads are written to the backend piece by piece as they
+ * arrive, downloads are read from it as the client takes them. The main loop, which also
+ * answers DHCP and TFTP, never waits for a hash or an fsync: chunk verification, catalog
+ * commits and missing-chunk lookups run on a small worker pool while the request is
+ * suspended, and their answers are sent from the main loop (host->defer()). */
+#include "build-config.h"
+
+#include <preboot/backend.h>
+#include <preboot/http.h>
+#include <preboot/plugin.h>
+#include <preboot/policy.h>
+
+#include "image-format.h"
+#include "imaging-api.h"
+#include "imaging-json.h"
+#include "imaging-net.h"
+
+#include <string.h>
+#include <zstd.h>
+
+#define BACKEND_DEFAULT "libpreboot-local"
+/* A manifest of a 4 TiB disk at 4 MiB chunks is about 100 MB; a 64 MiB limit covers 2 TiB
+ * at the default chunk size. Bodies are buffered, so they are bounded by transfers too. */
+#define MANIFEST_MAX     (64u * 1024u * 1024u)
+#define RESULT_BODY_MAX  (64u * 1024u)
+#define MISSING_BODY_MAX ((gsize)IMAGING_MISSING_MAX * (PB_HASH_HEX_LEN + 2))
+#define LOG_LIMIT_MAX    10000
+/* Request bodies held in memory at once (manifests, missing lists, reports), all clients. */
+#define BUFFERED_MAX   (256u * 1024u * 1024u)
+#define STATS_FLUSH_MS 5000
+#define WORKERS        4
+/* Refusals written to the result log per second at most: a client cannot fill the log. */
+#define REFUSALS_LOGGED_PER_SECOND 10
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+static const pb_param params[] = {
+    {.name = "enable_logging",
+     .legacy = "EnableLogging",
+     .type = PB_PARAM_BOOL,
+     .role = PB_ROLE_LOG_ENABLE,
+     .def = "yes",
+     .help = "Write the imaging server's log file (novell-pbserv.log in the log directory)."},
+    {.name = "ip_address",
+     .legacy = "IPAddress",
+     .type = PB_PARAM_ADDRESS,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "The address clients reach this imaging server at (a cluster's virtual server, "
+             "one NIC of several): advertised in referrals and the catalog. Empty: the HTTP "
+             "listener's address, or the one the routing table picks."},
+    {.name = "library_name",
+     .legacy = "LIBRARY_NAME",
+     .type = PB_PARAM_STRING,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "The backend library holding the catalog, chunks and result log (a path, or a "
+             "name on the plugin path); empty: " BACKEND_DEFAULT " (local files and SQLite)."},
+    {.name = "log_level",
+     .type = PB_PARAM_INT,
+     .role = PB_ROLE_LOG_LEVEL,
+     .def = "2",
+     .min = 0,
+     .max = 4,
+     .help = "0 critical, 1 failed and refused requests, 2 every upload, commit, delete and "
+             "report, 3 every request, 4 debugging."},
+    {.name = "log_file",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .role = PB_ROLE_LOG_FILE,
+     .def = "novell-pbserv.log",
+     .help = "Log file, relative to the daemon's log directory; empty: INSTANCE.log."},
+    {.name = "log_file_size",
+     .legacy = "PrebootServiceLogFileSize",
+     .type = PB_PARAM_INT,
+     .role = PB_ROLE_LOG_SIZE,
+     .def = "15",
+     .min = 0,
+     .max = 4096,
+     .unit = "MB",
+     .help = "When the log grows past this it is deleted and restarted; 0: no limit."},
+    {.name = "store",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "Where the backend keeps its data: the store directory of the local backend, a "
+             "connection string for others. Empty: store/ in the instance's state directory."},
+    {.name = "upload_networks",
+     .type = PB_PARAM_LIST,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "127.0.0.0/8, ::1",
+     .help = "Client networks allowed to upload, commit, delete and report results "
+             "(\"10.0.0.0/8\", \"2001:db8::/32\"); others get 403."},
+    {.name = "upload_token",
+     .type = PB_PARAM_STRING,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "The credential uploads, deletes and result reports need, as \"Authorization: "
+             "Bearer TOKEN\" (401 without it). Empty, with no upload_token_file: writes are "
+             "refused."},
+    {.name = "upload_token_file",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "A file whose first line is the upload token (kept out of the configuration "
+             "file); relative to the configuration directory."},
+    {.name = "download_networks",
+     .type = PB_PARAM_LIST,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "Client networks allowed to list images, fetch manifests and chunks and ask for "
+             "work; empty: any."},
+    {.name = "max_transfers",
+     .type = PB_PARAM_INT,
+     .def = "64",
+     .min = 1,
+     .max = 100000,
+     .help = "Chunk and manifest transfers served at once; past it a client is referred to a "
+             "referral peer, or told to retry (503)."},
+    {.name = "max_transfers_per_address",
+     .type = PB_PARAM_INT,
+     .def = "8",
+     .min = 1,
+     .max = 10000,
+     .help = "Transfers one client address may have at once (one unfriendly client); more "
+             "get 429."},
+    {.name = "referral_peers",
+     .type = PB_PARAM_LIST,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "Other imaging servers (\"HOST:PORT\") a download is referred to (307) when this "
+             "one is at max_transfers."},
+};
+
+static const char *const legacy_files[] = {"novell-pbserv.conf", NULL};
+
+typedef struct {
+    char *ip_address;
+    char *library;
+    char *store;
+    char *token;
+    char **upload_nets, **download_nets, **peers;
+    gint64 max_transfers, max_per_address;
+} Settings;
+
+typedef struct Imaging Imaging;
+
+/* One request that transfers or buffers something (uploads, downloads, bodies). */
+typedef struct {
+    Imaging *p;
+    ImagingPath path;
+    const pb_http_request *req;
+    pb_http_response *resp;
+    char client[64];
+    gboolean counted;     /* holds a transfer slot */
+    gboolean create_only; /* If-None-Match: * */
+    GString *body;        /* buffered bodies: manifest, missing, results */
+    gsize reserved;       /* of Imaging.buffered */
+    gsize body_max;
+    void *writer;         /* chunk upload in progress */
+    guint32 write_status; /* a failed write: its answer, once the body is drained */
+    char write_error[256];
+    guint64 received;
+    gboolean busy;   /* a job runs on a worker: suspended */
+    gboolean orphan; /* the listener dropped the request: no answer, no on_done */
+    gint64 started_us;
+} Transfer;
+
+typedef enum { JOB_CHUNK_COMMIT, JOB_IMAGE_COMMIT, JOB_MISSING } JobKind;
+
+typedef struct {
+    JobKind kind;
+    Transfer *t;
+    void *writer;
+    GString *body;
+    /* results */
+    guint32 status; /* pb_backend_status */
+    pb_backend_error err;
+    GString *out; /* missing hashes, one per line */
+    gboolean replaced;
+    guint http_status;
+    char message[320];
+} Job;
+
+struct Imaging {
+    const pb_host *host;
+    pb_instance *inst;
+    Settings set;
+    char advertised[80];
+    pb_library *lib;
+    const pb_backend *be;
+    void *bh;
+    pb_service_watch *http_watch;
+    const pb_http_service *http;
+    gboolean routed, stopping;
+    GHashTable *transfers;   /* Transfer* set */
+    GHashTable *per_address; /* client -> count (GUINT_TO_POINTER) */
+    guint active;
+    gsize buffered; /* bytes reserved by buffered bodies */
+    guint peer_next;
+    GThreadPool *pool;
+    GMutex done_lock;
+    GQueue done; /* Job*, finished on a worker */
+    gboolean drain_pending;
+    gint64 started;
+    pb_timer *flush;
+    gint64 stats[3];     /* pxe requests, images sent, images received since start */
+    gint64 unflushed[3]; /* the part of them not yet added to the backend's totals */
+    guint64 refusal_second, refusals_logged;
+    struct {
+        pb_counter *pxe_requests, *images_sent, *images_received, *chunks_received, *chunks_sent,
+            *bytes_received, *refused, *referred, *corrupt, *no_space, *busy;
+    } c;
+};
+
+static void settings_clear(Settings *s)
+{
+    g_free(s->ip_address);
+    g_free(s->library);
+    g_free(s->store);
+    if (s->token != NULL)
+        memset(s->token, 0, strlen(s->token));
+    g_free(s->token);
+    g_strfreev(s->upload_nets);
+    g_strfreev(s->download_nets);
+    g_strfreev(s->peers);
+    memset(s, 0, sizeof(*s));
+}
+
+static char **list_copy(const pb_host *h, const pb_config *cfg, const char *name)
+{
+    const char *const *items = NULL;
+    size_t n = h->config_list(cfg, name, &items);
+    char **v = g_new0(char *, n + 1);
+    for (size_t i = 0; i < n; i++)
+        v[i] = g_strstrip(g_strdup(items[i]));
+    return v;
+}
+
+static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *s, pb_err *err)
+{
+    s->ip_address = g_strdup(h->config_string(cfg, "ip_address"));
+    s->library = g_strdup(h->config_string(cfg, "library_name"));
+    s->store = g_strdup(h->config_string(cfg, "store"));
+    s->upload_nets = list_copy(h, cfg, "upload_networks");
+    s->download_nets = list_copy(h, cfg, "download_networks");
+    s->peers = list_copy(h, cfg, "referral_peers");
+    s->max_transfers = h->config_int(cfg, "max_transfers");
+    s->max_per_address = h->config_int(cfg, "max_transfers_per_address");
+    const char *nets[] = {"upload_networks", "download_networks"};
+    char **lists[] = {s->upload_nets, s->download_nets};
+    for (int i = 0; i < 2; i++)
+        if (!imaging_networks_valid((const char *const *)lists[i])) {
+            h->error(err, "%s: not a list of ADDRESS or ADDRESS/BITS networks",
+                     pb_config_where(h, cfg, nets[i]));
+            return FALSE;
+        }
+    const char *tf = h->config_string(cfg, "upload_token_file");
+    if (*tf != '\0') {
+        g_autofree char *path =
+            g_path_is_absolute(tf) ? g_strdup(tf) : g_build_filename(PB_SYSCONFDIR, tf, NULL);
+        g_autofree char *text = NULL;
+        g_autoptr(GError) e = NULL;
+        if (!g_file_get_contents(path, &text, NULL, &e)) {
+            h->error(err, "%s: %s", pb_config_where(h, cfg, "upload_token_file"), e->message);
+            return FALSE;
+        }
+        text[strcspn(text, "\r\n")] = '\0';
+        s->token = g_strdup(g_strstrip(text));
+        memset(text, 0, strlen(text));
+        if (*s->token == '\0') {
+            h->error(err, "%s: %s holds no token", pb_config_where(h, cfg, "upload_token_file"),
+                     path);
+            return FALSE;
+        }
+    } else {
+        s->token = g_strdup(h->config_string(cfg, "upload_token"));
+    }
+    return TRUE;
+}
+
+/* ---- statistics and the result log ------------------------------------------------------ */
+
+enum { ST_PXE, ST_SENT, ST_RECEIVED };
+static const char *const stat_names[] = {"pxe_requests", "images_sent", "images_received"};
+
+static void stat_bump(Imaging *p, int which)
+{
+    pb_counter *c[] = {p->c.pxe_requests, p->c.images_sent, p->c.images_received};
+    p->host->counter_add(c[which], 1);
+    p->stats[which]++;
+    p->unflushed[which]++;
+}
+
+/* The lasting totals go to the backend in batches: one database write per request would
+ * cost more than the request. */
+static void stats_flush(Imaging *p)
+{
+    if (p->be == NULL)
+        return;
+    for (int i = 0; i < 3; i++)
+        if (p->unflushed[i] != 0) {
+            pb_backend_error e = {.struct_size = sizeof(e)};
+            if (p->be->stat_add(p->bh, stat_names[i], p->unflushed[i], &e) == PB_BACKEND_OK)
+                p->unflushed[i] = 0;
+        }
+}
+
+static bool flush_tick(void *data)
+{
+    stats_flush(data);
+    return true;
+}
+
+static void log_result(Imaging *p, const pb_backend_result *r)
+{
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    if (p->be->result_add(p->bh, r, &e) != PB_BACKEND_OK)
+        p->host->log(p->inst, PB_LOG_WARNING, "result log: %s", e.message);
+}
+
+static void log_event(Imaging *p, const char *client, const char *type, const char *image,
+                      const char *result, const char *message)
+{
+    pb_backend_result r = {.struct_size = sizeof(r),
+                           .source = client,
+                           .type = type,
+                           .image = image,
+                           .result = result,
+                           .message = message};
+    log_result(p, &r);
+}
+
+/* ---- answers ---------------------------------------------------------------------------- */
+
+#define TEXT "text/plain; charset=utf-8"
+#define JSON "application/json"
+
+static bool answer(Imaging *p, pb_http_response *resp, unsigned status, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
+static bool answer(Imaging *p, pb_http_response *resp, unsigned status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (p->http == NULL)
+        return false;
+    return p->http->respond(p->http->ctx, resp, status, TEXT, text, strlen(text));
+}
+
+static bool answer_json(Imaging *p, pb_http_response *resp, unsigned status, GString *json)
+{
+    g_string_append_c(json, '\n');
+    return p->http->respond(p->http->ctx, resp, status, JSON, json->str, json->len);
+}
+
+static unsigned status_http(guint32 st)
+{
+    switch (st) {
+    case PB_BACKEND_OK:
+        return 200;
+    case PB_BACKEND_NOT_FOUND:
+        return 404;
+    case PB_BACKEND_EXISTS:
+        return 412;
+    case PB_BACKEND_MISSING:
+        return 409;
+    case PB_BACKEND_CORRUPT:
+        return 422;
+    case PB_BACKEND_NO_SPACE:
+        return 507;
+    case PB_BACKEND_INVALID:
+        return 400;
+    default:
+        return 500;
+    }
+}
+
+/* ---- transfers: bounds per address and in total ----------------------------------------- */
+
+static void transfer_free(Transfer *t)
+{
+    Imaging *p = t->p;
+    if (t->counted) {
+        guint n = GPOINTER_TO_UINT(g_hash_table_lookup(p->per_address, t->client));
+        if (n <= 1)
+            g_hash_table_remove(p->per_address, t->client);
+        else
+            g_hash_table_insert(p->per_address, g_strdup(t->client), GUINT_TO_POINTER(n - 1));
+        p->active--;
+    }
+    if (t->writer != NULL && p->be != NULL)
+        p->be->chunk_abort(t->writer);
+    if (t->body != NULL)
+        g_string_free(t->body, TRUE);
+    p->buffered -= t->reserved;
+    g_hash_table_remove(p->transfers, t);
+    g_free(t);
+}
+
+static void on_transfer_done(void *handle, bool completed)
+{
+    transfer_free(handle);
+}
+
+static Transfer *transfer_new(Imaging *p, const pb_http_request *req, pb_http_response *resp,
+                              const ImagingPath *path)
+{
+    Transfer *t = g_new0(Transfer, 1);
+    t->p = p;
+    t->req = req;
+    t->resp = resp;
+    t->path = *path;
+    g_strlcpy(t->client, req->client ? req->client : "?", sizeof(t->client));
+    t->started_us = (gint64)p->host->monotonic_us();
+    g_hash_table_add(p->transfers, t);
+    p->http->on_done(p->http->ctx, resp, on_transfer_done, t);
+    return t;
+}
+
+/* Takes a transfer slot, or answers: 429 for a client at its own limit, 307 to a referral
+ * peer or 503 when the server is at its limit. */
+static gboolean transfer_admit(Imaging *p, Transfer *t)
+{
+    guint n = GPOINTER_TO_UINT(g_hash_table_lookup(p->per_address, t->client));
+    if (n >= (guint)p->set.max_per_address) {
+        p->host->counter_add(p->c.busy, 1);
+        p->http->add_header(p->http->ctx, t->resp, "Retry-After", "2");
+        answer(p, t->resp, 429, "too many transfers from %s at once (%u)\n", t->client, n);
+        return FALSE;
+    }
+    if (p->active >= (guint)p->set.max_transfers) {
+        guint npeers = g_strv_length(p->set.peers);
+        if (npeers > 0 && (t->req->method_id & (PB_HTTP_M_GET | PB_HTTP_M_HEAD))) {
+            const char *peer = p->set.peers[p->peer_next++ % npeers];
+            g_autofree char *loc = g_strdup_printf("http://%s%s", peer, t->req->path);
+            p->host->counter_add(p->c.referred, 1);
+            p->http->add_header(p->http->ctx, t->resp, "Location", loc);
+            answer(p, t->resp, 307, "busy: referred to %s\n", peer);
+            return FALSE;
+        }
+        p->host->counter_add(p->c.busy, 1);
+        p->http->add_header(p->http->ctx, t->resp, "Retry-After", "5");
+        answer(p, t->resp, 503, "busy: %u transfers at once\n", p->active);
+        return FALSE;
+    }
+    g_hash_table_insert(p->per_address, g_strdup(t->client), GUINT_TO_POINTER(n + 1));
+    p->active++;
+    t->counted = TRUE;
+    return TRUE;
+}
+
+/* ---- worker jobs ------------------------------------------------------------------------ */
+
+static void job_free(Job *j)
+{
+    if (j->body != NULL)
+        g_string_free(j->body, TRUE);
+    if (j->out != NULL)
+        g_string_free(j->out, TRUE);
+    g_free(j);
+}
+
+static void missing_line(void *data, const char *hex)
+{
+    GString *out = data;
+    g_string_append(out, hex);
+    g_string_append_c(out, '\n');
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+    return memcmp(a, b, PB_HASH_LEN);
+}
+
+/* Parses the manifest and commits it: on a worker (a big manifest takes a while to parse
+ * and its every chunk is looked up). */
+static void job_image_commit(Imaging *p, Job *j)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(PbManifest) m = pb_manifest_parse(j->body->str, j->body->len, &e);
+    if (m == NULL) {
+        j->http_status = 400;
+        g_snprintf(j->message, sizeof(j->message), "bad manifest: %s", e->message);
+        return;
+    }
+    PbManifestStats st;
+    pb_manifest_stats(m, &st);
+    g_autoptr(GByteArray) hashes = g_byte_array_new();
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind == PB_CHUNK_DATA)
+            g_byte_array_append(hashes, c->hash, PB_HASH_LEN);
+    }
+    gsize n = hashes->len / PB_HASH_LEN;
+    qsort(hashes->data, n, PB_HASH_LEN, cmp_hash);
+    gsize u = 0; /* unique: a chunk named twice is looked up (and reported) once */
+    for (gsize i = 0; i < n; i++)
+        if (u == 0 || memcmp(hashes->data + (u - 1) * PB_HASH_LEN, hashes->data + i * PB_HASH_LEN,
+                             PB_HASH_LEN) != 0)
+            memmove(hashes->data + u++ * PB_HASH_LEN, hashes->data + i * PB_HASH_LEN, PB_HASH_LEN);
+    char seal[PB_HASH_HEX_LEN + 1];
+    pb_hash_to_hex(m->seal, seal);
+    pb_backend_image im = {.struct_size = sizeof(im),
+                           .name = j->t->path.name,
+                           .disk_size = m->disk_size,
+                           .chunks = m->chunks->len,
+                           .data_bytes = st.data_bytes,
+                           .stored_bytes = st.unique_stored_bytes,
+                           .seal = seal,
+                           .location = ""};
+    j->out = g_string_new(NULL);
+    bool replaced = false;
+    j->status = p->be->image_commit(p->bh, &im, j->body->str, j->body->len,
+                                    (const uint8_t(*)[PB_BACKEND_HASH_LEN])hashes->data, u,
+                                    j->t->create_only ? PB_BACKEND_CREATE_ONLY : 0, missing_line,
+                                    j->out, &replaced, &j->err);
+    j->replaced = replaced;
+    if (j->status == PB_BACKEND_OK) {
+        j->http_status = replaced ? 200 : 201;
+        g_snprintf(j->message, sizeof(j->message), "image %s %s: %u chunks, seal %s",
+                   j->t->path.name, replaced ? "replaced" : "created", m->chunks->len, seal);
+    } else {
+        j->http_status = status_http(j->status);
+        g_strlcpy(j->message, j->err.message, sizeof(j->message));
+    }
+}
+
+static void job_missing(Imaging *p, Job *j)
+{
+    g_autoptr(GError) e = NULL;
+    gsize n = 0;
+    g_autofree guint8 *hashes =
+        imaging_hash_list_parse(j->body->str, j->body->len, IMAGING_MISSING_MAX, &n, &e);
+    if (hashes == NULL) {
+        j->http_status = 400;
+        g_snprintf(j->message, sizeof(j->message), "%s", e->message);
+        return;
+    }
+    g_autofree guint8 *missing = g_malloc0(MAX(n, 1));
+    j->status = p->be->chunk_missing(p->bh, (const uint8_t(*)[PB_BACKEND_HASH_LEN])hashes, n,
+                                     missing, &j->err);
+    if (j->status != PB_BACKEND_OK) {
+        j->http_status = status_http(j->status);
+        g_strlcpy(j->message, j->err.message, sizeof(j->message));
+        return;
+    }
+    j->out = g_string_new(NULL);
+    for (gsize i = 0; i < n; i++)
+        if (missing[i]) {
+            char hex[PB_HASH_HEX_LEN + 1];
+            pb_hash_to_hex(hashes + i * PB_HASH_LEN, hex);
+            missing_line(j->out, hex);
+        }
+    j->http_status = 200;
+}
+
+static void drain_done(void *data);
+
+static void worker(gpointer data, gpointer user)
+{
+    Job *j = data;
+    Imaging *p = user;
+    j->err.struct_size = sizeof(j->err);
+    switch (j->kind) {
+    case JOB_CHUNK_COMMIT:
+        j->status = p->be->chunk_commit(j->writer, &j->err);
+        j->writer = NULL;
+        j->http_status = j->status == PB_BACKEND_OK ? 201 : status_http(j->status);
+        g_strlcpy(j->message, j->err.message, sizeof(j->message));
+        break;
+    case JOB_IMAGE_COMMIT:
+        job_image_commit(p, j);
+        break;
+    case JOB_MISSING:
+        job_missing(p, j);
+        break;
+    }
+    g_mutex_lock(&p->done_lock);
+    g_queue_push_tail(&p->done, j);
+    gboolean kick = !p->drain_pending;
+    p->drain_pending = TRUE;
+    g_mutex_unlock(&p->done_lock);
+    if (kick)
+        p->host->defer(p->inst, drain_done, p);
+}
+
+/* On the main loop: answers what the workers finished. */
+static void finish_job(Imaging *p, Job *j)
+{
+    Transfer *t = j->t;
+    t->busy = FALSE;
+    if (t->orphan) {
+        transfer_free(t);
+        return;
+    }
+    pb_http_response *resp = t->resp;
+    switch (j->kind) {
+    case JOB_CHUNK_COMMIT:
+        if (j->status == PB_BACKEND_OK) {
+            p->host->counter_add(p->c.chunks_received, 1);
+            p->host->counter_add(p->c.bytes_received, (gint64)t->received);
+            p->host->log(p->inst, PB_LOG_REQUEST,
+                         "%s: chunk %s stored (%" G_GUINT64_FORMAT " bytes)", t->client,
+                         t->path.hash_hex, t->received);
+            answer(p, resp, 201, "stored\n");
+        } else {
+            if (j->status == PB_BACKEND_CORRUPT)
+                p->host->counter_add(p->c.corrupt, 1);
+            if (j->status == PB_BACKEND_NO_SPACE)
+                p->host->counter_add(p->c.no_space, 1);
+            p->host->log(p->inst, PB_LOG_WARNING, "%s: chunk %s refused: %s", t->client,
+                         t->path.hash_hex, j->message);
+            answer(p, resp, j->http_status, "%s\n", j->message);
+        }
+        break;
+    case JOB_IMAGE_COMMIT: {
+        gboolean ok = j->http_status == 200 || j->http_status == 201;
+        if (j->http_status == 201)
+            stat_bump(p, ST_RECEIVED);
+        p->host->log(p->inst, ok ? PB_LOG_TRANSACTION : PB_LOG_WARNING, "%s: commit %s: %s",
+                     t->client, t->path.name, j->message);
+        log_event(p, t->client, "upload", t->path.name, ok ? "ok" : "failed", j->message);
+        if (j->http_status == 409)
+            p->http->respond(p->http->ctx, resp, 409, TEXT, j->out->str, j->out->len);
+        else
+            answer(p, resp, j->http_status, "%s\n", j->message);
+        break;
+    }
+    case JOB_MISSING:
+        if (j->http_status == 200)
+            p->http->respond(p->http->ctx, resp, 200, TEXT, j->out->str, j->out->len);
+        else
+            answer(p, resp, j->http_status, "%s\n", j->message);
+        break;
+    }
+}
+
+static void drain_done(void *data)
+{
+    Imaging *p = data;
+    for (;;) {
+        g_mutex_lock(&p->done_lock);
+        Job *j = g_queue_pop_head(&p->done);
+        if (j == NULL)
+            p->drain_pending = FALSE;
+        g_mutex_unlock(&p->done_lock);
+        if (j == NULL)
+            return;
+        finish_job(p, j);
+        job_free(j);
+    }
+}
+
+static void run_job(Imaging *p, Transfer *t, JobKind kind)
+{
+    Job *j = g_new0(Job, 1);
+    j->kind = kind;
+    j->t = t;
+    j->writer = g_steal_pointer(&t->writer);
+    j->body = g_steal_pointer(&t->body);
+    t->busy = TRUE;
+    p->http->suspend(p->http->ctx, t->resp);
+    g_thread_pool_push(p->pool, j, NULL);
+}
+
+/* ---- access ----------------------------------------------------------------------------- */
+
+static void log_refusal(Imaging *p, const pb_http_request *req, const ImagingPath *path,
+                        const char *why)
+{
+    p->host->counter_add(p->c.refused, 1);
+    p->host->log(p->inst, PB_LOG_WARNING, "%s %s %s refused: %s", req->client, req->method,
+                 req->path, why);
+    guint64 second = p->host->monotonic_us() / G_USEC_PER_SEC;
+    if (second != p->refusal_second) {
+        p->refusal_second = second;
+        p->refusals_logged = 0;
+    }
+    if (++p->refusals_logged > REFUSALS_LOGGED_PER_SECOND)
+        return;
+    g_autofree char *type =
+        g_strdup_printf("%s %s", req->method, req->path + strlen(IMAGING_PREFIX));
+    log_event(p, req->client, type, path->name[0] ? path->name : NULL, "denied", why);
+}
+
+/* Writes need an upload network and the token; reads a download network. */
+static gboolean allowed(Imaging *p, const pb_http_request *req, pb_http_response *resp,
+                        const ImagingPath *path, gboolean write)
+{
+    if (write) {
+        if (!imaging_network_allows((const char *const *)p->set.upload_nets, req->client)) {
+            log_refusal(p, req, path, "not from an upload network");
+            answer(p, resp, 403, "forbidden: not from an upload network\n");
+            return FALSE;
+        }
+        if (*p->set.token == '\0') {
+            log_refusal(p, req, path, "no upload token configured");
+            answer(p, resp, 403, "forbidden: this server takes no uploads (no upload_token)\n");
+            return FALSE;
+        }
+        if (!imaging_bearer_ok(p->http->header(p->http->ctx, req, "Authorization"), p->set.token)) {
+            log_refusal(p, req, path, "no or wrong credential");
+            p->http->add_header(p->http->ctx, resp, "WWW-Authenticate",
+                                "Bearer realm=\"preboot imaging\"");
+            answer(p, resp, 401, "unauthorized\n");
+            return FALSE;
+        }
+        return TRUE;
+    }
+    if (p->set.download_nets[0] != NULL &&
+        !imaging_network_allows((const char *const *)p->set.download_nets, req->client)) {
+        log_refusal(p, req, path, "not from a download network");
+        answer(p, resp, 403, "forbidden: not from a download network\n");
+        return FALSE;
+    }
+    return TRUE;
+}
+
+/* ---- the catalog ------------------------------------------------------------------------ */
+
+static void image_json(GString *o, const pb_backend_image *im)
+{
+    g_string_append(o, "{\"name\":");
+    imaging_json_string(o, im->name);
+    g_string_append_printf(
+        o,
+        ",\"disk_size\":%" G_GUINT64_FORMAT ",\"chunks\":%" G_GUINT64_FORMAT
+        ",\"data_bytes\":%" G_GUINT64_FORMAT ",\"stored_bytes\":%" G_GUINT64_FORMAT
+        ",\"created\":%" G_GINT64_FORMAT ",\"seal\":",
+        im->disk_size, im->chunks, im->data_bytes, im->stored_bytes, im->created);
+    imaging_json_string(o, im->seal);
+    if (im->location != NULL && *im->location) {
+        g_string_append(o, ",\"location\":");
+        imaging_json_string(o, im->location);
+    }
+    g_string_append_c(o, '}');
+}
+
+static void list_one(void *data, const pb_backend_image *im)
+{
+    GString *o = data;
+    if (o->str[o->len - 1] != '[')
+        g_string_append_c(o, ',');
+    image_json(o, im);
+}
+
+static bool serve_list(Imaging *p, pb_http_response *resp)
+{
+    g_autoptr(GString) o = g_string_new("{\"images\":[");
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    guint32 st = p->be->image_list(p->bh, list_one, o, &e);
+    if (st != PB_BACKEND_OK)
+        return answer(p, resp, 500, "%s\n", e.message);
+    g_string_append(o, "]}");
+    return answer_json(p, resp, 200, o);
+}
+
+typedef struct {
+    gboolean found;
+    char seal[PB_HASH_HEX_LEN + 1];
+    char location[256];
+    GString *json;
+} InfoCopy;
+
+static void info_copy(void *data, const pb_backend_image *im)
+{
+    InfoCopy *c = data;
+    c->found = TRUE;
+    g_strlcpy(c->seal, im->seal ? im->seal : "", sizeof(c->seal));
+    g_strlcpy(c->location, im->location ? im->location : "", sizeof(c->location));
+    if (c->json != NULL)
+        image_json(c->json, im);
+}
+
+static bool append_bytes(void *data, const void *bytes, size_t len)
+{
+    g_string_append_len(data, bytes, (gssize)len);
+    return true;
+}
+
+static bool serve_manifest(Imaging *p, const pb_http_request *req, pb_http_response *resp,
+                           const ImagingPath *path)
+{
+    InfoCopy c = {0};
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    guint32 st = p->be->image_info(p->bh, path->name, info_copy, &c, &e);
+    gboolean get = (req->method_id & PB_HTTP_M_GET) != 0;
+    if (st != PB_BACKEND_OK) {
+        if (get)
+            log_event(p, req->client, "download", path->name, "failed", e.message);
+        return answer(p, resp, status_http(st), "%s\n", e.message);
+    }
+    if (c.location[0] != '\0') {
+        /* The catalog places this image on another server: refer the client there. */
+        g_autofree char *loc =
+            g_strdup_printf("http://%s" IMAGING_PREFIX "images/%s", c.location, path->name);
+        p->host->counter_add(p->c.referred, 1);
+        if (get)
+            log_event(p, req->client, "download", path->name, "referred", loc);
+        p->http->add_header(p->http->ctx, resp, "Location", loc);
+        return answer(p, resp, 307, "image %s is on %s\n", path->name, c.location);
+    }
+    g_autofree char *etag = g_strdup_printf("\"%s\"", c.seal);
+    const char *inm = p->http->header(p->http->ctx, req, "If-None-Match");
+    p->http->add_header(p->http->ctx, resp, "ETag", etag);
+    p->http->add_header(p->http->ctx, resp, "Cache-Control", "no-cache");
+    if (inm != NULL && strcmp(inm, etag) == 0)
+        return p->http->respond(p->http->ctx, resp, 304, NULL, NULL, 0);
+    g_autoptr(GString) text = g_string_new(NULL);
+    st = p->be->image_manifest(p->bh, path->name, append_bytes, text, &e);
+    if (st != PB_BACKEND_OK)
+        return answer(p, resp, status_http(st), "%s\n", e.message);
+    if (get) {
+        p->host->log(p->inst, PB_LOG_TRANSACTION, "%s: manifest of %s sent", req->client,
+                     path->name);
+        log_event(p, req->client, "download", path->name, "ok", "manifest sent");
+    }
+    return p->http->respond(p->http->ctx, resp, 200, TEXT, text->str, text->len);
+}
+
+static bool serve_info(Imaging *p, pb_http_response *resp, const ImagingPath *path)
+{
+    g_autoptr(GString) o = g_string_new(NULL);
+    InfoCopy c = {.json = o};
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    guint32 st = p->be->image_info(p->bh, path->name, info_copy, &c, &e);
+    if (st != PB_BACKEND_OK)
+        return answer(p, resp, status_http(st), "%s\n", e.message);
+    return answer_json(p, resp, 200, o);
+}
+
+static bool serve_delete(Imaging *p, const pb_http_request *req, pb_http_response *resp,
+                         const ImagingPath *path)
+{
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    guint32 st = p->be->image_delete(p->bh, path->name, &e);
+    log_event(p, req->client, "delete", path->name, st == PB_BACKEND_OK ? "ok" : "failed",
+              st == PB_BACKEND_OK ? "deleted" : e.message);
+    if (st != PB_BACKEND_OK)
+        return answer(p, resp, status_http(st), "%s\n", e.message);
+    p->host->log(p->inst, PB_LOG_TRANSACTION, "%s: image %s deleted", req->client, path->name);
+    return p->http->respond(p->http->ctx, resp, 204, NULL, NULL, 0);
+}
+
+/* ---- chunks ----------------------------------------------------------------------------- */
+
+typedef struct {
+    Imaging *p;
+    void *reader;
+} ChunkRead;
+
+static int64_t chunk_read(void *handle, uint64_t offset, void *buf, size_t len)
+{
+    ChunkRead *r = handle;
+    return r->p->be->chunk_read(r->reader, offset, buf, len);
+}
+
+static void chunk_read_free(void *handle)
+{
+    ChunkRead *r = handle;
+    r->p->be->chunk_close(r->reader);
+    g_free(r);
+}
+
+static bool serve_chunk_get(Imaging *p, const pb_http_request *req, pb_http_response *resp,
+                            const ImagingPath *path)
+{
+    Transfer *t = transfer_new(p, req, resp, path);
+    if (!transfer_admit(p, t))
+        return true;
+    pb_backend_chunk_info info = {.struct_size = sizeof(info)};
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    void *reader = NULL;
+    guint32 st = p->be->chunk_open(p->bh, path->hash, &info, &reader, &e);
+    if (st != PB_BACKEND_OK)
+        return answer(p, resp, status_http(st), "%s\n", e.message);
+    char len[32];
+    g_snprintf(len, sizeof(len), "%" G_GUINT64_FORMAT, info.length);
+    g_autofree char *etag = g_strdup_printf("\"%s\"", path->hash_hex);
+    const pb_http_service *h = p->http;
+    h->add_header(h->ctx, resp, "ETag", etag);
+    h->add_header(h->ctx, resp, "Cache-Control", "public, max-age=31536000, immutable");
+    h->add_header(h->ctx, resp, "X-Preboot-Codec",
+                  info.codec == PB_BACKEND_CODEC_ZSTD ? "zstd" : "none");
+    if (info.length > 0)
+        h->add_header(h->ctx, resp, "X-Preboot-Length", len);
+    const char *inm = h->header(h->ctx, req, "If-None-Match");
+    if (inm != NULL && strcmp(inm, etag) == 0) {
+        p->be->chunk_close(reader);
+        return h->respond(h->ctx, resp, 304, NULL, NULL, 0);
+    }
+    ChunkRead *r = g_new0(ChunkRead, 1);
+    r->p = p;
+    r->reader = reader;
+    if (req->method_id & PB_HTTP_M_GET)
+        p->host->counter_add(p->c.chunks_sent, 1);
+    return h->respond_range(h->ctx, req, resp, "application/octet-stream", info.stored, chunk_read,
+                            chunk_read_free, r);
+}
+
+static bool chunk_body(void *handle, const pb_http_request *req, pb_http_response *resp,
+                       const void *data, size_t len)
+{
+    Transfer *t = handle;
+    Imaging *p = t->p;
+    if (len > 0) {
+        t->received += len;
+        if (t->write_status != PB_BACKEND_OK)
+            return true; /* drained: the answer goes out at the end */
+        pb_backend_error e = {.struct_size = sizeof(e)};
+        guint32 st = p->be->chunk_write(t->writer, data, len, &e);
+        if (st != PB_BACKEND_OK) {
+            /* Nothing of this chunk is kept; the client hears why once its body is in. */
+            p->be->chunk_abort(t->writer);
+            t->writer = NULL;
+            t->write_status = st;
+            g_strlcpy(t->write_error, e.message, sizeof(t->write_error));
+            if (st == PB_BACKEND_NO_SPACE)
+                p->host->counter_add(p->c.no_space, 1);
+            p->host->log(p->inst, PB_LOG_WARNING, "%s: chunk %s: %s", t->client, t->path.hash_hex,
+                         e.message);
+            answer(p, resp, status_http(st), "%s\n", e.message);
+        }
+        return true;
+    }
+    if (t->write_status == PB_BACKEND_EXISTS)
+        return answer(p, resp, 200, "already stored\n");
+    if (t->write_status != PB_BACKEND_OK)
+        return true; /* answered already */
+    run_job(p, t, JOB_CHUNK_COMMIT);
+    return true;
+}
+
+static bool serve_chunk_put(Imaging *p, const pb_http_request *req, pb_http_response *resp,
+                            const ImagingPath *path)
+{
+    const pb_http_service *h = p->http;
+    const char *codec_s = h->header(h->ctx, req, "X-Preboot-Codec");
+    const char *len_s = h->header(h->ctx, req, "X-Preboot-Length");
+    PbCodec codec = PB_CODEC_NONE;
+    guint64 length = 0;
+    if ((codec_s != NULL && !pb_codec_parse(codec_s, &codec)) || len_s == NULL ||
+        !g_ascii_string_to_unsigned(len_s, 10, 1, PB_CHUNK_SIZE_MAX, &length, NULL))
+        return answer(p, resp, 400,
+                      "X-Preboot-Codec (zstd or none) and X-Preboot-Length (1-%u) are needed\n",
+                      PB_CHUNK_SIZE_MAX);
+    guint64 stored = req->content_length;
+    if (stored != PB_HTTP_LENGTH_UNKNOWN && stored > ZSTD_compressBound(length))
+        return answer(p, resp, 413,
+                      "%" G_GUINT64_FORMAT " bytes for a chunk of %" G_GUINT64_FORMAT "\n", stored,
+                      length);
+    Transfer *t = transfer_new(p, req, resp, path);
+    if (!transfer_admit(p, t))
+        return true;
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    guint32 st = p->be->chunk_begin(
+        p->bh, path->hash, codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE,
+        length, stored == PB_HTTP_LENGTH_UNKNOWN ? UINT64_MAX : stored, &t->writer, &e);
+    if (st == PB_BACKEND_EXISTS) {
+        /* A client waiting for "100 Continue" sends nothing more; one already sending would
+         * see its connection reset by an early answer: it is read and dropped. */
+        const char *expect = h->header(h->ctx, req, "Expect");
+        if (expect != NULL && g_ascii_strcasecmp(expect, "100-continue") == 0)
+            return answer(p, resp, 200, "already stored\n");
+        t->write_status = PB_BACKEND_EXISTS;
+        return h->receive_body(h->ctx, resp, chunk_body, t);
+    }
+    if (st != PB_BACKEND_OK)
+        return answer(p, resp, status_http(st), "%s\n", e.message);
+    return h->receive_body(h->ctx, resp, chunk_body, t);
+}
+
+/* ---- buffered bodies: manifests, missing lists, result reports -------------------------- */
+
+static void handle_result(Imaging *p, Transfer *t);
+
+static bool buffered_body(void *handle, const pb_http_request *req, pb_http_response *resp,
+                          const void *data, size_t len)
+{
+    Transfer *t = handle;
+    Imaging *p = t->p;
+    if (len > 0) {
+        if (t->body->len + len > t->body_max)
+            return false; /* a chunked body past the limit: cut */
+        g_string_append_len(t->body, data, (gssize)len);
+        return true;
+    }
+    switch (t->path.ep) {
+    case IMAGING_EP_IMAGE:
+        run_job(p, t, JOB_IMAGE_COMMIT);
+        break;
+    case IMAGING_EP_MISSING:
+        run_job(p, t, JOB_MISSING);
+        break;
+    default:
+        handle_result(p, t);
+        break;
+    }
+    return true;
+}
+
+static bool take_body(Imaging *p, const pb_http_request *req, pb_http_response *resp,
+                      const ImagingPath *path, gsize max, gboolean slot)
+{
+    if (req->content_length != PB_HTTP_LENGTH_UNKNOWN && req->content_length > max)
+        return answer(p, resp, 413, "body too large (at most %" G_GSIZE_FORMAT " bytes)\n", max);
+    Transfer *t = transfer_new(p, req, resp, path);
+    if (slot && !transfer_admit(p, t))
+        return true;
+    if (path->ep == IMAGING_EP_IMAGE) {
+        const char *inm = p->http->header(p->http->ctx, req, "If-None-Match");
+        t->create_only = inm != NULL && strcmp(inm, "*") == 0;
+    }
+    /* The whole announced body (or the most it may be) is reserved before any of it is
+     * read, so that many clients trickling bodies cannot together hold more. */
+    gsize want = req->content_length != PB_HTTP_LENGTH_UNKNOWN ? (gsize)req->content_length : max;
+    if (p->buffered + want > BUFFERED_MAX) {
+        p->host->counter_add(p->c.busy, 1);
+        p->http->add_header(p->http->ctx, resp, "Retry-After", "5");
+        return answer(p, resp, 503, "busy: too many request bodies at once\n");
+    }
+    p->buffered += want;
+    t->reserved = want;
+    t->body_max = max;
+    t->body = g_string_sized_new(
+        req->content_length != PB_HTTP_LENGTH_UNKNOWN ? MIN(req->content_length, max) + 1 : 4096);
+    return p->http->receive_body(p->http->ctx, resp, buffered_body, t);
+}
+
+/* ---- work and results ------------------------------------------------------------------- */
+
+static const pb_policy_service *policy(Imaging *p)
+{
+    return p->host->service_lookup(p->inst, PB_POLICY_SERVICE, PB_POLICY_SERVICE_VERSION, NULL);
+}
+
+static void device_request(pb_policy_request *r, const char *mac, const char *uuid,
+                           const char *serial, const char *client)
+{
+    memset(r, 0, sizeof(*r));
+    r->struct_size = sizeof(*r);
+    if (mac != NULL && imaging_mac_parse(mac, r->mac))
+        r->mac_len = 6;
+    if (uuid != NULL && imaging_uuid_parse(uuid, r->uuid))
+        r->has_uuid = 1;
+    r->serial = serial != NULL && *serial ? serial : NULL;
+    r->client_ip = client;
+}
+
+static void work_id(const pb_policy_decision *d, char out[33])
+{
+    g_autofree char *key =
+        g_strdup_printf("%s|%u|%s|%s", d->device_id, d->work, d->work_arg, d->rule);
+    guint8 h[PB_HASH_LEN];
+    char hex[PB_HASH_HEX_LEN + 1];
+    pb_sha256(key, strlen(key), h);
+    pb_hash_to_hex(h, hex);
+    g_strlcpy(out, hex, 33);
+}
+
+static const char *work_action(guint32 work)
+{
+    switch (work) {
+    case PB_POLICY_WORK_CAPTURE:
+        return "capture";
+    case PB_POLICY_WORK_RESTORE:
+        return "restore";
+    case PB_POLICY_WORK_MULTICAST:
+        return "session";
+    case PB_POLICY_WORK_SCRIPT:
+        return "maintenance";
+    default:
+        return "none";
+    }
+}
+
+static bool serve_work(Imaging *p, const pb_http_request *req, pb_http_response *resp)
+{
+    const pb_http_service *h = p->http;
+    const char *mac = h->query(h->ctx, req, "mac"), *uuid = h->query(h->ctx, req, "uuid"),
+               *serial = h->query(h->ctx, req, "serial");
+    pb_policy_request r;
+    device_request(&r, mac, uuid, serial, req->client);
+    if (r.mac_len == 0 && !r.has_uuid && r.serial == NULL)
+        return answer(p, resp, 400, "work needs mac=, uuid= or serial=\n");
+    g_autoptr(GString) o = g_string_new("{\"action\":");
+    const pb_policy_service *pol = policy(p);
+    pb_policy_decision d = {.struct_size = sizeof(d)};
+    /* A dry run: one-shot work is used up by the report of its result, not by asking. */
+    if (pol == NULL || !pol->decide(pol->ctx, &r, &d) || d.action != PB_POLICY_BOOT) {
+        d.work = PB_POLICY_WORK_LOCAL;
+        d.work_arg[0] = '\0';
+    }
+    const char *action = work_action(d.work);
+    char id[33] = "";
+    if (strcmp(action, "none") != 0)
+        work_id(&d, id);
+    imaging_json_string(o, action);
+    g_string_append(o, ",\"image\":");
+    imaging_json_string(
+        o, d.work == PB_POLICY_WORK_CAPTURE || d.work == PB_POLICY_WORK_RESTORE ? d.work_arg : "");
+    g_string_append(o, ",\"session\":");
+    imaging_json_string(o, d.work == PB_POLICY_WORK_MULTICAST ? d.work_arg : "");
+    g_string_append(o, ",\"work_id\":");
+    imaging_json_string(o, id);
+    g_string_append_c(o, '}');
+    pb_backend_result lr = {.struct_size = sizeof(lr),
+                            .source = req->client,
+                            .mac = mac,
+                            .uuid = uuid,
+                            .serial = serial,
+                            .type = "work",
+                            .image = d.work_arg,
+                            .result = action,
+                            .message = pol == NULL ? "no policy service" : d.rule,
+                            .work_id = id};
+    log_result(p, &lr);
+    p->host->log(p->inst, PB_LOG_TRANSACTION, "%s: work for %s: %s %s", req->client,
+                 d.device_id[0] ? d.device_id : (mac ? mac : "?"), action, d.work_arg);
+    h->add_header(h->ctx, resp, "Cache-Control", "no-store");
+    return answer_json(p, resp, 200, o);
+}
+
+static const char *jget(GHashTable *t, const char *k)
+{
+    return g_hash_table_lookup(t, k);
+}
+
+static guint64 jnum(GHashTable *t, const char *k)
+{
+    const char *v = jget(t, k);
+    return v ? g_ascii_strtoull(v, NULL, 10) : 0;
+}
+
+static void handle_result(Imaging *p, Transfer *t)
+{
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GHashTable) j = imaging_json_parse_flat(t->body->str, t->body->len, &e);
+    if (j == NULL) {
+        answer(p, t->resp, 400, "%s\n", e->message);
+        return;
+    }
+    const char *type = jget(j, "type"), *result = jget(j, "result"), *image = jget(j, "image");
+    static const char *const types[] = {"capture", "restore", "session", "verify", NULL};
+    if (type == NULL || !g_strv_contains(types, type) || result == NULL ||
+        (strcmp(result, "ok") != 0 && strcmp(result, "failed") != 0)) {
+        answer(p, t->resp, 400,
+               "a report needs type (capture, restore, session, verify) and result (ok, failed)\n");
+        return;
+    }
+    if (image != NULL && *image != '\0' && !pb_name_valid(image)) {
+        answer(p, t->resp, 400, "invalid image name\n");
+        return;
+    }
+    const char *mac = jget(j, "mac"), *uuid = jget(j, "uuid"), *serial = jget(j, "serial"),
+               *wid = jget(j, "work_id");
+    pb_backend_result r = {.struct_size = sizeof(r),
+                           .source = t->client,
+                           .mac = mac,
+                           .uuid = uuid,
+                           .serial = serial,
+                           .type = type,
+                           .image = image,
+                           .result = result,
+                           .message = jget(j, "message"),
+                           .bytes_written = jnum(j, "bytes_written"),
+                           .bytes_transferred = jnum(j, "bytes_transferred"),
+                           .duration_ms = jnum(j, "duration_ms"),
+                           .work_id = wid};
+    log_result(p, &r);
+    gboolean ok = strcmp(result, "ok") == 0;
+    if (ok && strcmp(type, "restore") == 0 && image != NULL) {
+        /* D.11.2: only images retrieved from this server count */
+        pb_backend_error be = {.struct_size = sizeof(be)};
+        InfoCopy c = {0};
+        if (p->be->image_info(p->bh, image, info_copy, &c, &be) == PB_BACKEND_OK &&
+            c.location[0] == '\0')
+            stat_bump(p, ST_SENT);
+    }
+    /* The work is done (or failed): use up what the policy handed out, then tell it. */
+    const pb_policy_service *pol = policy(p);
+    pb_policy_request dev;
+    device_request(&dev, mac, uuid, serial, t->client);
+    if (pol != NULL && (dev.mac_len || dev.has_uuid || dev.serial)) {
+        /* Only a success uses the work up: a failed job is tried again at the next boot,
+         * as the policy's FAILED event clears nothing. */
+        if (ok && wid != NULL && *wid != '\0') {
+            pb_policy_decision d = {.struct_size = sizeof(d)};
+            char now_id[33] = "";
+            if (pol->decide(pol->ctx, &dev, &d) && d.work != PB_POLICY_WORK_LOCAL)
+                work_id(&d, now_id);
+            if (strcmp(now_id, wid) == 0) {
+                dev.flags = PB_POLICY_REQ_CONSUME;
+                pol->decide(pol->ctx, &dev, &d);
+                dev.flags = 0;
+            }
+        }
+        guint32 ev = !ok                            ? PB_POLICY_EVENT_FAILED
+                     : strcmp(type, "restore") == 0 ? PB_POLICY_EVENT_RESTORED
+                     : strcmp(type, "capture") == 0 ? PB_POLICY_EVENT_CAPTURED
+                                                    : 0;
+        if (ev != 0)
+            pol->report(pol->ctx, &dev, ev, image);
+    }
+    p->host->log(p->inst, ok ? PB_LOG_TRANSACTION : PB_LOG_WARNING, "%s: %s %s: %s%s%s", t->client,
+                 type, image ? image : "", result, jget(j, "message") ? ": " : "",
+                 jget(j, "message") ? jget(j, "message") : "");
+    p->http->respond(p->http->ctx, t->resp, 204, NULL, NULL, 0);
+}
+
+/* ---- log and stats ---------------------------------------------------------------------- */
+
+static void result_json(void *data, const pb_backend_result *r)
+{
+    GString *o = data;
+    if (o->str[o->len - 1] != '[')
+        g_string_append_c(o, ',');
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(r->time);
+    g_autofree char *when = dt ? g_date_time_format_iso8601(dt) : g_strdup("");
+    g_string_append_printf(o, "{\"time\":%" G_GINT64_FORMAT ",\"date\":", r->time);
+    imaging_json_string(o, when);
+    const char *keys[] = {"source", "mac",    "uuid",    "serial", "type",
+                          "image",  "result", "message", "work_id"};
+    const char *vals[] = {r->source, r->mac,    r->uuid,    r->serial, r->type,
+                          r->image,  r->result, r->message, r->work_id};
+    for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+        g_string_append_printf(o, ",\"%s\":", keys[i]);
+        imaging_json_string(o, vals[i]);
+    }
+    g_string_append_printf(o,
+                           ",\"bytes_written\":%" G_GUINT64_FORMAT
+                           ",\"bytes_transferred\":%" G_GUINT64_FORMAT
+                           ",\"duration_ms\":%" G_GUINT64_FORMAT "}",
+                           r->bytes_written, r->bytes_transferred, r->duration_ms);
+}
+
+static gboolean log_json(Imaging *p, guint limit, GString *o, char *why, gsize why_len)
+{
+    g_string_append(o, "{\"log\":[");
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    if (p->be->result_list(p->bh, limit, result_json, o, &e) != PB_BACKEND_OK) {
+        g_strlcpy(why, e.message, why_len);
+        return FALSE;
+    }
+    g_string_append(o, "]}");
+    return TRUE;
+}
+
+static void stats_json(Imaging *p, GString *o)
+{
+    g_string_append_printf(
+        o,
+        "{\"pxe_requests\":%" G_GINT64_FORMAT ",\"images_sent\":%" G_GINT64_FORMAT
+        ",\"images_received\":%" G_GINT64_FORMAT ",\"started\":%" G_GINT64_FORMAT "}",
+        p->stats[ST_PXE], p->stats[ST_SENT], p->stats[ST_RECEIVED], p->started);
+}
+
+/* ---- the route -------------------------------------------------------------------------- */
+
+static bool serve(void *data, const pb_http_request *req, pb_http_response *resp)
+{
+    Imaging *p = data;
+    if (p->http == NULL || p->be == NULL)
+        return false;
+    ImagingPath path;
+    ImagingEndpoint ep = imaging_path_parse(req->path, &path);
+    guint32 m = req->method_id;
+    gboolean get = (m & (PB_HTTP_M_GET | PB_HTTP_M_HEAD)) != 0;
+    /* D.11.2: every request for work or an image counts, failed and refused ones too */
+    if ((ep == IMAGING_EP_WORK || ep == IMAGING_EP_CHUNK || ep == IMAGING_EP_RESULTS ||
+         (ep == IMAGING_EP_IMAGE && (m & (PB_HTTP_M_GET | PB_HTTP_M_PUT)))))
+        stat_bump(p, ST_PXE);
+    if (p->host->log_enabled(p->inst, PB_LOG_REQUEST))
+        p->host->log(p->inst, PB_LOG_REQUEST, "%s %s %s", req->client, req->method, req->path);
+    switch (ep) {
+    case IMAGING_EP_IMAGES:
+        if (!get)
+            break;
+        return !allowed(p, req, resp, &path, FALSE) || serve_list(p, resp);
+    case IMAGING_EP_IMAGE:
+        if (get)
+            return !allowed(p, req, resp, &path, FALSE) || serve_manifest(p, req, resp, &path);
+        if (m & PB_HTTP_M_PUT)
+            return !allowed(p, req, resp, &path, TRUE) ||
+                   take_body(p, req, resp, &path, MANIFEST_MAX, TRUE);
+        if (m & PB_HTTP_M_DELETE)
+            return !allowed(p, req, resp, &path, TRUE) || serve_delete(p, req, resp, &path);
+        break;
+    case IMAGING_EP_INFO:
+        if (!get)
+            break;
+        return !allowed(p, req, resp, &path, FALSE) || serve_info(p, resp, &path);
+    case IMAGING_EP_CHUNK:
+        if (get)
+            return !allowed(p, req, resp, &path, FALSE) || serve_chunk_get(p, req, resp, &path);
+        if (m & PB_HTTP_M_PUT)
+            return !allowed(p, req, resp, &path, TRUE) || serve_chunk_put(p, req, resp, &path);
+        break;
+    case IMAGING_EP_MISSING:
+        if (!(m & PB_HTTP_M_POST))
+            break;
+        return !allowed(p, req, resp, &path, FALSE) ||
+               take_body(p, req, resp, &path, MISSING_BODY_MAX, TRUE);
+    case IMAGING_EP_WORK:
+        if (!get)
+            break;
+        return !allowed(p, req, resp, &path, FALSE) || serve_work(p, req, resp);
+    case IMAGING_EP_RESULTS:
+        if (!(m & PB_HTTP_M_POST))
+            break;
+        return !allowed(p, req, resp, &path, TRUE) ||
+               take_body(p, req, resp, &path, RESULT_BODY_MAX, FALSE);
+    case IMAGING_EP_LOG: {
+        if (!get)
+            break;
+        if (!allowed(p, req, resp, &path, FALSE))
+            return true;
+        const char *ls = p->http->query(p->http->ctx, req, "limit");
+        guint64 limit = 100;
+        if (ls != NULL && !g_ascii_string_to_unsigned(ls, 10, 1, LOG_LIMIT_MAX, &limit, NULL))
+            return answer(p, resp, 400, "limit: 1-%d\n", LOG_LIMIT_MAX);
+        g_autoptr(GString) o = g_string_new(NULL);
+        char why[256];
+        if (!log_json(p, (guint)limit, o, why, sizeof(why)))
+            return answer(p, resp, 500, "%s\n", why);
+        return answer_json(p, resp, 200, o);
+    }
+    case IMAGING_EP_STATS: {
+        if (!get)
+            break;
+        if (!allowed(p, req, resp, &path, FALSE))
+            return true;
+        g_autoptr(GString) o = g_string_new(NULL);
+        stats_json(p, o);
+        return answer_json(p, resp, 200, o);
+    }
+    case IMAGING_EP_NONE:
+    default:
+        return answer(p, resp, 404, "not found (names: [A-Za-z0-9._-]; hashes: 64 hex digits)\n");
+    }
+    return answer(p, resp, 405, "method not allowed here\n");
+}
+
+/* ---- hooking up to http whenever it runs ------------------------------------------------ */
+
+static void route_on(Imaging *p)
+{
+    const pb_http_service *h = p->http;
+    if (h == NULL || p->routed)
+        return;
+    if (!PB_HAS_FIELD(pb_http_service, h, respond_range) || h->route_add_ex == NULL) {
+        p->host->log(p->inst, PB_LOG_CRITICAL,
+                     "the HTTP listener is older than preboot.http version 3: imaging API off");
+        return;
+    }
+    const pb_http_route_options o = {
+        .struct_size = sizeof(o),
+        .methods =
+            PB_HTTP_M_GET | PB_HTTP_M_HEAD | PB_HTTP_M_PUT | PB_HTTP_M_POST | PB_HTTP_M_DELETE,
+        .max_body = MAX((guint64)MANIFEST_MAX, (guint64)ZSTD_compressBound(PB_CHUNK_SIZE_MAX)),
+    };
+    p->routed = h->route_add_ex(h->ctx, IMAGING_PREFIX, serve, p, &o);
+    /* IPAddress empty: the listener's own address is the one clients reach us at. */
+    if (*p->set.ip_address == '\0' && PB_HAS_FIELD(pb_http_service, h, listen_address) &&
+        h->listen_address(h->ctx) != NULL && *h->listen_address(h->ctx) != '\0')
+        g_strlcpy(p->advertised, h->listen_address(h->ctx), sizeof(p->advertised));
+    p->host->log(p->inst, p->routed ? PB_LOG_CRITICAL : PB_LOG_WARNING,
+                 p->routed ? "imaging API on the HTTP listener at " IMAGING_PREFIX " (port %u)"
+                           : "cannot add the route " IMAGING_PREFIX " (taken?) (port %u)",
+                 PB_HAS_FIELD(pb_http_service, h, listen_port) ? h->listen_port(h->ctx) : 0);
+}
+
+/* Once our route is removed the listener has dropped our requests (answering the waiting
+ * ones) and calls none of our callbacks again, on_done included: what they held is ours to
+ * free, at once or, for a request a worker still handles, when the worker is done. */
+static void route_off(Imaging *p)
+{
+    if (p->http != NULL && p->routed)
+        p->http->route_remove(p->http->ctx, IMAGING_PREFIX, serve, p);
+    p->routed = FALSE;
+    GHashTableIter it;
+    gpointer key;
+    g_autoptr(GPtrArray) idle = g_ptr_array_new();
+    g_hash_table_iter_init(&it, p->transfers);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        Transfer *t = key;
+        t->orphan = TRUE;
+        if (!t->busy)
+            g_ptr_array_add(idle, t);
+    }
+    for (guint i = 0; i < idle->len; i++)
+        transfer_free(idle->pdata[i]);
+}
+
+static void on_http(void *data, unsigned event, const char *name, uint32_t version,
+                    const void *iface, uint64_t generation)
+{
+    Imaging *p = data;
+    route_off(p);
+    p->http = event == PB_SERVICE_APPEARED ? iface : NULL;
+    p->host->log(p->inst, PB_LOG_REQUEST,
+                 "service %s version %u %s (generation %" G_GUINT64_FORMAT ")", name, version,
+                 event == PB_SERVICE_APPEARED ? "appeared" : "withdrawn", (guint64)generation);
+    route_on(p);
+}
+
+/* ---- prebootctl imaging ----------------------------------------------------------------- */
+
+static const char usage[] = "imaging list | info NAME | delete NAME | log [--json] [N] | stats "
+                            "[--json]";
+
+typedef struct {
+    const pb_host *h;
+    pb_reply *reply;
+} Out;
+
+static void show_image(void *data, const pb_backend_image *im)
+{
+    Out *o = data;
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(im->created);
+    g_autofree char *when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
+    o->h->reply(
+        o->reply,
+        "%-32s disk %" G_GUINT64_FORMAT " MiB, %" G_GUINT64_FORMAT
+        " chunks, data %" G_GUINT64_FORMAT " MiB, stored %" G_GUINT64_FORMAT " MiB, %s%s%s\n",
+        im->name, im->disk_size >> 20, im->chunks, im->data_bytes >> 20, im->stored_bytes >> 20,
+        when, im->location && *im->location ? ", on " : "", im->location ? im->location : "");
+}
+
+static void show_info(void *data, const pb_backend_image *im)
+{
+    Out *o = data;
+    const pb_host *h = o->h;
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(im->created);
+    g_autofree char *when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
+    h->reply(o->reply, "name:         %s\n", im->name);
+    h->reply(o->reply, "disk size:    %" G_GUINT64_FORMAT " bytes\n", im->disk_size);
+    h->reply(o->reply, "chunks:       %" G_GUINT64_FORMAT "\n", im->chunks);
+    h->reply(o->reply, "data bytes:   %" G_GUINT64_FORMAT "\n", im->data_bytes);
+    h->reply(o->reply, "stored bytes: %" G_GUINT64_FORMAT "\n", im->stored_bytes);
+    h->reply(o->reply, "created:      %s\n", when);
+    h->reply(o->reply, "seal:         %s\n", im->seal);
+    h->reply(o->reply, "location:     %s\n", im->location && *im->location ? im->location : "here");
+}
+
+static void show_result(void *data, const pb_backend_result *r)
+{
+    Out *o = data;
+    g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local(r->time);
+    g_autofree char *when = dt ? g_date_time_format(dt, "%Y-%m-%d %H:%M:%S") : g_strdup("?");
+    const char *who = r->mac && *r->mac ? r->mac : (r->serial && *r->serial ? r->serial : "");
+    o->h->reply(o->reply, "%s %-15s %-17s %-8s %-24s %-7s %s\n", when, r->source ? r->source : "",
+                who, r->type ? r->type : "", r->image && *r->image ? r->image : "-",
+                r->result ? r->result : "", r->message ? r->message : "");
+}
+
+static bool cmd_imaging(void *self, int argc, const char *const *argv, pb_reply *reply)
+{
+    Imaging *p = self;
+    const pb_host *h = p->host;
+    const char *sub = argc > 1 ? argv[1] : "list";
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    Out o = {h, reply};
+    gboolean json = FALSE;
+    guint limit = 50;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = TRUE;
+        else if (g_ascii_isdigit(argv[i][0]))
+            limit = (guint)CLAMP(g_ascii_strtoull(argv[i], NULL, 10), 1, LOG_LIMIT_MAX);
+    }
+    if (strcmp(sub, "list") == 0) {
+        if (json) {
+            g_autoptr(GString) s = g_string_new("{\"images\":[");
+            if (p->be->image_list(p->bh, list_one, s, &e) != PB_BACKEND_OK)
+                goto failed;
+            h->reply(reply, "%s]}\n", s->str);
+            return true;
+        }
+        if (p->be->image_list(p->bh, show_image, &o, &e) != PB_BACKEND_OK)
+            goto failed;
+        return true;
+    }
+    if ((strcmp(sub, "info") == 0 || strcmp(sub, "delete") == 0) && argc >= 3) {
+        if (!pb_name_valid(argv[2])) {
+            h->reply(reply, "invalid image name '%s'\n", argv[2]);
+            return false;
+        }
+        if (sub[0] == 'i') {
+            if (p->be->image_info(p->bh, argv[2], show_info, &o, &e) != PB_BACKEND_OK)
+                goto failed;
+            return true;
+        }
+        if (p->be->image_delete(p->bh, argv[2], &e) != PB_BACKEND_OK)
+            goto failed;
+        log_event(p, "prebootctl", "delete", argv[2], "ok", "deleted");
+        h->log(p->inst, PB_LOG_TRANSACTION, "image %s deleted (prebootctl)", argv[2]);
+        h->reply(reply, "image %s deleted (its chunks stay until a garbage collection)\n", argv[2]);
+        return true;
+    }
+    if (strcmp(sub, "log") == 0) {
+        if (json) {
+            g_autoptr(GString) s = g_string_new(NULL);
+            char why[256];
+            if (!log_json(p, limit, s, why, sizeof(why))) {
+                h->reply(reply, "%s\n", why);
+                return false;
+            }
+            h->reply(reply, "%s\n", s->str);
+            return true;
+        }
+        if (p->be->result_list(p->bh, limit, show_result, &o, &e) != PB_BACKEND_OK)
+            goto failed;
+        return true;
+    }
+    if (strcmp(sub, "stats") == 0) {
+        g_autoptr(GString) s = g_string_new(NULL);
+        stats_json(p, s);
+        h->reply(reply, "%s\n", s->str);
+        return true;
+    }
+    h->reply(reply, "usage: %s\n", usage);
+    return false;
+failed:
+    h->reply(reply, "%s\n", e.message);
+    return false;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static void backend_log(void *data, int level, const char *message)
+{
+    Imaging *p = data;
+    p->host->log(p->inst, level, "backend: %s", message);
+}
+
+/* The backend is closed in stop() (or when start() fails): the host closes an instance's
+ * libraries after stop() and before destroy(), so destroy() must not call into it. */
+static void backend_close(Imaging *p)
+{
+    stats_flush(p);
+    if (p->bh != NULL)
+        p->be->close(p->bh);
+    p->bh = NULL;
+    if (p->lib != NULL)
+        p->host->library_close(p->lib);
+    p->lib = NULL;
+}
+
+static void imaging_free(Imaging *p)
+{
+    if (p->transfers != NULL)
+        g_hash_table_unref(p->transfers);
+    if (p->per_address != NULL)
+        g_hash_table_unref(p->per_address);
+    g_mutex_clear(&p->done_lock);
+    settings_clear(&p->set);
+    g_free(p);
+}
+
+static void *imaging_create(const pb_host *host, pb_instance *inst, const pb_config *cfg,
+                            pb_err *err)
+{
+    if (!PB_HAS_FIELD(pb_host, host, library_open) || host->library_open == NULL ||
+        host->service_watch == NULL) {
+        host->error(err, "the imaging plugin needs a host of plugin ABI 1.1 or later");
+        return NULL;
+    }
+    g_autofree char *store = NULL;
+    Imaging *p = g_new0(Imaging, 1);
+    p->host = host;
+    p->inst = inst;
+    g_mutex_init(&p->done_lock);
+    g_queue_init(&p->done);
+    p->transfers = g_hash_table_new(NULL, NULL);
+    p->per_address = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (!settings_load(host, cfg, &p->set, err))
+        goto fail;
+#define C(field, name) p->c.field = host->counter(inst, name)
+    C(pxe_requests, "PXE Requests");
+    C(images_sent, "Images Sent");
+    C(images_received, "Images Received");
+    C(chunks_received, "chunks_received");
+    C(chunks_sent, "chunks_sent");
+    C(bytes_received, "bytes_received");
+    C(refused, "refused");
+    C(referred, "referred");
+    C(corrupt, "corrupt_chunks");
+    C(no_space, "disk_full");
+    C(busy, "busy");
+#undef C
+    static const pb_library_spec spec = PB_BACKEND_SPEC_INIT(sizeof(pb_backend));
+    const char *lib = *p->set.library ? p->set.library : BACKEND_DEFAULT;
+    p->be = host->library_open(inst, &spec, lib, &p->lib, err);
+    if (p->be == NULL)
+        goto fail;
+    store = *p->set.store ? g_strdup(p->set.store)
+                          : g_build_filename(host->state_dir(inst), "store", NULL);
+    imaging_detect_address(p->set.ip_address, p->advertised, sizeof(p->advertised));
+    pb_backend_config bc = {.struct_size = sizeof(bc),
+                            .location = store,
+                            .state_dir = host->state_dir(inst),
+                            .server = p->advertised,
+                            .log = backend_log,
+                            .log_data = p};
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    p->bh = p->be->open(&bc, &e);
+    if (p->bh == NULL) {
+        host->error(err, "%s: %s backend: %s", pb_config_where(host, cfg, "library_name"),
+                    p->be->header.name, e.message);
+        goto fail;
+    }
+    p->started = g_get_real_time() / G_USEC_PER_SEC;
+    return p;
+fail:
+    backend_close(p);
+    imaging_free(p);
+    return NULL;
+}
+
+static bool imaging_start(void *self, pb_err *err)
+{
+    Imaging *p = self;
+    g_autoptr(GError) e = NULL;
+    p->pool = g_thread_pool_new(worker, p, WORKERS, FALSE, &e);
+    if (p->pool == NULL) {
+        p->host->error(err, "cannot start worker threads: %s", e->message);
+        backend_close(p);
+        return false;
+    }
+    if (!p->host->command_register(p->inst, "imaging", usage, cmd_imaging, err)) {
+        g_thread_pool_free(p->pool, FALSE, TRUE);
+        p->pool = NULL;
+        backend_close(p);
+        return false;
+    }
+    p->flush = p->host->timer_add(p->inst, STATS_FLUSH_MS, flush_tick, p);
+    p->http_watch =
+        p->host->service_watch(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, on_http, p);
+    p->host->log(p->inst, PB_LOG_CRITICAL, "imaging server started: backend %s %s, address %s%s",
+                 p->be->header.name, p->be->header.version ? p->be->header.version : "",
+                 p->advertised,
+                 p->http ? "" : "; no HTTP listener yet (configure an http instance)");
+    if (*p->set.token == '\0')
+        p->host->log(p->inst, PB_LOG_WARNING,
+                     "no upload_token or upload_token_file: uploads, deletes and reports are "
+                     "refused");
+    return true;
+}
+
+static void *imaging_reload_prepare(void *self, const pb_config *cfg, pb_err *err)
+{
+    Imaging *p = self;
+    Settings *s = g_new0(Settings, 1);
+    if (!settings_load(p->host, cfg, s, err)) {
+        settings_clear(s);
+        g_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void imaging_reload_commit(void *self, void *staged)
+{
+    Imaging *p = self;
+    Settings *s = staged;
+    /* library_name and store need a restart (PB_PARAM_F_RESTART) */
+    g_free(s->library);
+    s->library = g_steal_pointer(&p->set.library);
+    g_free(s->store);
+    s->store = g_steal_pointer(&p->set.store);
+    settings_clear(&p->set);
+    p->set = *s;
+    g_free(s);
+    imaging_detect_address(p->set.ip_address, p->advertised, sizeof(p->advertised));
+    p->host->log(p->inst, PB_LOG_CRITICAL, "configuration reloaded");
+}
+
+static void imaging_reload_abort(void *self, void *staged)
+{
+    settings_clear(staged);
+    g_free(staged);
+}
+
+static void imaging_status(void *self, pb_status *st)
+{
+    Imaging *p = self;
+    const pb_host *h = p->host;
+    h->status_text(st, "backend %s, address %s, API %s, %u transfer(s)", p->be->header.name,
+                   p->advertised,
+                   p->routed ? "served"
+                   : p->http ? "off"
+                             : "waiting for an HTTP listener",
+                   p->active);
+    h->status_kv(st, "backend", "%s", p->be->header.name);
+    h->status_kv(st, "address", "%s", p->advertised);
+    h->status_kv(st, "api", "%s", p->routed ? IMAGING_PREFIX : "off");
+    h->status_kv(st, "transfers", "%u", p->active);
+}
+
+static void imaging_stop(void *self)
+{
+    Imaging *p = self;
+    p->stopping = TRUE;
+    /* The listener cancels our requests (503 to the waiting ones) and calls us no more. */
+    route_off(p);
+    p->host->service_unwatch(p->http_watch);
+    p->http_watch = NULL;
+    p->http = NULL;
+    if (p->pool != NULL)
+        g_thread_pool_free(p->pool, FALSE, TRUE);
+    p->pool = NULL;
+    drain_done(p); /* frees the transfers the workers held */
+    if (p->flush != NULL)
+        p->host->timer_remove(p->flush);
+    p->flush = NULL;
+    backend_close(p);
+}
+
+static void imaging_destroy(void *self)
+{
+    imaging_free(self);
+}
+
+/* http and policy start before us when configured, and stop after us. Both are wanted, not
+ * required: a directory of legacy .conf files configures no http instance, and the server
+ * then runs (and says so) until one appears. */
+static const char *const wants[] = {PB_HTTP_SERVICE, PB_POLICY_SERVICE, NULL};
+
+static const pb_plugin imaging_plugin = {
+    PB_PLUGIN_HEADER,
+    .name = "imaging",
+    .version = PACKAGE_VERSION,
+    .description = "Imaging server: stores and serves images, resolves work, logs results",
+    PB_PARAMS(params),
+    .legacy_files = legacy_files,
+    .wants = wants,
+    .create = imaging_create,
+    .start = imaging_start,
+    .reload_prepare = imaging_reload_prepare,
+    .reload_commit = imaging_reload_commit,
+    .reload_abort = imaging_reload_abort,
+    .status = imaging_status,
+    .stop = imaging_stop,
+    .destroy = imaging_destroy,
+};
+
+PB_PLUGIN_DEFINE(imaging, imaging_plugin)
