@@ -1,7 +1,7 @@
 /* test-http-range.c - the pure parts of the http plugin: the Range parser (RFC 9110
  * section 14), client network lists and the bearer token check, route options; and a
  * replay of the Range fuzz corpus. */
-#include "http-access.h"
+#include "net-access.h"
 #include "http-range.h"
 #include "http-routes.h"
 
@@ -55,39 +55,39 @@ static void test_range(void)
 static void test_networks(void)
 {
     const char *good[] = {"10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::1", NULL};
-    g_assert_true(http_networks_valid(good));
-    g_assert_true(http_networks_valid(NULL));
+    g_assert_true(pb_networks_valid(good));
+    g_assert_true(pb_networks_valid(NULL));
     const char *bad1[] = {"10.0.0.0/33", NULL}, *bad2[] = {"nonsense", NULL},
                *bad3[] = {"10.0.0.0/", NULL}, *bad4[] = {"2001:db8::/129", NULL},
                *bad5[] = {"10.0.0.0/+8", NULL};
-    g_assert_false(http_networks_valid(bad1));
-    g_assert_false(http_networks_valid(bad2));
-    g_assert_false(http_networks_valid(bad3));
-    g_assert_false(http_networks_valid(bad4));
-    g_assert_false(http_networks_valid(bad5));
+    g_assert_false(pb_networks_valid(bad1));
+    g_assert_false(pb_networks_valid(bad2));
+    g_assert_false(pb_networks_valid(bad3));
+    g_assert_false(pb_networks_valid(bad4));
+    g_assert_false(pb_networks_valid(bad5));
 
     PbAddr a;
     g_assert_true(pb_addr_parse("10.1.2.3", 0, &a));
-    g_assert_true(http_networks_allow(NULL, &a));
-    g_assert_true(http_networks_allow((char **)good, &a));
+    g_assert_true(pb_networks_allow(NULL, &a));
+    g_assert_true(pb_networks_allow((char **)good, &a));
     char *other[] = {"192.0.2.0/24", NULL};
-    g_assert_false(http_networks_allow(other, &a));
+    g_assert_false(pb_networks_allow(other, &a));
     g_assert_true(pb_addr_parse("2001:db8:1::5", 0, &a));
-    g_assert_true(http_networks_allow((char **)good, &a));
-    g_assert_false(http_networks_allow(other, &a));
+    g_assert_true(pb_networks_allow((char **)good, &a));
+    g_assert_false(pb_networks_allow(other, &a));
 }
 
 static void test_bearer(void)
 {
-    g_assert_true(http_bearer_ok("Bearer s3cret", "s3cret"));
-    g_assert_true(http_bearer_ok("bearer  s3cret", "s3cret"));
-    g_assert_false(http_bearer_ok("Bearer s3cre", "s3cret"));
-    g_assert_false(http_bearer_ok("Bearer s3crett", "s3cret"));
-    g_assert_false(http_bearer_ok("Bearer S3cret", "s3cret"));
-    g_assert_false(http_bearer_ok("Basic s3cret", "s3cret"));
-    g_assert_false(http_bearer_ok("Bearer ", "s3cret"));
-    g_assert_false(http_bearer_ok(NULL, "s3cret"));
-    g_assert_false(http_bearer_ok("Bearer ", "")); /* no token configured: never a match */
+    g_assert_true(pb_bearer_ok("Bearer s3cret", "s3cret"));
+    g_assert_true(pb_bearer_ok("bearer  s3cret", "s3cret"));
+    g_assert_false(pb_bearer_ok("Bearer s3cre", "s3cret"));
+    g_assert_false(pb_bearer_ok("Bearer s3crett", "s3cret"));
+    g_assert_false(pb_bearer_ok("Bearer S3cret", "s3cret"));
+    g_assert_false(pb_bearer_ok("Basic s3cret", "s3cret"));
+    g_assert_false(pb_bearer_ok("Bearer ", "s3cret"));
+    g_assert_false(pb_bearer_ok(NULL, "s3cret"));
+    g_assert_false(pb_bearer_ok("Bearer ", "")); /* no token configured: never a match */
 }
 
 static bool dummy(void *data, const pb_http_request *req, pb_http_response *resp)

@@ -20,7 +20,7 @@
 #include <preboot/http.h>
 #include <preboot/plugin.h>
 
-#include "http-access.h"
+#include "net-access.h"
 #include "http-loop.h"
 #include "http-range.h"
 #include "http-routes.h"
@@ -489,12 +489,12 @@ static enum MHD_Result admit(Http *h, Req *rq)
         return refuse(rq, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
                       MHD_HTTP_HEADER_ALLOW, allow);
     }
-    if (!http_networks_allow(o->networks, &rq->peer)) {
+    if (!pb_networks_allow(o->networks, &rq->peer)) {
         h->host->counter_add(h->c.denied, 1);
         return refuse(rq, MHD_HTTP_FORBIDDEN, "forbidden\n", NULL, NULL);
     }
     if (o->token != NULL &&
-        !http_bearer_ok(
+        !pb_bearer_ok(
             MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
             o->token)) {
         h->host->counter_add(h->c.denied, 1);

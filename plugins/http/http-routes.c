@@ -2,7 +2,7 @@
  * (longest prefix first) beats anything cleverer. */
 #include "http-routes.h"
 
-#include "http-access.h"
+#include "net-access.h"
 
 #include <string.h>
 
@@ -29,7 +29,7 @@ gboolean http_route_opts_from(const pb_http_route_options *o, HttpRouteOpts *out
     if (HAS(flags))
         out->flags = o->flags;
     if (HAS(networks) && o->networks != NULL) {
-        if (!http_networks_valid(o->networks))
+        if (!pb_networks_valid(o->networks))
             return FALSE;
         out->networks = g_strdupv((char **)o->networks);
     }

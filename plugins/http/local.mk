@@ -2,11 +2,10 @@
 ## service other plugins add routes to (include/preboot/http.h).
 prebootinclude_HEADERS += include/preboot/http.h
 
-## Pure parts (routes, Range, access lists): unit-tested and fuzzed alone.
+## Pure parts (routes, Range): unit-tested and fuzzed alone; access lists are lib/net's.
 noinst_LTLIBRARIES += plugins/http/libhttp-core.la
 plugins_http_libhttp_core_la_SOURCES = plugins/http/http-routes.h plugins/http/http-routes.c \
-	plugins/http/http-range.h plugins/http/http-range.c \
-	plugins/http/http-access.h plugins/http/http-access.c
+	plugins/http/http-range.h plugins/http/http-range.c
 plugins_http_libhttp_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 ## Users link lib/net ($(PB_NET_LIBS): pb_addr_*) themselves: one copy per module.
 plugins_http_libhttp_core_la_LIBADD = $(GLIB_LIBS)

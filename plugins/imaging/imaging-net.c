@@ -2,7 +2,7 @@
  * address (IPAddress empty, as novell-pbserv detected it). */
 #include "imaging-net.h"
 
-#include "http-access.h"
+#include "net-access.h"
 #include "net.h"
 
 #include <arpa/inet.h>
@@ -13,7 +13,7 @@
 
 gboolean imaging_networks_valid(const char *const *networks)
 {
-    return http_networks_valid(networks);
+    return pb_networks_valid(networks);
 }
 
 gboolean imaging_network_allows(const char *const *networks, const char *client)
@@ -21,12 +21,12 @@ gboolean imaging_network_allows(const char *const *networks, const char *client)
     PbAddr a;
     if (networks == NULL || client == NULL || !pb_addr_parse(client, 0, &a))
         return FALSE;
-    return http_networks_allow((char *const *)networks, &a);
+    return pb_networks_allow((char *const *)networks, &a);
 }
 
 gboolean imaging_bearer_ok(const char *authorization, const char *token)
 {
-    return http_bearer_ok(authorization, token);
+    return pb_bearer_ok(authorization, token);
 }
 
 void imaging_detect_address(const char *configured, char *out, gsize len)

@@ -13,10 +13,9 @@ plugins_imaging_libimaging_core_la_LIBADD = $(GLIB_LIBS)
 plugin_LTLIBRARIES += plugins/imaging/imaging.la
 plugins_imaging_imaging_la_SOURCES = plugins/imaging/imaging-plugin.c \
 	plugins/imaging/imaging-net.h plugins/imaging/imaging-net.c
-plugins_imaging_imaging_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image \
-	-I$(top_srcdir)/plugins/http
+plugins_imaging_imaging_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 plugins_imaging_imaging_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CFLAGS)
 plugins_imaging_imaging_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
 plugins_imaging_imaging_la_LIBADD = plugins/imaging/libimaging-core.la lib/image/libpbimage.la \
-	plugins/http/libhttp-core.la $(PB_NET_LIBS) $(IMAGE_LIBS)
+	$(PB_NET_LIBS) $(IMAGE_LIBS)
 endif

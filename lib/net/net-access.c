@@ -1,5 +1,5 @@
-/* http-access.c - see http-access.h. */
-#include "http-access.h"
+/* net-access.c - see net-access.h. */
+#include "net-access.h"
 
 #include <string.h>
 
@@ -22,7 +22,7 @@ static gboolean network_valid(const char *cidr)
     return TRUE;
 }
 
-gboolean http_networks_valid(const char *const *networks)
+gboolean pb_networks_valid(const char *const *networks)
 {
     for (guint i = 0; networks != NULL && networks[i] != NULL; i++)
         if (!network_valid(networks[i]))
@@ -30,7 +30,7 @@ gboolean http_networks_valid(const char *const *networks)
     return TRUE;
 }
 
-gboolean http_networks_allow(char *const *networks, const PbAddr *client)
+gboolean pb_networks_allow(char *const *networks, const PbAddr *client)
 {
     if (networks == NULL)
         return TRUE;
@@ -40,7 +40,7 @@ gboolean http_networks_allow(char *const *networks, const PbAddr *client)
     return FALSE;
 }
 
-gboolean http_bearer_ok(const char *authorization, const char *token)
+gboolean pb_bearer_ok(const char *authorization, const char *token)
 {
     if (authorization == NULL || token == NULL || *token == '\0')
         return FALSE;
