@@ -258,6 +258,45 @@ static void test_undoable_work_kept(Fixture *f, gconstpointer data)
     policy_device_clear(&d);
 }
 
+static pb_policy_decision decide_flags(Fixture *f, const PolicyDevice *d, guint32 flags)
+{
+    pb_policy_decision out = {.struct_size = sizeof(out)};
+    g_autoptr(GError) error = NULL;
+    g_assert_true(policy_engine_decide(&f->e, d, flags, 1000, &out, NULL, &error));
+    g_assert_no_error(error);
+    return out;
+}
+
+/* The boot script or pxelinux file hands over a boot program, not imaging work: the imaging
+ * environment it starts asks for the same work and must find it. The imaging plugin's
+ * report (a CONSUME through the service) uses it up; a program is used up by the script. */
+static void test_boot_program_keeps_imaging_work(Fixture *f, gconstpointer data)
+{
+    PolicyDevice d;
+    dev_mac(&d, "52:54:00:0a:00:01");
+    PolicyWork w = {0};
+    g_assert_true(policy_work_parse("restore lab-image once", &w, NULL));
+    g_assert_true(policy_store_assign(f->store, "mac:52:54:00:0a:00:01", &w, 900, NULL));
+    policy_work_clear(&w);
+    const guint32 script = PB_POLICY_REQ_CONSUME | POLICY_REQ_BOOT_PROGRAM;
+    for (int i = 0; i < 2; i++) { /* the script, fetched again after a failed boot */
+        pb_policy_decision r = decide_flags(f, &d, script);
+        g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_RESTORE);
+        g_assert_cmpstr(r.work_arg, ==, "lab-image");
+    }
+    /* the imaging environment's question (the service, dry run), then its report */
+    g_assert_cmpuint(decide_flags(f, &d, 0).work, ==, PB_POLICY_WORK_RESTORE);
+    g_assert_cmpuint(decide_flags(f, &d, PB_POLICY_REQ_CONSUME).work, ==, PB_POLICY_WORK_RESTORE);
+    g_assert_cmpuint(decide_flags(f, &d, script).work, !=, PB_POLICY_WORK_RESTORE);
+
+    g_assert_true(policy_work_parse("program http://192.0.2.1/once.efi once", &w, NULL));
+    g_assert_true(policy_store_assign(f->store, "mac:52:54:00:0a:00:01", &w, 950, NULL));
+    policy_work_clear(&w);
+    g_assert_cmpuint(decide_flags(f, &d, script).work, ==, PB_POLICY_WORK_PROGRAM);
+    g_assert_cmpuint(decide_flags(f, &d, script).work, !=, PB_POLICY_WORK_PROGRAM);
+    policy_device_clear(&d);
+}
+
 /* A device with no work boots its disk after the restore: that serves the just-imaged mark,
  * so work assigned afterwards is handed out at the next boot, not turned away once. */
 static void test_just_imaged_served_by_local_boot(Fixture *f, gconstpointer data)
@@ -962,6 +1001,8 @@ int main(int argc, char **argv)
                fx_teardown);
     g_test_add("/policy/engine/just-imaged", Fixture, NULL, fx_setup, test_just_imaged,
                fx_teardown);
+    g_test_add("/policy/engine/boot-program-keeps-imaging-work", Fixture, NULL, fx_setup,
+               test_boot_program_keeps_imaging_work, fx_teardown);
     g_test_add("/policy/engine/just-imaged-served-by-local-boot", Fixture, NULL, fx_setup,
                test_just_imaged_served_by_local_boot, fx_teardown);
     g_test_add("/policy/engine/identity", Fixture, NULL, fx_setup, test_identity, fx_teardown);

@@ -68,6 +68,7 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
     g_return_val_if_fail(e != NULL && e->rules != NULL && dev != NULL && out != NULL, FALSE);
     const PolicyRules *rules = e->rules;
     gboolean consume = (flags & PB_POLICY_REQ_CONSUME) != 0;
+    gboolean boot_program = (flags & POLICY_REQ_BOOT_PROGRAM) != 0;
     gboolean commit = consume || (flags & PB_POLICY_REQ_COMMIT) != 0;
     guint32 size = out->struct_size;
     if (size < G_STRUCT_OFFSET(pb_policy_decision, device_id)) {
@@ -243,9 +244,11 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
         gboolean clear_mark =
             consume && known && rec.just_imaged &&
             ((d.flags & PB_POLICY_F_JUST_IMAGED) != 0 || d.work == PB_POLICY_WORK_LOCAL);
-        gboolean drop_assignment = consume && doable && assigned_key[0] && assigned.once &&
-                                   !(d.flags & PB_POLICY_F_JUST_IMAGED);
-        gboolean mark = consume && doable && once_key[0];
+        /* A boot program handed over does not use up imaging work: its report does. */
+        gboolean use_work = consume && doable && !(boot_program && is_imaging(d.work));
+        gboolean drop_assignment =
+            use_work && assigned_key[0] && assigned.once && !(d.flags & PB_POLICY_F_JUST_IMAGED);
+        gboolean mark = use_work && once_key[0];
         gboolean step = TRUE;
         if (clear_mark || drop_assignment || mark) {
             /* the device's record and what was used, in one transaction */

@@ -26,6 +26,14 @@ typedef struct {
 gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, guint32 flags,
                               gint64 now, pb_policy_decision *out, GString *why, GError **error);
 
+/* An engine flag beside CONSUME, for the plugin's own boot paths (never on the service):
+ * what was handed over is a boot program (iPXE's script, pxelinux's file), not the work.
+ * Work a boot carries out (program, script, the disk) is consumed as with CONSUME alone;
+ * imaging work (capture, restore, multicast) is not, because the imaging environment that
+ * boot starts asks the imaging server for the same work and must still find it: it is
+ * consumed when the imaging plugin reports its result (a CONSUME through the service). */
+#define POLICY_REQ_BOOT_PROGRAM (1u << 30)
+
 /* Imaging reports a finished job. */
 gboolean policy_engine_report(const PolicyEngine *e, const PolicyDevice *dev, guint32 event,
                               const char *image, gint64 now, GError **error);

@@ -527,7 +527,7 @@ static bool answer_boot_ipxe(Policy *p, const pb_http_service *http, const pb_ht
     const char *host_hdr = http->header(http->ctx, req, "Host");
     pb_policy_decision d = {.struct_size = sizeof(d)};
     g_autofree char *via = g_strdup_printf("http %s %s", req->method, req->client);
-    decide(p, via, dev, commit ? PB_POLICY_REQ_CONSUME : 0, &d);
+    decide(p, via, dev, commit ? PB_POLICY_REQ_CONSUME | POLICY_REQ_BOOT_PROGRAM : 0, &d);
     policy_device_clear(dev);
     g_autofree char *base = g_strdup_printf("http://%s", host_hdr ? host_hdr : "");
     g_autofree char *script = policy_ipxe_script(&p->engine, &d, base);
@@ -592,7 +592,7 @@ static void vfile_finish(void *handle, uint32_t result, uint64_t bytes)
         return;
     }
     pb_policy_decision d = {.struct_size = sizeof(d)};
-    decide(p, f->via, &f->dev, PB_POLICY_REQ_CONSUME, &d);
+    decide(p, f->via, &f->dev, PB_POLICY_REQ_CONSUME | POLICY_REQ_BOOT_PROGRAM, &d);
 }
 
 static void vfile_close(void *handle)
