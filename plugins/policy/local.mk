@@ -50,11 +50,21 @@ endif
 ## The module.
 plugin_LTLIBRARIES += plugins/policy/policy.la
 plugins_policy_policy_la_SOURCES = plugins/policy/policy-plugin.c \
-	plugins/policy/policy-script.h plugins/policy/policy-script.c
+	plugins/policy/policy-script.h plugins/policy/policy-script.c \
+	plugins/policy/policy-static.h plugins/policy/policy-static.c
 plugins_policy_policy_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 plugins_policy_policy_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
 plugins_policy_policy_la_LIBADD = plugins/policy/libpolicy-core.la $(PB_NET_LIBS) \
 	$(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
+
+## The iPXE scripts and pxelinux files (the imaging environment's entries) and the
+## /preboot/ file names, as text.
+check_PROGRAMS += tests/test-policy-script
+TESTS += tests/test-policy-script
+tests_test_policy_script_SOURCES = tests/test-policy-script.c \
+	plugins/policy/policy-script.c plugins/policy/policy-static.c
+tests_test_policy_script_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_test_policy_script_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
 
 ## The modules in the real host, in process: policy with http and tftp (when all three are
 ## built).
