@@ -19,6 +19,8 @@
 #   preboot.device=ID           the device as the policy named it (informational)
 #   preboot.after=reboot|poweroff   after the work succeeded (default reboot)
 #   preboot.onfail=poweroff|shell|reboot  after it failed twice (default poweroff)
+#   preboot.token=TOKEN         the imaging server's upload credential, handed to
+#                               preboot-img as $PREBOOT_TOKEN (when the rules' args set it)
 #   BOOTIF=01-aa-bb-cc-dd-ee-ff the interface the firmware booted from (pxelinux, iPXE)
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -45,6 +47,7 @@ for w in $(cat /proc/cmdline); do
     preboot.after=*) AFTER=${w#*=} ;;
     preboot.onfail=*) ONFAIL=${w#*=} ;;
     preboot.port=*) PORT=${w#*=} ;;
+    preboot.token=*) PREBOOT_TOKEN=${w#*=}; export PREBOOT_TOKEN ;;
     BOOTIF=*) BOOTIF=${w#*=} ;;
     # pxelinux's IPAPPEND 1: ip=CLIENT:BOOTSERVER:GATEWAY:NETMASK; the boot (TFTP) server
     # is the imaging server's host when the menu could not name it.
