@@ -94,6 +94,19 @@ trap 'exit 1' INT TERM HUP
 
 # ---- the environment and the golden disk, before any namespace -----------------------------
 mkdir -p "$T/log" "$T/state" "$T/tftp/preboot"
+# pxelinux for machine C, which boots the environment the pxelinux way (over TFTP).
+PXELINUX=/usr/lib/PXELINUX/pxelinux.0
+LDLINUX=/usr/lib/syslinux/modules/bios/ldlinux.c32
+[ -f "$PXELINUX" ] && [ -f "$LDLINUX" ] || skip_all "pxelinux is missing (Debian packages pxelinux, syslinux-common)"
+cp "$PXELINUX" "$LDLINUX" "$T/tftp/"
+# iPXE hands pxelinux its cached DHCP answer, whose next server is the DHCP server's; this
+# script (served beside the environment) points pxelinux at our TFTP server first.
+cat >"$T/tftp/preboot/pxelinux.ipxe" <<'EOF'
+#!ipxe
+set next-server 10.0.0.1
+set 210:string tftp://10.0.0.1/
+chain tftp://10.0.0.1/pxelinux.0
+EOF
 # shellcheck disable=SC2086
 if ! "$BOOTENV" -q -o "$T/tftp/preboot" --preboot-img "$IMG" --keep "$T/bootenv-tree" \
     ${PB_E2E_BOOTENV_ARGS:-} >"$T/bootenv.out" 2>&1; then
@@ -113,7 +126,7 @@ setup_net() {
     in_ns ip link add br0 type bridge || return 1
     in_ns ip addr add 10.0.0.1/24 dev br0
     in_ns ip link set br0 up
-    for t in tap0 tap1; do
+    for t in tap0 tap1 tap2; do
         in_ns ip tuntap add dev $t mode tap || return 1
         in_ns ip link set $t master br0
         in_ns ip link set $t up
@@ -131,12 +144,17 @@ PORT=8080
 SERVER=10.0.0.1:$PORT
 MAC_A=52:54:00:e2:e5:0a
 MAC_B=52:54:00:e2:e5:0b
+MAC_C=52:54:00:e2:e5:0c
 cat >"$T/rules.yaml" <<EOC
 imaging:
   kernel: preboot/vmlinuz
   initrd: preboot/initrd.img
   args: console=ttyS0 quiet ${PB_E2E_IMAGING_ARGS:-}
 rules:
+  - name: e2e-pxelinux
+    match: {mac: $MAC_C}
+    work: restore golden
+    menu: never
   - name: e2e-lab
     match: {mac: {starts_with: "52:54:00:e2:e5"}}
     work: local
@@ -220,7 +238,7 @@ ip netns exec "$NS_DHCP" dnsmasq --keep-in-foreground --conf-file=/dev/null --po
     >"$T/dnsmasq.out" 2>&1 &
 PIDS="$PIDS $!"
 
-TOTAL=13
+TOTAL=14
 echo "1..$TOTAL"
 size=$(stat -c %s "$T/tftp/preboot/initrd.img")
 [ "$size" -lt $((64 * 1048576)) ] && [ -s "$T/tftp/preboot/vmlinuz" ]
@@ -314,6 +332,22 @@ reached() {
     seen "$1" "preboot-env: network: eth0 $2 10.0.0." &&
         seen "$1" "preboot-env: asking $SERVER for this device's work (attempt 1): preboot-img auto $SERVER"
 }
+
+# pxelinux, BIOS: machine C's one-shot program chains pxelinux.0 (over TFTP);
+# pxelinux asks the policy for pxelinux.cfg/01-MAC, whose rule says "restore golden": it
+# loads the environment over TFTP, with the server and BOOTIF on its command line. C is
+# stopped once the environment asks for its work: that is the part pxelinux decides.
+ctl policy assign $MAC_C program "http://$SERVER/preboot/pxelinux.ipxe" once >/dev/null 2>&1
+start_bios tap2 $MAC_C "$T/golden.img" c1 -no-reboot -snapshot
+QC=$QPID
+wait_for "$BOOT_TIMEOUT" reached c1 $MAC_C
+stop_qemu "$QC"
+# The policy decided the pxelinux file through tftp (not the script), and pxelinux passed
+# the work, the server and the interface on.
+grep -q "tftp .*mac:$MAC_C: restore golden" "$POLLOG" &&
+    seen c1 "preboot-env: work restore golden for mac:$MAC_C, server $SERVER" &&
+    seen c1 "preboot-env: network: eth0 $MAC_C 10.0.0." && reached c1 $MAC_C
+report $? "C (BIOS, pxelinux) got its menu over TFTP and booted the environment from it, which found the server and asked for work"
 
 if [ $IMAGING = no ]; then
     # Both at once: nothing here depends on the other.
