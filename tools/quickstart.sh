@@ -5,7 +5,8 @@
 #                                 shipped default configuration (Ctrl-C stops it)
 #   sh tools/quickstart.sh test   install build and test dependencies, build in _build
 #                                 and run the test suite (make check)
-# Set NO_APT=1 to skip the package installation.
+# Set NO_APT=1 to skip the package installation; BOOTENV=1 (run) also builds the preboot
+# environment for imaging (preboot-bootenv).
 set -eu
 cd "$(dirname "$0")/.."
 what=${1:-}
@@ -24,6 +25,7 @@ if [ "${NO_APT:-0}" != 1 ]; then
     apt-get update -qq
     list=$(packages .ci/apt-packages)
     [ "$what" = test ] && [ -f .ci/apt-packages-test ] && list="$list $(packages .ci/apt-packages-test)"
+    [ "${BOOTENV:-0}" = 1 ] && list="$list kmod cpio partclone"
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $list >/dev/null
 fi
@@ -38,5 +40,12 @@ if [ "$what" = test ]; then
 fi
 make install
 ldconfig 2>/dev/null || true
+# The preboot environment that imaging work boots (preboot-bootenv(8)): opt-in, it downloads
+# the distribution's kernel package.
+if [ "${BOOTENV:-0}" = 1 ]; then
+    /usr/local/sbin/preboot-bootenv
+else
+    echo "quickstart: to image machines, build the preboot environment: preboot-bootenv (or BOOTENV=1)"
+fi
 echo "quickstart: starting prebootd in the foreground (Ctrl-C stops it)"
 exec /usr/local/sbin/prebootd -f
