@@ -7,7 +7,11 @@
 #include "policy-script.h"
 #include "policy-static.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
+#ifdef G_OS_UNIX
+#include <unistd.h> /* symlink(): the Windows build has no such case */
+#endif
 
 static const char rules_yaml[] = "imaging:\n"
                                  "  kernel: preboot/vmlinuz\n"
@@ -232,6 +236,165 @@ static void test_static_names(void)
     g_assert_false(policy_static_name_valid(name));
 }
 
+/* ---- /preboot/ through a stand-in for the http service ---------------------------------- */
+
+typedef struct {
+    unsigned status;
+    GString *body;
+    gboolean ranged;
+    char *allow;
+} FakeAnswer;
+
+static bool fake_add_header(void *ctx, pb_http_response *resp, const char *name, const char *value)
+{
+    FakeAnswer *a = ctx;
+    (void)resp;
+    if (strcmp(name, "Allow") == 0) {
+        g_free(a->allow);
+        a->allow = g_strdup(value);
+    }
+    return true;
+}
+
+static bool fake_respond(void *ctx, pb_http_response *resp, unsigned status, const char *type,
+                         const void *body, size_t len)
+{
+    FakeAnswer *a = ctx;
+    (void)resp;
+    (void)type;
+    a->status = status;
+    g_string_append_len(a->body, body, (gssize)len);
+    return true;
+}
+
+/* Reads the file the way the listener would: in pieces, then frees the handle. */
+static void drain(FakeAnswer *a, uint64_t size, pb_http_read_fn read_fn, pb_http_free_fn free_fn,
+                  void *handle)
+{
+    char buf[7];
+    uint64_t off = 0;
+    int64_t n;
+    while ((n = read_fn(handle, off, buf, sizeof(buf))) > 0) {
+        g_string_append_len(a->body, buf, (gssize)n);
+        off += (uint64_t)n;
+    }
+    g_assert_cmpint(n, ==, 0);
+    g_assert_cmpuint(off, ==, size);
+    /* A range: the second half again, from an offset. */
+    if (size > 4) {
+        n = read_fn(handle, size / 2, buf, 3);
+        g_assert_cmpint(n, ==, 3);
+        g_assert_cmpmem(buf, 3, a->body->str + size / 2, 3);
+    }
+    free_fn(handle);
+}
+
+static bool fake_stream(void *ctx, pb_http_response *resp, unsigned status, const char *type,
+                        int64_t size, pb_http_read_fn read_fn, pb_http_free_fn free_fn,
+                        void *handle)
+{
+    FakeAnswer *a = ctx;
+    (void)resp;
+    (void)type;
+    a->status = status;
+    drain(a, (uint64_t)size, read_fn, free_fn, handle);
+    return true;
+}
+
+static bool fake_range(void *ctx, const pb_http_request *req, pb_http_response *resp,
+                       const char *type, uint64_t size, pb_http_read_fn read_fn,
+                       pb_http_free_fn free_fn, void *handle)
+{
+    FakeAnswer *a = ctx;
+    (void)req;
+    (void)resp;
+    (void)type;
+    a->status = 200;
+    a->ranged = TRUE;
+    drain(a, size, read_fn, free_fn, handle);
+    return true;
+}
+
+static FakeAnswer serve(const char *dir, const char *method, const char *path, gboolean v3)
+{
+    FakeAnswer a = {.body = g_string_new(NULL)};
+    pb_http_service http = {.struct_size = sizeof(http), .ctx = &a};
+    http.add_header = fake_add_header;
+    http.respond = fake_respond;
+    http.respond_stream = fake_stream;
+    if (v3)
+        http.respond_range = fake_range;
+    else /* an older listener: its struct ends before the version 3 callbacks */
+        http.struct_size = G_STRUCT_OFFSET(pb_http_service, route_add_ex);
+    pb_http_request req = {.struct_size = sizeof(req), .method = method, .path = path};
+    g_assert_true(policy_static_serve(&http, dir, &req, NULL));
+    return a;
+}
+
+static void answer_clear(FakeAnswer *a)
+{
+    g_string_free(a->body, TRUE);
+    g_free(a->allow);
+}
+
+static void test_static_serve(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *top = g_dir_make_tmp("policy-static-XXXXXX", &error);
+    g_assert_no_error(error);
+    g_autofree char *dir = g_build_filename(top, "preboot", NULL);
+    g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
+    g_autofree char *kernel = g_build_filename(dir, "vmlinuz", NULL);
+    g_autofree char *secret = g_build_filename(top, "secret", NULL);
+    g_autofree char *link = g_build_filename(dir, "link", NULL);
+    g_autofree char *sub = g_build_filename(dir, "sub", NULL);
+    g_autofree char *tmp = g_build_filename(dir, ".initrd.img.tmp", NULL);
+    const char text[] = "a kernel, of sorts: 0123456789abcdefghij";
+    g_assert_true(g_file_set_contents(kernel, text, -1, NULL));
+    g_assert_true(g_file_set_contents(secret, "secret", -1, NULL));
+    g_assert_true(g_file_set_contents(tmp, "half", -1, NULL));
+#ifdef G_OS_UNIX
+    g_assert_cmpint(symlink(secret, link), ==, 0);
+#endif
+    g_assert_cmpint(g_mkdir(sub, 0755), ==, 0);
+
+    for (int v3 = 0; v3 <= 1; v3++) {
+        FakeAnswer a = serve(dir, "GET", "/preboot/vmlinuz", v3);
+        g_assert_cmpuint(a.status, ==, 200);
+        g_assert_cmpstr(a.body->str, ==, text);
+        g_assert_cmpint(a.ranged, ==, v3);
+        answer_clear(&a);
+    }
+    const char *refused[] = {"/preboot/link",  "/preboot/sub",     "/preboot/../secret",
+                             "/preboot/",      "/preboot/missing", "/preboot/.initrd.img.tmp",
+                             "/preboot/sub/x", "/other/vmlinuz"};
+    for (gsize i = 0; i < G_N_ELEMENTS(refused); i++) {
+        FakeAnswer a = serve(dir, "GET", refused[i], TRUE);
+        g_assert_cmpuint(a.status, ==, 404);
+        g_assert_null(strstr(a.body->str, "secret"));
+        answer_clear(&a);
+    }
+    /* Not configured: nothing is served. */
+    FakeAnswer none = serve("", "GET", "/preboot/vmlinuz", TRUE);
+    g_assert_cmpuint(none.status, ==, 404);
+    answer_clear(&none);
+    FakeAnswer post = serve(dir, "POST", "/preboot/vmlinuz", TRUE);
+    g_assert_cmpuint(post.status, ==, 405);
+    g_assert_cmpstr(post.allow, ==, "GET, HEAD");
+    answer_clear(&post);
+    FakeAnswer head = serve(dir, "HEAD", "/preboot/vmlinuz", TRUE);
+    g_assert_cmpuint(head.status, ==, 200);
+    answer_clear(&head);
+
+    g_unlink(link);
+    g_unlink(kernel);
+    g_unlink(tmp);
+    g_rmdir(sub);
+    g_rmdir(dir);
+    g_unlink(secret);
+    g_rmdir(top);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -244,5 +407,6 @@ int main(int argc, char **argv)
     g_test_add_func("/policy-script/pxelinux", test_pxelinux);
     g_test_add_func("/policy-script/server-valid", test_server_valid);
     g_test_add_func("/policy-script/static-names", test_static_names);
+    g_test_add_func("/policy-script/static-serve", test_static_serve);
     return g_test_run();
 }
