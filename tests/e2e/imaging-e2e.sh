@@ -166,6 +166,10 @@ PLUGIN_PATH="$top_builddir/plugins/proxydhcp, $top_builddir/plugins/tftp, $top_b
 IMAGING_ENTRY=""
 if [ $IMAGING = yes ]; then
     PLUGIN_PATH="$PLUGIN_PATH, $top_builddir/plugins/imaging"
+    # The imaging plugin's backend (libpreboot-local), wherever the build put it.
+    for d in "$top_builddir"/backends/*/; do
+        [ -d "$d" ] && PLUGIN_PATH="$PLUGIN_PATH, ${d%/}"
+    done
     IMAGING_ENTRY="  - ${PB_E2E_IMAGING_YAML:-{module: imaging, log_level: 2\}}"
 fi
 cat >"$T/preboot.yaml" <<EOC
@@ -280,6 +284,9 @@ start_bios() { # tap mac disk log [extra...]
     LAST_SERIAL=$T/$log.serial
 }
 # UEFI machine: OVMF with its own variables, iPXE's EFI ROM, network first, then the disk.
+# OVMF's own IPv4/IPv6 stack is off (fw_cfg): iPXE is the network boot, and when its script
+# hands back ("boot the local disk") the next boot option is the disk, not OVMF's own PXE and
+# HTTP boot over iPXE's network driver, which would each wait a minute for nothing.
 start_uefi() { # tap mac disk log [extra...]
     tap=$1 mac=$2 disk=$3 log=$4
     shift 4
@@ -289,6 +296,8 @@ start_uefi() { # tap mac disk log [extra...]
         -drive if=pflash,format=raw,readonly=on,file="$OVMF_CODE" \
         -drive if=pflash,format=raw,file="$T/$mac.vars" \
         -drive file="$disk",format=raw,if=none,id=d0 -device virtio-blk-pci,drive=d0,bootindex=2 \
+        -fw_cfg name=opt/org.tianocore/IPv4Support,string=no \
+        -fw_cfg name=opt/org.tianocore/IPv6Support,string=no \
         $(nic "$tap" "$mac" 1) "$@" </dev/null >"$T/$log.serial" 2>&1 &
     QPID=$!
     PIDS="$PIDS $QPID"
