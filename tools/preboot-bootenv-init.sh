@@ -90,7 +90,11 @@ maintenance() {
 bootmac=$(echo "$BOOTIF" | sed -n 's/^01-//p' | tr '-' ':' | tr 'A-F' 'a-f')
 i=0
 while [ $i -lt 20 ]; do
-    ls /sys/class/net | grep -qv '^lo$' && break
+    found=""
+    for d in /sys/class/net/*; do
+        [ "${d##*/}" = lo ] || found=1
+    done
+    [ -n "$found" ] && break
     sleep 0.5
     i=$((i + 1))
 done

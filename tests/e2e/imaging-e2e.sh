@@ -483,6 +483,7 @@ stop_qemu "$QB"
 [ $a2 = 0 ] && [ $b2 = 0 ] && cmp -s "$T/a.img" "$T/b.img"
 report $? "4. golden-v2 captured from A and restored onto B, which boots it; the disks are equal"
 ctl imaging log --json >"$T/log2.json" 2>&1
+# shellcheck disable=SC2046 # "result bytes" into $1 $2
 set -- $(py_log "$T/log2.json" $MAC_B restore)
 [ "${1:-}" = ok ] && [ "${2:--1}" -ge 0 ] && [ "${2:--1}" -lt $((DISK_BYTES / 8)) ]
 report $? "4. B's second restore was a delta: ${2:-?} bytes written of a $DISK_BYTES-byte disk"
