@@ -66,6 +66,23 @@ tests_test_policy_script_SOURCES = tests/test-policy-script.c \
 tests_test_policy_script_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
 tests_test_policy_script_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
 
+## What a client controls in its script (Host header) and the /preboot/ names, fuzzed.
+TESTS += tests/fuzz/replay-policy-script
+check_PROGRAMS += tests/fuzz/replay-policy-script
+tests_fuzz_replay_policy_script_SOURCES = tests/fuzz/fuzz-policy-script.c tests/fuzz/replay-main.c \
+	plugins/policy/policy-script.c plugins/policy/policy-static.c
+tests_fuzz_replay_policy_script_CPPFLAGS = $(POLICY_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"policy-script\"
+tests_fuzz_replay_policy_script_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-policy-script
+tests_fuzz_fuzz_policy_script_SOURCES = tests/fuzz/fuzz-policy-script.c \
+	plugins/policy/policy-script.c plugins/policy/policy-static.c
+tests_fuzz_fuzz_policy_script_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_fuzz_fuzz_policy_script_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_policy_script_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_policy_script_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
+endif
+
 ## The modules in the real host, in process: policy with http and tftp (when all three are
 ## built).
 if BUILD_HTTP
