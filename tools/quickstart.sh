@@ -7,7 +7,8 @@
 #                                 serves as preboot (Ctrl-C stops it)
 #   sh tools/quickstart.sh test   install build and test dependencies, build in _build
 #                                 and run the test suite (make check)
-# Set NO_APT=1 to skip the package installation.
+# Set NO_APT=1 to skip the package installation; BOOTENV=1 (run) also builds the preboot
+# environment for imaging (preboot-bootenv).
 set -eu
 cd "$(dirname "$0")/.."
 what=${1:-}
@@ -26,6 +27,7 @@ if [ "${NO_APT:-0}" != 1 ]; then
     apt-get update -qq
     list=$(packages .ci/apt-packages)
     [ "$what" = test ] && [ -f .ci/apt-packages-test ] && list="$list $(packages .ci/apt-packages-test)"
+    [ "${BOOTENV:-0}" = 1 ] && list="$list kmod cpio partclone"
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $list >/dev/null
 fi
@@ -49,6 +51,13 @@ conf=/usr/local/etc/preboot/preboot.yaml
 if ! grep -q '^[[:space:]]*user:' "$conf"; then
     echo "quickstart: warning: $conf (kept from an earlier install) names no user:" \
         "prebootd will run as root; compare it with $conf.dist" >&2
+fi
+# The preboot environment that imaging work boots (preboot-bootenv(8)): opt-in, it downloads
+# the distribution's kernel package.
+if [ "${BOOTENV:-0}" = 1 ]; then
+    /usr/local/sbin/preboot-bootenv
+else
+    echo "quickstart: to image machines, build the preboot environment: preboot-bootenv (or BOOTENV=1)"
 fi
 echo "quickstart: starting prebootd in the foreground as user preboot (Ctrl-C stops it)"
 exec /usr/local/sbin/prebootd -f -c "$conf"

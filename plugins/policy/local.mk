@@ -60,7 +60,8 @@ endif
 ## The module.
 plugin_LTLIBRARIES += plugins/policy/policy.la
 plugins_policy_policy_la_SOURCES = plugins/policy/policy-plugin.c \
-	plugins/policy/policy-script.h plugins/policy/policy-script.c
+	plugins/policy/policy-script.h plugins/policy/policy-script.c \
+	plugins/policy/policy-static.h plugins/policy/policy-static.c
 plugins_policy_policy_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 plugins_policy_policy_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 ## PrebootServer: over libcurl when there is one, else a stub that logs and lets the rules
@@ -77,6 +78,32 @@ EXTRA_DIST += plugins/policy/policy-remote.c plugins/policy/policy-remote-none.c
 plugins_policy_policy_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
 plugins_policy_policy_la_LIBADD = plugins/policy/libpolicy-core.la $(PB_NET_LIBS) \
 	$(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS) $(POLICY_CURL_LIBS)
+
+## The iPXE scripts and pxelinux files (the imaging environment's entries) and the
+## /preboot/ file names, as text.
+check_PROGRAMS += tests/test-policy-script
+TESTS += tests/test-policy-script
+tests_test_policy_script_SOURCES = tests/test-policy-script.c \
+	plugins/policy/policy-script.c plugins/policy/policy-static.c
+tests_test_policy_script_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_test_policy_script_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
+
+## What a client controls in its script (Host header) and the /preboot/ names, fuzzed.
+TESTS += tests/fuzz/replay-policy-script
+check_PROGRAMS += tests/fuzz/replay-policy-script
+tests_fuzz_replay_policy_script_SOURCES = tests/fuzz/fuzz-policy-script.c tests/fuzz/replay-main.c \
+	plugins/policy/policy-script.c plugins/policy/policy-static.c
+tests_fuzz_replay_policy_script_CPPFLAGS = $(POLICY_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"policy-script\"
+tests_fuzz_replay_policy_script_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-policy-script
+tests_fuzz_fuzz_policy_script_SOURCES = tests/fuzz/fuzz-policy-script.c \
+	plugins/policy/policy-script.c plugins/policy/policy-static.c
+tests_fuzz_fuzz_policy_script_CPPFLAGS = $(POLICY_TEST_CPPFLAGS)
+tests_fuzz_fuzz_policy_script_CFLAGS = $(AM_CFLAGS) -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_policy_script_LDFLAGS = -fsanitize=fuzzer,address,undefined
+tests_fuzz_fuzz_policy_script_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)
+endif
 
 ## The modules in the real host, in process: policy with http and tftp (when all three are
 ## built).

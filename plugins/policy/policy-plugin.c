@@ -15,6 +15,7 @@
 #include "policy-remote.h"
 #include "policy-rules.h"
 #include "policy-script.h"
+#include "policy-static.h"
 #include "policy-store.h"
 #include <preboot/tftp.h>
 
@@ -99,6 +100,13 @@ static const pb_param params[] = {
      .type = PB_PARAM_BOOL,
      .def = "yes",
      .help = "Serve pxelinux.cfg/01-<mac> files through the tftp plugin."},
+    {.name = "bootenv_directory",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "Directory served read-only under /preboot/ on the HTTP listener: the preboot "
+             "environment that preboot-bootenv(8) builds (vmlinuz, initrd.img), which iPXE "
+             "fetches over HTTP. Empty: not served."},
     {.name = "max_devices",
      .type = PB_PARAM_INT,
      .def = "100000",
@@ -119,6 +127,7 @@ typedef struct {
     gboolean amt;
     char *rules_file; /* resolved; "" = built-in */
     char *state_database;
+    char *bootenv_directory;
     gint64 port;
     gboolean http, pxelinux;
     guint max_devices;
@@ -148,7 +157,7 @@ typedef struct {
     pb_service_watch *http_watch, *tftp_watch;
     const pb_http_service *http;
     const pb_tftp_service *tftp;
-    bool http_routed, tftp_hooked;
+    bool http_routed, tftp_hooked, static_routed;
     guint16 bound_port;
     PolicyRemote *remote; /* PrebootServer, or NULL */
     char *remote_config;  /* what remote was made from: "ADDR PORT TIMEOUT" */
@@ -166,6 +175,7 @@ static void settings_clear(Settings *s)
     g_free(s->preboot_server);
     g_free(s->rules_file);
     g_free(s->state_database);
+    g_free(s->bootenv_directory);
     memset(s, 0, sizeof(*s));
 }
 
@@ -182,6 +192,7 @@ static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
     else
         s->rules_file = g_build_filename(PB_SYSCONFDIR, rf, NULL);
     s->state_database = g_strdup(h->config_string(cfg, "state_database"));
+    s->bootenv_directory = g_strdup(h->config_string(cfg, "bootenv_directory"));
     s->port = h->config_int(cfg, "port");
     s->http = h->config_bool(cfg, "http");
     s->pxelinux = h->config_bool(cfg, "pxelinux_files");
@@ -605,6 +616,21 @@ static void vfile_close(void *handle)
     g_free(f);
 }
 
+/* Where the imaging environment finds the HTTP listener: "HOST:PORT", or ":PORT" when it
+ * listens on every address and the policy has no local_interface either (the environment
+ * then uses the TFTP server's address), or NULL without a listener. */
+static char *pxelinux_server(Policy *p)
+{
+    const pb_http_service *h = p->http;
+    if (h == NULL || !PB_HAS_FIELD(pb_http_service, h, listen_address) || h->listen_port == NULL)
+        return NULL;
+    const char *addr = h->listen_address != NULL ? h->listen_address(h->ctx) : "";
+    if (addr == NULL || *addr == '\0')
+        addr = p->set.local_interface;
+    gboolean v6 = strchr(addr, ':') != NULL;
+    return g_strdup_printf("%s%s%s:%u", v6 ? "[" : "", addr, v6 ? "]" : "", h->listen_port(h->ctx));
+}
+
 static int open_pxelinux(void *data, const pb_tftp_open_request *req, pb_tftp_vfile *out)
 {
     Policy *p = data;
@@ -624,7 +650,8 @@ static int open_pxelinux(void *data, const pb_tftp_open_request *req, pb_tftp_vf
         g_free(f);
         return 0; /* not ours to answer: pxelinux goes on to its next file name */
     }
-    char *text = policy_pxelinux_cfg(&p->engine, &f->d);
+    g_autofree char *server = pxelinux_server(p);
+    char *text = policy_pxelinux_cfg_server(&p->engine, &f->d, server);
     gsize len = strlen(text);
     f->text = g_bytes_new_take(text, len);
     f->p = p;
@@ -675,6 +702,39 @@ static bool boot_ipxe_route_add(const pb_http_service *http, Policy *p)
     return http->route_add(http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
 }
 
+/* /preboot/: the environment's files (policy-static.c), read-only, GET and HEAD. */
+static bool serve_static(void *data, const pb_http_request *req, pb_http_response *resp)
+{
+    Policy *p = data;
+    const pb_http_service *http =
+        p->host->service_lookup(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, NULL);
+    return http != NULL && policy_static_serve(http, p->set.bootenv_directory, req, resp);
+}
+
+static void static_unroute(Policy *p)
+{
+    if (p->http != NULL && p->static_routed)
+        p->http->route_remove(p->http->ctx, POLICY_STATIC_PREFIX, serve_static, p);
+    p->static_routed = false;
+}
+
+static void static_sync(Policy *p)
+{
+    bool want = p->http != NULL && *p->set.bootenv_directory != '\0';
+    if (want && !p->static_routed) {
+        const pb_http_route_options o = {.struct_size = sizeof(o), .methods = PB_HTTP_M_GET};
+        p->static_routed =
+            PB_HAS_FIELD(pb_http_service, p->http, route_add_ex) && p->http->route_add_ex != NULL
+                ? p->http->route_add_ex(p->http->ctx, POLICY_STATIC_PREFIX, serve_static, p, &o)
+                : p->http->route_add(p->http->ctx, POLICY_STATIC_PREFIX, serve_static, p);
+        if (p->static_routed)
+            p->host->log(p->inst, PB_LOG_CRITICAL, "serving %s on the HTTP listener as %s",
+                         p->set.bootenv_directory, POLICY_STATIC_PREFIX);
+    } else if (!want) {
+        static_unroute(p);
+    }
+}
+
 /* Puts our route and file provider on what runs now, or takes them off when a reload
  * turned them off. The watches below say what runs: no polling, no pointer compares. */
 static void sync_hooks(Policy *p)
@@ -695,6 +755,7 @@ static void sync_hooks(Policy *p)
         pxelinux_unhook(p->tftp, p);
         p->tftp_hooked = false;
     }
+    static_sync(p);
 }
 
 /* http started (at once when it runs already), restarted (a new generation: its routes
@@ -706,6 +767,7 @@ static void on_http(void *data, unsigned event, const char *name, uint32_t versi
     if (p->http != NULL && p->http_routed)
         p->http->route_remove(p->http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
     p->http_routed = false;
+    static_unroute(p);
     p->http = event == PB_SERVICE_APPEARED ? iface : NULL;
     p->host->log(p->inst, PB_LOG_REQUEST,
                  "service %s version %u %s (generation %" G_GUINT64_FORMAT ")", name, version,
@@ -733,6 +795,7 @@ static void unhook(Policy *p)
         p->http->route_remove(p->http->ctx, BOOT_IPXE, serve_boot_ipxe, p);
     if (p->tftp != NULL && p->tftp_hooked)
         pxelinux_unhook(p->tftp, p);
+    static_unroute(p);
     p->http_routed = p->tftp_hooked = false;
     p->host->service_unwatch(p->http_watch);
     p->host->service_unwatch(p->tftp_watch);

@@ -954,6 +954,11 @@ void policy_rules_build_index(PolicyRules *rules); /* policy-match.c */
 PolicyRules *policy_rules_new_default(void)
 {
     PolicyRules *r = rules_new("(built-in)");
+    /* Without a rules file, the imaging environment is where preboot-bootenv(8) puts it
+     * (under the TFTP root, served over HTTP by bootenv_directory): building it is all it
+     * takes to image a machine. */
+    r->imaging_kernel = g_strdup(POLICY_BOOTENV_KERNEL);
+    r->imaging_initrd = g_strdup(POLICY_BOOTENV_INITRD);
     policy_rules_build_index(r);
     return r;
 }

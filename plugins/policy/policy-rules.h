@@ -127,6 +127,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PolicyRules, policy_rules_free)
 /* The built-in rules when no rules file is configured: everyone boots the local disk. */
 PolicyRules *policy_rules_new_default(void);
 
+/* The built-in rules' imaging environment: preboot-bootenv(8)'s output, relative to the TFTP
+ * root (pxelinux) and to the HTTP listener's /preboot/ route (iPXE). */
+#define POLICY_BOOTENV_KERNEL "preboot/vmlinuz"
+#define POLICY_BOOTENV_INITRD "preboot/initrd.img"
+
 const PolicyMenu *policy_rules_menu(const PolicyRules *rules, const char *name);
 
 /* Parses "local", "restore IMAGE", "capture IMAGE", "multicast SESSION", "script NAME",

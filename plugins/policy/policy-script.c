@@ -35,8 +35,74 @@ static gboolean same_work(const pb_policy_menu_entry *me, const pb_policy_decisi
            (d->work == PB_POLICY_WORK_LOCAL || strcmp(me->work_arg, d->work_arg) == 0);
 }
 
+/* "host", "host:port", "[v6]:port": what a Host header or a listener address may be. Anything
+ * else (a client's made-up Host header) is not put into a script or a command line. */
+gboolean policy_server_valid(const char *s)
+{
+    if (s == NULL || *s == '\0' || strlen(s) > 255)
+        return FALSE;
+    for (const char *p = s; *p; p++)
+        if (!g_ascii_isalnum(*p) && strchr(".-:[]", *p) == NULL)
+            return FALSE;
+    return TRUE;
+}
+
+/* "http://10.0.0.1:8080" -> "10.0.0.1:8080"; NULL when it is not a plain http base. */
+static char *server_of(const char *base)
+{
+    if (base == NULL || !g_str_has_prefix(base, "http://"))
+        return NULL;
+    const char *h = base + strlen("http://");
+    return policy_server_valid(h) ? g_strdup(h) : NULL;
+}
+
+/* A path of the rules' imaging: section as iPXE fetches it: URLs as they are, a relative
+ * path ("preboot/vmlinuz", the preboot-bootenv(8) output under the TFTP root) from the
+ * HTTP listener the script came from, which serves that directory (bootenv_directory). */
+static char *bootenv_url(const char *path, const char *server)
+{
+    g_autofree char *p = clean(path);
+    if (strstr(p, "://") != NULL || server == NULL)
+        return g_steal_pointer(&p);
+    const char *rel = p;
+    while (*rel == '/')
+        rel++;
+    return g_strdup_printf("http://%s/%s", server, rel);
+}
+
+/* Boots the imaging environment for work (a policy_work_name, or "maintenance"). BOOTIF
+ * names the interface iPXE booted from (as pxelinux's IPAPPEND 2 does), so the environment
+ * asks DHCP there first; initrd= lets an EFI stub kernel find the initrd iPXE registered
+ * under that name. */
+static void ipxe_bootenv(GString *o, const PolicyEngine *e, const char *work, const char *a,
+                         const char *id, const char *base)
+{
+    const PolicyRules *r = e->rules;
+    g_autofree char *server = server_of(base);
+    g_autofree char *k = bootenv_url(r->imaging_kernel, server);
+    g_autofree char *args = clean(r->imaging_args);
+    g_autofree char *i = r->imaging_initrd ? bootenv_url(r->imaging_initrd, server) : NULL;
+    g_autofree char *iname = NULL;
+    if (i != NULL) {
+        const char *slash = strrchr(i, '/');
+        iname = g_strndup(slash ? slash + 1 : i, strcspn(slash ? slash + 1 : i, "?#"));
+    }
+    g_string_append_printf(o, "echo preboot: %s%s%s\nkernel %s", work, *a ? " " : "", a, k);
+    if (iname != NULL && *iname)
+        g_string_append_printf(o, " initrd=%s", iname);
+    if (*args)
+        g_string_append_printf(o, " %s", args);
+    g_string_append_printf(o, " preboot.work=%s preboot.arg=%s preboot.device=%s", work, a, id);
+    if (server != NULL)
+        g_string_append_printf(o, " preboot.server=%s", server);
+    g_string_append(o, " BOOTIF=01-${netX/mac:hexhyp} || goto failed\n");
+    if (i != NULL)
+        g_string_append_printf(o, "initrd %s || goto failed\n", i);
+    g_string_append(o, "boot || goto failed\n");
+}
+
 static void ipxe_work(GString *o, const PolicyEngine *e, guint32 work, const char *arg,
-                      const char *device_id)
+                      const char *device_id, const char *base)
 {
     const PolicyRules *r = e->rules;
     g_autofree char *a = clean(arg);
@@ -61,18 +127,7 @@ static void ipxe_work(GString *o, const PolicyEngine *e, guint32 work, const cha
                                policy_work_name(work), a);
         return;
     }
-    g_autofree char *k = clean(r->imaging_kernel);
-    g_autofree char *args = clean(r->imaging_args);
-    g_string_append_printf(o,
-                           "echo preboot: %s %s\nkernel %s%s%s preboot.work=%s "
-                           "preboot.arg=%s preboot.device=%s || goto failed\n",
-                           policy_work_name(work), a, k, *args ? " " : "", args,
-                           policy_work_name(work), a, id);
-    if (r->imaging_initrd != NULL) {
-        g_autofree char *i = clean(r->imaging_initrd);
-        g_string_append_printf(o, "initrd %s || goto failed\n", i);
-    }
-    g_string_append(o, "boot || goto failed\n");
+    ipxe_bootenv(o, e, policy_work_name(work), a, id, base);
 }
 
 char *policy_ipxe_script(const PolicyEngine *e, const pb_policy_decision *d, const char *server_url)
@@ -81,7 +136,6 @@ char *policy_ipxe_script(const PolicyEngine *e, const pb_policy_decision *d, con
     g_autofree char *rule = clean(d->rule);
     g_autofree char *id = clean(d->device_id);
     g_string_append_printf(o, "# preboot policy for %s, decided by %s\n", *id ? id : "?", rule);
-    (void)server_url;
     if (d->action == PB_POLICY_IGNORE) {
         g_string_append(o, "echo preboot: this device is not served here\nexit 1\n");
         return g_string_free(o, FALSE);
@@ -109,6 +163,10 @@ char *policy_ipxe_script(const PolicyEngine *e, const pb_policy_decision *d, con
             }
             n++;
         }
+        /* The legacy "imaging maintenance mode": the environment's prompt, whatever the
+         * work, whenever there is an environment to boot. */
+        if (e->rules->imaging_kernel != NULL)
+            g_string_append(o, "item maintenance " POLICY_LABEL_MAINTENANCE "\n");
         g_string_append_printf(o,
                                "choose --timeout %u --default work target && goto ${target} || "
                                "goto work\n",
@@ -118,17 +176,44 @@ char *policy_ipxe_script(const PolicyEngine *e, const pb_policy_decision *d, con
             if (same_work(&me, d))
                 continue;
             g_string_append_printf(o, ":e%u\n", i);
-            ipxe_work(o, e, me.work, me.work_arg, d->device_id);
+            ipxe_work(o, e, me.work, me.work_arg, d->device_id, server_url);
+        }
+        if (e->rules->imaging_kernel != NULL) {
+            g_autofree char *id2 = clean(d->device_id);
+            g_string_append(o, ":maintenance\n");
+            ipxe_bootenv(o, e, "maintenance", "", id2, server_url);
         }
     }
     g_string_append(o, ":work\n");
-    ipxe_work(o, e, d->work, d->work_arg, d->device_id);
+    ipxe_work(o, e, d->work, d->work_arg, d->device_id, server_url);
     g_string_append(o, ":failed\necho preboot: that failed; booting the local disk\nexit 0\n");
     return g_string_free(o, FALSE);
 }
 
+/* The imaging environment over TFTP: a relative kernel path is taken from the TFTP root,
+ * where preboot-bootenv(8) writes. IPAPPEND 3 adds ip= (the TFTP server, the environment's
+ * fallback for the imaging server's host) and BOOTIF= (the interface that booted). server:
+ * "HOST:PORT" of the HTTP listener, ":PORT" when its host is unknown, or NULL. */
+static void pxelinux_bootenv(GString *o, const PolicyEngine *e, const char *work, const char *a,
+                             const char *id, const char *server)
+{
+    const PolicyRules *r = e->rules;
+    g_autofree char *k = clean(r->imaging_kernel);
+    g_autofree char *args = clean(r->imaging_args);
+    g_autofree char *i = clean(r->imaging_initrd);
+    g_string_append_printf(o,
+                           "  KERNEL %s\n  APPEND%s%s%s%s preboot.work=%s preboot.arg=%s "
+                           "preboot.device=%s",
+                           k, *i ? " initrd=" : "", i, *args ? " " : "", args, work, a, id);
+    if (server != NULL && server[0] == ':' && policy_server_valid(server + 1))
+        g_string_append_printf(o, " preboot.port=%s", server + 1);
+    else if (policy_server_valid(server))
+        g_string_append_printf(o, " preboot.server=%s", server);
+    g_string_append(o, "\n  IPAPPEND 3\n");
+}
+
 static void pxelinux_work(GString *o, const PolicyEngine *e, guint32 work, const char *arg,
-                          const char *device_id)
+                          const char *device_id, const char *server)
 {
     const PolicyRules *r = e->rules;
     g_autofree char *a = clean(arg);
@@ -140,18 +225,17 @@ static void pxelinux_work(GString *o, const PolicyEngine *e, guint32 work, const
     } else if (r->imaging_kernel == NULL) {
         g_string_append(o, "  # no imaging: kernel in the rules file\n  LOCALBOOT 0\n");
     } else {
-        g_autofree char *k = clean(r->imaging_kernel);
-        g_autofree char *args = clean(r->imaging_args);
-        g_autofree char *i = clean(r->imaging_initrd);
-        g_string_append_printf(o,
-                               "  KERNEL %s\n  APPEND%s%s%s%s preboot.work=%s preboot.arg=%s "
-                               "preboot.device=%s\n",
-                               k, *i ? " initrd=" : "", i, *args ? " " : "", args,
-                               policy_work_name(work), a, id);
+        pxelinux_bootenv(o, e, policy_work_name(work), a, id, server);
     }
 }
 
 char *policy_pxelinux_cfg(const PolicyEngine *e, const pb_policy_decision *d)
+{
+    return policy_pxelinux_cfg_server(e, d, NULL);
+}
+
+char *policy_pxelinux_cfg_server(const PolicyEngine *e, const pb_policy_decision *d,
+                                 const char *server)
 {
     GString *o = g_string_new(NULL);
     g_autofree char *rule = clean(d->rule);
@@ -166,14 +250,19 @@ char *policy_pxelinux_cfg(const PolicyEngine *e, const pb_policy_decision *d)
     g_string_append(o, "LABEL work\n  MENU LABEL ");
     work_desc(o, d->work, d->work_arg);
     g_string_append(o, "\n");
-    pxelinux_work(o, e, d->work, d->work_arg, d->device_id);
+    pxelinux_work(o, e, d->work, d->work_arg, d->device_id, server);
     pb_policy_menu_entry me = {.struct_size = sizeof(me)};
     for (guint n = 0; policy_engine_menu_entry(e, d->menu_name, n, &me); n++) {
         if (same_work(&me, d))
             continue;
         g_autofree char *label = clean(me.label);
         g_string_append_printf(o, "LABEL e%u\n  MENU LABEL %s\n", n, label);
-        pxelinux_work(o, e, me.work, me.work_arg, d->device_id);
+        pxelinux_work(o, e, me.work, me.work_arg, d->device_id, server);
+    }
+    /* At the boot: prompt (or in menu.c32) the user may type "maintenance". */
+    if (d->menu != PB_POLICY_MENU_NEVER && e->rules->imaging_kernel != NULL) {
+        g_string_append(o, "LABEL maintenance\n  MENU LABEL " POLICY_LABEL_MAINTENANCE "\n");
+        pxelinux_bootenv(o, e, "maintenance", "", id, server);
     }
     return g_string_free(o, FALSE);
 }

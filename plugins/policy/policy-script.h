@@ -16,6 +16,18 @@ char *policy_ipxe_script(const PolicyEngine *e, const pb_policy_decision *d,
 
 /* A pxelinux.cfg/01-<mac> file for decision d. */
 char *policy_pxelinux_cfg(const PolicyEngine *e, const pb_policy_decision *d);
+/* The same, telling the imaging environment where the imaging server is: server is the
+ * HTTP listener as "HOST:PORT", ":PORT" when only the port is known (the environment then
+ * takes the TFTP server's address), or NULL. */
+char *policy_pxelinux_cfg_server(const PolicyEngine *e, const pb_policy_decision *d,
+                                 const char *server);
+
+/* TRUE for "host", "host:port" or "[v6]:port" spelled in letters, digits and ".-:[]": what
+ * may go into a script as the server's name (a Host header is the client's to make up). */
+gboolean policy_server_valid(const char *s);
+
+/* The menu entry that boots the imaging environment's maintenance prompt. */
+#define POLICY_LABEL_MAINTENANCE "Imaging maintenance"
 
 /* "pxelinux.cfg/01-52-54-00-12-34-56" -> "52:54:00:12:34:56"; FALSE for other names. */
 gboolean policy_pxelinux_mac(const char *path, char mac[24]);
