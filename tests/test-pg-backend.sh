@@ -36,9 +36,11 @@ PW=s3cret-db-pw-$$
 mkdir -p "$PGD"
 printf '%s\n' "$PW" >"$PGD/pw"
 chown -R nobody "$PGD"
-check "initdb makes a private cluster as nobody" \
+initdb_() {
     runuser -u nobody -- "$PGBIN/initdb" -D "$PGD/data" -U preboot -A scram-sha-256 \
-    --pwfile="$PGD/pw" --no-sync -E UTF8 >"$T/initdb.log" 2>&1
+        --pwfile="$PGD/pw" --no-sync -E UTF8 >"$T/initdb.log" 2>&1
+}
+check "initdb makes a private cluster as nobody" initdb_
 check "pg_ctl starts it on a Unix socket in the test directory" \
     pgctl -w -o "-k $PGD -c listen_addresses='' -c fsync=off" start
 DB="host=$PGD dbname=postgres user=preboot connect_timeout=5"
@@ -94,6 +96,24 @@ contains "B runs libpreboot-pg" "$(ctlb status 2>&1)" "backend pg"
 ver=$(runuser -u nobody -- env PGPASSWORD="$PW" "$PGBIN/psql" -h "$PGD" -U preboot -d postgres \
     -Atc 'SELECT version FROM schema_version' 2>&1)
 check "the backend created its schema, versioned (schema_version 1)" [ "$ver" = 1 ]
+
+# ---- the backend ABI test against both backends ------------------------------------------------
+abi() { # NAME: TAP of tests/test-backend-abi, as diagnostics, and its verdict
+    "$B/tests/test-backend-abi" "$@" >"$T/abi.tap" 2>&1
+    rc=$?
+    grep -v '^ok' "$T/abi.tap" | sed 's/^/# /'
+    return $rc
+}
+if [ -x "$B/tests/test-backend-abi" ]; then
+    check "the backend ABI test passes against libpreboot-local" \
+        abi "$B/backends/local/.libs/libpreboot-local.so" libpreboot_local "$T/abi-local" "$T/abi-local"
+    mkdir -p "$T/abi-pg"
+    check "the backend ABI test passes against libpreboot-pg" \
+        abi "$B/backends/pg/.libs/libpreboot-pg.so" libpreboot_pg "$DB password=$PW" "$T/abi-pg" \
+        http://127.0.0.1:9/abi
+else
+    skip "the backend ABI test (tests/test-backend-abi is not built: make check builds it)"
+fi
 
 # ---- capture on A, restore from B ------------------------------------------------------------
 head -c 2500000 /dev/urandom >"$T/disk.img"

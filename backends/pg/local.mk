@@ -17,3 +17,12 @@ if ENABLE_PG
 TESTS += tests/test-pg-backend.sh
 endif
 EXTRA_DIST += tests/test-pg-backend.sh
+## The backend ABI against a built backend by its path (run by test-pg-backend.sh against
+## libpreboot-local and libpreboot-pg).
+if ENABLE_PG
+check_PROGRAMS += tests/test-backend-abi
+tests_test_backend_abi_SOURCES = tests/test-backend-abi.c
+tests_test_backend_abi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
+tests_test_backend_abi_LDADD = lib/image/libpbimage.la $(IMAGE_LIBS) $(GLIB_LIBS) -ldl
+endif
+EXTRA_DIST += tests/test-backend-abi.c

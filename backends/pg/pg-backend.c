@@ -369,8 +369,11 @@ static gpointer retrier(gpointer data)
         gint64 until = g_get_monotonic_time() + RETRY_US;
         while (!g->closing && g_cond_wait_until(&g->wake, &g->lock, until))
             ;
-        if (!g->closing && g->down)
-            db(g);
+        if (!g->closing && g->down) {
+            PGconn *c = db(g); /* a reconnection replays pending.log itself */
+            if (c != NULL && g->down)
+                pending_replay(g, c);
+        }
     }
     g_mutex_unlock(&g->lock);
     return NULL;
