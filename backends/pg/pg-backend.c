@@ -92,6 +92,12 @@ static uint32_t fail(pb_backend_error *err, uint32_t status, const char *fmt, ..
     return status;
 }
 
+/* After a failed store call: lib/image's errors keep errno (g_strerror preserves it). */
+static gboolean no_space(void)
+{
+    return errno == ENOSPC || errno == EDQUOT;
+}
+
 static void say(Pg *g, int level, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 static void say(Pg *g, int level, const char *fmt, ...)
 {
@@ -408,6 +414,9 @@ static void cache_save(Pg *g, GKeyFile *k)
     g_autofree char *p = cache_path(g);
     gsize len;
     g_autofree char *text = g_key_file_to_data(k, &len, NULL);
+    g_autofree char *old = NULL;
+    if (g_file_get_contents(p, &old, NULL, NULL) && strcmp(old, text) == 0)
+        return; /* one read per listing; a write only when a row changed */
     g_file_set_contents(p, text, (gssize)len, NULL);
 }
 
@@ -737,9 +746,9 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
         const void *data = g_bytes_get_data(b, &len);
         if (!pb_store_put_chunk(g->store, hash, *codec, data, len, &e) ||
             !pb_store_flush(g->store, &e)) {
+            uint32_t st = no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO;
             g_bytes_unref(b);
-            return fail(err, e->code == ENOSPC ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO, "%s",
-                        e->message);
+            return fail(err, st, "%s", e->message);
         }
         record_held(g, hex);
         say(g, PB_LOG_REQUEST, "chunk %s fetched from %s, verified, kept", hex,
@@ -932,7 +941,7 @@ static uint32_t pg_chunk_commit(void *writer, pb_backend_error *err)
         rc = fail(err, PB_BACKEND_CORRUPT, "%s", e->message);
     else if (!pb_store_put_chunk(w->g->store, w->hash, w->codec, w->buf->data, w->buf->len, &e) ||
              !pb_store_flush(w->g->store, &e))
-        rc = fail(err, e->code == ENOSPC ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO, "%s", e->message);
+        rc = fail(err, no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO, "%s", e->message);
     pg_chunk_abort(w);
     return rc;
 }
