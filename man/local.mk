@@ -51,3 +51,8 @@ man_MANS += man/preboot-imaging.8
 endif
 EXTRA_DIST += man/preboot-imaging.8.in
 CLEANFILES += man/preboot-imaging.8
+
+## preboot-pg(8): libpreboot-pg, the PostgreSQL imaging backend (installed with it or not)
+man_MANS += man/preboot-pg.8
+EXTRA_DIST += man/preboot-pg.8.in
+CLEANFILES += man/preboot-pg.8

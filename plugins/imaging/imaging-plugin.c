@@ -24,6 +24,7 @@
 #include <zstd.h>
 
 #define BACKEND_DEFAULT "libpreboot-local"
+#define BACKEND_PG      "libpreboot-pg"
 /* A manifest of a 4 TiB disk at 4 MiB chunks is about 100 MB; a 64 MiB limit covers 2 TiB
  * at the default chunk size. Bodies are buffered, so they are bounded by transfers too. */
 #define MANIFEST_MAX     (64u * 1024u * 1024u)
@@ -40,6 +41,20 @@
 /* ---- parameters ------------------------------------------------------------------------- */
 
 static const pb_param params[] = {
+    {.name = "database",
+     .type = PB_PARAM_STRING,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "A PostgreSQL connection string or service (\"service=preboot\", \"host=db "
+             "dbname=preboot user=preboot\") shared by several imaging servers: with it the "
+             "backend is " BACKEND_PG " (unless library_name names another) and the store "
+             "directory keeps this server's chunks. See preboot-pg(8)."},
+    {.name = "database_password_file",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "A file whose first line is the database password (never logged); relative to "
+             "the configuration directory."},
     {.name = "enable_logging",
      .legacy = "EnableLogging",
      .type = PB_PARAM_BOOL,
@@ -54,6 +69,13 @@ static const pb_param params[] = {
      .help = "The address clients reach this imaging server at (a cluster's virtual server, "
              "one NIC of several): advertised in referrals and the catalog. Empty: the HTTP "
              "listener's address, or the one the routing table picks."},
+    {.name = "server_url",
+     .type = PB_PARAM_STRING,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "This server's imaging URL as the other servers sharing a database reach it "
+             "(\"http://10.0.0.5:8080\"), registered for replication. Empty: http://ADDRESS "
+             "(ip_address)."},
     {.name = "library_name",
      .legacy = "LIBRARY_NAME",
      .type = PB_PARAM_STRING,
@@ -144,6 +166,8 @@ typedef struct {
     char *library;
     char *store;
     char *token;
+    char *database; /* with the password appended: never logged */
+    char *server_url;
     char **upload_nets, **download_nets, **peers;
     gint64 max_transfers, max_per_address;
 } Settings;
@@ -226,6 +250,10 @@ static void settings_clear(Settings *s)
     if (s->token != NULL)
         memset(s->token, 0, strlen(s->token));
     g_free(s->token);
+    if (s->database != NULL)
+        memset(s->database, 0, strlen(s->database));
+    g_free(s->database);
+    g_free(s->server_url);
     g_strfreev(s->upload_nets);
     g_strfreev(s->download_nets);
     g_strfreev(s->peers);
@@ -240,6 +268,45 @@ static char **list_copy(const pb_host *h, const pb_config *cfg, const char *name
     for (size_t i = 0; i < n; i++)
         v[i] = g_strstrip(g_strdup(items[i]));
     return v;
+}
+
+/* database, with the password of database_password_file appended as libpq reads it: a
+ * keyword/value string gets password='...', a URI a password query parameter. */
+static gboolean database_load(const pb_host *h, const pb_config *cfg, Settings *s, pb_err *err)
+{
+    s->server_url = g_strdup(h->config_string(cfg, "server_url"));
+    const char *db = h->config_string(cfg, "database");
+    const char *pf = h->config_string(cfg, "database_password_file");
+    if (*pf == '\0' || *db == '\0') {
+        s->database = g_strdup(db);
+        return TRUE;
+    }
+    g_autofree char *path =
+        g_path_is_absolute(pf) ? g_strdup(pf) : g_build_filename(PB_SYSCONFDIR, pf, NULL);
+    g_autofree char *text = NULL;
+    g_autoptr(GError) e = NULL;
+    if (!g_file_get_contents(path, &text, NULL, &e)) {
+        h->error(err, "%s: %s", pb_config_where(h, cfg, "database_password_file"), e->message);
+        return FALSE;
+    }
+    text[strcspn(text, "\r\n")] = '\0';
+    GString *c = g_string_new(db);
+    if (g_str_has_prefix(db, "postgres://") || g_str_has_prefix(db, "postgresql://")) {
+        g_autofree char *esc = g_uri_escape_string(text, NULL, FALSE);
+        g_string_append_printf(c, "%cpassword=%s", strchr(db, '?') ? '&' : '?', esc);
+        memset(esc, 0, strlen(esc));
+    } else {
+        g_string_append(c, " password='");
+        for (const char *q = text; *q; q++) {
+            if (*q == '\'' || *q == '\\')
+                g_string_append_c(c, '\\');
+            g_string_append_c(c, *q);
+        }
+        g_string_append_c(c, '\'');
+    }
+    memset(text, 0, strlen(text));
+    s->database = g_string_free(c, FALSE);
+    return TRUE;
 }
 
 static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *s, pb_err *err)
@@ -260,6 +327,8 @@ static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *
                      pb_config_where(h, cfg, nets[i]));
             return FALSE;
         }
+    if (!database_load(h, cfg, s, err))
+        return FALSE;
     const char *tf = h->config_string(cfg, "upload_token_file");
     if (*tf != '\0') {
         g_autofree char *path =
@@ -1414,7 +1483,7 @@ static void on_http(void *data, unsigned event, const char *name, uint32_t versi
 /* ---- prebootctl imaging ----------------------------------------------------------------- */
 
 static const char usage[] = "imaging list | info NAME | delete NAME | log [--json] [N] | stats "
-                            "[--json]";
+                            "[--json] | replicate [NAME]";
 
 typedef struct {
     const pb_host *h;
@@ -1459,6 +1528,90 @@ static void show_result(void *data, const pb_backend_result *r)
     o->h->reply(o->reply, "%s %-15s %-17s %-8s %-24s %-7s %s\n", when, r->source ? r->source : "",
                 who, r->type ? r->type : "", r->image && *r->image ? r->image : "-",
                 r->result ? r->result : "", r->message ? r->message : "");
+}
+
+static bool take_bytes(void *data, const void *bytes, size_t len)
+{
+    g_string_append_len(data, bytes, (gssize)len);
+    return true;
+}
+
+static void take_name(void *data, const pb_backend_image *im)
+{
+    g_ptr_array_add(data, g_strdup(im->name));
+}
+
+/* prebootctl imaging replicate [NAME]: opens every DATA chunk of the image(s) this server
+ * does not hold (chunk_stat), which a shared backend (libpreboot-pg) pulls from a server holding
+ * it, verifies and keeps. Nothing is removed anywhere. Says how many chunks came, and fails if any
+ * did not. */
+static bool cmd_replicate(Imaging *p, const char *only, pb_reply *reply)
+{
+    const pb_host *h = p->host;
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    if (only != NULL)
+        g_ptr_array_add(names, g_strdup(only));
+    else if (p->be->image_list(p->bh, take_name, names, &e) != PB_BACKEND_OK) {
+        h->reply(reply, "%s\n", e.message);
+        return false;
+    }
+    guint failed_total = 0;
+    for (guint i = 0; i < names->len; i++) {
+        const char *name = names->pdata[i];
+        g_autoptr(GString) text = g_string_new(NULL);
+        g_autoptr(GError) ge = NULL;
+        if (p->be->image_manifest(p->bh, name, take_bytes, text, &e) != PB_BACKEND_OK) {
+            h->reply(reply, "%s: %s\n", name, e.message);
+            failed_total++;
+            continue;
+        }
+        g_autoptr(PbManifest) m = pb_manifest_parse(text->str, text->len, &ge);
+        if (m == NULL) {
+            h->reply(reply, "%s: %s\n", name, ge->message);
+            failed_total++;
+            continue;
+        }
+        g_autoptr(GHashTable) seen =
+            g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
+        g_autoptr(GArray) hashes = g_array_new(FALSE, FALSE, PB_HASH_LEN);
+        for (guint c = 0; c < m->chunks->len; c++) {
+            const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, c);
+            if (r->kind != PB_CHUNK_DATA)
+                continue;
+            g_autoptr(GBytes) k = g_bytes_new(r->hash, PB_HASH_LEN);
+            if (g_hash_table_contains(seen, k))
+                continue;
+            g_hash_table_add(seen, g_bytes_ref(k));
+            g_array_append_vals(hashes, r->hash, 1);
+        }
+        guint want = 0, got = 0, failed = 0;
+        for (guint c = 0; c < hashes->len; c++) {
+            void *reader = NULL;
+            pb_backend_chunk_info info = {.struct_size = sizeof(info)};
+            const uint8_t *hash = (const uint8_t *)hashes->data + (gsize)c * PB_HASH_LEN;
+            /* chunk_stat: held on this server (chunk_missing of a shared backend answers
+             * for every server) */
+            if (p->be->chunk_stat(p->bh, hash, &info, &e) == PB_BACKEND_OK)
+                continue;
+            want++;
+            if (p->be->chunk_open(p->bh, hash, &info, &reader, &e) == PB_BACKEND_OK) {
+                p->be->chunk_close(reader);
+                got++;
+            } else {
+                char hex[PB_HASH_HEX_LEN + 1];
+                pb_hash_to_hex(hash, hex);
+                h->reply(reply, "%s: chunk %s: %s\n", name, hex, e.message);
+                failed++;
+            }
+        }
+        failed_total += failed;
+        h->reply(reply, "%s: %u chunk(s), %u missing here, %u fetched and verified%s\n", name,
+                 hashes->len, want, got, failed ? ", SOME FAILED" : "");
+        h->log(p->inst, PB_LOG_TRANSACTION, "replicate %s: %u of %u missing chunk(s) fetched", name,
+               got, want);
+    }
+    return failed_total == 0;
 }
 
 static bool cmd_imaging(void *self, int argc, const char *const *argv, pb_reply *reply)
@@ -1519,6 +1672,13 @@ static bool cmd_imaging(void *self, int argc, const char *const *argv, pb_reply 
         if (p->be->result_list(p->bh, limit, show_result, &o, &e) != PB_BACKEND_OK)
             goto failed;
         return true;
+    }
+    if (strcmp(sub, "replicate") == 0) {
+        if (argc >= 3 && !pb_name_valid(argv[2])) {
+            h->reply(reply, "invalid image name '%s'\n", argv[2]);
+            return false;
+        }
+        return cmd_replicate(p, argc >= 3 ? argv[2] : NULL, reply);
     }
     if (strcmp(sub, "stats") == 0) {
         g_autoptr(GString) s = g_string_new(NULL);
@@ -1597,17 +1757,22 @@ static void *imaging_create(const pb_host *host, pb_instance *inst, const pb_con
     C(busy, "busy");
 #undef C
     static const pb_library_spec spec = PB_BACKEND_SPEC_INIT(sizeof(pb_backend));
-    const char *lib = *p->set.library ? p->set.library : BACKEND_DEFAULT;
+    const char *lib = *p->set.library    ? p->set.library
+                      : *p->set.database ? BACKEND_PG
+                                         : BACKEND_DEFAULT;
     p->be = host->library_open(inst, &spec, lib, &p->lib, err);
     if (p->be == NULL)
         goto fail;
     store = *p->set.store ? g_strdup(p->set.store)
                           : g_build_filename(host->state_dir(inst), "store", NULL);
     imaging_detect_address(p->set.ip_address, p->advertised, sizeof(p->advertised));
+    /* With a database, the backend's data is there and the store directory keeps this
+     * server's own files (its chunks). */
+    gboolean shared = *p->set.database != '\0';
     pb_backend_config bc = {.struct_size = sizeof(bc),
-                            .location = store,
-                            .state_dir = host->state_dir(inst),
-                            .server = p->advertised,
+                            .location = shared ? p->set.database : store,
+                            .state_dir = shared ? store : host->state_dir(inst),
+                            .server = *p->set.server_url ? p->set.server_url : p->advertised,
                             .log = backend_log,
                             .log_data = p};
     pb_backend_error e = {.struct_size = sizeof(e)};
@@ -1671,7 +1836,11 @@ static void imaging_reload_commit(void *self, void *staged)
 {
     Imaging *p = self;
     Settings *s = staged;
-    /* library_name and store need a restart (PB_PARAM_F_RESTART) */
+    /* library_name, store, database and server_url need a restart (PB_PARAM_F_RESTART) */
+    g_free(s->database);
+    s->database = g_steal_pointer(&p->set.database);
+    g_free(s->server_url);
+    s->server_url = g_steal_pointer(&p->set.server_url);
     g_free(s->library);
     s->library = g_steal_pointer(&p->set.library);
     g_free(s->store);

@@ -1,0 +1,28 @@
+## backends/pg: libpreboot-pg, the imaging backend on PostgreSQL (libpq) shared by several
+## imaging servers; chunks stay in lib/image's store on each server. Optional (ENABLE_PG).
+if ENABLE_PG
+plugin_LTLIBRARIES += backends/pg/libpreboot-pg.la
+backends_pg_libpreboot_pg_la_SOURCES = backends/pg/pg-backend.c
+backends_pg_libpreboot_pg_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
+backends_pg_libpreboot_pg_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CFLAGS) $(PQ_CFLAGS)
+## -z nodelete: as libpreboot-local (lib/image's per-thread zstd contexts).
+backends_pg_libpreboot_pg_la_LDFLAGS = -module -avoid-version -no-undefined -shared \
+	-export-symbols-regex '_LTX_preboot_backend_entry$$' -Wl,-z,nodelete
+backends_pg_libpreboot_pg_la_LIBADD = lib/image/libpbimage.la $(IMAGE_LIBS) $(PQ_LIBS) \
+	$(GLIB_LIBS)
+endif
+## Two prebootd on one private PostgreSQL cluster the test starts (root; skips without
+## Debian's postgresql binaries).
+if ENABLE_PG
+TESTS += tests/test-pg-backend.sh
+endif
+EXTRA_DIST += tests/test-pg-backend.sh
+## The backend ABI against a built backend by its path (run by test-pg-backend.sh against
+## libpreboot-local and libpreboot-pg).
+if ENABLE_PG
+check_PROGRAMS += tests/test-backend-abi
+tests_test_backend_abi_SOURCES = tests/test-backend-abi.c
+tests_test_backend_abi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
+tests_test_backend_abi_LDADD = lib/image/libpbimage.la $(IMAGE_LIBS) $(GLIB_LIBS) -ldl
+endif
+EXTRA_DIST += tests/test-backend-abi.c
