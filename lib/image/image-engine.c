@@ -10,6 +10,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -509,6 +510,33 @@ static gboolean zero_range(Restore *rs, guint8 *buf, guint64 off, gsize len, GEr
     return pwrite_full(rs->d->fd, buf, len, off, error);
 }
 
+/* The target's bytes at [off, off + len) for a delta restore's comparison: mapped from
+ * the page cache where the target allows it (saves copying every byte read, a quarter of
+ * a delta restore's time), else read into buf. *map is what to munmap afterwards. */
+static const guint8 *target_bytes(Restore *rs, guint8 *buf, guint64 off, gsize len, void **map,
+                                  gsize *map_len, GError **error)
+{
+    static gsize page;
+    if (page == 0)
+        page = (gsize)sysconf(_SC_PAGESIZE);
+    guint64 start = off & ~(guint64)(page - 1);
+    gsize mlen = (gsize)(off - start) + len;
+    void *m = mmap(NULL, mlen, PROT_READ, MAP_SHARED | MAP_POPULATE, rs->d->fd, (off_t)start);
+    if (m != MAP_FAILED) {
+        *map = m;
+        *map_len = mlen;
+        return (const guint8 *)m + (off - start);
+    }
+    *map = NULL;
+    return pread_full(rs->d->fd, buf, len, off, error) ? buf : NULL;
+}
+
+static void target_done(void *map, gsize map_len)
+{
+    if (map != NULL)
+        munmap(map, map_len);
+}
+
 static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
 {
     Restore *rs = r->ctx;
@@ -539,9 +567,14 @@ static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
             return TRUE;
         }
         if (rs->o->delta) {
-            if (!pread_full(rs->d->fd, buf, len, toff, error))
+            void *map;
+            gsize mlen = 0;
+            const guint8 *t = target_bytes(rs, buf, toff, len, &map, &mlen, error);
+            if (t == NULL)
                 return FALSE;
-            if (pb_is_zero(buf, len)) {
+            gboolean same = pb_is_zero(t, len);
+            target_done(map, mlen);
+            if (same) {
                 restore_count(rs, 0, 0);
                 return TRUE;
             }
@@ -551,25 +584,57 @@ static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
             restore_count(rs, 1, len);
         break;
     default: {
+        /* A delta restore keeps the target's bytes (mapped, or copied when it cannot be
+         * mapped) until the new chunk is decoded, and writes only the blocks that differ:
+         * a chunk changed in a few blocks costs a few blocks of writing. */
+        void *map = NULL;
+        gsize mlen = 0;
+        g_autofree guint8 *copy = NULL;
+        const guint8 *t = NULL;
         if (rs->o->delta) {
             guint8 h[PB_HASH_LEN];
-            if (!pread_full(rs->d->fd, buf, len, toff, error))
+            t = target_bytes(rs, buf, toff, len, &map, &mlen, error);
+            if (t == NULL)
                 return FALSE;
-            pb_sha256(buf, len, h);
+            pb_sha256(t, len, h);
             if (memcmp(h, ref->hash, PB_HASH_LEN) == 0) {
+                target_done(map, mlen);
                 restore_count(rs, 0, 0);
                 return TRUE;
             }
+            if (t == buf)
+                t = copy = g_memdup2(buf, len);
         }
         if (!pb_chunk_fetch(rs->io, ref, buf, len, NULL, NULL, error)) {
             char hex[PB_HASH_HEX_LEN + 1];
             pb_hash_to_hex(ref->hash, hex);
             g_prefix_error(error, "chunk %s for offset %" G_GUINT64_FORMAT ": ", hex, p->off);
+            target_done(map, mlen);
             return FALSE;
         }
-        ok = pwrite_full(rs->d->fd, buf, len, toff, error);
+        guint64 written = 0;
+        if (t == NULL) {
+            ok = pwrite_full(rs->d->fd, buf, len, toff, error);
+            written = len;
+        } else {
+            const gsize blk = PB_DELTA_BLOCK;
+            for (gsize at = 0; ok && at < len;) {
+                gsize n = MIN(blk, len - at);
+                if (memcmp(t + at, buf + at, n) == 0) {
+                    at += n;
+                    continue;
+                }
+                gsize end = at + n;
+                while (end < len && memcmp(t + end, buf + end, MIN(blk, len - end)) != 0)
+                    end += MIN(blk, len - end);
+                ok = pwrite_full(rs->d->fd, buf + at, end - at, toff + at, error);
+                written += end - at;
+                at = end;
+            }
+        }
+        target_done(map, mlen);
         if (ok)
-            restore_count(rs, 1, len);
+            restore_count(rs, 1, written);
     }
     }
     return ok;
