@@ -212,6 +212,16 @@ if [ "$(id -u)" -eq 0 ] && mkdir mnt && mount -o loop,offset="$poff",sizelimit="
     out=$(cat delta.json)
     d_bytes=$(echo "$out" | json bytes_written)
     cmp -s disk.img r2.img && dexact=yes || dexact=NO
+    if [ "$dexact" = NO ]; then
+        # Where they differ, and what the image says is there (chunks of 4 MiB from the
+        # partition's start): a diagnosis, not a fix.
+        cmp disk.img r2.img >&2
+        cmp -l disk.img r2.img | awk -v poff="$poff" '{ o = $1 - 1; c = int((o - poff) / 4194304); if (!(c in s)) { s[c] = 1; n++; if (n <= 10) printf "differs at byte %d: partition chunk %d\n", o, c } } END { print n " chunks differ" }' >&2
+        awk '/^region .* partition=1$/ { p = 1; i = 0; next } p && /^[cuza]/ { print i++, $1, $3 }' store/images/two.pbm >two.kinds
+        awk '/^region .* partition=1$/ { p = 1; i = 0; next } p && /^[cuza]/ { print i++, $1, $3 }' store/images/one.pbm >one.kinds
+        cmp -l disk.img r2.img | awk -v poff="$poff" '{ print int(($1 - 1 - poff) / 4194304) }' | uniq | head -5 |
+            while read -r c; do echo "chunk $c: one: $(sed -n "$((c + 1))p" one.kinds) two: $(sed -n "$((c + 1))p" two.kinds)" >&2; done
+    fi
 fi
 
 chunk_rows=
