@@ -34,8 +34,10 @@ USED_GB=${USED_GB:-2}
 LEVEL=${LEVEL:-1}
 CHANGE=${CHANGE:-packages} # or scattered
 WORK=${WORK:-/var/tmp}
+REPEAT=${REPEAT:-3}           # runs of each timed comparison
+COLD_REPEAT=${COLD_REPEAT:-2} # runs of the capture from a cold page cache
 [ -x "$IMG" ] || { echo "no $IMG: build first" >&2; exit 1; }
-for t in sfdisk mkfs.ext4 zstd; do
+for t in sfdisk mkfs.ext4 zstd /usr/bin/time bc; do
     command -v $t >/dev/null 2>&1 || { echo "$t is needed" >&2; exit 1; }
 done
 tmp=$(mktemp -d "$WORK/imaging-bench.XXXXXX")
@@ -54,6 +56,24 @@ secs() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
 size() { stat -c %s "$1"; }
 json() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p"; }
 mib() { echo "$1 / 1048576" | bc -l | xargs printf '%.0f'; }
+add() { echo "$1 + $2" | bc -l | xargs printf '%.2f'; }
+div() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+r3() { echo "$1 / $2" | bc -l | xargs printf '%.3f'; }
+first() { echo "$1"; }
+# range V...: "min-max" (or the value when all are equal)
+range() { printf '%s\n' "$@" | sort -n | sed -n '1p;$p' | paste -sd- | sed 's/^\(.*\)-\1$/\1/'; }
+# tm WALL CPU CMD...: runs CMD; WALL and CPU (user + system, children included) get seconds.
+tm() {
+    _w=$1 _c=$2
+    shift 2
+    /usr/bin/time -f '%e %U %S' -o "$tmp/time.out" "$@"
+    _rc=$?
+    set -- $(tail -1 "$tmp/time.out")
+    eval "$_w=$1 $_c=$(add "$2" "$3")"
+    return $_rc
+}
+# Drops a file's pages from the page cache (GNU dd: posix_fadvise DONTNEED on it).
+uncache() { dd if="$1" iflag=nocache count=0 status=none; }
 
 # --- the tree ---------------------------------------------------------------------------
 echo "building a ${USED_GB} GiB tree ..." >&2
@@ -82,22 +102,40 @@ rm -rf tree
 cat disk.img >/dev/null # warm the cache for every reader alike
 
 # --- capture ----------------------------------------------------------------------------
-t0=$(now)
-out=$("$IMG" make disk.img ./store:one --level "$LEVEL" --json)
-t1=$(now)
-cap_s=$(secs "$t0" "$t1")
+# Each comparison runs REPEAT times, preboot-img and its baseline back to back so both see
+# the same load (the machine may be shared); the table gives the range of each and of the
+# per-pair ratios. Wall and CPU (user + system) seconds come from /usr/bin/time.
+cpu= cap_w= cap_r= cap_rs= zst_w= zst_sw= zst_c= cold_w= cold_zw= cold_r=
+res_w= res_r= res_rs= zres_w= zres_sw= d_r= ndelta=-
+for i in $(seq "$REPEAT"); do
+    rm -rf store
+    tm w c "$IMG" make disk.img ./store:one --level "$LEVEL" --json >cap.json
+    cap_w="$cap_w $w" cpu="$cpu $c"
+    tm zw zc sh -c "zstd -q -T0 -$LEVEL <disk.img >disk.zst"
+    tm sw sc sync disk.zst
+    zst_w="$zst_w $zw" zst_sw="$zst_sw $(add "$zw" "$sw")" zst_c="$zst_c $(add "$zc" "$sc")"
+    cap_r="$cap_r $(div "$w" "$zw")" cap_rs="$cap_rs $(div "$w" "$(add "$zw" "$sw")")"
+done
+cap_c=$cpu
+out=$(cat cap.json)
 cap_read=$(echo "$out" | json bytes_read)
 cap_stored=$(echo "$out" | json bytes_new_stored)
 mapped=$(echo "$out" | json partitions_mapped)
-
-t0=$(now)
-zstd -q -T0 -"$LEVEL" <disk.img >disk.zst
-t1=$(now)
-zst_s=$(secs "$t0" "$t1")
-sync disk.zst
-t2=$(now)
-zst_sync_s=$(secs "$t0" "$t2")
 zst_size=$(size disk.zst)
+
+# The same with the disk file dropped from the page cache before each run (read from the
+# machine's disk, as from a real one), for both sides.
+sync disk.img
+for i in $(seq "$COLD_REPEAT"); do
+    rm -rf cstore
+    uncache disk.img
+    tm w c "$IMG" make disk.img ./cstore:one --level "$LEVEL" --json >/dev/null
+    uncache disk.img
+    tm zw zc sh -c "zstd -q -T0 -$LEVEL <disk.img >disk.zst && sync disk.zst"
+    cold_w="$cold_w $w" cold_zw="$cold_zw $zw" cold_r="$cold_r $(div "$w" "$zw")"
+done
+rm -rf cstore
+cat disk.img >/dev/null # warm again for what follows
 
 pc_s=- pc_size=-
 if [ "$(id -u)" -eq 0 ] && command -v partclone.ext4 >/dev/null 2>&1 &&
@@ -113,18 +151,15 @@ if [ "$(id -u)" -eq 0 ] && command -v partclone.ext4 >/dev/null 2>&1 &&
 fi
 
 # --- restore ----------------------------------------------------------------------------
-t0=$(now)
-"$IMG" restore ./store:one r1.img --json >/dev/null
-t1=$(now)
-res_s=$(secs "$t0" "$t1")
+for i in $(seq "$REPEAT"); do
+    rm -f r1.img z1.img
+    tm w c "$IMG" restore ./store:one r1.img --json >/dev/null
+    tm zw zc sh -c "zstd -q -d -T0 <disk.zst >z1.img"
+    tm sw sc sync z1.img
+    res_w="$res_w $w" zres_w="$zres_w $zw" zres_sw="$zres_sw $(add "$zw" "$sw")"
+    res_r="$res_r $(div "$w" "$zw")" res_rs="$res_rs $(div "$w" "$(add "$zw" "$sw")")"
+done
 cmp -s disk.img r1.img && exact=yes || exact=NO
-t0=$(now)
-zstd -q -d -T0 <disk.zst >z1.img
-t1=$(now)
-zres_s=$(secs "$t0" "$t1")
-sync z1.img
-t2=$(now)
-zres_sync_s=$(secs "$t0" "$t2")
 rm -f z1.img disk.zst
 
 # --- 2 % of the files changed, second capture, delta restore ------------------------------
@@ -164,13 +199,30 @@ if [ "$(id -u)" -eq 0 ] && mkdir mnt && mount -o loop,offset="$poff",sizelimit="
     mnt=
     out=$("$IMG" make disk.img ./store:two --level "$LEVEL" --json)
     new2=$(echo "$out" | json bytes_new_stored)
-    cp --sparse=always r1.img r2.img
-    t0=$(now)
-    out=$("$IMG" restore ./store:two r2.img --delta --json)
-    t1=$(now)
-    d_s=$(secs "$t0" "$t1")
+    ndelta=$(echo "$out" | json chunks_delta)
+    # The target is a copy of the first restore, on disk before the clock starts (a lab
+    # machine's disk is not in the page cache, dirty, waiting for an fsync): the delta
+    # restore's own fsync then covers only what it writes.
+    d_s=
+    for i in $(seq "$REPEAT"); do
+        cp --sparse=always r1.img r2.img
+        sync r2.img
+        tm w c "$IMG" restore ./store:two r2.img --delta --json >delta.json
+        d_s="$d_s $w" d_r="$d_r $(div "$w" "$(echo "$res_w" | cut -d' ' -f$((i + 1)))")"
+    done
+    out=$(cat delta.json)
     d_bytes=$(echo "$out" | json bytes_written)
     cmp -s disk.img r2.img && dexact=yes || dexact=NO
+    if [ "$dexact" = NO ]; then
+        # Where they differ, and what the image says is there (chunks of 4 MiB from the
+        # partition's start): a diagnosis, not a fix.
+        cmp disk.img r2.img >&2
+        cmp -l disk.img r2.img | awk -v poff="$poff" '{ o = $1 - 1; c = int((o - poff) / 4194304); if (!(c in s)) { s[c] = 1; n++; if (n <= 10) printf "differs at byte %d: partition chunk %d\n", o, c } } END { print n " chunks differ" }' >&2
+        awk '/^region .* partition=1$/ { p = 1; i = 0; next } p && /^[cuza]/ { print i++, $1, $3 }' store/images/two.pbm >two.kinds
+        awk '/^region .* partition=1$/ { p = 1; i = 0; next } p && /^[cuza]/ { print i++, $1, $3 }' store/images/one.pbm >one.kinds
+        cmp -l disk.img r2.img | awk -v poff="$poff" '{ print int(($1 - 1 - poff) / 4194304) }' | uniq | head -5 |
+            while read -r c; do echo "chunk $c: one: $(sed -n "$((c + 1))p" one.kinds) two: $(sed -n "$((c + 1))p" two.kinds)" >&2; done
+    fi
 fi
 
 chunk_rows=
@@ -197,14 +249,16 @@ echo "disk: ${SIZE_GB} GiB GPT, ext4 holding $files files ($(mib "$tree_bytes") 
 echo
 echo "| step | preboot-img | baseline | preboot-img / baseline |"
 echo "| --- | --- | --- | --- |"
-echo "| capture time (s) | $cap_s | zstd -T0: $zst_s (with fsync: $zst_sync_s); partclone \\| zstd: $pc_s | $(r "$cap_s" "$zst_s") ($(r "$cap_s" "$zst_sync_s")); $(r "$cap_s" "$pc_s") |"
+echo "| capture time (s), page cache warm | $(range $cap_w) | zstd -T0: $(range $zst_w) (with fsync: $(range $zst_sw)); partclone \\| zstd: $pc_s | $(range $cap_r) ($(range $cap_rs)); $(r "$(first $cap_w)" "$pc_s") |"
+echo "| capture CPU time, user + system (s) | $(range $cap_c) | zstd -T0 with fsync: $(range $zst_c) | - |"
+echo "| capture time (s), disk file dropped from the page cache | $(range $cold_w) | zstd -T0 with fsync: $(range $cold_zw) | $(range $cold_r) |"
 echo "| bytes read (MiB) | $(mib "$cap_read") | $(mib "$disk") | $(r "$cap_read" "$disk") |"
 echo "| stored (MiB) | $(mib "$cap_stored") | zstd: $(mib "$zst_size"); partclone \\| zstd: $([ "$pc_size" = - ] && echo - || mib "$pc_size") | $(r "$cap_stored" "$zst_size") |"
-echo "| restore time (s), bit-exact: $exact | $res_s | zstd -d: $zres_s (with fsync: $zres_sync_s) | $(r "$res_s" "$zres_s") ($(r "$res_s" "$zres_sync_s")) |"
+echo "| restore time (s), bit-exact: $exact | $(range $res_w) | zstd -d: $(range $zres_w) (with fsync: $(range $zres_sw)) | $(range $res_r) ($(range $res_rs)) |"
 if [ "$d_s" != - ]; then
-    echo "| second capture after $changed files (2 %, $(mib "$changed_bytes") MiB, CHANGE=$CHANGE) changed: new bytes stored (MiB) | $(mib "$new2") | first capture: $(mib "$cap_stored") | $(r "$new2" "$cap_stored") |"
+    echo "| second capture after $changed files (2 %, $(mib "$changed_bytes") MiB, CHANGE=$CHANGE) changed: new bytes stored (MiB), $ndelta chunks as deltas | $(echo "$new2 / 1048576" | bc -l | xargs printf '%.1f') | first capture: $(mib "$cap_stored") | $(r3 "$new2" "$cap_stored") |"
     echo "| delta restore: bytes written (MiB), bit-exact: $dexact | $(mib "$d_bytes") | disk: $(mib "$disk") | $(r "$d_bytes" "$disk") |"
-    echo "| delta restore time (s) | $d_s | full restore: $res_s | $(r "$d_s" "$res_s") |"
+    echo "| delta restore time (s) | $(range $d_s) | full restore: $(range $res_w) | $(range $d_r) |"
 else
     echo "| second capture and delta restore | - | needs root (loop mount) | - |"
 fi

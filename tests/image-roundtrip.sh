@@ -125,6 +125,28 @@ files_after=$(find store/chunks -type f | wc -l)
 new=$(echo "$out" | json chunks_new)
 data=$(echo "$out" | json chunks_data)
 check "second capture stores only the changed chunks ($new new of $data)" test "$new" -ge 1 -a "$new" -le 4
+# Changed chunks are stored as deltas against the newest image at the same offsets: the
+# new bytes are about the changed blocks, not whole chunks (4 MiB each here).
+ndelta=$(echo "$out" | json chunks_delta)
+stored2=$(echo "$out" | json bytes_new_stored)
+check "the changed chunks are stored as deltas ($ndelta of $new)" test "$ndelta" -ge 1
+check "the second capture stores $stored2 new bytes, under 64 KiB for two changed files" \
+    test "$stored2" -lt 65536
+check "a delta-coded image verifies" quiet "$IMG" verify ./store:gpt2
+"$IMG" restore ./store:gpt2 gpt2.full >/dev/null
+check "a delta-coded image restores bit-exact onto a new file" cmp gpt2.img gpt2.full
+rm -f gpt2.full
+out=$("$IMG" make gpt2.img ./nobase:one --base none --json)
+check "--base none stores whole chunks" test "$(echo "$out" | json chunks_delta)" -eq 0
+rm -rf nobase
+# A damaged base is caught through the delta chunk that needs it.
+cp -a store dstore
+dchunk=$(awk '$3 == "delta" { print $5; exit }' dstore/images/gpt2.pbm)
+bfile=$(ls dstore/chunks/*/"$dchunk".*)
+printf 'X' | dd of="$bfile" bs=1 seek=20 conv=notrunc status=none
+if "$IMG" verify ./dstore:gpt2 >out.txt 2>&1; then not_ok "verify catches a damaged delta base"; else
+    contains "verify catches a damaged delta base" "$(cat out.txt)" "base of a delta chunk"; fi
+rm -rf dstore
 # Chunks the delta must write: where the manifests differ and the new one holds data
 # (c) or zeros (z) where the old one held data.
 expect=$(paste -d'|' store/images/gpt.pbm store/images/gpt2.pbm | awk -F'|' '
@@ -145,10 +167,17 @@ check "two captures share chunks: the second added $((files_after - files_before
 out=$("$IMG" gc ./store --json)
 check "gc removes nothing still referenced" test "$(echo "$out" | json chunks_removed)" -eq 0
 check "gc removes stale temporary files" test ! -e store/tmp/w-stale
+# What gc may remove once gpt is deleted: its chunks that no other image names, directly
+# or as the base of a delta chunk.
+gone=$(awk 'FNR == 1 { mine = FILENAME ~ /\/gpt\.pbm$/ }
+    /^c / { if (mine) m[$2] = 1; else { k[$2] = 1; if ($3 == "delta") { k[$5] = 1; b[$5] = 1 } } }
+    END { n = 0; for (h in m) if (!(h in k)) n++; for (h in b) if (h in m) kept++; print n, kept + 0 }' store/images/*.pbm)
 "$IMG" delete ./store:gpt >/dev/null
 out=$("$IMG" gc ./store --json)
 removed=$(echo "$out" | json chunks_removed)
-check "gc after a delete removes the chunks only that image used ($removed)" test "$removed" -ge 1
+check "gc after a delete removes the chunks only that image used ($removed, expected ${gone% *})" \
+    test "$removed" -eq "${gone% *}"
+check "and keeps the ${gone#* } chunks of it that gpt2's deltas apply to" test "${gone#* }" -ge 1
 check "the image sharing chunks still verifies after gc" quiet "$IMG" verify ./store:gpt2
 "$IMG" restore ./store:gpt2 gpt2.out >/dev/null
 check "and still restores bit-exact" cmp gpt2.img gpt2.out

@@ -11,9 +11,9 @@ tests_test_image_format_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS)
 tests_test_image_format_LDADD = $(IMAGE_TEST_LIBS)
 
 TESTS += tests/fuzz/replay-image-manifest tests/fuzz/replay-image-archive \
-	tests/fuzz/replay-image-domain
+	tests/fuzz/replay-image-domain tests/fuzz/replay-image-delta
 check_PROGRAMS += tests/fuzz/replay-image-manifest tests/fuzz/replay-image-archive \
-	tests/fuzz/replay-image-domain
+	tests/fuzz/replay-image-domain tests/fuzz/replay-image-delta
 tests_fuzz_replay_image_manifest_SOURCES = tests/fuzz/fuzz-image-manifest.c tests/fuzz/replay-main.c
 tests_fuzz_replay_image_manifest_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"image-manifest\"
 tests_fuzz_replay_image_manifest_LDADD = $(IMAGE_TEST_LIBS)
@@ -23,6 +23,9 @@ tests_fuzz_replay_image_archive_LDADD = $(IMAGE_TEST_LIBS)
 tests_fuzz_replay_image_domain_SOURCES = tests/fuzz/fuzz-image-domain.c tests/fuzz/replay-main.c
 tests_fuzz_replay_image_domain_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"image-domain\"
 tests_fuzz_replay_image_domain_LDADD = $(IMAGE_TEST_LIBS)
+tests_fuzz_replay_image_delta_SOURCES = tests/fuzz/fuzz-image-delta.c tests/fuzz/replay-main.c
+tests_fuzz_replay_image_delta_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"image-delta\"
+tests_fuzz_replay_image_delta_LDADD = $(IMAGE_TEST_LIBS)
 
 TESTS += tests/image-roundtrip.sh
 
@@ -42,7 +45,7 @@ if ENABLE_FUZZING
 IMAGE_FUZZ_SOURCES = lib/image/image-manifest.c lib/image/image-chunk.c \
 	lib/image/image-archive.c lib/image/image-domain.c lib/image/image-json.c
 noinst_PROGRAMS += tests/fuzz/fuzz-image-manifest tests/fuzz/fuzz-image-archive \
-	tests/fuzz/fuzz-image-domain
+	tests/fuzz/fuzz-image-domain tests/fuzz/fuzz-image-delta
 tests_fuzz_fuzz_image_manifest_SOURCES = tests/fuzz/fuzz-image-manifest.c $(IMAGE_FUZZ_SOURCES)
 tests_fuzz_fuzz_image_manifest_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS)
 tests_fuzz_fuzz_image_manifest_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS) $(FUZZ_SANITIZE)
@@ -64,6 +67,11 @@ tests_fuzz_fuzz_image_json_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS)
 tests_fuzz_fuzz_image_json_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS) $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_image_json_LDFLAGS = $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_image_json_LDADD = $(IMAGE_LIBS) $(GLIB_LIBS)
+tests_fuzz_fuzz_image_delta_SOURCES = tests/fuzz/fuzz-image-delta.c $(IMAGE_FUZZ_SOURCES)
+tests_fuzz_fuzz_image_delta_CPPFLAGS = $(IMAGE_TEST_CPPFLAGS)
+tests_fuzz_fuzz_image_delta_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS) $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_image_delta_LDFLAGS = $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_image_delta_LDADD = $(IMAGE_LIBS) $(GLIB_LIBS)
 endif
 endif
 EXTRA_DIST += tests/image.mk tests/image-roundtrip.sh tests/image-net.sh \

@@ -103,7 +103,7 @@ static void test_manifest_refusals(void)
     struct {
         const char *body, *fragment;
     } cases[] = {
-        {"preboot-image 2\n", "version"},
+        {"preboot-image 3\n", "version"},
         {"chunk-size 65536\n", "not a preboot image"},
         {"preboot-image 1\nchunk-size 100000\n", "power of two"},
         {"preboot-image 1\nchunk-size 65536\ndisk-size 131072\nsector-size 500\n", "sector"},
@@ -195,6 +195,102 @@ static void test_chunk_coding(void)
     g_autoptr(GBytes) raw = pb_chunk_encode(PB_CODEC_ZSTD, 3, data, len, &used);
     g_assert_cmpint(used, ==, PB_CODEC_NONE);
     g_assert_cmpuint(g_bytes_get_size(raw), ==, len);
+}
+
+/* Delta chunks: only the changed blocks are stored, they apply back bit-exact, and every
+ * damage (wrong base, bad runs, flipped byte) is refused before the bytes are used. */
+static void test_delta(void)
+{
+    const gsize len = 256 * 1024;
+    g_autofree guint8 *base = g_malloc(len), *data = g_malloc(len), *buf = g_malloc(len);
+    for (gsize i = 0; i < len; i++)
+        base[i] = (guint8)(i * 7 + i / 4096);
+    memcpy(data, base, len);
+    memset(data + 5000, 0xAA, 100);    /* block 1 */
+    memset(data + 8192, 0x55, 4096);   /* block 2, touching block 1's run */
+    memset(data + len - 10, 0x11, 10); /* the last block */
+    guint8 bh[PB_HASH_LEN], dh[PB_HASH_LEN], got[PB_HASH_LEN];
+    pb_sha256(base, len, bh);
+    pb_sha256(data, len, dh);
+    g_assert_null(pb_delta_encode(bh, base, data, len, 1, 8192)); /* 3 blocks > 2 allowed */
+    g_autoptr(GBytes) d = pb_delta_encode(bh, base, data, len, 1, len / 2);
+    g_assert_nonnull(d);
+    gsize n;
+    const guint8 *db = g_bytes_get_data(d, &n);
+    g_assert_cmpuint(n, <, 3 * 4096 + 200);
+    g_assert_true(pb_delta_base(db, n, got, NULL));
+    g_assert_cmpmem(got, PB_HASH_LEN, bh, PB_HASH_LEN);
+    memcpy(buf, base, len);
+    g_assert_true(pb_delta_apply_verify(db, n, dh, buf, len, NULL));
+    g_assert_cmpmem(buf, len, data, len);
+    /* Applied to the wrong base, the result does not match the hash. */
+    g_autoptr(GError) e = NULL;
+    memset(buf, 0, len);
+    g_assert_false(pb_delta_apply_verify(db, n, dh, buf, len, &e));
+    g_assert_error(e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT);
+    g_clear_error(&e);
+    /* A flipped byte in the frame, a cut frame, no magic. */
+    g_autofree guint8 *bad = g_memdup2(db, n);
+    bad[n - 5] ^= 1;
+    memcpy(buf, base, len);
+    g_assert_false(pb_delta_apply_verify(bad, n, dh, buf, len, &e));
+    g_clear_error(&e);
+    g_assert_false(pb_delta_apply_verify(db, n - 3, dh, buf, len, &e));
+    g_clear_error(&e);
+    g_assert_false(pb_delta_apply_verify(db, 20, dh, buf, len, &e));
+    g_clear_error(&e);
+    /* Identical chunks make an empty delta; a plain decoder refuses delta bytes. */
+    g_autoptr(GBytes) same = pb_delta_encode(bh, base, base, len, 1, 0);
+    g_assert_nonnull(same);
+    db = g_bytes_get_data(same, &n);
+    g_assert_true(pb_delta_apply_verify(db, n, bh, memcpy(buf, base, len), len, NULL));
+    g_assert_false(pb_chunk_decode_verify(PB_CODEC_DELTA, db, n, bh, buf, len, &e));
+    g_clear_error(&e);
+
+    /* Manifests: a delta chunk makes version 2 and names its base; version 1 cannot. */
+    g_autoptr(PbManifest) m = sample();
+    for (guint i = 0; i < m->chunks->len; i++) {
+        PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind == PB_CHUNK_DATA) {
+            c->codec = PB_CODEC_DELTA;
+            c->stored = 77;
+            memcpy(c->base, bh, PB_HASH_LEN);
+            break;
+        }
+    }
+    g_autoptr(GString) text = pb_manifest_build(m);
+    g_assert_true(g_str_has_prefix(text->str, "preboot-image 2\n"));
+    char bhex[PB_HASH_HEX_LEN + 1];
+    pb_hash_to_hex(bh, bhex);
+    g_autofree char *line = g_strdup_printf(" delta 77 %s\n", bhex);
+    g_assert_nonnull(strstr(text->str, line));
+    g_autoptr(PbManifest) back = pb_manifest_parse(text->str, text->len, &e);
+    g_assert_no_error(e);
+    g_autoptr(GString) again = pb_manifest_build(back);
+    g_assert_cmpstr(again->str, ==, text->str);
+    gboolean found = FALSE;
+    for (guint i = 0; i < back->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(back->chunks, PbChunkRef, i);
+        if (c->kind == PB_CHUNK_DATA && c->codec == PB_CODEC_DELTA) {
+            g_assert_cmpmem(c->base, PB_HASH_LEN, bh, PB_HASH_LEN);
+            g_assert_cmpuint(c->stored, ==, 77);
+            found = TRUE;
+        }
+    }
+    g_assert_true(found);
+    /* The same text claiming version 1, and a version 2 without any delta chunk. */
+    g_autofree char *body = g_strndup(text->str, (gsize)(strstr(text->str, "seal ") - text->str));
+    body[strlen("preboot-image ")] = '1';
+    g_autofree char *v1 = reseal(body);
+    expect_refused(v1, PB_IMAGE_ERROR_PARSE, "version 2");
+    g_autoptr(PbManifest) plain = sample();
+    g_autoptr(GString) ptext = pb_manifest_build(plain);
+    g_assert_true(g_str_has_prefix(ptext->str, "preboot-image 1\n"));
+    g_autofree char *pbody =
+        g_strndup(ptext->str, (gsize)(strstr(ptext->str, "seal ") - ptext->str));
+    pbody[strlen("preboot-image ")] = '2';
+    g_autofree char *v2 = reseal(pbody);
+    expect_refused(v2, PB_IMAGE_ERROR_PARSE, "without a delta");
 }
 
 static void test_domain(void)
@@ -446,6 +542,7 @@ int main(int argc, char **argv)
     g_test_add_func("/image/manifest/roundtrip", test_manifest_roundtrip);
     g_test_add_func("/image/manifest/refusals", test_manifest_refusals);
     g_test_add_func("/image/chunk/coding", test_chunk_coding);
+    g_test_add_func("/image/chunk/delta", test_delta);
     g_test_add_func("/image/domain", test_domain);
     g_test_add_func("/image/ref", test_ref);
     g_test_add_func("/image/store", test_store);

@@ -85,7 +85,7 @@ gboolean pb_archive_parse_record(const guint8 *b, gsize len, PbArchiveRecord *r,
     if (len < PB_ARCHIVE_RECORD_LEN || memcmp(b, PB_ARCHIVE_RECORD_MAGIC, 4) != 0)
         return bad(error, "bad chunk record");
     r->codec = b[4];
-    if (r->codec > PB_CODEC_ZSTD || !zeros(b + 5, 3))
+    if (r->codec > PB_CODEC_DELTA || !zeros(b + 5, 3))
         return bad(error, "bad chunk record codec");
     memcpy(r->hash, b + 8, PB_HASH_LEN);
     r->stored = get64(b + 40);
@@ -116,7 +116,7 @@ void pb_archive_build_index_entry(const PbArchiveIndexEntry *e,
 gboolean pb_archive_parse_index_entry(const guint8 *b, gsize len, PbArchiveIndexEntry *e,
                                       GError **error)
 {
-    if (len < PB_ARCHIVE_INDEX_ENTRY_LEN || b[32] > PB_CODEC_ZSTD || !zeros(b + 33, 7))
+    if (len < PB_ARCHIVE_INDEX_ENTRY_LEN || b[32] > PB_CODEC_DELTA || !zeros(b + 33, 7))
         return bad(error, "bad index entry");
     memcpy(e->hash, b, PB_HASH_LEN);
     e->codec = b[32];

@@ -22,6 +22,9 @@ typedef struct {
     guint threads;        /* 0: one per core */
     PbProgressFunc progress;
     void *progress_data;
+    /* An earlier image of this disk, or NULL: a new chunk that differs from the chunk at the
+     * same offset there in few blocks is stored as a delta against it. */
+    const PbManifest *base;
 } PbCaptureOptions;
 
 typedef struct {
@@ -29,6 +32,7 @@ typedef struct {
     guint64 bytes_new_stored; /* coded bytes written to the store */
     guint chunks_data, chunks_new, chunks_zero, chunks_unused, chunks_absent;
     guint partitions_mapped; /* partitions whose used-block map partclone gave */
+    guint chunks_delta;      /* new chunks stored as deltas against the base image */
 } PbCaptureStats;
 
 PbManifest *pb_capture(const char *disk, PbChunkIO *io, const PbCaptureOptions *o,
@@ -58,6 +62,14 @@ typedef struct {
 } PbVerifyStats;
 /* Fetches, decodes and hashes every distinct chunk; errors name each bad chunk and where
  * it sits (the first few in the message, all in the count). */
+/* Decodes a chunk's stored bytes into buf (len bytes) and checks them against hash; a delta
+ * chunk's base is fetched through io (and must not be a delta itself). */
+gboolean pb_chunk_decode_io(PbChunkIO *io, PbCodec codec, const void *stored, gsize stored_len,
+                            const guint8 hash[PB_HASH_LEN], guint8 *buf, gsize len, GError **error);
+/* Fetches a chunk through io and decodes it as above; *stored_len gets its stored size. */
+gboolean pb_chunk_fetch(PbChunkIO *io, const PbChunkRef *ref, guint8 *buf, gsize len,
+                        PbCodec *codec, gsize *stored_len, GError **error);
+
 gboolean pb_verify(const PbManifest *m, PbChunkIO *io, guint threads, PbProgressFunc progress,
                    void *progress_data, PbVerifyStats *st, GError **error);
 

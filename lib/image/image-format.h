@@ -10,7 +10,9 @@
 
 G_BEGIN_DECLS
 
-#define PB_IMAGE_FORMAT_VERSION 1
+/* The newest manifest version this code reads and writes. Writers write version 1 unless a
+ * manifest names a delta-coded chunk (version 2), so version-1 readers still read them. */
+#define PB_IMAGE_FORMAT_VERSION 2
 #define PB_HASH_LEN             32 /* SHA-256 */
 #define PB_HASH_HEX_LEN         64
 /* Bounds every reader enforces, so a hostile manifest cannot ask for absurd work. */
@@ -44,13 +46,17 @@ typedef enum {
 typedef enum {
     PB_CODEC_NONE = 0,
     PB_CODEC_ZSTD = 1,
+    /* The changed byte runs against a base chunk of the same length (preboot-image(5),
+     * "Delta chunks"); the base is never itself a delta. Only written with version 2. */
+    PB_CODEC_DELTA = 2,
 } PbCodec;
 
 typedef struct {
     guint8 kind;  /* PbChunkKind */
     guint8 codec; /* PbCodec, DATA only */
     guint8 hash[PB_HASH_LEN];
-    guint64 stored; /* bytes in the store (after coding), DATA only */
+    guint64 stored;           /* bytes in the store (after coding), DATA only */
+    guint8 base[PB_HASH_LEN]; /* codec DELTA: the chunk its runs apply to */
 } PbChunkRef;
 
 typedef struct {
@@ -122,6 +128,24 @@ GBytes *pb_chunk_encode(PbCodec codec, int level, const void *data, gsize len, P
 gboolean pb_chunk_decode_verify(PbCodec codec, const void *stored, gsize stored_len,
                                 const guint8 hash[PB_HASH_LEN], void *out, gsize len,
                                 GError **error);
+
+/* Delta chunks: "PBD1", the base chunk's SHA-256, then one zstd frame holding a u32 run
+ * count, count pairs (u32 offset, u32 length) in ascending, non-overlapping order, and
+ * the runs' bytes (all little-endian). Pure. */
+#define PB_DELTA_MAGIC      "PBD1"
+#define PB_DELTA_HEADER_LEN 36
+#define PB_DELTA_BLOCK      4096 /* the encoder compares in filesystem-block units */
+/* The runs of data that differ from base (both len bytes), coded; NULL when more than
+ * max_changed bytes differ (then a full chunk is smaller). */
+GBytes *pb_delta_encode(const guint8 base_hash[PB_HASH_LEN], const void *base, const void *data,
+                        gsize len, int level, gsize max_changed);
+/* The base a delta chunk's stored bytes name. */
+gboolean pb_delta_base(const void *stored, gsize stored_len, guint8 base_hash[PB_HASH_LEN],
+                       GError **error);
+/* Applies a delta chunk onto buf, which holds its base's len bytes, and checks the result
+ * against hash: the delta chunk's counterpart of pb_chunk_decode_verify. */
+gboolean pb_delta_apply_verify(const void *stored, gsize stored_len, const guint8 hash[PB_HASH_LEN],
+                               guint8 *buf, gsize len, GError **error);
 
 /* .pbi archive framing (little-endian). See preboot-image(5). */
 #define PB_ARCHIVE_MAGIC            "PBIARC01"

@@ -138,7 +138,15 @@ static void put_value(GString *s, const char *v)
 GString *pb_manifest_build(PbManifest *m)
 {
     GString *s = g_string_new(NULL);
-    g_string_append_printf(s, "preboot-image %u\n", PB_IMAGE_FORMAT_VERSION);
+    /* Version 1 unless a chunk is delta-coded, so older readers read every image they can. */
+    guint version = 1;
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind == PB_CHUNK_DATA && c->codec == PB_CODEC_DELTA)
+            version = 2;
+    }
+    m->version = version;
+    g_string_append_printf(s, "preboot-image %u\n", version);
     g_string_append_printf(s, "chunk-size %u\n", m->chunk_size);
     g_string_append_printf(s, "disk-size %" G_GUINT64_FORMAT "\n", m->disk_size);
     g_string_append_printf(s, "sector-size %u\n", m->sector_size);
@@ -178,8 +186,13 @@ GString *pb_manifest_build(PbManifest *m)
             switch (c->kind) {
             case PB_CHUNK_DATA:
                 pb_hash_to_hex(c->hash, hex);
-                g_string_append_printf(s, "c %s %s %" G_GUINT64_FORMAT "\n", hex,
+                g_string_append_printf(s, "c %s %s %" G_GUINT64_FORMAT, hex,
                                        pb_codec_name(c->codec), c->stored);
+                if (c->codec == PB_CODEC_DELTA) {
+                    pb_hash_to_hex(c->base, hex);
+                    g_string_append_printf(s, " %s", hex);
+                }
+                g_string_append_c(s, '\n');
                 break;
             case PB_CHUNK_ZERO:
                 g_string_append(s, "z\n");
@@ -367,6 +380,7 @@ PbManifest *pb_manifest_parse(const char *text, gsize len, GError **error)
     g_autoptr(PbManifest) m = pb_manifest_new();
     Parser ps = {.p = text, .end = text + len, .error = error};
     char *tok[10];
+    gboolean any_delta = FALSE;
     const char *line_start = NULL;
     int state = 0; /* header fields seen, in order */
     guint64 next_offset = 0;
@@ -401,18 +415,28 @@ PbManifest *pb_manifest_parse(const char *text, gsize len, GError **error)
                 c.kind = PB_CHUNK_UNUSED;
             else if (strcmp(k, "a") == 0 && n == 1)
                 c.kind = PB_CHUNK_ABSENT;
-            else if (strcmp(k, "c") == 0 && n == 4) {
-                PbCodec codec = PB_CODEC_NONE;
+            else if (strcmp(k, "c") == 0 && (n == 4 || n == 5)) {
+                gboolean delta = strcmp(tok[2], "delta") == 0;
+                PbCodec codec = delta ? PB_CODEC_DELTA : PB_CODEC_NONE;
                 guint64 clen = pb_region_chunk_len(m, cur, cur_i);
                 c.kind = PB_CHUNK_DATA;
                 if (strlen(tok[1]) != PB_HASH_HEX_LEN ||
                     !pb_hash_from_hex(tok[1], PB_HASH_HEX_LEN, c.hash))
                     ok = fail(&ps, "bad chunk hash (64 lowercase hex digits)");
-                else if (!pb_codec_parse(tok[2], &codec))
+                else if (delta && (m->version < 2 || n != 5))
+                    ok = fail(&ps, "a delta chunk needs version 2 and its base's hash");
+                else if (delta && (strlen(tok[4]) != PB_HASH_HEX_LEN ||
+                                   !pb_hash_from_hex(tok[4], PB_HASH_HEX_LEN, c.base) ||
+                                   memcmp(c.base, c.hash, PB_HASH_LEN) == 0))
+                    ok = fail(&ps, "bad base hash");
+                else if (!delta && n != 4)
+                    ok = fail(&ps, "only a delta chunk names a base");
+                else if (!delta && !pb_codec_parse(tok[2], &codec))
                     ok = fail(&ps, "unknown codec \"%s\"", tok[2]);
                 else if (!parse_u64(tok[3], PB_CHUNK_SIZE_MAX * 2ull, &c.stored) || c.stored == 0 ||
                          (codec == PB_CODEC_NONE && c.stored != clen))
                     ok = fail(&ps, "bad stored length");
+                any_delta |= delta;
                 c.codec = (guint8)codec;
             } else
                 ok = fail(&ps,
@@ -424,9 +448,10 @@ PbManifest *pb_manifest_parse(const char *text, gsize len, GError **error)
                 cur_i++;
             }
         } else if (strcmp(k, "preboot-image") == 0 && state == 0) {
-            if (n != 2 || !parse_u64(tok[1], 1000, &v) || v != PB_IMAGE_FORMAT_VERSION)
-                ok = fail(&ps, "unsupported format version (this reader knows %d)",
+            if (n != 2 || !parse_u64(tok[1], 1000, &v) || v < 1 || v > PB_IMAGE_FORMAT_VERSION)
+                ok = fail(&ps, "unsupported format version (this reader knows 1 to %d)",
                           PB_IMAGE_FORMAT_VERSION);
+            m->version = (guint)v;
             state = 1;
         } else if (state == 0) {
             ok = fail(&ps, "not a preboot image manifest");
@@ -500,6 +525,8 @@ PbManifest *pb_manifest_parse(const char *text, gsize len, GError **error)
                           next_offset, m->disk_size);
             else if (ps.p != ps.end)
                 ok = fail(&ps, "text after the seal");
+            else if (m->version == 2 && !any_delta)
+                ok = fail(&ps, "version 2 without a delta chunk (write version 1)");
             else {
                 pb_sha256(text, (gsize)(line_start - text), m->seal);
                 if (memcmp(m->seal, want, PB_HASH_LEN) != 0) {

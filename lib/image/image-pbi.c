@@ -1,6 +1,8 @@
 /* image-pbi.c - export and import of .pbi archives. */
 #include "image-pbi.h"
 
+#include "image-engine.h"
+
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,10 +41,22 @@ gboolean pb_archive_export(const PbManifest *m, PbChunkIO *io, int fd, PbArchive
     g_autoptr(GArray) index = g_array_new(FALSE, FALSE, sizeof(PbArchiveIndexEntry));
     g_autoptr(GHashTable) seen =
         g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
+    /* Each delta chunk's base goes before it, so a streaming reader can check the delta
+     * as it arrives. */
+    g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(PbChunkRef));
     for (guint i = 0; i < m->chunks->len; i++) {
         const PbChunkRef *ref = &g_array_index(m->chunks, PbChunkRef, i);
         if (ref->kind != PB_CHUNK_DATA)
             continue;
+        if (ref->codec == PB_CODEC_DELTA) {
+            PbChunkRef b = {.kind = PB_CHUNK_DATA, .codec = PB_CODEC_ZSTD};
+            memcpy(b.hash, ref->base, PB_HASH_LEN);
+            g_array_append_val(order, b);
+        }
+        g_array_append_val(order, *ref);
+    }
+    for (guint i = 0; i < order->len; i++) {
+        const PbChunkRef *ref = &g_array_index(order, PbChunkRef, i);
         GBytes *key = g_bytes_new(ref->hash, PB_HASH_LEN);
         if (!g_hash_table_add(seen, key))
             continue;
@@ -50,6 +64,14 @@ gboolean pb_archive_export(const PbManifest *m, PbChunkIO *io, int fd, PbArchive
         g_autoptr(GBytes) data = io->get(io->self, ref, &codec, error);
         if (data == NULL)
             return FALSE;
+        /* A store holding the chunk as a delta where the manifest does not say so: its
+         * base is not on the list; refuse rather than write an archive that cannot be
+         * read back. */
+        if (codec == PB_CODEC_DELTA && ref->codec != PB_CODEC_DELTA) {
+            g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID,
+                        "a chunk is stored as a delta the manifest does not name");
+            return FALSE;
+        }
         gsize n;
         const void *d = g_bytes_get_data(data, &n);
         PbArchiveRecord r = {.codec = (guint8)codec, .stored = n};
@@ -151,8 +173,13 @@ gboolean pb_archive_import(int fd, const guint8 *head, gsize head_len, PbStore *
             if (c->kind == PB_CHUNK_DATA)
                 g_hash_table_insert(want, g_bytes_new(c->hash, PB_HASH_LEN),
                                     GSIZE_TO_POINTER((gsize)pb_region_chunk_len(m, rg, i)));
+            if (c->kind == PB_CHUNK_DATA && c->codec == PB_CODEC_DELTA)
+                g_hash_table_insert(want, g_bytes_new(c->base, PB_HASH_LEN),
+                                    GSIZE_TO_POINTER((gsize)pb_region_chunk_len(m, rg, i)));
         }
     }
+    PbChunkIO io;
+    pb_store_chunk_io(store, &io);
     guint64 records = 0, index_at = 0;
     guint8 *buf = g_malloc(m->chunk_size);
     gboolean ok = FALSE;
@@ -182,8 +209,9 @@ gboolean pb_archive_import(int fd, const guint8 *head, gsize head_len, PbStore *
         g_autofree guint8 *stored = g_malloc(pr.stored);
         if (!read_exact(&r, stored, pr.stored, error))
             goto out;
-        if (!pb_chunk_decode_verify((PbCodec)pr.codec, stored, pr.stored, pr.hash, buf,
-                                    GPOINTER_TO_SIZE(lenp), error)) {
+        /* A delta's base came earlier in the archive or was in the store already. */
+        if (!pb_chunk_decode_io(&io, (PbCodec)pr.codec, stored, pr.stored, pr.hash, buf,
+                                GPOINTER_TO_SIZE(lenp), error)) {
             g_prefix_error(error, "archive record at byte %" G_GUINT64_FORMAT ": ", at);
             goto out;
         }

@@ -27,6 +27,7 @@ typedef struct {
     char *tmp, *dest;
     guint8 codec;
     guint64 len;
+    guint8 base[PB_HASH_LEN]; /* codec DELTA */
 } Pending;
 
 /* Chunks written since the last flush, at most: bounds the memory and the work a crash
@@ -122,7 +123,21 @@ static char *chunk_path(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec code
     char hex[PB_HASH_HEX_LEN + 1];
     pb_hash_to_hex(hash, hex);
     return g_strdup_printf("%s/chunks/%.2s/%s.%s", s->path, hex, hex,
-                           codec == PB_CODEC_ZSTD ? "zst" : "raw");
+                           codec == PB_CODEC_ZSTD    ? "zst"
+                           : codec == PB_CODEC_DELTA ? "pbd"
+                                                     : "raw");
+}
+
+/* The base a stored delta chunk names (its first PB_DELTA_HEADER_LEN bytes). */
+static gboolean read_delta_base(const char *path, guint8 base[PB_HASH_LEN])
+{
+    guint8 h[PB_DELTA_HEADER_LEN];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return FALSE;
+    ssize_t n = pread(fd, h, sizeof(h), 0);
+    close(fd);
+    return n == (ssize_t)sizeof(h) && pb_delta_base(h, sizeof(h), base, NULL);
 }
 
 gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkRef *found)
@@ -134,12 +149,15 @@ gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkR
         found->codec = pe->codec;
         memcpy(found->hash, hash, PB_HASH_LEN);
         found->stored = pe->len;
+        memcpy(found->base, pe->base, PB_HASH_LEN);
     }
     g_mutex_unlock(&s->mu);
     if (pe != NULL)
         return TRUE;
-    for (int c = PB_CODEC_ZSTD; c >= PB_CODEC_NONE; c--) {
-        g_autofree char *p = chunk_path(s, hash, (PbCodec)c);
+    static const PbCodec order[] = {PB_CODEC_ZSTD, PB_CODEC_NONE, PB_CODEC_DELTA};
+    for (guint i = 0; i < G_N_ELEMENTS(order); i++) {
+        PbCodec c = order[i];
+        g_autofree char *p = chunk_path(s, hash, c);
         struct stat st;
         if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
             if (found != NULL) {
@@ -147,6 +165,9 @@ gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkR
                 found->codec = (guint8)c;
                 memcpy(found->hash, hash, PB_HASH_LEN);
                 found->stored = (guint64)st.st_size;
+                memset(found->base, 0, PB_HASH_LEN);
+                if (c == PB_CODEC_DELTA && !read_delta_base(p, found->base))
+                    return FALSE;
             }
             return TRUE;
         }
@@ -269,6 +290,8 @@ gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec 
         pe->dest = g_steal_pointer(&dest);
         pe->codec = (guint8)codec;
         pe->len = len;
+        if (codec == PB_CODEC_DELTA && !pb_delta_base(data, len, pe->base, NULL))
+            memset(pe->base, 0, PB_HASH_LEN);
         g_hash_table_insert(s->pending, g_memdup2(hash, PB_HASH_LEN), pe);
     }
     guint n = g_hash_table_size(s->pending);
@@ -332,9 +355,15 @@ gboolean pb_store_put_manifest(PbStore *s, const char *name, PbManifest *m, GErr
         return FALSE;
     for (guint i = 0; i < m->chunks->len; i++) {
         const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
-        if (c->kind == PB_CHUNK_DATA && !pb_store_has_chunk(s, c->hash, NULL)) {
+        const guint8 *miss = NULL;
+        if (c->kind == PB_CHUNK_DATA && !pb_store_has_chunk(s, c->hash, NULL))
+            miss = c->hash;
+        else if (c->kind == PB_CHUNK_DATA && c->codec == PB_CODEC_DELTA &&
+                 !pb_store_has_chunk(s, c->base, NULL))
+            miss = c->base;
+        if (miss != NULL) {
             char hex[PB_HASH_HEX_LEN + 1];
-            pb_hash_to_hex(c->hash, hex);
+            pb_hash_to_hex(miss, hex);
             g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING,
                         "image %s names chunk %s, which is not stored", name, hex);
             return FALSE;
@@ -405,6 +434,48 @@ GPtrArray *pb_store_list(PbStore *s, GError **error)
     return names;
 }
 
+static gint cmp_newest(gconstpointer a, gconstpointer b)
+{
+    gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+    return x > y ? -1 : x < y;
+}
+
+PbManifest *pb_store_newest_manifest(PbStore *s, guint64 disk_size, guint32 chunk_size, char **name,
+                                     GError **error)
+{
+    g_autoptr(GPtrArray) names = pb_store_list(s, error);
+    if (names == NULL)
+        return NULL;
+    /* Newest first, by the time each manifest file was written. */
+    g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(gint64) * 2);
+    for (guint i = 0; i < names->len; i++) {
+        g_autofree char *p = manifest_path(s, names->pdata[i]);
+        struct stat sb;
+        if (stat(p, &sb) != 0)
+            continue;
+        gint64 e[2] = {(gint64)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec, i};
+        g_array_append_val(order, e);
+    }
+    g_array_sort(order, cmp_newest);
+    for (guint k = 0; k < order->len; k++) {
+        const char *n = names->pdata[g_array_index(order, gint64, 2 * k + 1)];
+        PbManifest *m = pb_store_get_manifest(s, n, NULL);
+        if (m == NULL)
+            continue;
+        gboolean whole = (disk_size == 0 || m->disk_size == disk_size) &&
+                         (chunk_size == 0 || m->chunk_size == chunk_size);
+        for (guint c = 0; c < m->chunks->len && whole; c++)
+            whole = g_array_index(m->chunks, PbChunkRef, c).kind != PB_CHUNK_ABSENT;
+        if (whole) {
+            if (name != NULL)
+                *name = g_strdup(n);
+            return m;
+        }
+        pb_manifest_free(m);
+    }
+    return NULL;
+}
+
 static gboolean gc_locked(PbStore *s, PbGcStats *st, GError **error)
 {
     g_autoptr(GHashTable) live = g_hash_table_new_full(hash_hash, hash_equal, g_free, NULL);
@@ -423,8 +494,23 @@ static gboolean gc_locked(PbStore *s, PbGcStats *st, GError **error)
             const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, c);
             if (r->kind == PB_CHUNK_DATA)
                 g_hash_table_add(live, g_memdup2(r->hash, PB_HASH_LEN));
+            if (r->kind == PB_CHUNK_DATA && r->codec == PB_CODEC_DELTA)
+                g_hash_table_add(live, g_memdup2(r->base, PB_HASH_LEN));
         }
     }
+    /* The store may hold a live chunk as a delta where its manifest says otherwise (an
+     * import met it already stored): the base its file names lives too. */
+    g_autoptr(GPtrArray) bases = g_ptr_array_new_with_free_func(g_free);
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, live);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        PbChunkRef have;
+        if (pb_store_has_chunk(s, key, &have) && have.codec == PB_CODEC_DELTA)
+            g_ptr_array_add(bases, g_memdup2(have.base, PB_HASH_LEN));
+    }
+    for (guint i = 0; i < bases->len; i++)
+        g_hash_table_add(live, g_steal_pointer(&bases->pdata[i]));
     g_autofree char *chunks = g_build_filename(s->path, "chunks", NULL);
     g_autoptr(GDir) top = g_dir_open(chunks, 0, error);
     if (top == NULL)

@@ -1,6 +1,7 @@
 /* image-store.h - a chunk store on the local filesystem (preboot-image(5), "Store layout"):
  *   STORE/preboot-store          marker: "preboot-store 1"
- *   STORE/chunks/HH/HASH.zst|.raw one file per chunk, HH = first two hex digits of HASH
+ *   STORE/chunks/HH/HASH.zst|.raw|.pbd one file per chunk (zstd, none, delta), HH = first
+ *                                two hex digits of HASH
  *   STORE/images/NAME.pbm        manifests
  *   STORE/tmp/                   temporary files; renamed into place once fsynced
  *   STORE/lock                   flock: shared while in use, exclusive for gc
@@ -39,6 +40,11 @@ PbManifest *pb_store_get_manifest(PbStore *s, const char *name, GError **error);
 gboolean pb_store_delete_manifest(PbStore *s, const char *name, GError **error);
 /* Image names, sorted. */
 GPtrArray *pb_store_list(PbStore *s, GError **error);
+/* The image written last (by the time of its manifest file) among those captured whole
+ * (no partition left out) with this disk size and chunk size (0: any), and its name;
+ * NULL when the store holds none. */
+PbManifest *pb_store_newest_manifest(PbStore *s, guint64 disk_size, guint32 chunk_size, char **name,
+                                     GError **error);
 
 typedef struct {
     guint chunks_kept, chunks_removed, temps_removed;
