@@ -145,11 +145,16 @@ SERVER=10.0.0.1:$PORT
 MAC_A=52:54:00:e2:e5:0a
 MAC_B=52:54:00:e2:e5:0b
 MAC_C=52:54:00:e2:e5:0c
+# Captures and reports need the imaging server's upload credential: the environment gets it
+# on its kernel command line (preboot.token=, see preboot-bootenv(8)).
+TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$TOKEN" >"$T/upload.token"
+IMAGING_ARGS=${PB_E2E_IMAGING_ARGS-preboot.token=$TOKEN}
 cat >"$T/rules.yaml" <<EOC
 imaging:
   kernel: preboot/vmlinuz
   initrd: preboot/initrd.img
-  args: console=ttyS0 quiet ${PB_E2E_IMAGING_ARGS:-}
+  args: console=ttyS0 quiet $IMAGING_ARGS
 rules:
   - name: e2e-pxelinux
     match: {mac: $MAC_C}
@@ -170,7 +175,7 @@ if [ $IMAGING = yes ]; then
     for d in "$top_builddir"/backends/*/; do
         [ -d "$d" ] && PLUGIN_PATH="$PLUGIN_PATH, ${d%/}"
     done
-    IMAGING_ENTRY="  - ${PB_E2E_IMAGING_YAML:-{module: imaging, log_level: 2\}}"
+    IMAGING_ENTRY="  - ${PB_E2E_IMAGING_YAML:-{module: imaging, log_level: 2, upload_token_file: $T/upload.token\}}"
 fi
 cat >"$T/preboot.yaml" <<EOC
 daemon:
