@@ -7,6 +7,7 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int pb_image_os_lock_open(const char *path)
@@ -21,7 +22,34 @@ gboolean pb_image_os_lock(int fd, gboolean exclusive, gboolean wait)
 
 int pb_image_os_mkstemp(char *tmpl)
 {
-    return g_mkstemp_full(tmpl, O_WRONLY | O_CLOEXEC, 0644);
+    return g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0644);
+}
+
+int pb_image_os_open_read(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+gssize pb_image_os_pread(int fd, void *buf, gsize len, guint64 offset)
+{
+    for (;;) {
+        ssize_t n = pread(fd, buf, len, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n;
+    }
+}
+
+gboolean pb_image_os_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+           sa.st_dev == sb.st_dev;
+}
+
+gboolean pb_image_os_link(const char *from, const char *to)
+{
+    return link(from, to) == 0;
 }
 
 gboolean pb_image_os_sync_file(int fd)

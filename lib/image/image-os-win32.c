@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <io.h>
+#include <string.h>
 #include <windows.h>
 
 static void set_errno_from(DWORD err)
@@ -77,10 +78,110 @@ gboolean pb_image_os_lock(int fd, gboolean exclusive, gboolean wait)
     return FALSE;
 }
 
+/* A CRT descriptor on a file opened with every share mode: MSVCRT's own open() leaves out
+ * FILE_SHARE_DELETE, and then a chunk being read or checked could not be renamed into place,
+ * replaced or removed by gc. Binary: the CRT's default text mode would turn bytes 0a into
+ * 0d 0a. Not inherited by child processes. */
+static int open_shared(const char *path, DWORD access, DWORD disposition, int crt_flags)
+{
+    g_autofree gunichar2 *w = g_utf8_to_utf16(path, -1, NULL, NULL, NULL);
+    if (w == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    HANDLE h = CreateFileW((const wchar_t *)w, access,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+                           disposition, FILE_ATTRIBUTE_NORMAL, NULL);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD err = GetLastError();
+        set_errno_from(err);
+        if (err == ERROR_FILE_EXISTS || err == ERROR_ALREADY_EXISTS)
+            errno = EEXIST;
+        return -1;
+    }
+    int fd = _open_osfhandle((intptr_t)h, crt_flags | _O_BINARY | _O_NOINHERIT);
+    if (fd < 0) {
+        CloseHandle(h);
+        errno = EMFILE;
+    }
+    return fd;
+}
+
 int pb_image_os_mkstemp(char *tmpl)
 {
-    /* O_BINARY: the CRT's default text mode would turn chunk bytes 0x0a into 0x0d 0x0a. */
-    return g_mkstemp_full(tmpl, O_WRONLY | O_BINARY | O_CLOEXEC, 0644);
+    /* g_mkstemp_full's contract (the XXXXXX at the end replaced) on open_shared */
+    gsize n = strlen(tmpl);
+    if (n < 6 || strcmp(tmpl + n - 6, "XXXXXX") != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int attempt = 0; attempt < 100; attempt++) {
+        for (int i = 0; i < 6; i++)
+            tmpl[n - 6 + i] = letters[g_random_int_range(0, (gint32)sizeof(letters) - 1)];
+        int fd = open_shared(tmpl, GENERIC_READ | GENERIC_WRITE, CREATE_NEW, _O_RDWR);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
+}
+
+int pb_image_os_open_read(const char *path)
+{
+    return open_shared(path, GENERIC_READ, OPEN_EXISTING, _O_RDONLY);
+}
+
+gssize pb_image_os_pread(int fd, void *buf, gsize len, guint64 offset)
+{
+    HANDLE h = (HANDLE)_get_osfhandle(fd);
+    if (h == INVALID_HANDLE_VALUE) {
+        errno = EBADF;
+        return -1;
+    }
+    OVERLAPPED ov = {.Offset = (DWORD)offset, .OffsetHigh = (DWORD)(offset >> 32)};
+    DWORD got = 0;
+    if (ReadFile(h, buf, len > G_MAXUINT32 ? G_MAXUINT32 : (DWORD)len, &got, &ov))
+        return (gssize)got;
+    DWORD err = GetLastError();
+    if (err == ERROR_HANDLE_EOF)
+        return 0;
+    set_errno_from(err);
+    return -1;
+}
+
+/* The volume and the file index name a file, as st_dev and st_ino do (the CRT's stat leaves
+ * st_ino 0). */
+static gboolean file_id(const char *path, BY_HANDLE_FILE_INFORMATION *fi)
+{
+    int fd = pb_image_os_open_read(path);
+    if (fd < 0)
+        return FALSE;
+    gboolean ok = GetFileInformationByHandle((HANDLE)_get_osfhandle(fd), fi) != 0;
+    _close(fd);
+    return ok;
+}
+
+gboolean pb_image_os_same_file(const char *a, const char *b)
+{
+    BY_HANDLE_FILE_INFORMATION fa, fb;
+    return file_id(a, &fa) && file_id(b, &fb) &&
+           fa.dwVolumeSerialNumber == fb.dwVolumeSerialNumber &&
+           fa.nFileIndexHigh == fb.nFileIndexHigh && fa.nFileIndexLow == fb.nFileIndexLow;
+}
+
+gboolean pb_image_os_link(const char *from, const char *to)
+{
+    g_autofree gunichar2 *wfrom = g_utf8_to_utf16(from, -1, NULL, NULL, NULL);
+    g_autofree gunichar2 *wto = g_utf8_to_utf16(to, -1, NULL, NULL, NULL);
+    if (wfrom == NULL || wto == NULL) {
+        errno = EINVAL;
+        return FALSE;
+    }
+    if (CreateHardLinkW((const wchar_t *)wto, (const wchar_t *)wfrom, NULL))
+        return TRUE;
+    set_errno_from(GetLastError());
+    return FALSE;
 }
 
 gboolean pb_image_os_sync_file(int fd)

@@ -13,6 +13,11 @@ plugins_imaging_libimaging_core_la_LIBADD = $(GLIB_LIBS)
 plugin_LTLIBRARIES += plugins/imaging/imaging.la
 plugins_imaging_imaging_la_SOURCES = plugins/imaging/imaging-plugin.c \
 	plugins/imaging/imaging-net.h plugins/imaging/imaging-net.c
+if OS_WIN32
+plugins_imaging_imaging_la_SOURCES += plugins/imaging/imaging-addr-win32.c
+else
+plugins_imaging_imaging_la_SOURCES += plugins/imaging/imaging-addr-posix.c
+endif
 plugins_imaging_imaging_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 plugins_imaging_imaging_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CORE_CFLAGS)
 plugins_imaging_imaging_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
