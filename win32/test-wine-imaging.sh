@@ -94,7 +94,7 @@ plugins:
 EOF
 
 echo "1..13"
-diag "store $store, port $port"
+printf "# store %s, port %s\n" "$store" "$port"
 (cd "$T" && exec wine "$prebootd" -f -c "$(win "$T/preboot.yaml")") >"$T/daemon.out" 2>&1 &
 pid=$!
 # Up when the API answers (wine takes a few seconds to start; bounded at 180 s on a loaded
@@ -127,11 +127,11 @@ head -c 56 /dev/urandom >"$T/rand"
 check "a chunk whose bytes do not match its hash is refused" \
     [ "$(code -X PUT -H "$A" -H 'X-Preboot-Codec: none' -H 'X-Preboot-Length: 56' \
         --data-binary "@$T/rand" "$U/chunks/$h1")" = 422 ]
-n=0
+stored=0
 while read -r h c; do
-    [ "$(put "$h" "$c" "$T/src/$h" -H "$A")" = 201 ] && n=$((n + 1))
+    [ "$(put "$h" "$c" "$T/src/$h" -H "$A")" = 201 ] && stored=$((stored + 1))
 done <"$T/src/chunks"
-check "the image's chunks are stored (201)" [ "$n" -eq "$(wc -l <"$T/src/chunks")" ]
+check "the image's chunks are stored (201)" [ "$stored" -eq "$(wc -l <"$T/src/chunks")" ]
 code -X POST --data-binary "@$T/src/hashes" "$U/chunks/missing" >/dev/null
 check "chunks/missing then names none" [ ! -s "$T/body" ]
 check "the commit creates the image (201)" \
