@@ -6,7 +6,8 @@
 #   3. ./configure --host=x86_64-w64-mingw32 --enable-werror && make;
 #   4. make win32-check: make check with the unit tests run under wine (win32/wine-test.sh
 #      as LOG_COMPILER; the few tests of POSIX-only code are listed, with their reasons, in
-#      win32/local.mk), the TFTP integration test (win32/test-wine-tftp.sh) and the service
+#      win32/local.mk), the TFTP and imaging integration tests (win32/test-wine-tftp.sh,
+#      win32/test-wine-imaging.sh: prebootd.exe with imaging.dll and libpreboot-local.dll) and the service
 #      through wine's service manager (win32/test-wine-service.sh, in a wine prefix of its own);
 #   5. make win32-zip: the zip an administrator unpacks.
 # Ends with one line "N passed, N failed, N skipped" (TAP results of make check, plus one
@@ -112,7 +113,7 @@ step "zip"
 if make win32-zip >zip.out 2>&1; then
     pass=$((pass + 1))
     tail -n 1 zip.out
-    python3 -m zipfile -l preboot-*-win64.zip | grep -E 'prebootd.exe|tftp.dll|libglib' | head -n 5
+    python3 -m zipfile -l preboot-*-win64.zip | grep -E 'prebootd.exe|tftp.dll|imaging.dll|libpreboot-local.dll|libglib' | head -n 6
 else
     tail -n 20 zip.out
     fail=$((fail + 1))

@@ -1,6 +1,6 @@
 ## The imaging server: its pure parts, the local backend and the modules in process, the
-## fuzz target's corpus, and the real daemon with curl. Linux only, like lib/image.
-if ENABLE_IMAGE
+## fuzz target's corpus (on Windows too, under wine), and the real daemon with curl (Linux).
+if ENABLE_IMAGE_CORE
 IMAGING_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image -I$(top_srcdir)/plugins/imaging \
 	-I$(top_srcdir)/tests
 
@@ -9,9 +9,10 @@ TESTS += tests/test-imaging
 ## The local backend is compiled in: its descriptor is called directly.
 tests_test_imaging_SOURCES = tests/test-imaging.c backends/local/local-backend.c
 tests_test_imaging_CPPFLAGS = $(IMAGING_TEST_CPPFLAGS)
-tests_test_imaging_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS) $(SQLITE_CFLAGS)
-tests_test_imaging_LDADD = plugins/imaging/libimaging-core.la lib/image/libpbimage.la \
-	$(TEST_CORE_LIBS) $(IMAGE_LIBS) $(SQLITE_LIBS)
+## GIO for its HTTP client's sockets: portable, it runs under wine too.
+tests_test_imaging_CFLAGS = $(AM_CFLAGS) $(IMAGE_CORE_CFLAGS) $(SQLITE_CFLAGS) $(GIO_CFLAGS)
+tests_test_imaging_LDADD = plugins/imaging/libimaging-core.la lib/image/libpbimage-core.la \
+	$(TEST_CORE_LIBS) $(IMAGE_CORE_LIBS) $(SQLITE_LIBS) $(GIO_LIBS)
 EXTRA_tests_test_imaging_DEPENDENCIES = plugins/imaging/imaging.la plugins/http/http.la \
 	backends/local/libpreboot-local.la
 
@@ -19,19 +20,21 @@ TESTS += tests/fuzz/replay-imaging-api
 check_PROGRAMS += tests/fuzz/replay-imaging-api
 tests_fuzz_replay_imaging_api_SOURCES = tests/fuzz/fuzz-imaging-api.c tests/fuzz/replay-main.c
 tests_fuzz_replay_imaging_api_CPPFLAGS = $(IMAGING_TEST_CPPFLAGS) -DFUZZ_CORPUS=\"imaging-api\"
-tests_fuzz_replay_imaging_api_LDADD = plugins/imaging/libimaging-core.la lib/image/libpbimage.la \
-	$(IMAGE_LIBS) $(GLIB_LIBS)
+tests_fuzz_replay_imaging_api_LDADD = plugins/imaging/libimaging-core.la lib/image/libpbimage-core.la \
+	$(IMAGE_CORE_LIBS) $(GLIB_LIBS)
 
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-imaging-api
 tests_fuzz_fuzz_imaging_api_SOURCES = tests/fuzz/fuzz-imaging-api.c \
 	plugins/imaging/imaging-api.c plugins/imaging/imaging-json.c
 tests_fuzz_fuzz_imaging_api_CPPFLAGS = $(IMAGING_TEST_CPPFLAGS)
-tests_fuzz_fuzz_imaging_api_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS) $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_imaging_api_CFLAGS = $(AM_CFLAGS) $(IMAGE_CORE_CFLAGS) $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_imaging_api_LDFLAGS = $(FUZZ_SANITIZE)
-tests_fuzz_fuzz_imaging_api_LDADD = lib/image/libpbimage.la $(IMAGE_LIBS) $(GLIB_LIBS)
+tests_fuzz_fuzz_imaging_api_LDADD = lib/image/libpbimage-core.la $(IMAGE_CORE_LIBS) $(GLIB_LIBS)
+endif
 endif
 
+if ENABLE_IMAGE
 TESTS += tests/test-imaging-daemon.sh
 endif
 EXTRA_DIST += tests/test-imaging-daemon.sh tests/imaging.mk tests/test-imaging.c \

@@ -13,12 +13,10 @@
 #include "imaging-json.h"
 #include <preboot/backend.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
+#include <gio/gio.h>
 #include <glib/gstdio.h>
-#include <netinet/in.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 PB_EXPORT const void *libpreboot_local_LTX_preboot_backend_entry(void);
@@ -352,15 +350,21 @@ typedef struct {
     guint16 port;
 } Fixture;
 
+/* GSocket rather than BSD sockets: the test runs under wine too (win32/local.mk). */
+static GSocketAddress *loopback(guint16 port)
+{
+    g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    return g_inet_socket_address_new(lo, port);
+}
+
 static guint16 free_tcp_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    g_assert_cmpint(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
-    socklen_t l = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    close(fd);
-    return ntohs(a.sin_port);
+    g_autoptr(GSocket) s =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_autoptr(GSocketAddress) a = loopback(0);
+    g_assert_true(g_socket_bind(s, a, FALSE, NULL));
+    g_autoptr(GSocketAddress) got = g_socket_get_local_address(s, NULL);
+    return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(got));
 }
 
 static char *build_dir(const char *a, const char *b)
@@ -415,12 +419,13 @@ static gsize last_len;
 static int http(Fixture *f, const char *method, const char *path, const char *headers,
                 const void *body, gsize len, char **out)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons(f->port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int rc = connect(fd, (struct sockaddr *)&a, sizeof(a));
-    g_assert_true(rc == 0 || errno == EINPROGRESS);
+    g_autoptr(GSocket) sock =
+        g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+    g_socket_set_blocking(sock, FALSE);
+    g_autoptr(GSocketAddress) a = loopback(f->port);
+    g_autoptr(GError) ce = NULL;
+    if (!g_socket_connect(sock, a, NULL, &ce))
+        g_assert_error(ce, G_IO_ERROR, G_IO_ERROR_PENDING);
     GString *req = g_string_new(NULL);
     g_string_append_printf(
         req, "%s %s HTTP/1.0\r\nHost: x\r\n%sContent-Length: %" G_GSIZE_FORMAT "\r\n\r\n", method,
@@ -433,12 +438,12 @@ static int http(Fixture *f, const char *method, const char *path, const char *he
     while (!eof && g_get_monotonic_time() < end) {
         g_main_context_iteration(NULL, FALSE);
         if (sent < req->len) {
-            ssize_t n = send(fd, req->str + sent, req->len - sent, MSG_NOSIGNAL);
+            gssize n = g_socket_send(sock, req->str + sent, req->len - sent, NULL, NULL);
             if (n > 0)
                 sent += (gsize)n;
         }
         char buf[4096];
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        gssize n = g_socket_receive(sock, buf, sizeof(buf), NULL, NULL);
         if (n > 0)
             g_string_append_len(in, buf, n);
         else if (n == 0)
@@ -446,7 +451,7 @@ static int http(Fixture *f, const char *method, const char *path, const char *he
         else
             g_usleep(200);
     }
-    close(fd);
+    g_socket_close(sock, NULL);
     g_string_free(req, TRUE);
     g_assert_true(eof);
     int status = 0;

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Cross-build preboot's Windows dependencies (glib-2.0, libyaml, libltdl, with
-# zlib, libffi, pcre2 and a stub libintl) for x86_64-w64-mingw32 from Debian's
+# zlib, libffi, pcre2 and a stub libintl; sqlite3 and libmicrohttpd for the http and
+# imaging plugins; zstd and OpenSSL's libcrypto for lib/image) for x86_64-w64-mingw32 from Debian's
 # own SOURCE packages: nothing is downloaded except from the Debian archive.
 #
 #   win32/build-deps.sh [tools] [prefix]     (default: both)
@@ -26,7 +27,7 @@ CACHE=${PREBOOT_WIN32_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/preboot-win32}
 SELF=$(readlink -f "$0")
 # step:Debian source package, in build order (glib needs the three before it)
 STEPS="zlib:zlib libffi:libffi pcre2:pcre2 glib:glib2.0 libyaml:libyaml libltdl:libtool
-       sqlite3:sqlite3 libmicrohttpd:libmicrohttpd"
+       sqlite3:sqlite3 libmicrohttpd:libmicrohttpd zstd:libzstd openssl:openssl"
 PKGS=$(for s in $STEPS; do echo "${s#*:}"; done)
 STAGES=${*:-tools prefix}
 
@@ -272,6 +273,39 @@ b_libmicrohttpd() {
   # mingw); the check keeps a POSIX-threads build (libwinpthread) from slipping in.
   grep -q "^#define MHD_USE_W32_THREADS 1" "$WORK/build/libmicrohttpd/MHD_config.h"
 }
+# zstd and libcrypto: lib/image's portable half (chunks are zstd frames named by SHA-256),
+# for the imaging plugin and libpreboot-local.  zstd's own lib/Makefile knows the mingw DLL
+# (its meson build wants a C++ compiler); that DLL is one-threaded, which is what lib/image
+# wants (it compresses chunks in parallel itself).
+b_zstd() {
+  local v
+  rm -rf "$WORK/build/zstd"
+  cp -a "$(srcdir libzstd)" "$WORK/build/zstd"
+  cd "$WORK/build/zstd/lib"
+  mkdir -p dll
+  make -j"$JOBS" TARGET_SYSTEM=Windows_NT CC=$HOST-gcc AR=$HOST-ar CFLAGS=-O2 dll/libzstd.dll
+  v=$(sed -n 's/^#define ZSTD_VERSION_\(MAJOR\|MINOR\|RELEASE\) *\([0-9]*\).*/\2/p' zstd.h | paste -sd.)
+  mkdir -p "$PREFIX/bin" "$PREFIX/lib/pkgconfig" "$PREFIX/include"
+  cp dll/libzstd.dll "$PREFIX/bin/"
+  cp dll/libzstd.dll.a "$PREFIX/lib/"
+  cp zstd.h zdict.h zstd_errors.h "$PREFIX/include/"
+  printf '%s\n' "prefix=$PREFIX" 'libdir=${prefix}/lib' 'includedir=${prefix}/include' '' \
+    'Name: zstd' 'Description: fast lossless compression algorithm library' "Version: $v" \
+    'Libs: -L${libdir} -lzstd' 'Cflags: -I${includedir}' >"$PREFIX/lib/pkgconfig/libzstd.pc"
+}
+# OpenSSL's own mingw64 target; only the libraries (build_libs: libcrypto and the small
+# libssl), no apps, engines or provider modules (the default provider is built in).
+b_openssl() {
+  rm -rf "$WORK/build/openssl"
+  cp -a "$(srcdir openssl)" "$WORK/build/openssl"
+  cd "$WORK/build/openssl"
+  ./Configure mingw64 --cross-compile-prefix=$HOST- --prefix="$PREFIX" --libdir=lib \
+    shared no-tests no-engine no-module no-legacy no-comp
+  make -j"$JOBS" build_libs
+  make install_dev
+  mkdir -p "$PREFIX/bin"
+  cp libcrypto-3-x64.dll libssl-3-x64.dll "$PREFIX/bin/"
+}
 # ---- recipe end
 
 # The key of a step: its recipe and helpers, its source version, the previous key.
@@ -279,6 +313,7 @@ step_key() { # step_key STEP PKG PREVKEY
   local helpers=""
   case $1 in
   glib) helpers="write_cross write_intl_stub" ;;
+  zstd | openssl) helpers="srcdir" ;;
   zlib) ;;
   *) helpers="b_autotools srcdir" ;;
   esac

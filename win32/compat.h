@@ -8,6 +8,10 @@
 #ifndef O_CLOEXEC
 #define O_CLOEXEC _O_NOINHERIT /* the CRT's "not inherited by child processes" */
 #endif
+#ifndef EDQUOT
+#include <errno.h>
+#define EDQUOT ENOSPC /* Windows reports an exhausted quota as a full disk */
+#endif
 #ifndef O_NOCTTY
 #define O_NOCTTY 0 /* Windows has no controlling terminals */
 #endif

@@ -5,7 +5,7 @@
 
 EXTRA_DIST += win32/win32.h win32/compat.h win32/posix win32/main-win32.c win32/messages.mc \
 	win32/build-deps.sh win32/wine-test.sh win32/make-zip.sh win32/test-wine-tftp.sh \
-	win32/test-wine-service.sh
+	win32/test-wine-service.sh win32/test-wine-imaging.sh
 
 if OS_WIN32
 ## win32/posix/ maps the POSIX socket headers onto Winsock (through lib/net/win32-sock.h).
@@ -59,6 +59,11 @@ WIN32_POSIX_ONLY = \
 TESTS += win32/test-wine-service.sh
 if BUILD_TFTP
 TESTS += win32/test-wine-tftp.sh
+endif
+if ENABLE_IMAGE_CORE
+if BUILD_HTTP
+TESTS += win32/test-wine-imaging.sh
+endif
 endif
 win32_filter = $(filter-out $(WIN32_POSIX_ONLY) $(WIN32_POSIX_ONLY:=$(EXEEXT)),$(1))
 win32-check:

@@ -30,7 +30,8 @@ mkdir -p "$root/bin/preboot" "$root/lib/preboot" "$root/conf/preboot" "$root/log
 real() { if [ -f "$(dirname "$1")/.libs/$(basename "$1")" ]; then echo "$(dirname "$1")/.libs/$(basename "$1")"; else echo "$1"; fi; }
 cp "$(real "$builddir/core/prebootd.exe")" "$(real "$builddir/tools/prebootctl.exe")" \
     "$root/bin/preboot/"
-for dll in "$builddir"/plugins/*/.libs/*.dll; do
+# the plugins and the LIBRARY_NAME backends (libpreboot-local.dll), found in the plugin path
+for dll in "$builddir"/plugins/*/.libs/*.dll "$builddir"/backends/*/.libs/*.dll; do
     [ -f "$dll" ] && cp "$dll" "$root/lib/preboot/"
 done
 

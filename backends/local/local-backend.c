@@ -19,6 +19,7 @@
 #include <preboot/backend.h>
 
 #include "image-format.h"
+#include "image-os.h"
 #include "image-store.h"
 
 #include <errno.h>
@@ -98,12 +99,7 @@ static void say(Local *l, int level, const char *fmt, ...)
 
 static gboolean fsync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return FALSE;
-    gboolean ok = fsync(fd) == 0;
-    close(fd);
-    return ok;
+    return pb_image_os_sync_dir(dir);
 }
 
 /* ---- open and close ----------------------------------------------------------------------- */
@@ -172,12 +168,11 @@ static void mirror(Local *l, const char *name, const char *seal)
     g_autofree char *src = manifest_path(l, seal);
     g_autofree char *file = g_strconcat(name, ".pbm", NULL);
     g_autofree char *dest = g_build_filename(l->dir, "images", file, NULL);
-    struct stat a, b;
-    if (stat(src, &a) == 0 && stat(dest, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+    if (pb_image_os_same_file(src, dest))
         return;
     g_autofree char *tmp = g_build_filename(l->dir, "tmp", TMP_PREFIX "link", NULL);
     unlink(tmp);
-    if (link(src, tmp) != 0 || rename(tmp, dest) != 0) {
+    if (!pb_image_os_link(src, tmp) || !pb_image_os_rename(tmp, dest)) {
         say(l, PB_LOG_WARNING, "cannot link %s to %s: %s", dest, src, g_strerror(errno));
         unlink(tmp);
     }
@@ -281,10 +276,10 @@ static guint64 decoded_length(const char *path, PbCodec codec, guint64 stored)
     if (codec == PB_CODEC_NONE)
         return stored;
     guint8 head[32]; /* ZSTD_FRAMEHEADERSIZE_MAX is 18 */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = pb_image_os_open_read(path);
     if (fd < 0)
         return 0;
-    ssize_t n = pread(fd, head, sizeof(head), 0);
+    gssize n = pb_image_os_pread(fd, head, sizeof(head), 0);
     close(fd);
     if (n <= 0)
         return 0;
@@ -331,7 +326,7 @@ static uint32_t local_chunk_open(void *be, const uint8_t hash[PB_BACKEND_HASH_LE
     if (!pb_store_has_chunk(l->store, hash, &r))
         return fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
     g_autofree char *p = chunk_file(l, hash, (PbCodec)r.codec);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int fd = pb_image_os_open_read(p);
     if (fd < 0)
         return fail(err, errno == ENOENT ? PB_BACKEND_NOT_FOUND : PB_BACKEND_IO, "%s: %s", p,
                     g_strerror(errno));
@@ -349,12 +344,8 @@ static uint32_t local_chunk_open(void *be, const uint8_t hash[PB_BACKEND_HASH_LE
 static int64_t local_chunk_read(void *reader, uint64_t offset, void *buf, size_t len)
 {
     Reader *rd = reader;
-    for (;;) {
-        ssize_t n = pread(rd->fd, buf, len, (off_t)offset);
-        if (n < 0 && errno == EINTR)
-            continue;
-        return n < 0 ? -1 : (int64_t)n;
-    }
+    gssize n = pb_image_os_pread(rd->fd, buf, len, offset);
+    return n < 0 ? -1 : (int64_t)n;
 }
 
 static void local_chunk_close(void *reader)
@@ -388,7 +379,7 @@ static uint32_t local_chunk_begin(void *be, const uint8_t hash[PB_BACKEND_HASH_L
     w->codec = codec == PB_BACKEND_CODEC_ZSTD ? PB_CODEC_ZSTD : PB_CODEC_NONE;
     w->length = length;
     w->tmp = g_build_filename(l->dir, "tmp", TMP_PREFIX "XXXXXX", NULL);
-    w->fd = g_mkstemp_full(w->tmp, O_RDWR | O_CLOEXEC, 0644);
+    w->fd = pb_image_os_mkstemp(w->tmp);
     if (w->fd < 0) {
         int e = errno;
         g_free(w->tmp);
@@ -440,7 +431,7 @@ static uint32_t local_chunk_commit(void *writer, pb_backend_error *err)
     g_autoptr(GMappedFile) mf = NULL;
     g_autoptr(GError) e = NULL;
     g_autofree guint8 *plain = NULL;
-    if (fsync(w->fd) != 0) {
+    if (!pb_image_os_sync_file(w->fd)) {
         int en = errno;
         rc = fail(err, errno_status(en), "cannot write %s: %s", w->tmp, g_strerror(en));
         goto out;
@@ -459,7 +450,7 @@ static uint32_t local_chunk_commit(void *writer, pb_backend_error *err)
     }
     dest = chunk_file(w->l, w->hash, w->codec);
     dir = g_path_get_dirname(dest);
-    if (g_mkdir_with_parents(dir, 0755) != 0 || rename(w->tmp, dest) != 0) {
+    if (g_mkdir_with_parents(dir, 0755) != 0 || !pb_image_os_rename(w->tmp, dest)) {
         int en = errno;
         rc = fail(err, errno_status(en), "cannot store %s: %s", dest, g_strerror(en));
         goto out;
@@ -562,7 +553,7 @@ static uint32_t local_image_manifest(void *be, const char *name, pb_backend_byte
     if (strlen(seal) != PB_HASH_HEX_LEN || strspn(seal, "0123456789abcdef") != PB_HASH_HEX_LEN)
         return fail(err, PB_BACKEND_IO, "image %s: bad seal in the catalog", name);
     g_autofree char *p = manifest_path(l, seal);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int fd = pb_image_os_open_read(p);
     if (fd < 0)
         return fail(err, PB_BACKEND_IO, "image %s: %s: %s", name, p, g_strerror(errno));
     char buf[65536];
@@ -594,7 +585,7 @@ static uint32_t write_manifest(Local *l, const char *seal, const char *text, siz
     if (g_file_test(dest, G_FILE_TEST_IS_REGULAR))
         return PB_BACKEND_OK; /* the same seal is the same text */
     g_autofree char *tmp = g_build_filename(l->dir, "tmp", TMP_PREFIX "XXXXXX", NULL);
-    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
+    int fd = pb_image_os_mkstemp(tmp);
     if (fd < 0)
         return fail(err, errno_status(errno), "cannot create a temporary file: %s",
                     g_strerror(errno));
@@ -612,11 +603,11 @@ static uint32_t write_manifest(Local *l, const char *seal, const char *text, siz
             left -= (size_t)n;
         }
     }
-    if (e == 0 && fsync(fd) != 0)
+    if (e == 0 && !pb_image_os_sync_file(fd))
         e = errno;
     if (close(fd) != 0 && e == 0)
         e = errno;
-    if (e == 0 && rename(tmp, dest) != 0)
+    if (e == 0 && !pb_image_os_rename(tmp, dest))
         e = errno;
     if (e != 0) {
         unlink(tmp);

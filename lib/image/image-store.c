@@ -2,17 +2,16 @@
  * only by a rename after their bytes are on disk: a crash leaves whole files or stray
  * temporaries (which gc removes), never half a chunk or half a manifest under a real name.
  * Chunks are made durable in batches (pb_store_flush: one syncfs, then the renames) rather
- * than with an fsync each, which cost more than hashing and coding them. */
-#define _GNU_SOURCE /* syncfs */
+ * than with an fsync each, which cost more than hashing and coding them. The OS calls are
+ * in image-os-posix.c and image-os-win32.c. */
 #include "image-store.h"
 
-#include <dirent.h>
+#include "image-os.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,10 +85,10 @@ PbStore *pb_store_open(const char *path, gboolean create, GError **error)
             return NULL;
     }
     g_autofree char *lock = g_build_filename(path, "lock", NULL);
-    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = pb_image_os_lock_open(lock);
     if (fd < 0)
         return io_error(error, "cannot open", lock), NULL;
-    if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    if (!pb_image_os_lock(fd, FALSE, FALSE)) {
         close(fd);
         g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "store %s is locked by a running gc",
                     path);
@@ -132,12 +131,12 @@ static char *chunk_path(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec code
 static gboolean read_delta_base(const char *path, guint8 base[PB_HASH_LEN])
 {
     guint8 h[PB_DELTA_HEADER_LEN];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = pb_image_os_open_read(path);
     if (fd < 0)
         return FALSE;
-    ssize_t n = pread(fd, h, sizeof(h), 0);
+    gssize n = pb_image_os_pread(fd, h, sizeof(h), 0);
     close(fd);
-    return n == (ssize_t)sizeof(h) && pb_delta_base(h, sizeof(h), base, NULL);
+    return n == (gssize)sizeof(h) && pb_delta_base(h, sizeof(h), base, NULL);
 }
 
 gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkRef *found)
@@ -177,23 +176,17 @@ gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkR
 
 static gboolean fsync_dir(const char *dir, GError **error)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
-        gboolean r = io_error(error, "cannot sync", dir);
-        if (fd >= 0)
-            close(fd);
-        return r;
-    }
-    close(fd);
+    if (!pb_image_os_sync_dir(dir))
+        return io_error(error, "cannot sync", dir);
     return TRUE;
 }
 
-/* Writes data to a new temporary file in STORE/tmp (fsynced when sync) and returns its
- * path. */
+/* Writes data to a new temporary file in STORE/tmp (fsynced when sync, else left to the
+ * next pb_store_flush) and returns its path. */
 static char *write_temp(PbStore *s, const void *data, gsize len, gboolean sync, GError **error)
 {
     g_autofree char *tmp = g_build_filename(s->path, "tmp", "w-XXXXXX", NULL);
-    int fd = g_mkstemp_full(tmp, O_WRONLY | O_CLOEXEC, 0644);
+    int fd = pb_image_os_mkstemp(tmp);
     if (fd < 0)
         return io_error(error, "cannot create a temporary file in", s->path), NULL;
     const guint8 *p = data;
@@ -213,7 +206,7 @@ static char *write_temp(PbStore *s, const void *data, gsize len, gboolean sync, 
         p += n;
         left -= (gsize)n;
     }
-    if ((sync && fsync(fd) != 0) || close(fd) != 0) {
+    if (!(sync ? pb_image_os_sync_file(fd) : pb_image_os_batch_add(fd)) || close(fd) != 0) {
         io_error(error, "cannot write", tmp);
         unlink(tmp);
         return NULL;
@@ -228,7 +221,7 @@ static gboolean atomic_write(PbStore *s, const char *dest, const void *data, gsi
     g_autofree char *tmp = write_temp(s, data, len, TRUE, error);
     if (tmp == NULL)
         return FALSE;
-    if (rename(tmp, dest) != 0) {
+    if (!pb_image_os_rename(tmp, dest)) {
         io_error(error, "cannot rename into", dest);
         unlink(tmp);
         return FALSE;
@@ -246,7 +239,7 @@ gboolean pb_store_flush(PbStore *s, GError **error)
     }
     gboolean ok = TRUE;
     /* One syncfs puts every temporary's bytes on disk; only then do they get real names. */
-    if (syncfs(s->lock_fd) != 0)
+    if (!pb_image_os_sync_batch(s->lock_fd))
         ok = io_error(error, "cannot sync", s->path);
     g_autoptr(GHashTable) dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     GHashTableIter it;
@@ -254,7 +247,7 @@ gboolean pb_store_flush(PbStore *s, GError **error)
     g_hash_table_iter_init(&it, s->pending);
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         Pending *pe = v;
-        if (ok && rename(pe->tmp, pe->dest) != 0)
+        if (ok && !pb_image_os_rename(pe->tmp, pe->dest))
             ok = io_error(error, "cannot rename into", pe->dest);
         if (!ok)
             unlink(pe->tmp);
@@ -550,13 +543,13 @@ static gboolean gc_locked(PbStore *s, PbGcStats *st, GError **error)
 gboolean pb_store_gc(PbStore *s, PbGcStats *st, GError **error)
 {
     memset(st, 0, sizeof(*st));
-    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (!pb_image_os_lock(s->lock_fd, TRUE, FALSE)) {
         g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO,
                     "store %s is in use by another process; gc not run", s->path);
         return FALSE;
     }
     gboolean ok = gc_locked(s, st, error);
-    flock(s->lock_fd, LOCK_SH);
+    pb_image_os_lock(s->lock_fd, FALSE, TRUE);
     return ok;
 }
 

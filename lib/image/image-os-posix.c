@@ -1,0 +1,87 @@
+/* image-os-posix.c - the store's OS calls on Linux (image-os.h). */
+#define _GNU_SOURCE /* syncfs */
+#include "image-os.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int pb_image_os_lock_open(const char *path)
+{
+    return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+}
+
+gboolean pb_image_os_lock(int fd, gboolean exclusive, gboolean wait)
+{
+    return flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB)) == 0;
+}
+
+int pb_image_os_mkstemp(char *tmpl)
+{
+    return g_mkstemp_full(tmpl, O_RDWR | O_CLOEXEC, 0644);
+}
+
+int pb_image_os_open_read(const char *path)
+{
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+gssize pb_image_os_pread(int fd, void *buf, gsize len, guint64 offset)
+{
+    for (;;) {
+        ssize_t n = pread(fd, buf, len, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n;
+    }
+}
+
+gboolean pb_image_os_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino &&
+           sa.st_dev == sb.st_dev;
+}
+
+gboolean pb_image_os_link(const char *from, const char *to)
+{
+    return link(from, to) == 0;
+}
+
+gboolean pb_image_os_sync_file(int fd)
+{
+    return fsync(fd) == 0;
+}
+
+gboolean pb_image_os_batch_add(int fd)
+{
+    (void)fd; /* pb_image_os_sync_batch's syncfs covers it */
+    return TRUE;
+}
+
+gboolean pb_image_os_sync_batch(int lock_fd)
+{
+    /* One syncfs puts every temporary of the store's file system on disk. */
+    return syncfs(lock_fd) == 0;
+}
+
+gboolean pb_image_os_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return FALSE;
+    gboolean ok = fsync(fd) == 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return ok;
+}
+
+gboolean pb_image_os_rename(const char *from, const char *to)
+{
+    return rename(from, to) == 0;
+}
