@@ -62,14 +62,6 @@ typedef struct {
 } PbVerifyStats;
 /* Fetches, decodes and hashes every distinct chunk; errors name each bad chunk and where
  * it sits (the first few in the message, all in the count). */
-/* Decodes a chunk's stored bytes into buf (len bytes) and checks them against hash; a delta
- * chunk's base is fetched through io (and must not be a delta itself). */
-gboolean pb_chunk_decode_io(PbChunkIO *io, PbCodec codec, const void *stored, gsize stored_len,
-                            const guint8 hash[PB_HASH_LEN], guint8 *buf, gsize len, GError **error);
-/* Fetches a chunk through io and decodes it as above; *stored_len gets its stored size. */
-gboolean pb_chunk_fetch(PbChunkIO *io, const PbChunkRef *ref, guint8 *buf, gsize len,
-                        PbCodec *codec, gsize *stored_len, GError **error);
-
 gboolean pb_verify(const PbManifest *m, PbChunkIO *io, guint threads, PbProgressFunc progress,
                    void *progress_data, PbVerifyStats *st, GError **error);
 

@@ -85,3 +85,11 @@ gboolean pb_image_os_rename(const char *from, const char *to)
 {
     return rename(from, to) == 0;
 }
+
+gint64 pb_image_os_mtime_ns(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return -1;
+    return (gint64)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+}

@@ -220,3 +220,11 @@ gboolean pb_image_os_rename(const char *from, const char *to)
     set_errno_from(GetLastError());
     return FALSE;
 }
+
+gint64 pb_image_os_mtime_ns(const char *path)
+{
+    GStatBuf sb;
+    if (g_stat(path, &sb) != 0)
+        return -1;
+    return (gint64)sb.st_mtime * 1000000000;
+}

@@ -44,3 +44,7 @@ gboolean pb_image_os_sync_dir(const char *dir);
 
 /* Renames from to to, replacing to, atomically. */
 gboolean pb_image_os_rename(const char *from, const char *to);
+
+/* When path was last written, in nanoseconds since the epoch (as finely as the OS keeps it:
+ * POSIX st_mtim; Windows to the second), or -1 when it cannot be read. */
+gint64 pb_image_os_mtime_ns(const char *path);

@@ -443,10 +443,10 @@ PbManifest *pb_store_newest_manifest(PbStore *s, guint64 disk_size, guint32 chun
     g_autoptr(GArray) order = g_array_new(FALSE, FALSE, sizeof(gint64) * 2);
     for (guint i = 0; i < names->len; i++) {
         g_autofree char *p = manifest_path(s, names->pdata[i]);
-        struct stat sb;
-        if (stat(p, &sb) != 0)
+        gint64 written = pb_image_os_mtime_ns(p);
+        if (written < 0)
             continue;
-        gint64 e[2] = {(gint64)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec, i};
+        gint64 e[2] = {written, i};
         g_array_append_val(order, e);
     }
     g_array_sort(order, cmp_newest);
@@ -573,4 +573,50 @@ void pb_store_chunk_io(PbStore *s, PbChunkIO *io)
     io->has = io_has;
     io->put = io_put;
     io->get = io_get;
+}
+
+/* ---- decoding through a chunk IO (delta chunks fetch their base through it) ---------- */
+
+gboolean pb_chunk_decode_io(PbChunkIO *io, PbCodec codec, const void *stored, gsize stored_len,
+                            const guint8 hash[PB_HASH_LEN], guint8 *buf, gsize len, GError **error)
+{
+    if (codec != PB_CODEC_DELTA)
+        return pb_chunk_decode_verify(codec, stored, stored_len, hash, buf, len, error);
+    PbChunkRef base = {.kind = PB_CHUNK_DATA, .codec = PB_CODEC_ZSTD};
+    if (!pb_delta_base(stored, stored_len, base.hash, error))
+        return FALSE;
+    PbCodec bc = PB_CODEC_NONE;
+    g_autoptr(GBytes) b = io->get(io->self, &base, &bc, error);
+    if (b == NULL)
+        return FALSE;
+    /* Depth one: a base is a whole chunk, so a chain of deltas cannot make a restore
+     * fetch without end. */
+    if (bc == PB_CODEC_DELTA) {
+        g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT,
+                    "the base of a delta chunk is itself a delta");
+        return FALSE;
+    }
+    gsize bn;
+    const void *bd = g_bytes_get_data(b, &bn);
+    if (!pb_chunk_decode_verify(bc, bd, bn, base.hash, buf, len, error)) {
+        g_prefix_error(error, "base of a delta chunk: ");
+        return FALSE;
+    }
+    return pb_delta_apply_verify(stored, stored_len, hash, buf, len, error);
+}
+
+gboolean pb_chunk_fetch(PbChunkIO *io, const PbChunkRef *ref, guint8 *buf, gsize len,
+                        PbCodec *codec, gsize *stored_len, GError **error)
+{
+    PbCodec c = PB_CODEC_NONE;
+    g_autoptr(GBytes) stored = io->get(io->self, ref, &c, error);
+    if (stored == NULL)
+        return FALSE;
+    gsize n;
+    const void *d = g_bytes_get_data(stored, &n);
+    if (codec != NULL)
+        *codec = c;
+    if (stored_len != NULL)
+        *stored_len = n;
+    return pb_chunk_decode_io(io, c, d, n, ref->hash, buf, len, error);
 }

@@ -66,4 +66,13 @@ typedef struct {
 } PbChunkIO;
 void pb_store_chunk_io(PbStore *s, PbChunkIO *io);
 
+/* Decodes a chunk's stored bytes into buf (len bytes) and checks them against hash; a delta
+ * chunk's base is fetched through io (and must not be a delta itself). */
+gboolean pb_chunk_decode_io(PbChunkIO *io, PbCodec codec, const void *stored, gsize stored_len,
+                            const guint8 hash[PB_HASH_LEN], guint8 *buf, gsize len, GError **error);
+
+/* Fetches a chunk through io and decodes it as above; *stored_len gets its stored size. */
+gboolean pb_chunk_fetch(PbChunkIO *io, const PbChunkRef *ref, guint8 *buf, gsize len,
+                        PbCodec *codec, gsize *stored_len, GError **error);
+
 G_END_DECLS

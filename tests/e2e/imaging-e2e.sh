@@ -36,7 +36,7 @@
 #   PB_E2E_BOOT_TIMEOUT seconds for one machine's boot step (default 420)
 #   PB_E2E_BOOTENV_ARGS extra preboot-bootenv arguments (e.g. --kernel-deb FILE)
 #   PB_E2E_IMAGING_YAML the imaging plugin's entry in preboot.yaml
-#                       (default "{module: imaging, log_level: 2}")
+#                       (default: the local backend, an upload token and the lab network)
 #   PB_E2E_IMAGING_ARGS extra kernel arguments for the environment (e.g. preboot.token=T)
 #   PB_E2E_KEEP         keep the work directory (serial logs, disks)
 # Needs root; prints TAP; cleans up namespaces and processes on every exit path; every wait
@@ -175,7 +175,7 @@ if [ $IMAGING = yes ]; then
     for d in "$top_builddir"/backends/*/; do
         [ -d "$d" ] && PLUGIN_PATH="$PLUGIN_PATH, ${d%/}"
     done
-    IMAGING_ENTRY="  - ${PB_E2E_IMAGING_YAML:-{module: imaging, log_level: 2, upload_token_file: $T/upload.token\}}"
+    IMAGING_ENTRY="  - ${PB_E2E_IMAGING_YAML:-{module: imaging, log_level: 2, upload_token_file: $T/upload.token, upload_networks: [10.0.0.0/24]\}}"
 fi
 cat >"$T/preboot.yaml" <<EOC
 daemon:
