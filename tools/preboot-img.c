@@ -5,6 +5,7 @@
 
 #include "image-engine.h"
 #include "image-pbi.h"
+#include "preboot-img-session.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -486,6 +487,7 @@ static void usage(FILE *f)
                "  restore STORE:NAME DISK [--partition N] [--delta]\n"
                "  info STORE:NAME | verify STORE:NAME | delete STORE:NAME | list STORE | gc STORE\n"
                "  export STORE:NAME FILE.pbi|RAWFILE|-   import FILE.pbi|RAWFILE|- STORE:NAME\n"
+               "  session NAME [client] DISK [--server ADDR] [--delta]   (multicast)\n"
                "common: [--json] [--threads N]\n"
                "STORE is a directory: dir:PATH, or a path with a '/' (./images:NAME).\n"
                "See preboot-img(8).\n");
@@ -505,6 +507,9 @@ static gboolean parse_uint(const char *s, guint64 max, guint64 *out)
 int main(int argc, char **argv)
 {
     Opts o = {.codec = PB_CODEC_ZSTD, .level = 3};
+    /* the multicast client parses its own options (preboot-img-session.c) */
+    if (argc > 1 && strcmp(argv[1], "session") == 0)
+        return preboot_img_session(argc - 1, argv + 1);
     GPtrArray *args = g_ptr_array_new();
     int rc = 2;
     for (int i = 1; i < argc; i++) {
