@@ -44,3 +44,10 @@ man_MANS += man/preboot-img.8 man/preboot-image.5
 endif
 EXTRA_DIST += man/preboot-img.8.in man/preboot-image.5.in
 CLEANFILES += man/preboot-img.8 man/preboot-image.5
+
+## preboot-multicast(8)
+if ENABLE_IMAGE
+man_MANS += man/preboot-multicast.8
+endif
+EXTRA_DIST += man/preboot-multicast.8.in
+CLEANFILES += man/preboot-multicast.8
