@@ -34,7 +34,7 @@ check_PROGRAMS += tests/test-http-range
 TESTS += tests/test-http-range
 tests_test_http_range_SOURCES = tests/test-http-range.c tests/fuzz/fuzz-http-range.c
 tests_test_http_range_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/http
-tests_test_http_range_LDADD = plugins/http/libhttp-core.la core/libpbnet.la $(GLIB_LIBS)
+tests_test_http_range_LDADD = plugins/http/libhttp-core.la $(PB_NET_LIBS)
 EXTRA_DIST += tests/fuzz/corpus-http-range
 
 if ENABLE_FUZZING
