@@ -25,7 +25,7 @@ cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     for p in $PIDS; do wait "$p" 2>/dev/null; done
     for ns in $NSES; do ip netns del "$ns" 2>/dev/null; done
-    rm -rf "$W"
+    if [ -n "${KEEP:-}" ]; then echo "# kept $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -74,6 +74,7 @@ plugins:
     rate: 200
     join_timeout: 0
     drop_timeout: 3
+    max_clients: 2
     log_level: 3
 EOC
 ctl() { "$CTL" -c "$W/preboot.yaml" "$@"; }
@@ -136,6 +137,28 @@ g2=$(ctl mcast status --json lab | json group)
 check "two sessions, two groups" test -n "$g1" -a "$g1" != "$g2"
 out=$(ctl mcast status)
 contains "mcast status: text lists the receivers" "$out" "r3"
+# a third receiver for a session limited to two: refused (logged), the others unharmed
+out=$(ctl mcast start full base clients=3)
+receiver r1 full c1.img
+p1=$RPID
+receiver r2 full c2.img
+p2=$RPID
+check "session full: two receivers joined" \
+    wait_until 20 sh -c "$CTL -c $W/preboot.yaml mcast status --json full | grep -q '\"clients\":2'"
+receiver r3 full c3.img
+p3=$RPID
+check "session full: the third receiver is refused and logged" \
+    wait_until 20 grep -q "session full: receiver 10.78.0.13 refused (at most 2 receivers" \
+    log/multicast.log
+out=$(ctl mcast go full)
+wait $p1
+wait $p2
+wait $p3
+check "session full: receiver 1 bit-exact" cmp -s disk.img c1.img
+check "session full: receiver 2 bit-exact" cmp -s disk.img c2.img
+out=$(ctl mcast status --json full)
+check "session full: two receivers counted" test "$(echo "$out" | sed 's/"receivers":.*//' | json done)" = 2
+
 out=$(ctl mcast delete room)
 contains "mcast delete: done" "$out" "session room deleted"
 out=$(ctl mcast status room 2>&1)

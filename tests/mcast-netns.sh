@@ -122,6 +122,16 @@ check "1 receiver: restored bit-exact" bitexact disk.img t1.img
 wait $SPID
 check "1 receiver: the sender reports it done" test "$(jtop done <one.json)" = 1
 
+# ---- delta: a receiver that holds the image already takes nothing ------------------------
+sender again one base --clients 1
+receiver r1 one t1.img --delta
+wait $RPID
+check "delta: the session finishes" test "$(json ok <t1.img.json)" = true
+check "delta: every chunk was there already" test "$(json chunks_received <t1.img.json)" = 0 -a \
+    "$(json chunks_same <t1.img.json)" -gt 0
+check "delta: still bit-exact" bitexact disk.img t1.img
+wait $SPID
+
 # ---- 4 receivers: one losing 2 %, one slowed to a third of the rate ----------------------
 lossy r2 2
 tc -n ${P}br qdisc add dev pr3 root tbf rate 60mbit burst 64kbit latency 50ms

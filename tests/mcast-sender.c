@@ -93,7 +93,8 @@ static void log_line(int level, const char *msg, void *data)
 
 int main(int argc, char **argv)
 {
-    char *store = NULL, *image = NULL, *session = NULL, *group = NULL, *range = NULL, *bind = NULL;
+    g_autofree char *store = NULL, *image = NULL, *session = NULL, *group = NULL, *range = NULL,
+                    *bind = NULL;
     int port = PB_MCAST_DATA_PORT, ctl = 0, rate = PB_MCAST_RATE_DEFAULT, clients = 0, later = 0,
         first = 0, drop = 10, passes = 20, slow = 10, verbose = 2;
     gboolean forger = FALSE;

@@ -71,6 +71,7 @@ struct PbMcastSender {
     GHashTable *clients; /* guint64* id -> Client* */
     PbMcastSendStats st;
     gint64 last_join_us;
+    gint64 refused_logged_us;
 
     GThread *thread;
     GError *thread_error;
@@ -434,9 +435,16 @@ static void on_status(PbMcastSender *s, const McastStatus *m, const PbAddr *from
         }
         if (g_hash_table_size(s->clients) >= s->o.max_clients ||
             clients_from(s, from) >= PER_SOURCE_MAX) {
+            /* one line per 10 s at most: the refused keep asking */
+            gboolean say = now_us() - s->refused_logged_us > 10 * G_USEC_PER_SEC;
+            if (say)
+                s->refused_logged_us = now_us();
             g_mutex_unlock(&s->mu);
-            slog(s, 3, "session %s: receiver refused (limit of %u receivers)", s->name,
-                 s->o.max_clients);
+            char a[64];
+            if (say)
+                slog(s, 1, "session %s: receiver %s refused (at most %u receivers, %u per address)",
+                     s->name, pb_addr_format(from, FALSE, a, sizeof(a)), s->o.max_clients,
+                     PER_SOURCE_MAX);
             return;
         }
         c = g_new0(Client, 1);
