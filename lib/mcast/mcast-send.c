@@ -276,6 +276,15 @@ static GBytes *object_bytes(PbMcastSender *s, guint32 idx, guint8 *codec, GError
     return b;
 }
 
+/* Stored length of an object as the store has it (a chunk may be coded otherwise than its
+ * manifest says, after an import): 0 with error when it cannot be read. */
+static gsize object_size(PbMcastSender *s, guint32 idx, GError **error)
+{
+    guint8 codec;
+    g_autoptr(GBytes) b = object_bytes(s, idx, &codec, error);
+    return b != NULL ? g_bytes_get_size(b) : 0;
+}
+
 static guint32 frag_size(void)
 {
     return MCAST_FRAG_MAX;
@@ -522,11 +531,7 @@ static void on_nack(PbMcastSender *s, const McastNack *k, const PbAddr *from)
     guint64 cid = c->info.id;
     g_mutex_unlock(&s->mu);
 
-    gsize len;
-    if (k->object == 0)
-        len = g_bytes_get_size(s->manifest_text);
-    else
-        len = g_array_index(s->objs, Obj, k->object).ref.stored;
+    gsize len = object_size(s, k->object, NULL);
     guint32 nf = nfrags_of(len);
     if (nf == 0)
         return;
@@ -827,8 +832,12 @@ static gboolean run_passes(PbMcastSender *s, GError **error)
                 return FALSE;
             if (room_done(s, &live) && live > 0)
                 return TRUE;
-            gsize len = i == 0 ? g_bytes_get_size(s->manifest_text)
-                               : g_array_index(s->objs, Obj, i).ref.stored;
+            GError *e = NULL;
+            gsize len = object_size(s, i, &e);
+            if (e != NULL) {
+                g_propagate_error(error, e);
+                return FALSE;
+            }
             /* Later passes start each object at a random fragment: a receiver whose link
              * drops in a pattern (a rate limiter) then gets other fragments each time. */
             guint32 nf = nfrags_of(len), start = pass > 1 ? g_random_int_range(0, (gint32)nf) : 0;
