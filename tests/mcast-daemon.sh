@@ -56,6 +56,11 @@ truncate -s 32M disk.img
 printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q disk.img
 mkfs.ext4 -q -F -d tree -E offset=1048576 disk.img 31744k
 "$IMG" make disk.img ./store:base --chunk-size 1048576 >/dev/null || exit 1
+# a master client's own disk: the same files and one more
+seq 1 7000 >tree/mine
+truncate -s 32M master.img
+printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q master.img
+mkfs.ext4 -q -F -d tree -E offset=1048576 master.img 31744k
 
 PORT=$(pick_port 2)
 cat >preboot.yaml <<EOC
@@ -166,6 +171,35 @@ check "mcast delete: the session is gone" [ $? -ne 0 ]
 out=$(ctl mcast go nosuch 2>&1)
 contains "mcast go: an unknown session" "$out" "no session nosuch"
 check "the log names the receivers" grep -q "receiver 10.78.0.13.*(r3) done" log/multicast.log
+# a master client sends its own disk; the server stores it while another client restores it
+out=$(ctl mcast store m1 fromclient)
+contains "mcast store: accepted" "$out" "will be stored as image fromclient"
+ip netns exec ${P}r1 "$IMG" session m1 master master.img clients=2 --port $PORT \
+    --range 239.192.78.0/24 --json >master.json 2>master.log &
+pm=$!
+PIDS="$PIDS $pm"
+receiver r2 m1 m2.img
+p2=$RPID
+wait $pm
+check "master: the session ends well" grep -q '"ok":true' master.json
+wait $p2
+check "master: the other client restored it bit-exact" cmp -s master.img m2.img
+check "master: the server stored it" \
+    wait_until 20 sh -c "$CTL -c $W/preboot.yaml mcast status | grep -q 'as image fromclient: stored'"
+"$IMG" restore ./store:fromclient check.img >/dev/null
+check "master: the stored image restores bit-exact" cmp -s master.img check.img
+# the same disk again: the store has every chunk, so the server takes none
+ctl mcast store m2 again >/dev/null
+ip netns exec ${P}r1 "$IMG" session m2 master master.img clients=1 --port $PORT \
+    --range 239.192.78.0/24 --json >master2.json 2>master2.log
+check "master again: the session ends well" grep -q '"ok":true' master2.json
+check "master again: the server stored it from what it had" \
+    wait_until 20 grep -q "session m2: stored as image again: 0 chunks received, [1-9]" \
+    log/multicast.log
+# a recording still waiting does not hold up the daemon's stop
+out=$(ctl mcast store m3 later)
+check "mcast store: a recording waits" [ $? -eq 0 ]
+
 ctl stop >/dev/null 2>&1
 check "prebootd stops" wait_until 10 sh -c "! kill -0 $dpid 2>/dev/null"
 finish

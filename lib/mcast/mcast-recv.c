@@ -196,9 +196,41 @@ static gboolean pread_all(int fd, guint8 *p, gsize len, guint64 off)
 }
 
 /* The manifest arrived: open the target, lay out what is wanted, zero what must be. */
+/* Into a store: every distinct DATA chunk the store lacks is wanted. */
+static void prepare_store(Rx *rx)
+{
+    PbManifest *m = rx->m;
+    rx->raw = g_malloc(m->chunk_size);
+    for (guint r = 0; r < m->regions->len; r++) {
+        const PbRegion *reg = &g_array_index(m->regions, PbRegion, r);
+        for (guint i = 0; i < reg->n_chunks; i++) {
+            const PbChunkRef *ref = &g_array_index(m->chunks, PbChunkRef, reg->first_chunk + i);
+            guint32 len = (guint32)pb_region_chunk_len(m, reg, i);
+            rx->st->bytes_total += len;
+            if (ref->kind != PB_CHUNK_DATA || g_hash_table_contains(rx->want, ref->hash))
+                continue;
+            Want *w = g_new0(Want, 1);
+            memcpy(w->hash, ref->hash, PB_HASH_LEN);
+            w->pos = g_array_new(FALSE, FALSE, sizeof(Pos));
+            w->len = len;
+            g_hash_table_insert(rx->want, w->hash, w);
+            rx->st->chunks_total++;
+            if (pb_store_has_chunk(rx->o->store, ref->hash, NULL)) {
+                w->done = TRUE;
+                rx->st->chunks_same++;
+            } else
+                rx->remaining++;
+        }
+    }
+}
+
 static gboolean prepare(Rx *rx, const char *target, GError **error)
 {
     PbManifest *m = rx->m;
+    if (rx->o->store != NULL) {
+        prepare_store(rx);
+        return TRUE;
+    }
     if (!pb_disk_open(&rx->disk, target, TRUE, m->disk_size, error))
         return FALSE;
     rx->disk_open = TRUE;
@@ -304,7 +336,13 @@ static gboolean complete(Rx *rx, Partial *pa, const char *target, GError **error
         rx->st->chunks_bad++;
         return TRUE;
     }
-    for (guint i = 0; i < w->pos->len; i++) {
+    if (rx->o->store != NULL) {
+        /* Into a store: the coded bytes as they came, now that they are checked. */
+        if (!pb_store_put_chunk(rx->o->store, w->hash, pa->codec, pa->buf, pa->len, error))
+            return FALSE;
+        rx->st->bytes_written += pa->len;
+    }
+    for (guint i = 0; rx->o->store == NULL && i < w->pos->len; i++) {
         Pos *p = &g_array_index(w->pos, Pos, i);
         if (!pwrite_all(rx->disk.fd, rx->raw, p->len, p->off, error)) {
             g_prefix_error(error, "%s: ", target);
@@ -391,6 +429,10 @@ static gboolean find_session(Rx *rx, GError **error)
     }
     gint64 deadline = g_get_monotonic_time() + (gint64)rx->o->wait_s * G_USEC_PER_SEC;
     for (;;) {
+        if (rx->o->cancel != NULL && g_atomic_int_get(rx->o->cancel)) {
+            g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED, "cancelled");
+            return FALSE;
+        }
         gint64 left = deadline - g_get_monotonic_time();
         if (left <= 0) {
             g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_TIMEOUT,
@@ -508,6 +550,10 @@ gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMca
         gint64 t = g_get_monotonic_time();
         if (rx.m != NULL && rx.remaining == 0)
             break;
+        if (o->cancel != NULL && g_atomic_int_get(o->cancel)) {
+            g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED, "cancelled");
+            goto out;
+        }
         if (t - rx.last_heard > (gint64)o->wait_s * G_USEC_PER_SEC) {
             g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_TIMEOUT,
                         "session %s: nothing heard from the sender for %u s", o->session,
@@ -556,6 +602,14 @@ gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMca
         }
     }
 received:
+    if (o->store != NULL) {
+        const char *as = o->store_as != NULL ? o->store_as : rx.ann.image;
+        if (!pb_store_put_manifest(o->store, as, rx.m, error)) {
+            g_prefix_error(error, "image %s: ", as);
+            goto out;
+        }
+        goto stored;
+    }
     if (fsync(rx.disk.fd) != 0) {
         int e = errno;
         g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "%s: %s", target, g_strerror(e));
@@ -568,6 +622,7 @@ received:
         if (grow && !pb_disk_fix_gpt(target, error))
             goto out;
     }
+stored:
     rx.state = MCAST_RX_DONE;
     for (int i = 0; i < 3; i++)
         send_status(&rx);

@@ -100,11 +100,15 @@ typedef struct {
     const char *session;    /* name to join */
     guint32 announce_group; /* host order; 0: the default range's first address */
     guint16 data_port;
-    const char *server;  /* accept announcements only from this address (NULL: any) */
-    const char *label;   /* shown in the server's status (hostname...) */
-    gboolean delta;      /* keep chunks the target already holds */
-    guint64 max_partial; /* bytes of half-received chunks held (0: PB_MCAST_PARTIAL_MAX) */
-    guint wait_s;        /* for the announcement, and for a silent sender */
+    const char *server;   /* accept announcements only from this address (NULL: any) */
+    const char *label;    /* shown in the server's status (hostname...) */
+    gboolean delta;       /* keep chunks the target already holds */
+    guint64 max_partial;  /* bytes of half-received chunks held (0: PB_MCAST_PARTIAL_MAX) */
+    guint wait_s;         /* for the announcement, and for a silent sender */
+    PbStore *store;       /* not NULL: store the image here (target unused), keeping the
+                           * chunks the store has: how the server records a master's disk */
+    const char *store_as; /* its name there (NULL: the announced image name) */
+    gint *cancel;         /* not NULL: give up soon after it becomes non-zero (atomic) */
     PbProgressFunc progress;
     void *progress_data;
 } PbMcastRecvOptions;

@@ -117,12 +117,29 @@ typedef struct {
     PbMcastSender *sender;
 } Session;
 
+/* `mcast store NAME IMAGE`: a receiver in a thread of its own that stores what a master
+ * client sends as IMAGE. */
+typedef struct {
+    char *name, *image;
+    PbStore *store;
+    GThread *thread;
+    GMutex mu;
+    gboolean finished, ok;
+    char *message;
+    guint64 done, total;
+    gint cancel;
+    PbMcastRecvOptions o;
+    PbMcastRecvStats st;
+    GAsyncQueue *logq; /* the plugin's */
+} Recording;
+
 typedef struct {
     const pb_host *host;
     pb_instance *inst;
     Settings set;
-    GPtrArray *sessions; /* Session*, oldest first */
-    GAsyncQueue *logq;   /* LogLine* from the sender threads */
+    GPtrArray *sessions;   /* Session*, oldest first */
+    GPtrArray *recordings; /* Recording* */
+    GAsyncQueue *logq;     /* LogLine* from the sender threads */
     pb_timer *drain;
     guint64 started;
     pb_counter *c_started;
@@ -257,6 +274,106 @@ static gboolean parse_count(const char *text, guint max, guint *out)
     return TRUE;
 }
 
+static void recording_progress(guint64 done, guint64 total, void *data)
+{
+    Recording *r = data;
+    g_mutex_lock(&r->mu);
+    r->done = done;
+    r->total = total;
+    g_mutex_unlock(&r->mu);
+}
+
+static gpointer recording_main(gpointer data)
+{
+    Recording *r = data;
+    GError *e = NULL;
+    gboolean ok = pb_mcast_receive(NULL, &r->o, &r->st, &e);
+    LogLine *l = g_new(LogLine, 1);
+    l->level = ok ? PB_LOG_TRANSACTION : PB_LOG_WARNING;
+    l->msg = ok ? g_strdup_printf("session %s: stored as image %s: %u chunks received, %u "
+                                  "already in the store",
+                                  r->name, r->image, r->st.chunks_received, r->st.chunks_same)
+                : g_strdup_printf("session %s: not stored as image %s: %s", r->name, r->image,
+                                  e->message);
+    g_async_queue_push(r->logq, l);
+    g_mutex_lock(&r->mu);
+    r->finished = TRUE;
+    r->ok = ok;
+    r->message = g_strdup(ok ? "stored" : e->message);
+    g_mutex_unlock(&r->mu);
+    g_clear_error(&e);
+    return NULL;
+}
+
+static void recording_free(gpointer p)
+{
+    Recording *r = p;
+    g_atomic_int_set(&r->cancel, 1); /* it looks at least every 200 ms */
+    if (r->thread != NULL)
+        g_thread_join(r->thread);
+    pb_store_close(r->store);
+    g_mutex_clear(&r->mu);
+    g_free(r->message);
+    g_free(r->name);
+    g_free(r->image);
+    g_free(r);
+}
+
+static bool cmd_store(Mcast *mc, int argc, const char *const *argv, pb_reply *reply)
+{
+    const pb_host *h = mc->host;
+    if (argc < 4 || !mcast_name_valid(argv[2], strlen(argv[2])) || !pb_name_valid(argv[3])) {
+        h->reply(reply, "usage: mcast store NAME IMAGE (names [A-Za-z0-9._-])\n");
+        return false;
+    }
+    for (guint i = 0; i < mc->recordings->len; i++) {
+        Recording *r = g_ptr_array_index(mc->recordings, i);
+        g_mutex_lock(&r->mu);
+        gboolean fin = r->finished;
+        g_mutex_unlock(&r->mu);
+        if (fin) {
+            g_ptr_array_remove_index(mc->recordings, i--);
+            continue;
+        }
+        if (strcmp(r->name, argv[2]) == 0) {
+            h->reply(reply, "session %s is being stored already\n", argv[2]);
+            return false;
+        }
+    }
+    if (mc->recordings->len >= mc->set.max_sessions) {
+        h->reply(reply, "%u sessions are being stored: the limit (max_sessions)\n",
+                 mc->recordings->len);
+        return false;
+    }
+    g_autoptr(GError) e = NULL;
+    PbStore *store = pb_store_open(mc->set.store, TRUE, &e);
+    if (store == NULL) {
+        h->reply(reply, "%s\n", e->message);
+        return false;
+    }
+    Recording *r = g_new0(Recording, 1);
+    g_mutex_init(&r->mu);
+    r->name = g_strdup(argv[2]);
+    r->image = g_strdup(argv[3]);
+    r->store = store;
+    r->logq = mc->logq;
+    r->o.session = r->name;
+    r->o.announce_group = mc->set.base;
+    r->o.data_port = (guint16)mc->set.port;
+    r->o.label = "server";
+    r->o.wait_s = mc->set.first_join ? mc->set.first_join : 3600;
+    r->o.store = store;
+    r->o.store_as = r->image;
+    r->o.progress = recording_progress;
+    r->o.progress_data = r;
+    r->o.cancel = &r->cancel;
+    r->thread = g_thread_new("mcast-store", recording_main, r);
+    g_ptr_array_add(mc->recordings, r);
+    h->log(mc->inst, PB_LOG_TRANSACTION, "session %s: storing it as image %s", r->name, r->image);
+    h->reply(reply, "session %s: will be stored as image %s\n", r->name, r->image);
+    return true;
+}
+
 static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *reply)
 {
     const pb_host *h = mc->host;
@@ -380,12 +497,30 @@ static void status_all(Mcast *mc, gboolean json, const char *only, GString *out)
         pb_mcast_send_stats_clear(&st);
     }
     if (json)
-        g_string_append_printf(out, "],\"receivers_done\":%" G_GUINT64_FORMAT "}\n",
+        g_string_append_printf(out, "],\"receivers_done\":%" G_GUINT64_FORMAT ",\"stored\":[",
                                receivers_done);
+    for (guint i = 0; i < mc->recordings->len; i++) {
+        Recording *r = g_ptr_array_index(mc->recordings, i);
+        g_mutex_lock(&r->mu);
+        const char *state = !r->finished ? "receiving" : r->ok ? "stored" : "failed";
+        if (json)
+            g_string_append_printf(out,
+                                   "%s{\"session\":\"%s\",\"image\":\"%s\",\"state\":\"%s\","
+                                   "\"bytes_done\":%" G_GUINT64_FORMAT
+                                   ",\"bytes_total\":%" G_GUINT64_FORMAT "}",
+                                   i ? "," : "", r->name, r->image, state, r->done, r->total);
+        else
+            g_string_append_printf(out, "storing session %s as image %s: %s%s%s\n", r->name,
+                                   r->image, state, r->finished ? ": " : "",
+                                   r->finished ? r->message : "");
+        g_mutex_unlock(&r->mu);
+    }
+    if (json)
+        g_string_append(out, "]}\n");
 }
 
 static const char usage[] = "mcast start NAME IMAGE [clients=N] [t=MIN] | status [--json] [NAME] "
-                            "| list | go NAME | clients NAME N | delete NAME";
+                            "| list | go NAME | clients NAME N | delete NAME | store NAME IMAGE";
 
 static bool cmd_mcast(void *self, int argc, const char *const *argv, pb_reply *reply)
 {
@@ -394,6 +529,8 @@ static bool cmd_mcast(void *self, int argc, const char *const *argv, pb_reply *r
     const char *sub = argc > 1 ? argv[1] : "status";
     if (strcmp(sub, "start") == 0)
         return cmd_start(mc, argc, argv, reply);
+    if (strcmp(sub, "store") == 0)
+        return cmd_store(mc, argc, argv, reply);
     if (strcmp(sub, "status") == 0 || strcmp(sub, "list") == 0) {
         gboolean json = FALSE;
         const char *only = NULL;
@@ -481,6 +618,7 @@ static void *mcast_create(const pb_host *host, pb_instance *inst, const pb_confi
         return NULL;
     }
     mc->sessions = g_ptr_array_new_with_free_func(session_free);
+    mc->recordings = g_ptr_array_new_with_free_func(recording_free);
     mc->logq = g_async_queue_new_full(log_line_free);
     mc->c_started = host->counter(inst, "sessions_started");
     return mc;
@@ -547,6 +685,7 @@ static void mcast_stop(void *self)
 {
     Mcast *mc = self;
     g_ptr_array_set_size(mc->sessions, 0); /* aborts and joins every sender */
+    g_ptr_array_set_size(mc->recordings, 0);
     if (mc->logq != NULL)
         drain_tick(mc);
 }
@@ -555,6 +694,7 @@ static void mcast_destroy(void *self)
 {
     Mcast *mc = self;
     g_ptr_array_unref(mc->sessions);
+    g_ptr_array_unref(mc->recordings);
     g_async_queue_unref(mc->logq);
     settings_clear(&mc->set);
     g_free(mc);
