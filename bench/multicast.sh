@@ -9,7 +9,10 @@
 #
 #   sudo sh bench/multicast.sh [BUILD_DIR]      (BUILD_DIR: default ./_build)
 #   env: SIZE_MB (64), RATE (preboot's and NORM's rate, Mbit/s; 600), SLOW (tbf, 100mbit),
-#        COUNTS ("1 4 8"), TOOLS ("preboot udpcast norm")
+#        COUNTS ("1 4 8"), TOOLS ("preboot udpcast norm"), REPEAT (3: the summary takes
+#        the median of the runs, this machine being shared), FILL (mix: half text, a
+#        quarter random, a quarter free; random: 90 % random data, nothing for compression
+#        or free space to win: the transports alone)
 set -u
 B=$(cd "${1:-_build}" && pwd) || exit 1
 S=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,6 +23,8 @@ RATE=${RATE:-600}
 SLOW=${SLOW:-100mbit}
 COUNTS=${COUNTS:-"1 4 8"}
 TOOLS=${TOOLS:-"preboot udpcast norm"}
+REPEAT=${REPEAT:-3}
+FILL=${FILL:-mix}
 [ "$(id -u)" = 0 ] || { echo "multicast.sh: needs root (network namespaces)" >&2; exit 1; }
 [ -x "$SEND" ] || { echo "multicast.sh: build tests/mcast-sender first (make -C $B tests/mcast-sender)" >&2; exit 1; }
 P=pbb$$
@@ -61,15 +66,19 @@ for i in 1 2 3 4 5 6 7 8; do host r$i 10.79.0.1$i; done
 # The disk: MBR, ext4 about three quarters full of a mix: half text (compresses about 5:1),
 # a quarter random (does not compress), the rest free.
 mkdir tree
-lines=$((SIZE_MB * 1024 * 1024 / 2 / 6 / 44))
-for i in 1 2 3 4 5 6; do seq 100001 $((100000 + lines)) | sed "s/^/line $i of a text file in the tree: /" >tree/t$i; done
-head -c $((SIZE_MB * 1024 * 1024 / 4)) /dev/urandom >tree/random
+if [ "$FILL" = random ]; then
+    head -c $((SIZE_MB * 1024 * 1024 * 9 / 10)) /dev/urandom >tree/random
+else
+    lines=$((SIZE_MB * 1024 * 1024 / 2 / 6 / 44))
+    for i in 1 2 3 4 5 6; do seq 100001 $((100000 + lines)) | sed "s/^/line $i of a text file in the tree: /" >tree/t$i; done
+    head -c $((SIZE_MB * 1024 * 1024 / 4)) /dev/urandom >tree/random
+fi
 truncate -s ${SIZE_MB}M disk.img
 printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q disk.img
 mkfs.ext4 -q -F -d tree -E offset=1048576 disk.img $(((SIZE_MB - 1) * 1024))k
 "$IMG" make disk.img ./store:disk >/dev/null || exit 1
 stored=$(du -sb store/chunks | cut -f1)
-echo "# disk ${SIZE_MB} MiB, $(du -sh tree | cut -f1) of files; image in the store: $((stored / 1024)) KiB"
+echo "# disk ${SIZE_MB} MiB ($FILL), $(du -sh tree | cut -f1) of files; image in the store: $((stored / 1024)) KiB; rate $RATE Mbit/s; slow receiver: tbf $SLOW"
 GIB=$(echo "$SIZE_MB / 1024" | bc -l)
 
 impair() { # none|loss|slow: always on receiver r1
@@ -107,15 +116,29 @@ run() { # tool n cond
     tool=$1 n=$2 cond=$3
     rm -rf r*.img r*.t s.t r*.cpu s.cpu cache*
     PORT=$((PORT + 10))
-    impair $cond
+    [ $cond = late ] || impair $cond
     case $tool in
     preboot)
-        for i in $(seq 1 $n); do
+        first_rx=1
+        expect=$n
+        # late: r1 joins once the others are being sent to
+        [ $cond = late ] && first_rx=2 && expect=$((n - 1))
+        for i in $(seq $first_rx $n); do
             timed r$i r$i "$IMG" session bench r$i.img --port $PORT --wait 60 --label r$i
         done
         start=$(now)
         timed s s "$SEND" --store store --image disk --session bench --port $PORT \
-            --bind 10.79.0.1 --rate $RATE --clients $n --drop 5 -v 1
+            --bind 10.79.0.1 --rate $RATE --clients $expect --drop 5 -v 2
+        if [ $cond = late ]; then
+            i=0
+            while [ $i -lt 300 ] && ! grep -q "sending image" s.err 2>/dev/null; do
+                sleep 0.02
+                i=$((i + 1))
+            done
+            sleep 0.3 # well into the first pass
+            joined=$(now)
+            timed r1 r1 "$IMG" session bench r1.img --port $PORT --wait 60 --label r1
+        fi
         ;;
     udpcast)
         for i in $(seq 1 $n); do
@@ -147,7 +170,7 @@ run() { # tool n cond
     for ns in s r1 r2 r3 r4 r5 r6 r7 r8; do
         for p in $(ip netns pids ${P}$ns 2>/dev/null); do kill $p 2>/dev/null; done
     done
-    unimpair $cond
+    [ $cond = late ] || unimpair $cond
     ok=1
     for i in $(seq 1 $n); do cmp -s disk.img r$i.img || ok=0; done
     # NORM receivers linger 2 s for the sender's acknowledgement: take their own time
@@ -164,30 +187,60 @@ run() { # tool n cond
     r1=$(awk -v s=$start '{printf "%.2f", $1 - s}' r1.t)
     scpu=$(awk '{print $2 + $3}' s.t)
     rcpu=$(for i in $(seq 1 $n); do awk '{print $2 + $3}' r$i.t; done | paste -sd+ | bc -l)
-    printf "%-8s %2d %-5s %7s %7s %8.2f %8.2f %s\n" $tool $n $cond "$others" "$r1" \
+    if [ $cond = late ]; then
+        note=" (joined at $(echo "$joined - $start" | bc -l | xargs printf %.2f) s; $(grep -o 'finished after [0-9]* passes' s.err))"
+    else
+        note=
+    fi
+    printf "%-8s %2d %-5s %7s %7s %8.2f %8.2f %s%s\n" $tool $n $cond "$others" "$r1" \
         "$(echo "$scpu / $GIB" | bc -l)" "$(echo "$rcpu / $n / $GIB" | bc -l)" \
-        "$([ $ok = 1 ] && echo bit-exact || echo DIFFERENT)"
-    echo "$tool $n $cond $others $r1 $scpu $rcpu $ok" >>results
+        "$([ $ok = 1 ] && echo bit-exact || echo DIFFERENT)" "$note"
+    echo "$tool $n $cond $others $r1 $(echo "$scpu / $GIB" | bc -l) $(echo "$rcpu / $n / $GIB" | bc -l) $ok" >>results
 }
 echo "# tool     N cond   others  impaired sendCPU/GiB rxCPU/GiB/receiver  result"
 echo "#            (seconds from the sender's start; CPU in seconds per GiB of disk)"
 for n in $COUNTS; do
-    for cond in none loss slow; do
+    for cond in none loss slow late; do
         [ $n = 1 ] && [ $cond != none ] && continue
-        for tool in $TOOLS; do run $tool $n $cond; done
+        for tool in $TOOLS; do
+            # udpcast cannot take a receiver after the start; the NORM probe is not set up for it
+            [ $cond = late ] && [ $tool != preboot ] && continue
+            for k in $(seq 1 $REPEAT); do run $tool $n $cond; done
+        done
+    done
+done
+# median of a column over the runs of one configuration
+med() { awk -v t=$1 -v n=$2 -v c=$3 -v f=$4 '$1==t && $2==n && $3==c {print $f}' results |
+    sort -g | awk '{v[NR]=$1} END {if (NR) printf "%.2f", v[int((NR+1)/2)]}'; }
+echo "# medians of $REPEAT runs"
+echo "# tool     N cond   others  impaired sendCPU/GiB rxCPU/GiB/receiver  all bit-exact"
+for n in $COUNTS; do
+    for cond in none loss slow late; do
+        for tool in $TOOLS; do
+            [ -n "$(med $tool $n $cond 4)" ] || continue
+            bad=$(awk -v t=$tool -v n=$n -v c=$cond '$1==t && $2==n && $3==c && $8!=1' results | wc -l)
+            printf "%-8s %2d %-5s %7s %7s %8s %8s %s\n" $tool $n $cond "$(med $tool $n $cond 4)" \
+                "$(med $tool $n $cond 5)" "$(med $tool $n $cond 6)" "$(med $tool $n $cond 7)" \
+                "$([ $bad = 0 ] && echo yes || echo "NO ($bad runs differ)")"
+        done
     done
 done
 echo "# ratios: udpcast time / preboot time (others), and with impairment / clean (others)"
 for n in $COUNTS; do
     for cond in none loss slow; do
-        p=$(awk -v n=$n -v c=$cond '$1=="preboot" && $2==n && $3==c {print $4}' results)
-        u=$(awk -v n=$n -v c=$cond '$1=="udpcast" && $2==n && $3==c {print $4}' results)
-        o=$(awk -v n=$n -v c=$cond '$1=="norm" && $2==n && $3==c {print $4}' results)
-        p0=$(awk -v n=$n '$1=="preboot" && $2==n && $3=="none" {print $4}' results)
+        p=$(med preboot $n $cond 4)
+        u=$(med udpcast $n $cond 4)
+        o=$(med norm $n $cond 4)
+        p0=$(med preboot $n none 4)
         [ -n "$p" ] || continue
-        printf "N=%d %-5s preboot %ss  udpcast/preboot %s  norm/preboot %s  preboot %s/clean %s\n" \
+        u0=$(med udpcast $n none 4)
+        pr=$(med preboot $n $cond 7)
+        ur=$(med udpcast $n $cond 7)
+        printf "N=%d %-5s preboot %ss  udpcast/preboot %s  norm/preboot %s  %s/clean: preboot %s udpcast %s  rxCPU preboot/udpcast %s\n" \
             $n $cond "$p" "$([ -n "$u" ] && echo "scale=2; $u / $p" | bc -l)" \
             "$([ -n "$o" ] && echo "scale=2; $o / $p" | bc -l)" $cond \
-            "$(echo "scale=2; $p / $p0" | bc -l)"
+            "$(echo "scale=2; $p / $p0" | bc -l)" \
+            "$([ -n "$u" ] && [ -n "$u0" ] && echo "scale=2; $u / $u0" | bc -l)" \
+            "$([ -n "$ur" ] && echo "scale=2; $pr / $ur" | bc -l)"
     done
 done
