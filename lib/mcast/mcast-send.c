@@ -19,7 +19,7 @@
 #define REPAIR_MAX     (1u << 18) /* fragments queued for repair, all receivers together */
 #define PER_SOURCE_MAX 16         /* receiver ids per source address */
 #define ANNOUNCE_US    (250 * 1000)
-#define WINDOW_US      (1000 * 1000)
+#define WINDOW_US      (250 * 1000) /* slow receivers are told apart this fast */
 
 G_DEFINE_QUARK(pb - mcast - error - quark, pb_mcast_error)
 
@@ -606,6 +606,7 @@ static void housekeeping(PbMcastSender *s)
         s->win_sent = 0;
     }
     g_autoptr(GPtrArray) msgs = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GArray) now_slow = g_array_new(FALSE, FALSE, sizeof(guint64));
     g_mutex_lock(&s->mu);
     guint live = 0, done = 0, dropped = 0, slow = 0;
     GHashTableIter it;
@@ -625,12 +626,14 @@ static void housekeeping(PbMcastSender *s)
         if (window && !c->info.slow && !c->info.dropped && sent >= 256 &&
             c->win_nack * 100 > (guint64)s->o.slow_percent * sent && s->o.slow_percent > 0) {
             c->info.slow = TRUE;
+            g_array_append_val(now_slow, c->info.id);
             g_ptr_array_add(
-                msgs, g_strdup_printf("session %s: receiver %s (%s) lost %" G_GUINT64_FORMAT
-                                      " of %" G_GUINT64_FORMAT
-                                      " datagrams in a second: slow, no more repairs for it "
-                                      "(it completes from later passes)",
-                                      s->name, c->info.addr, c->info.label, c->win_nack, sent));
+                msgs,
+                g_strdup_printf(
+                    "session %s: receiver %s (%s) asked again for %" G_GUINT64_FORMAT
+                    " of %" G_GUINT64_FORMAT " datagrams in %d ms: slow, no more repairs for it "
+                    "(it completes from later passes)",
+                    s->name, c->info.addr, c->info.label, c->win_nack, sent, WINDOW_US / 1000));
         }
         if (window)
             c->win_nack = 0;
@@ -652,6 +655,24 @@ static void housekeeping(PbMcastSender *s)
     s->st.clients_dropped = dropped;
     s->st.clients_slow = slow;
     g_mutex_unlock(&s->mu);
+    /* What was queued for a receiver now slow alone is not sent either. */
+    for (GList *l = s->repairs.head; l != NULL && now_slow->len > 0;) {
+        GList *next = l->next;
+        Repair *r = l->data;
+        for (guint i = 0; i < now_slow->len; i++)
+            if (r->requester != 0 && r->requester == g_array_index(now_slow, guint64, i) &&
+                r->obj != 0) {
+                guint32 n = 0;
+                for (guint32 f = 0; f < r->nfrags; f++)
+                    n += (r->bits[f / 8] >> (f % 8)) & 1;
+                s->repair_pending -= MIN(s->repair_pending, n);
+                g_hash_table_remove(s->repair_by_obj, GUINT_TO_POINTER(r->obj));
+                g_queue_delete_link(&s->repairs, l);
+                repair_free(r);
+                break;
+            }
+        l = next;
+    }
     for (guint i = 0; i < msgs->len; i++)
         slog(s, 1, "%s", (char *)g_ptr_array_index(msgs, i));
     if (t >= s->next_announce_us) {
