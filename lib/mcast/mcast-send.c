@@ -548,6 +548,8 @@ static void on_nack(PbMcastSender *s, const McastNack *k, const PbAddr *from)
     } else if (r->requester != cid) {
         r->requester = 0; /* several ask: one multicast serves them all */
     }
+    /* Only what is not already queued counts towards "slow": a receiver repeats its NACK
+     * every 100 ms while the repair is on its way, and a busy CPU is not a slow link. */
     guint64 asked = 0;
     for (guint i = 0; i < k->n_ranges; i++) {
         guint32 a = k->ranges[i].first, e = a + k->ranges[i].count;
@@ -555,8 +557,8 @@ static void on_nack(PbMcastSender *s, const McastNack *k, const PbAddr *from)
             if (!(r->bits[f / 8] & (1u << (f % 8)))) {
                 r->bits[f / 8] |= (guint8)(1u << (f % 8));
                 s->repair_pending++;
+                asked++;
             }
-            asked++;
         }
     }
     if (k->object != 0) {
