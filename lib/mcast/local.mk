@@ -41,7 +41,7 @@ tests_mcast_sender_LDADD = $(PB_MCAST_LIBS)
 ## One sender, 1, 4 and 8 receivers in network namespaces (root; skipped otherwise).
 TESTS += tests/mcast-netns.sh
 endif
-EXTRA_DIST += lib/mcast/local.mk tests/mcast-netns.sh
+EXTRA_DIST += lib/mcast/local.mk tests/mcast-netns.sh bench/multicast.sh bench/norm-probe.cc
 
 ## preboot-img session: the multicast receiver's subcommand (after tools/preboot-img.mk).
 if ENABLE_IMAGE
