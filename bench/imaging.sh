@@ -197,7 +197,7 @@ if [ "$(id -u)" -eq 0 ] && mkdir mnt && mount -o loop,offset="$poff",sizelimit="
     changed_bytes=$(awk '{ print }' files.chg | tr '\n' '\0' | du -cb --files0-from=- | tail -1 | cut -f1)
     umount mnt
     mnt=
-    out=$("$IMG" make disk.img ./store:two --level "$LEVEL" --json)
+    out=$("$IMG" make disk.img ./store:two --level "$LEVEL" --base newest --json)
     new2=$(echo "$out" | json bytes_new_stored)
     ndelta=$(echo "$out" | json chunks_delta)
     # The target is a copy of the first restore, on disk before the clock starts (a lab
@@ -233,7 +233,7 @@ if [ -n "${CHUNK_SIZES:-}" ] && [ "$d_s" != - ]; then
         out=$("$IMG" make r1.img ./cstore:one --level "$LEVEL" --chunk-size "$cs" --json)
         t1=$(now)
         st1=$(echo "$out" | json bytes_new_stored)
-        out=$("$IMG" make disk.img ./cstore:two --level "$LEVEL" --chunk-size "$cs" --json)
+        out=$("$IMG" make disk.img ./cstore:two --level "$LEVEL" --chunk-size "$cs" --base newest --json)
         st2=$(echo "$out" | json bytes_new_stored)
         chunk_rows="$chunk_rows| $((cs / 1048576)) MiB | $(secs "$t0" "$t1") | $(mib "$st1") | $(mib "$st2") |
 "

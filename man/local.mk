@@ -56,3 +56,10 @@ CLEANFILES += man/preboot-imaging.8
 man_MANS += man/preboot-pg.8
 EXTRA_DIST += man/preboot-pg.8.in
 CLEANFILES += man/preboot-pg.8
+
+## preboot-multicast(8)
+if ENABLE_IMAGE
+man_MANS += man/preboot-multicast.8
+endif
+EXTRA_DIST += man/preboot-multicast.8.in
+CLEANFILES += man/preboot-multicast.8

@@ -13,3 +13,6 @@ endif
 if BUILD_HTTP
 include plugins/http/local.mk
 endif
+if BUILD_MULTICAST
+include plugins/multicast/local.mk
+endif

@@ -120,12 +120,13 @@ echo "a changed file" >changed.txt
 debugfs -w -R "write changed.txt changed" "gpt2.img?offset=$off1" >/dev/null 2>&1
 mcopy -o -i gpt2.img@@$(part_off gpt2.img 2) changed.txt ::text2.txt
 files_before=$(find store/chunks -type f | wc -l)
-out=$("$IMG" make gpt2.img ./store:gpt2 --json)
+out=$("$IMG" make gpt2.img ./store:gpt2 --base newest --json)
 files_after=$(find store/chunks -type f | wc -l)
 new=$(echo "$out" | json chunks_new)
 data=$(echo "$out" | json chunks_data)
 check "second capture stores only the changed chunks ($new new of $data)" test "$new" -ge 1 -a "$new" -le 4
-# Changed chunks are stored as deltas against the newest image at the same offsets: the
+# Asked for (--base newest), changed chunks are stored as deltas against the newest image at
+# the same offsets: the
 # new bytes are about the changed blocks, not whole chunks (4 MiB each here).
 ndelta=$(echo "$out" | json chunks_delta)
 stored2=$(echo "$out" | json bytes_new_stored)

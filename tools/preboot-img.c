@@ -6,6 +6,7 @@
 #include "image-engine.h"
 #include "image-http.h"
 #include "image-pbi.h"
+#include "preboot-img-session.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,7 +31,7 @@ typedef struct {
     gboolean create_only;
     guint retry_seconds;
     const char *mac, *uuid, *serial;
-    const char *base; /* make: image to code deltas against; NULL: the newest; "none" */
+    const char *base; /* make: image to code deltas against, "newest"; NULL or "none": none */
 } Opts;
 
 /* ---- progress ------------------------------------------------------------------------- */
@@ -339,19 +340,22 @@ static PbManifest *do_capture(const char *disk, Target *t, const Opts *o, PbCapt
                            .threads = o->threads,
                            .progress = progress_cb,
                            .progress_data = &p};
-    /* A second capture into a local store codes its changed chunks as deltas against the
-     * previous image (by default the store's newest; chunks are matched by disk offset). A
-     * server takes whole chunks only: it verifies each one on its own. */
+    /* Asked for (--base newest|NAME), a second capture into a local store codes its changed
+     * chunks as deltas against a previous image (chunks matched by disk offset). Not by
+     * default: a server verifies each chunk on its own and a multicast receiver restores
+     * from one session's chunks, and neither can resolve a base. */
     g_autoptr(PbManifest) base = NULL;
     if (t->http == NULL && t->store != NULL) {
         PbDisk d;
-        if (o->base == NULL && pb_disk_open(&d, disk, FALSE, 0, NULL)) {
+        if (o->base != NULL && strcmp(o->base, "newest") == 0 &&
+            pb_disk_open(&d, disk, FALSE, 0, NULL)) {
             guint64 size = d.size;
             pb_disk_close(&d);
             base = pb_store_newest_manifest(
                 t->store, size, o->chunk_size != 0 ? o->chunk_size : PB_CHUNK_SIZE_DEFAULT, NULL,
                 NULL);
         } else if (o->base != NULL && strcmp(o->base, "none") != 0 &&
+                   strcmp(o->base, "newest") != 0 &&
                    (base = pb_store_get_manifest(t->store, o->base, error)) == NULL) {
             return NULL;
         }
@@ -1031,12 +1035,12 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: preboot-img COMMAND ARGS [OPTIONS]\n"
             "  make DISK STORE:NAME [--partitions 1,3] [--codec zstd|none] [--level N]\n"
-            "                       [--chunk-size BYTES] [--no-used-map] [--base NAME|none]\n"
+            "                       [--chunk-size BYTES] [--no-used-map] [--base NAME|newest]\n"
             "  restore STORE:NAME DISK [--partition N] [--delta]\n"
             "  info STORE:NAME | verify STORE:NAME | delete STORE:NAME | list STORE | gc STORE\n"
             "  export STORE:NAME FILE.pbi|RAWFILE|-   import FILE.pbi|RAWFILE|- STORE:NAME\n"
             "  auto HOST [DISK] [--mac MAC] [--uuid UUID] [--serial SERIAL]\n"
-            "  session: multicast sessions come with preboot-mcast (not yet)\n"
+            "  session NAME [client] DISK [--server ADDR] [--delta]   (multicast)\n"
             "common: [--json] [--threads N]; network: [--token-file FILE] [--retry-time S]\n"
             "        [--create-only] (make: fail if the image exists)\n"
             "STORE is a directory: dir:PATH, or a path with a '/' (./images:NAME);\n"
@@ -1059,6 +1063,9 @@ static gboolean parse_uint(const char *s, guint64 max, guint64 *out)
 int main(int argc, char **argv)
 {
     Opts o = {.codec = PB_CODEC_ZSTD, .level = 3, .retry_seconds = 120};
+    /* the multicast client parses its own options (preboot-img-session.c) */
+    if (argc > 1 && strcmp(argv[1], "session") == 0)
+        return preboot_img_session(argc - 1, argv + 1);
     GPtrArray *args = g_ptr_array_new();
     int rc = 2;
     for (int i = 1; i < argc; i++) {

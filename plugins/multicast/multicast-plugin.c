@@ -1,0 +1,719 @@
+/* multicast-plugin.c - the `multicast` plugin (preboot-multicast(8)): multicast imaging
+ * sessions started with `prebootctl mcast start NAME IMAGE [clients=N] [t=MIN]`, each
+ * sending one image of a lib/image store to a group of receivers (preboot-img session).
+ * Every session runs lib/mcast's sender in a thread of its own; the main loop only starts,
+ * stops and reports them. The sender threads log through a queue the main loop drains,
+ * since only the main loop may call the host. */
+#include "build-config.h"
+
+#include "mcast.h"
+#include "net.h"
+
+#include <preboot/plugin.h>
+#include <string.h>
+
+#define DRAIN_MS 200
+
+static const pb_param params[] = {
+    {.name = "store",
+     .type = PB_PARAM_PATH,
+     .def = PB_STATEDIR "/images",
+     .help = "The lib/image store (preboot-image(5)) the images are read from: by default the "
+             "directory the local imaging backend keeps its images in."},
+    {.name = "group_range",
+     .type = PB_PARAM_STRING,
+     .def = PB_MCAST_RANGE_DEFAULT,
+     .help = "IPv4 multicast range A.B.C.D/N the session groups are taken from; its first "
+             "address is the announcement group every session is announced on."},
+    {.name = "port",
+     .type = PB_PARAM_INT,
+     .def = "8092",
+     .min = 1,
+     .max = 65535,
+     .help = "UDP port the groups are sent to (receivers listen on it)."},
+    {.name = "address",
+     .type = PB_PARAM_ADDRESS,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .help = "IPv4 address sessions send from and take control datagrams on; empty: any."},
+    {.name = "rate",
+     .type = PB_PARAM_INT,
+     .def = "400",
+     .min = 1,
+     .max = 100000,
+     .unit = "Mbit/s",
+     .help = "Sending rate of each session."},
+    {.name = "first_join_timeout",
+     .type = PB_PARAM_INT,
+     .def = "1800",
+     .min = 0,
+     .max = 604800,
+     .unit = "s",
+     .help = "A session nobody joined in this time is given up; 0: wait forever."},
+    {.name = "join_timeout",
+     .type = PB_PARAM_INT,
+     .def = "300",
+     .min = 0,
+     .max = 604800,
+     .unit = "s",
+     .help = "A session starts this long after the last receiver joined, unless t=MIN says "
+             "otherwise; 0: only the count or `mcast go` start it."},
+    {.name = "drop_timeout",
+     .type = PB_PARAM_INT,
+     .def = "15",
+     .min = 2,
+     .max = 3600,
+     .unit = "s",
+     .help = "A receiver silent this long is dropped (and logged); the room goes on."},
+    {.name = "max_sessions",
+     .type = PB_PARAM_INT,
+     .def = "16",
+     .min = 1,
+     .max = 1024,
+     .help = "Sessions kept (running or finished); the oldest finished one makes room."},
+    {.name = "max_clients",
+     .type = PB_PARAM_INT,
+     .def = "256",
+     .min = 1,
+     .max = 65535,
+     .help = "Receivers admitted to one session."},
+    {.name = "max_passes",
+     .type = PB_PARAM_INT,
+     .def = "20",
+     .min = 1,
+     .max = 10000,
+     .help = "Carousel passes before a session gives up on receivers still missing chunks."},
+    {.name = "slow_percent",
+     .type = PB_PARAM_INT,
+     .def = "10",
+     .min = 0,
+     .max = 100,
+     .unit = "%",
+     .help = "A receiver asking again for more than this share of what was sent is slow: it is "
+             "no longer repaired while others receive, and completes from later passes; 0: "
+             "never."},
+    {.name = "ttl",
+     .type = PB_PARAM_INT,
+     .def = "1",
+     .min = 1,
+     .max = 255,
+     .help = "Multicast TTL; 1 keeps sessions on the local link."},
+    PB_LOG_PARAMS(NULL, NULL, NULL, "multicast.log",
+                  "0 critical, 1 dropped receivers and failed sessions, 2 sessions and "
+                  "receivers, 3 passes, 4 debug"),
+};
+
+typedef struct {
+    char *store, *range, *address;
+    guint port, rate, first_join, join, drop, max_sessions, max_clients, max_passes, slow, ttl;
+    guint32 base;
+    guint prefix;
+} Settings;
+
+typedef struct {
+    char *name, *image;
+    guint32 group;
+    gint64 created_us;
+    PbStore *store;
+    PbMcastSender *sender;
+} Session;
+
+/* `mcast store NAME IMAGE`: a receiver in a thread of its own that stores what a master
+ * client sends as IMAGE. */
+typedef struct {
+    char *name, *image;
+    PbStore *store;
+    GThread *thread;
+    GMutex mu;
+    gboolean finished, ok;
+    char *message;
+    guint64 done, total;
+    gint cancel;
+    PbMcastRecvOptions o;
+    PbMcastRecvStats st;
+    GAsyncQueue *logq; /* the plugin's */
+} Recording;
+
+typedef struct {
+    const pb_host *host;
+    pb_instance *inst;
+    Settings set;
+    GPtrArray *sessions;   /* Session*, oldest first */
+    GPtrArray *recordings; /* Recording* */
+    GAsyncQueue *logq;     /* LogLine* from the sender threads */
+    pb_timer *drain;
+    guint64 started;
+    pb_counter *c_started;
+} Mcast;
+
+typedef struct {
+    int level;
+    char *msg;
+} LogLine;
+
+static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
+{
+    s->store = g_strdup(h->config_string(cfg, "store"));
+    s->range = g_strdup(h->config_string(cfg, "group_range"));
+    s->address = g_strdup(h->config_string(cfg, "address"));
+    s->port = (guint)h->config_int(cfg, "port");
+    s->rate = (guint)h->config_int(cfg, "rate");
+    s->first_join = (guint)h->config_int(cfg, "first_join_timeout");
+    s->join = (guint)h->config_int(cfg, "join_timeout");
+    s->drop = (guint)h->config_int(cfg, "drop_timeout");
+    s->max_sessions = (guint)h->config_int(cfg, "max_sessions");
+    s->max_clients = (guint)h->config_int(cfg, "max_clients");
+    s->max_passes = (guint)h->config_int(cfg, "max_passes");
+    s->slow = (guint)h->config_int(cfg, "slow_percent");
+    s->ttl = (guint)h->config_int(cfg, "ttl");
+}
+
+static void settings_clear(Settings *s)
+{
+    g_free(s->store);
+    g_free(s->range);
+    g_free(s->address);
+    memset(s, 0, sizeof(*s));
+}
+
+static gboolean settings_check(const pb_host *h, const pb_config *cfg, Settings *s, pb_err *err)
+{
+    if (!mcast_range_parse(s->range, &s->base, &s->prefix)) {
+        h->error(err, "%s: \"%s\" is not an IPv4 multicast range A.B.C.D/N (N 8-30)",
+                 pb_config_where(h, cfg, "group_range"), s->range);
+        return FALSE;
+    }
+    PbAddr a;
+    if (*s->address && (!pb_addr_parse(s->address, 0, &a) || a.family != 4)) {
+        h->error(err, "%s: sessions send over IPv4; \"%s\" is not an IPv4 address",
+                 pb_config_where(h, cfg, "address"), s->address);
+        return FALSE;
+    }
+    return TRUE;
+}
+
+static void session_free(gpointer p)
+{
+    Session *s = p;
+    pb_mcast_sender_free(s->sender);
+    pb_store_close(s->store);
+    g_free(s->name);
+    g_free(s->image);
+    g_free(s);
+}
+
+static void log_line_free(gpointer p)
+{
+    LogLine *l = p;
+    g_free(l->msg);
+    g_free(l);
+}
+
+/* From sender threads: queue it for the main loop. */
+static void sender_log(int level, const char *msg, void *data)
+{
+    Mcast *mc = data;
+    LogLine *l = g_new(LogLine, 1);
+    l->level = level;
+    l->msg = g_strdup(msg);
+    g_async_queue_push(mc->logq, l);
+}
+
+static Session *find(Mcast *mc, const char *name)
+{
+    for (guint i = 0; i < mc->sessions->len; i++) {
+        Session *s = g_ptr_array_index(mc->sessions, i);
+        if (strcmp(s->name, name) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static gboolean group_taken(guint32 addr, void *data)
+{
+    Mcast *mc = data;
+    for (guint i = 0; i < mc->sessions->len; i++) {
+        Session *s = g_ptr_array_index(mc->sessions, i);
+        if (s->group == addr && !pb_mcast_sender_finished(s->sender))
+            return TRUE;
+    }
+    return FALSE;
+}
+
+/* The sender threads' log lines, written from the main loop. */
+static bool drain_tick(void *data)
+{
+    Mcast *mc = data;
+    LogLine *l;
+    while ((l = g_async_queue_try_pop(mc->logq)) != NULL) {
+        mc->host->log(mc->inst, l->level, "%s", l->msg);
+        log_line_free(l);
+    }
+    return true;
+}
+
+static void drop_finished_for_room(Mcast *mc)
+{
+    while (mc->sessions->len >= mc->set.max_sessions) {
+        guint i;
+        for (i = 0; i < mc->sessions->len; i++)
+            if (pb_mcast_sender_finished(((Session *)g_ptr_array_index(mc->sessions, i))->sender))
+                break;
+        if (i == mc->sessions->len)
+            return;
+        g_ptr_array_remove_index(mc->sessions, i);
+    }
+}
+
+static gboolean parse_count(const char *text, guint max, guint *out)
+{
+    char *end;
+    guint64 v = g_ascii_strtoull(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || *text == '-' || v > max)
+        return FALSE;
+    *out = (guint)v;
+    return TRUE;
+}
+
+static void recording_progress(guint64 done, guint64 total, void *data)
+{
+    Recording *r = data;
+    g_mutex_lock(&r->mu);
+    r->done = done;
+    r->total = total;
+    g_mutex_unlock(&r->mu);
+}
+
+static gpointer recording_main(gpointer data)
+{
+    Recording *r = data;
+    GError *e = NULL;
+    gboolean ok = pb_mcast_receive(NULL, &r->o, &r->st, &e);
+    LogLine *l = g_new(LogLine, 1);
+    l->level = ok ? PB_LOG_TRANSACTION : PB_LOG_WARNING;
+    l->msg = ok ? g_strdup_printf("session %s: stored as image %s: %u chunks received, %u "
+                                  "already in the store",
+                                  r->name, r->image, r->st.chunks_received, r->st.chunks_same)
+                : g_strdup_printf("session %s: not stored as image %s: %s", r->name, r->image,
+                                  e->message);
+    g_async_queue_push(r->logq, l);
+    g_mutex_lock(&r->mu);
+    r->finished = TRUE;
+    r->ok = ok;
+    r->message = g_strdup(ok ? "stored" : e->message);
+    g_mutex_unlock(&r->mu);
+    g_clear_error(&e);
+    return NULL;
+}
+
+static void recording_free(gpointer p)
+{
+    Recording *r = p;
+    g_atomic_int_set(&r->cancel, 1); /* it looks at least every 200 ms */
+    if (r->thread != NULL)
+        g_thread_join(r->thread);
+    pb_store_close(r->store);
+    g_mutex_clear(&r->mu);
+    g_free(r->message);
+    g_free(r->name);
+    g_free(r->image);
+    g_free(r);
+}
+
+static bool cmd_store(Mcast *mc, int argc, const char *const *argv, pb_reply *reply)
+{
+    const pb_host *h = mc->host;
+    if (argc < 4 || !mcast_name_valid(argv[2], strlen(argv[2])) || !pb_name_valid(argv[3])) {
+        h->reply(reply, "usage: mcast store NAME IMAGE (names [A-Za-z0-9._-])\n");
+        return false;
+    }
+    for (guint i = 0; i < mc->recordings->len; i++) {
+        Recording *r = g_ptr_array_index(mc->recordings, i);
+        g_mutex_lock(&r->mu);
+        gboolean fin = r->finished;
+        g_mutex_unlock(&r->mu);
+        if (fin) {
+            g_ptr_array_remove_index(mc->recordings, i--);
+            continue;
+        }
+        if (strcmp(r->name, argv[2]) == 0) {
+            h->reply(reply, "session %s is being stored already\n", argv[2]);
+            return false;
+        }
+    }
+    if (mc->recordings->len >= mc->set.max_sessions) {
+        h->reply(reply, "%u sessions are being stored: the limit (max_sessions)\n",
+                 mc->recordings->len);
+        return false;
+    }
+    g_autoptr(GError) e = NULL;
+    PbStore *store = pb_store_open(mc->set.store, TRUE, &e);
+    if (store == NULL) {
+        h->reply(reply, "%s\n", e->message);
+        return false;
+    }
+    Recording *r = g_new0(Recording, 1);
+    g_mutex_init(&r->mu);
+    r->name = g_strdup(argv[2]);
+    r->image = g_strdup(argv[3]);
+    r->store = store;
+    r->logq = mc->logq;
+    r->o.session = r->name;
+    r->o.announce_group = mc->set.base;
+    r->o.data_port = (guint16)mc->set.port;
+    r->o.label = "server";
+    r->o.wait_s = mc->set.first_join ? mc->set.first_join : 3600;
+    r->o.store = store;
+    r->o.store_as = r->image;
+    r->o.progress = recording_progress;
+    r->o.progress_data = r;
+    r->o.cancel = &r->cancel;
+    r->thread = g_thread_new("mcast-store", recording_main, r);
+    g_ptr_array_add(mc->recordings, r);
+    h->log(mc->inst, PB_LOG_TRANSACTION, "session %s: storing it as image %s", r->name, r->image);
+    h->reply(reply, "session %s: will be stored as image %s\n", r->name, r->image);
+    return true;
+}
+
+static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *reply)
+{
+    const pb_host *h = mc->host;
+    if (argc < 4) {
+        h->reply(reply, "usage: mcast start NAME IMAGE [clients=N] [t=MIN]\n");
+        return false;
+    }
+    const char *name = argv[2], *image = argv[3];
+    guint clients = 0, t_s = mc->set.join;
+    for (int i = 4; i < argc; i++) {
+        guint v;
+        if (g_str_has_prefix(argv[i], "clients=") && parse_count(argv[i] + 8, 65535, &v))
+            clients = v;
+        else if (g_str_has_prefix(argv[i], "t=") && parse_count(argv[i] + 2, 10080, &v))
+            t_s = v * 60;
+        else {
+            h->reply(reply, "bad argument \"%s\": clients=N (0-65535) or t=MINUTES (0-10080)\n",
+                     argv[i]);
+            return false;
+        }
+    }
+    if (!mcast_name_valid(name, strlen(name)) || !pb_name_valid(image)) {
+        h->reply(reply, "session and image names are [A-Za-z0-9._-], not starting with '.'\n");
+        return false;
+    }
+    Session *old = find(mc, name);
+    if (old != NULL && !pb_mcast_sender_finished(old->sender)) {
+        h->reply(reply, "session %s is running (mcast delete %s first)\n", name, name);
+        return false;
+    }
+    if (old != NULL)
+        g_ptr_array_remove(mc->sessions, old);
+    drop_finished_for_room(mc);
+    if (mc->sessions->len >= mc->set.max_sessions) {
+        h->reply(reply, "%u sessions are running: the limit (max_sessions)\n", mc->sessions->len);
+        return false;
+    }
+    guint32 group = mcast_group_for(name, mc->set.base, mc->set.prefix, group_taken, mc);
+    if (group == 0) {
+        h->reply(reply, "no free group address left in %s\n", mc->set.range);
+        return false;
+    }
+    g_autoptr(GError) e = NULL;
+    PbStore *store = pb_store_open(mc->set.store, FALSE, &e);
+    PbManifest *m = store != NULL ? pb_store_get_manifest(store, image, &e) : NULL;
+    if (m == NULL) {
+        h->reply(reply, "image %s: %s\n", image, e->message);
+        pb_store_close(store);
+        return false;
+    }
+    PbChunkIO io;
+    pb_store_chunk_io(store, &io);
+    PbMcastSendOptions o;
+    pb_mcast_send_options_init(&o);
+    o.name = name;
+    o.image = image;
+    o.group = group;
+    o.announce_group = mc->set.base;
+    o.data_port = (guint16)mc->set.port;
+    o.bind = *mc->set.address ? mc->set.address : NULL;
+    o.rate_mbit = mc->set.rate;
+    o.expected = clients;
+    o.first_join_s = mc->set.first_join;
+    o.later_join_s = t_s;
+    o.drop_s = mc->set.drop;
+    o.max_clients = mc->set.max_clients;
+    o.max_passes = mc->set.max_passes;
+    o.slow_percent = mc->set.slow;
+    o.ttl = mc->set.ttl;
+    o.log = sender_log;
+    o.log_data = mc;
+    PbMcastSender *snd = pb_mcast_sender_new(m, &io, &o, &e);
+    if (snd == NULL) {
+        h->reply(reply, "session %s: %s\n", name, e->message);
+        pb_store_close(store);
+        return false;
+    }
+    Session *s = g_new0(Session, 1);
+    s->name = g_strdup(name);
+    s->image = g_strdup(image);
+    s->group = group;
+    s->created_us = g_get_monotonic_time();
+    s->store = store;
+    s->sender = snd;
+    g_ptr_array_add(mc->sessions, s);
+    pb_mcast_sender_start(snd);
+    mc->started++;
+    h->counter_add(mc->c_started, 1);
+    h->reply(reply, "session %s: image %s on %u.%u.%u.%u port %u, waiting for %s%u receivers\n",
+             name, image, group >> 24, (group >> 16) & 255, (group >> 8) & 255, group & 255,
+             mc->set.port, clients ? "" : "any number of ", clients);
+    return true;
+}
+
+static void status_all(Mcast *mc, gboolean json, const char *only, GString *out)
+{
+    if (json)
+        g_string_append_printf(out,
+                               "{\"sessions_started\":%" G_GUINT64_FORMAT
+                               ",\"announce_group\":\"%u.%u.%u.%u\",\"port\":%u,\"sessions\":[",
+                               mc->started, mc->set.base >> 24, (mc->set.base >> 16) & 255,
+                               (mc->set.base >> 8) & 255, mc->set.base & 255, mc->set.port);
+    else
+        g_string_append_printf(out,
+                               "multicast: %u sessions (%" G_GUINT64_FORMAT
+                               " started since the daemon started), store %s\n",
+                               mc->sessions->len, mc->started, mc->set.store);
+    gboolean first = TRUE;
+    guint64 receivers_done = 0;
+    for (guint i = 0; i < mc->sessions->len; i++) {
+        Session *s = g_ptr_array_index(mc->sessions, i);
+        if (only != NULL && strcmp(only, s->name) != 0)
+            continue;
+        PbMcastSendStats st = {0};
+        pb_mcast_sender_stats(s->sender, &st);
+        receivers_done += st.clients_done;
+        if (json && !first)
+            g_string_append_c(out, ',');
+        first = FALSE;
+        pb_mcast_stats_format(s->name, s->image, s->group, &st, json, out);
+        pb_mcast_send_stats_clear(&st);
+    }
+    if (json)
+        g_string_append_printf(out, "],\"receivers_done\":%" G_GUINT64_FORMAT ",\"stored\":[",
+                               receivers_done);
+    for (guint i = 0; i < mc->recordings->len; i++) {
+        Recording *r = g_ptr_array_index(mc->recordings, i);
+        g_mutex_lock(&r->mu);
+        const char *state = !r->finished ? "receiving" : r->ok ? "stored" : "failed";
+        if (json)
+            g_string_append_printf(out,
+                                   "%s{\"session\":\"%s\",\"image\":\"%s\",\"state\":\"%s\","
+                                   "\"bytes_done\":%" G_GUINT64_FORMAT
+                                   ",\"bytes_total\":%" G_GUINT64_FORMAT "}",
+                                   i ? "," : "", r->name, r->image, state, r->done, r->total);
+        else
+            g_string_append_printf(out, "storing session %s as image %s: %s%s%s\n", r->name,
+                                   r->image, state, r->finished ? ": " : "",
+                                   r->finished ? r->message : "");
+        g_mutex_unlock(&r->mu);
+    }
+    if (json)
+        g_string_append(out, "]}\n");
+}
+
+static const char usage[] = "mcast start NAME IMAGE [clients=N] [t=MIN] | status [--json] [NAME] "
+                            "| list | go NAME | clients NAME N | delete NAME | store NAME IMAGE";
+
+static bool cmd_mcast(void *self, int argc, const char *const *argv, pb_reply *reply)
+{
+    Mcast *mc = self;
+    const pb_host *h = mc->host;
+    const char *sub = argc > 1 ? argv[1] : "status";
+    if (strcmp(sub, "start") == 0)
+        return cmd_start(mc, argc, argv, reply);
+    if (strcmp(sub, "store") == 0)
+        return cmd_store(mc, argc, argv, reply);
+    if (strcmp(sub, "status") == 0 || strcmp(sub, "list") == 0) {
+        gboolean json = FALSE;
+        const char *only = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--json") == 0)
+                json = TRUE;
+            else
+                only = argv[i];
+        }
+        if (only != NULL && find(mc, only) == NULL) {
+            h->reply(reply, "no session %s\n", only);
+            return false;
+        }
+        g_autoptr(GString) out = g_string_new(NULL);
+        if (strcmp(sub, "list") == 0 && !json) {
+            for (guint i = 0; i < mc->sessions->len; i++) {
+                Session *s = g_ptr_array_index(mc->sessions, i);
+                PbMcastSendStats st = {0};
+                pb_mcast_sender_stats(s->sender, &st);
+                g_string_append_printf(out, "%-24s %-24s %u.%u.%u.%u %-8s %u/%u done\n", s->name,
+                                       s->image, s->group >> 24, (s->group >> 16) & 255,
+                                       (s->group >> 8) & 255, s->group & 255,
+                                       mcast_state_name(st.state), st.clients_done,
+                                       st.clients_live + st.clients_dropped);
+                pb_mcast_send_stats_clear(&st);
+            }
+        } else
+            status_all(mc, json, only, out);
+        h->reply(reply, "%s", out->str);
+        return true;
+    }
+    if (argc < 3) {
+        h->reply(reply, "usage: %s\n", usage);
+        return false;
+    }
+    Session *s = find(mc, argv[2]);
+    if (s == NULL) {
+        h->reply(reply, "no session %s\n", argv[2]);
+        return false;
+    }
+    gboolean running = !pb_mcast_sender_finished(s->sender);
+    if (strcmp(sub, "go") == 0) {
+        if (!running) {
+            h->reply(reply, "session %s has finished\n", s->name);
+            return false;
+        }
+        pb_mcast_sender_go(s->sender);
+        h->log(mc->inst, PB_LOG_TRANSACTION, "session %s: go (by the operator)", s->name);
+        h->reply(reply, "session %s: starting\n", s->name);
+        return true;
+    }
+    if (strcmp(sub, "clients") == 0) {
+        guint n;
+        if (argc < 4 || !parse_count(argv[3], 65535, &n)) {
+            h->reply(reply, "usage: mcast clients NAME N (0-65535)\n");
+            return false;
+        }
+        if (!running) {
+            h->reply(reply, "session %s has finished\n", s->name);
+            return false;
+        }
+        pb_mcast_sender_set_expected(s->sender, n);
+        h->reply(reply, "session %s: now expecting %u receivers\n", s->name, n);
+        return true;
+    }
+    if (strcmp(sub, "delete") == 0) {
+        g_ptr_array_remove(mc->sessions, s); /* aborts it and waits for its thread */
+        drain_tick(mc);
+        h->reply(reply, "session %s deleted%s\n", argv[2], running ? " (aborted)" : "");
+        return true;
+    }
+    h->reply(reply, "usage: %s\n", usage);
+    return false;
+}
+
+static void *mcast_create(const pb_host *host, pb_instance *inst, const pb_config *cfg, pb_err *err)
+{
+    Mcast *mc = g_new0(Mcast, 1);
+    mc->host = host;
+    mc->inst = inst;
+    settings_load(host, cfg, &mc->set);
+    if (!settings_check(host, cfg, &mc->set, err)) {
+        settings_clear(&mc->set);
+        g_free(mc);
+        return NULL;
+    }
+    mc->sessions = g_ptr_array_new_with_free_func(session_free);
+    mc->recordings = g_ptr_array_new_with_free_func(recording_free);
+    mc->logq = g_async_queue_new_full(log_line_free);
+    mc->c_started = host->counter(inst, "sessions_started");
+    return mc;
+}
+
+static bool mcast_start(void *self, pb_err *err)
+{
+    Mcast *mc = self;
+    if (!mc->host->command_register(mc->inst, "mcast", usage, cmd_mcast, err))
+        return false;
+    mc->drain = mc->host->timer_add(mc->inst, DRAIN_MS, drain_tick, mc);
+    /* The store may be made later (by the imaging plugin or preboot-img): say so, but start. */
+    g_autoptr(GError) e = NULL;
+    g_autoptr(PbStore) st = pb_store_open(mc->set.store, FALSE, &e);
+    mc->host->log(mc->inst, PB_LOG_CRITICAL,
+                  "multicast sessions from %s%s%s; groups %s, port %u, %u Mbit/s", mc->set.store,
+                  st == NULL ? " (not a store yet: " : "", st == NULL ? e->message : "",
+                  mc->set.range, mc->set.port, mc->set.rate);
+    return true;
+}
+
+static void *mcast_reload_prepare(void *self, const pb_config *cfg, pb_err *err)
+{
+    Mcast *mc = self;
+    Settings *s = g_new0(Settings, 1);
+    settings_load(mc->host, cfg, s);
+    if (!settings_check(mc->host, cfg, s, err)) {
+        settings_clear(s);
+        g_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* New sessions take the new settings; running ones keep theirs. */
+static void mcast_reload_commit(void *self, void *staged)
+{
+    Mcast *mc = self;
+    settings_clear(&mc->set);
+    mc->set = *(Settings *)staged;
+    g_free(staged);
+}
+
+static void mcast_reload_abort(void *self, void *staged)
+{
+    settings_clear(staged);
+    g_free(staged);
+}
+
+static void mcast_status(void *self, pb_status *st)
+{
+    Mcast *mc = self;
+    guint running = 0;
+    for (guint i = 0; i < mc->sessions->len; i++)
+        if (!pb_mcast_sender_finished(((Session *)g_ptr_array_index(mc->sessions, i))->sender))
+            running++;
+    mc->host->status_kv(st, "sessions", "%u", mc->sessions->len);
+    mc->host->status_kv(st, "running", "%u", running);
+    mc->host->status_kv(st, "store", "%s", mc->set.store);
+    mc->host->status_kv(st, "groups", "%s", mc->set.range);
+}
+
+static void mcast_stop(void *self)
+{
+    Mcast *mc = self;
+    g_ptr_array_set_size(mc->sessions, 0); /* aborts and joins every sender */
+    g_ptr_array_set_size(mc->recordings, 0);
+    if (mc->logq != NULL)
+        drain_tick(mc);
+}
+
+static void mcast_destroy(void *self)
+{
+    Mcast *mc = self;
+    g_ptr_array_unref(mc->sessions);
+    g_ptr_array_unref(mc->recordings);
+    g_async_queue_unref(mc->logq);
+    settings_clear(&mc->set);
+    g_free(mc);
+}
+
+static const pb_plugin multicast_plugin = {
+    PB_PLUGIN_HEADER,
+    .name = "multicast",
+    .version = PACKAGE_VERSION,
+    .description = "multicast imaging sessions: one image to a room of receivers",
+    PB_PARAMS(params),
+    .create = mcast_create,
+    .start = mcast_start,
+    .reload_prepare = mcast_reload_prepare,
+    .reload_commit = mcast_reload_commit,
+    .reload_abort = mcast_reload_abort,
+    .status = mcast_status,
+    .stop = mcast_stop,
+    .destroy = mcast_destroy,
+};
+
+PB_PLUGIN_DEFINE(multicast, multicast_plugin)
