@@ -32,8 +32,8 @@ tests_fuzz_fuzz_imaging_api_LDFLAGS = $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_imaging_api_LDADD = lib/image/libpbimage.la $(IMAGE_LIBS) $(GLIB_LIBS)
 endif
 
-TESTS += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh
+TESTS += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh
 endif
-EXTRA_DIST += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/imaging.mk tests/test-imaging.c \
+EXTRA_DIST += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh tests/imaging.mk tests/test-imaging.c \
 	tests/data/oot/oot-backend.c \
 	tests/fuzz/fuzz-imaging-api.c
