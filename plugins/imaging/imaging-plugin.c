@@ -434,11 +434,16 @@ static unsigned status_http(guint32 st)
 
 static void gc_maybe_start(Imaging *p);
 
+static void gc_deferred(void *data)
+{
+    gc_maybe_start(data);
+}
+
 static void transfer_free(Transfer *t)
 {
     Imaging *p = t->p;
-    if (t->upload && --p->uploads == 0 && p->gc_wanted)
-        p->host->defer(p->inst, (void (*)(void *))gc_maybe_start, p);
+    if (t->upload && --p->uploads == 0 && p->gc_wanted && !p->stopping)
+        p->host->defer(p->inst, gc_deferred, p);
     if (t->counted) {
         guint n = GPOINTER_TO_UINT(g_hash_table_lookup(p->per_address, t->client));
         if (n <= 1)
