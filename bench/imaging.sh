@@ -361,7 +361,7 @@ daemon:
 plugins:
   - {module: proxydhcp, nbp_x86: nvlnbp.sys, log_level: 1}
   - {module: http, listen: 10.9.1.1, port: 18081, log_level: 1}
-  - {module: imaging, store: $tmp/pxe-store, upload_token_file: $tmp/token, log_level: 1}
+  - {module: imaging, store: $tmp/pxe-store, upload_token_file: $tmp/token, upload_networks: [10.9.1.0/24], log_level: 1}
 EOC
     ip netns exec $SRV "$B/core/prebootd" -f -c pxe.yaml >pxe-daemon.log 2>&1 &
     net_pids="$net_pids $!"
@@ -380,13 +380,13 @@ EOC
     sleep 1 # the capture is under way (its first chunks are on the wire)
     during_make=$(p99)
     kill -0 $mk 2>/dev/null && make_state="still running at the end" || make_state="ended before the end: numbers partly idle"
-    wait $mk
+    wait $mk && make_state="$make_state; ok" || make_state="$make_state; FAILED: $(tail -n 1 pxe-make.out)"
     ip netns exec $CLI "$IMG" restore 10.9.1.1:18081:pxe pxe-r.img >pxe-restore.out 2>&1 &
     rs=$!
     sleep 1
     during_restore=$(p99)
     kill -0 $rs 2>/dev/null && restore_state="still running at the end" || restore_state="ended before the end: numbers partly idle"
-    wait $rs
+    wait $rs && restore_state="$restore_state; ok" || restore_state="$restore_state; FAILED: $(tail -n 1 pxe-restore.out)"
     rm -f pxe-r.img
     echo
     echo "proxyDHCP (port 4011) at $PXE_RATE/s for ${PXE_SECONDS}s, one daemon with proxydhcp + http + imaging; load: $(uptime | sed 's/.*load average/load average/')"
