@@ -5,6 +5,8 @@
 # with --cacert (and refusing the server without it), a reload naming a missing key file
 # refused with the parameter, and a start with a certificate but no key refused.
 . "$top_srcdir/tests/tap.sh"
+# Nothing here reads a terminal (openssl, the daemon): a background job that did would stop.
+exec </dev/null
 B=$top_builddir
 for tool in curl openssl; do
     command -v $tool >/dev/null 2>&1 || skip_all "$tool is not installed"
@@ -18,7 +20,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 port=$(pick_port 11)
-ctl() { "$B/tools/prebootctl" -c "$T/p.yaml" "$@"; }
+ctl() { timeout 30 "$B/tools/prebootctl" -c "$T/p.yaml" "$@"; }
+# Bounded, so that a hang is a failure rather than a stuck suite.
+pimg() { timeout 120 "$B/tools/preboot-img" "$@"; }
 
 # ---- a self-signed certificate for 127.0.0.1 --------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
@@ -97,15 +101,15 @@ head -c 1500000 /dev/urandom >"$T/disk.img"
 seq 1 200000 >>"$T/disk.img"
 truncate -s 6M "$T/disk.img"
 S=https://127.0.0.1:$port/tlsimg
-"$B/tools/preboot-img" make "$T/disk.img" "$S" --chunk-size 1048576 --token-file "$T/token" \
+pimg make "$T/disk.img" "$S" --chunk-size 1048576 --token-file "$T/token" \
     --retry-time 0 >"$T/make.out" 2>"$T/make.err"
 check "preboot-img without --cacert refuses the self-signed server" [ $? -ne 0 ]
-"$B/tools/preboot-img" make "$T/disk.img" "$S" --chunk-size 1048576 --token-file "$T/token" \
+pimg make "$T/disk.img" "$S" --chunk-size 1048576 --token-file "$T/token" \
     --cacert "$T/cert.pem" >"$T/make.out" 2>"$T/make.err"
 check "preboot-img make over https with --cacert" [ $? -eq 0 ]
 contains "the image is in the catalog" "$(curl -s --cacert "$T/cert.pem" "$U/images")" '"name":"tlsimg"'
 truncate -s 6M "$T/restored.img"
-"$B/tools/preboot-img" restore "$S" "$T/restored.img" --cacert "$T/cert.pem" \
+pimg restore "$S" "$T/restored.img" --cacert "$T/cert.pem" \
     >"$T/restore.out" 2>"$T/restore.err"
 check "preboot-img restore over https with --cacert" [ $? -eq 0 ]
 check "restores bit-exact" cmp -s "$T/disk.img" "$T/restored.img"
