@@ -279,7 +279,10 @@ fi
 #   NET=standin  against tests/imaging-standin.py instead (a smoke run of this script; its
 #                numbers say nothing about prebootd)
 #   NET=no       skip
-# proxyDHCP p99 during the transfers: run bench/proxydhcp.sh against the same daemon meanwhile.
+# PXE=yes (root, ip(8), cc): proxyDHCP p99 of one daemon running proxydhcp, http and imaging
+# in a network namespace (as bench/proxydhcp.sh: REQUESTs to port 4011 from bench/pxe-load in
+# a second namespace over a veth pair), at PXE_RATE/s (default 5000) for PXE_SECONDS (5):
+# with no transfer, during a capture of disk.img and during a restore, back to back.
 # ==========================================================================================
 NET=${NET:-auto}
 NET_RESTORES=${NET_RESTORES:-8}
@@ -381,4 +384,72 @@ EOC
         echo "| $NET_RESTORES restores at once (s), $cfail failed, bit-exact: $cexact | $conc_s ($(rate "$cbytes" "$conc_s") MiB/s fetched in all) | one restore: $nres_s | $(r "$conc_s" "$nres_s") |"
     fi
     net_stop
+fi
+
+if [ "${PXE:-no}" = yes ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null && command -v cc >/dev/null; then
+    PXE_RATE=${PXE_RATE:-5000}
+    PXE_SECONDS=${PXE_SECONDS:-5}
+    cc -O2 -o pxe-load "$SRC/bench/pxe-load.c" || exit 1
+    CLI=pbi-cli-$$ SRV=pbi-srv-$$
+    pxe_stop() {
+        net_stop
+        ip netns del $CLI 2>/dev/null
+        ip netns del $SRV 2>/dev/null
+    }
+    trap 'pxe_stop; cleanup' EXIT INT TERM
+    ip netns add $CLI && ip netns add $SRV || exit 1
+    ip link add vcli netns $CLI type veth peer name vsrv netns $SRV
+    ip -n $CLI addr add 10.9.1.2/24 dev vcli
+    ip -n $SRV addr add 10.9.1.1/24 dev vsrv
+    for ns in $CLI $SRV; do ip -n $ns link set lo up; done
+    ip -n $CLI link set vcli up
+    ip -n $SRV link set vsrv up
+    [ -s token ] || printf 'bench-token-%s\n' "$$" >token
+    cat >pxe.yaml <<EOC
+daemon:
+  plugin_path: [$B/plugins/proxydhcp, $B/plugins/http, $B/plugins/imaging, $B/backends/local]
+  log_dir: $tmp/pxe-log
+  state_dir: $tmp/pxe-state
+  pid_file: $tmp/pxe.pid
+  control_socket: $tmp/pxe.sock
+plugins:
+  - {module: proxydhcp, nbp_x86: nvlnbp.sys, log_level: 1}
+  - {module: http, listen: 10.9.1.1, port: 18081, log_level: 1}
+  - {module: imaging, store: $tmp/pxe-store, upload_token_file: $tmp/token, upload_networks: [10.9.1.0/24], log_level: 1}
+EOC
+    ip netns exec $SRV "$B/core/prebootd" -f -c pxe.yaml >pxe-daemon.log 2>&1 &
+    net_pids="$net_pids $!"
+    for _ in $(seq 1 100); do
+        ip netns exec $CLI curl -s -o /dev/null --max-time 1 http://10.9.1.1:18081/imaging/v1/images && break
+        sleep 0.1
+    done
+    p99() { # prints p99_us of one pxe-load run
+        ip netns exec $CLI ./pxe-load --bind 10.9.1.2 --rate "$PXE_RATE" --seconds "$PXE_SECONDS" \
+            10.9.1.1 4011 | tr ' ' '\n' | sed -n 's/^\(p50_us\|p99_us\|lost_pct\)=//p' | paste -sd' '
+    }
+    idle=$(p99)
+    ip netns exec $CLI "$IMG" make disk.img 10.9.1.1:18081:pxe --level "$LEVEL" --token-file token \
+        >pxe-make.out 2>&1 &
+    mk=$!
+    sleep 1 # the capture is under way (its first chunks are on the wire)
+    during_make=$(p99)
+    kill -0 $mk 2>/dev/null && make_state="still running at the end" || make_state="ended before the end: numbers partly idle"
+    wait $mk && make_state="$make_state; ok" || make_state="$make_state; FAILED: $(tail -n 1 pxe-make.out)"
+    ip netns exec $CLI "$IMG" restore 10.9.1.1:18081:pxe pxe-r.img >pxe-restore.out 2>&1 &
+    rs=$!
+    sleep 1
+    during_restore=$(p99)
+    kill -0 $rs 2>/dev/null && restore_state="still running at the end" || restore_state="ended before the end: numbers partly idle"
+    wait $rs && restore_state="$restore_state; ok" || restore_state="$restore_state; FAILED: $(tail -n 1 pxe-restore.out)"
+    rm -f pxe-r.img
+    echo
+    echo "proxyDHCP (port 4011) at $PXE_RATE/s for ${PXE_SECONDS}s, one daemon with proxydhcp + http + imaging; load: $(uptime | sed 's/.*load average/load average/')"
+    echo
+    echo "| while | p50 us | p99 us | lost % |"
+    echo "| --- | --- | --- | --- |"
+    # (pxe-load prints lost_pct, p50_us, p99_us in that order)
+    set -- $idle; echo "| no transfer | $2 | $3 | $1 |"
+    set -- $during_make; echo "| capture of disk.img ($make_state) | $2 | $3 | $1 |"
+    set -- $during_restore; echo "| restore of it ($restore_state) | $2 | $3 | $1 |"
+    pxe_stop
 fi

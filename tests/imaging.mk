@@ -35,8 +35,8 @@ endif
 endif
 
 if ENABLE_IMAGE
-TESTS += tests/test-imaging-daemon.sh
+TESTS += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh
 endif
-EXTRA_DIST += tests/test-imaging-daemon.sh tests/imaging.mk tests/test-imaging.c \
+EXTRA_DIST += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh tests/imaging.mk tests/test-imaging.c \
 	tests/data/oot/oot-backend.c \
 	tests/fuzz/fuzz-imaging-api.c

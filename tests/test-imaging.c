@@ -11,6 +11,7 @@
 #include "image-format.h"
 #include "imaging-api.h"
 #include "imaging-json.h"
+#include "imaging-sent.h"
 #include <preboot/backend.h>
 
 #include <errno.h>
@@ -22,6 +23,72 @@
 PB_EXPORT const void *libpreboot_local_LTX_preboot_backend_entry(void);
 
 /* ---- pure parts ----------------------------------------------------------------------- */
+
+/* Images Sent: a download counts when its last chunk goes, once per manifest download; a
+ * report counts only when no completed download of the image by that client was counted. */
+static void test_sent(void)
+{
+    guint8 seal[32] = {1}, seal2[32] = {2}, h[3][32];
+    for (int i = 0; i < 3; i++)
+        memset(h[i], 0x10 + i, 32);
+    guint8 list[4][32]; /* h0 h1 h0 h2: a chunk named twice is fetched once */
+    memcpy(list[0], h[0], 32);
+    memcpy(list[1], h[1], 32);
+    memcpy(list[2], h[0], 32);
+    memcpy(list[3], h[2], 32);
+    ImagingSent *s = imaging_sent_new(2, 10, 1000);
+    g_assert_false(imaging_sent_manifest(s, "a", "img", seal, &list[0][0], 4, 0));
+    g_assert_cmpuint(imaging_sent_hashes(s), ==, 3);
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[0], 1), ==, 0);
+    g_assert_cmpuint(imaging_sent_chunk(s, "b", h[1], 1), ==, 0); /* another client */
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[0], 1), ==, 0); /* again: no progress */
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[1], 1), ==, 0);
+    /* the manifest again (a resumed restore): the chunks sent still count */
+    g_assert_false(imaging_sent_manifest(s, "a", "img", seal, &list[0][0], 4, 2));
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[2], 3), ==, 1);
+    g_assert_cmpuint(imaging_sent_hashes(s), ==, 0);
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[2], 3), ==, 0); /* counted once */
+    /* its report is not counted again, a second report is */
+    g_assert_false(imaging_sent_report(s, "a", "img", 4));
+    g_assert_true(imaging_sent_report(s, "a", "img", 4));
+    /* a report without a completed download counts and forgets the unfinished one */
+    g_assert_false(imaging_sent_manifest(s, "a", "img", seal, &list[0][0], 4, 5));
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[0], 5), ==, 0);
+    g_assert_true(imaging_sent_report(s, "a", "img", 6));
+    g_assert_cmpuint(imaging_sent_tracked(s), ==, 0);
+    /* the image replaced between two manifest downloads: afresh */
+    g_assert_false(imaging_sent_manifest(s, "a", "img", seal, &list[0][0], 2, 7));
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[0], 7), ==, 0);
+    g_assert_false(imaging_sent_manifest(s, "a", "img", seal2, &list[0][0], 2, 8));
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[1], 8), ==, 0);
+    g_assert_cmpuint(imaging_sent_chunk(s, "a", h[0], 8), ==, 1);
+    /* two downloads of one image by two clients: two images sent */
+    g_assert_false(imaging_sent_manifest(s, "b", "img", seal, &list[0][0], 1, 9));
+    g_assert_false(imaging_sent_manifest(s, "c", "img", seal, &list[0][0], 1, 9));
+    g_assert_cmpuint(imaging_sent_chunk(s, "b", h[0], 9), ==, 1);
+    g_assert_cmpuint(imaging_sent_chunk(s, "c", h[0], 9), ==, 1);
+    /* a manifest with no DATA chunk is sent whole at once */
+    g_assert_true(imaging_sent_manifest(s, "d", "empty", seal, NULL, 0, 10));
+    /* bounds: per source (2 here), the oldest goes */
+    g_assert_false(imaging_sent_manifest(s, "e", "i1", seal, &list[0][0], 1, 11));
+    g_assert_false(imaging_sent_manifest(s, "e", "i2", seal, &list[1][0], 1, 11));
+    g_assert_false(imaging_sent_manifest(s, "e", "i3", seal, &list[3][0], 1, 11));
+    g_assert_cmpuint(imaging_sent_chunk(s, "e", h[0], 12), ==, 0); /* i1 forgotten */
+    g_assert_cmpuint(imaging_sent_chunk(s, "e", h[1], 12), ==, 1);
+    /* in total (10 hashes): more than that is not followed at all */
+    guint8 many[11][32];
+    for (int i = 0; i < 11; i++)
+        memset(many[i], 0x80 + i, 32);
+    g_assert_false(imaging_sent_manifest(s, "f", "big", seal, &many[0][0], 11, 13));
+    g_assert_cmpuint(imaging_sent_hashes(s), <=, 10);
+    g_assert_false(imaging_sent_manifest(s, "f", "big", seal, &many[0][0], 10, 13));
+    g_assert_cmpuint(imaging_sent_hashes(s), ==, 10); /* the others made room */
+    /* an unfinished download pausing past the limit is forgotten */
+    g_assert_cmpuint(imaging_sent_chunk(s, "f", many[0], 14), ==, 0);
+    g_assert_true(imaging_sent_report(s, "zz", "none", 2000));
+    g_assert_cmpuint(imaging_sent_tracked(s), ==, 0);
+    imaging_sent_free(s);
+}
 
 static void test_paths(void)
 {
@@ -542,6 +609,7 @@ int main(int argc, char **argv)
     g_test_add_func("/imaging/paths", test_paths);
     g_test_add_func("/imaging/hash-list", test_hash_list);
     g_test_add_func("/imaging/json", test_json);
+    g_test_add_func("/imaging/sent", test_sent);
     g_test_add_func("/imaging/identities", test_identities);
     g_test_add_func("/imaging/backend/local", test_backend);
     g_test_add("/imaging/plugin/api", Fixture, NULL, fx_setup, test_plugin, fx_teardown);

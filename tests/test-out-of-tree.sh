@@ -90,6 +90,9 @@ EOC
     contains "imaging runs on the out-of-tree backend" "$out" "backend oot"
     out=$("$bin" -c "$tmp/img.yaml" imaging list)
     contains "its catalog is the backend's" "$out" "made-up-by-oot-backend"
+    out=$("$bin" -c "$tmp/img.yaml" imaging gc 2>&1)
+    check "a backend without gc (optional, ABI 1.1) refuses it" [ $? -ne 0 ]
+    contains "... saying so" "$out" "does not support garbage collection"
     kill "$pid"; wait "$pid"; pid=
     cat >"$tmp/img-bad.yaml" <<EOC
 daemon:

@@ -28,6 +28,7 @@ typedef struct {
     guint threads;
     /* network */
     char *token_file;
+    char *ca_file;
     gboolean create_only;
     guint retry_seconds;
     const char *mac, *uuid, *serial;
@@ -174,6 +175,7 @@ static gboolean target_open(Target *t, const char *arg, gboolean want_name, gboo
         t->http = pb_http_new(t->ref.location, token, o->retry_seconds, error);
         if (t->http == NULL)
             return FALSE;
+        pb_http_set_ca_file(t->http, o->ca_file);
         pb_http_chunk_io(t->http, &t->io);
         return TRUE;
     }
@@ -1042,6 +1044,7 @@ static void usage(FILE *f)
             "  auto HOST [DISK] [--mac MAC] [--uuid UUID] [--serial SERIAL]\n"
             "  session NAME [client] DISK [--server ADDR] [--delta]   (multicast)\n"
             "common: [--json] [--threads N]; network: [--token-file FILE] [--retry-time S]\n"
+            "        [--cacert FILE] (https: trust the certificates in FILE)\n"
             "        [--create-only] (make: fail if the image exists)\n"
             "STORE is a directory: dir:PATH, or a path with a '/' (./images:NAME);\n"
             "anything else is an imaging server: HOST[:PORT]:NAME or http://HOST[:PORT]/NAME.\n"
@@ -1082,6 +1085,9 @@ int main(int argc, char **argv)
             o.create_only = TRUE;
         else if (val != NULL && strcmp(a, "--token-file") == 0) {
             o.token_file = (char *)val;
+            i++;
+        } else if (val != NULL && strcmp(a, "--cacert") == 0) {
+            o.ca_file = (char *)val;
             i++;
         } else if (val != NULL && strcmp(a, "--retry-time") == 0 && parse_uint(val, 86400, &v)) {
             o.retry_seconds = (guint)v;

@@ -631,8 +631,8 @@ static uint32_t local_image_commit(void *be, const pb_backend_image *image, cons
     if (image->seal == NULL || strlen(image->seal) != PB_HASH_HEX_LEN ||
         strspn(image->seal, "0123456789abcdef") != PB_HASH_HEX_LEN)
         return fail(err, PB_BACKEND_INVALID, "invalid seal");
-    /* Chunks are only ever added (no gc runs while the daemon holds the store), so checking
-     * them before taking the catalog lock is enough. */
+    /* Chunks are removed only by local_gc, which never runs during a commit (backend.h), so
+     * checking them before taking the catalog lock is enough. */
     size_t missing = 0;
     for (size_t i = 0; i < n_hashes; i++)
         if (!pb_store_has_chunk(l->store, data_hashes[i], NULL)) {
@@ -867,6 +867,101 @@ out:
     return rc;
 }
 
+/* ---- garbage collection ------------------------------------------------------------------ */
+
+static int cmp_hash(const void *a, const void *b)
+{
+    return memcmp(a, b, PB_HASH_LEN);
+}
+
+/* Adds the DATA chunks of the manifest under seal to live. */
+static uint32_t add_live(Local *l, const char *seal, GHashTable *live, pb_backend_error *err)
+{
+    g_autofree char *p = manifest_path(l, seal);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    g_autoptr(GError) e = NULL;
+    if (!g_file_get_contents(p, &text, &len, &e))
+        return fail(err, PB_BACKEND_IO, "gc not run: %s", e->message);
+    g_autoptr(PbManifest) m = pb_manifest_parse(text, len, &e);
+    if (m == NULL)
+        return fail(err, PB_BACKEND_IO, "gc not run: %s: %s", p, e->message);
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, i);
+        if (r->kind == PB_CHUNK_DATA)
+            g_hash_table_add(live, g_bytes_new(r->hash, PB_HASH_LEN));
+    }
+    return PB_BACKEND_OK;
+}
+
+/* The plugin sends no chunk put and no commit while this runs (backend.h): the catalog read
+ * first is the one that holds when the files go. Temporary files are left alone: they are
+ * uploads in flight (or a crash's leftovers, which open() removes). */
+static uint32_t local_gc(void *be, const uint8_t (*keep)[PB_BACKEND_HASH_LEN], size_t n_keep,
+                         uint64_t *chunks_removed, uint64_t *bytes_removed, pb_backend_error *err)
+{
+    Local *l = be;
+    *chunks_removed = *bytes_removed = 0;
+    g_autoptr(GPtrArray) seals = g_ptr_array_new_with_free_func(g_free);
+    g_mutex_lock(&l->lock);
+    sqlite3_stmt *st = NULL;
+    uint32_t rc = PB_BACKEND_OK;
+    if (sqlite3_prepare_v2(l->db, "SELECT seal FROM images WHERE location = ''", -1, &st, NULL) !=
+        SQLITE_OK)
+        rc = db_fail(l, err, "gc");
+    else
+        while (sqlite3_step(st) == SQLITE_ROW)
+            g_ptr_array_add(seals, g_strdup((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_finalize(st);
+    g_mutex_unlock(&l->lock);
+    if (rc != PB_BACKEND_OK)
+        return rc;
+    g_autoptr(GHashTable) live =
+        g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
+    for (guint i = 0; i < seals->len; i++) {
+        const char *seal = seals->pdata[i];
+        if (strlen(seal) != PB_HASH_HEX_LEN || strspn(seal, "0123456789abcdef") != PB_HASH_HEX_LEN)
+            return fail(err, PB_BACKEND_IO, "gc not run: bad seal in the catalog");
+        rc = add_live(l, seal, live, err);
+        if (rc != PB_BACKEND_OK)
+            return rc;
+    }
+    g_autofree char *chunks = g_build_filename(pb_store_path(l->store), "chunks", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(GDir) top = g_dir_open(chunks, 0, &e);
+    if (top == NULL)
+        return fail(err, PB_BACKEND_IO, "gc: %s", e->message);
+    const char *sub;
+    while ((sub = g_dir_read_name(top)) != NULL) {
+        g_autofree char *subdir = g_build_filename(chunks, sub, NULL);
+        g_autoptr(GDir) d = g_dir_open(subdir, 0, NULL);
+        const char *f;
+        while (d != NULL && (f = g_dir_read_name(d)) != NULL) {
+            guint8 h[PB_HASH_LEN];
+            /* Only chunk files (HASH.zst, HASH.raw) are ours to judge. */
+            if (strlen(f) != PB_HASH_HEX_LEN + 4 || !pb_hash_from_hex(f, PB_HASH_HEX_LEN, h) ||
+                (strcmp(f + PB_HASH_HEX_LEN, ".zst") != 0 &&
+                 strcmp(f + PB_HASH_HEX_LEN, ".raw") != 0))
+                continue;
+            g_autoptr(GBytes) key = g_bytes_new_static(h, PB_HASH_LEN);
+            if (g_hash_table_contains(live, key) ||
+                (n_keep > 0 && bsearch(h, keep, n_keep, PB_HASH_LEN, cmp_hash) != NULL))
+                continue;
+            g_autofree char *p = g_build_filename(subdir, f, NULL);
+            struct stat sb;
+            if (stat(p, &sb) == 0 && S_ISREG(sb.st_mode) && unlink(p) == 0) {
+                (*chunks_removed)++;
+                *bytes_removed += (guint64)sb.st_size;
+            }
+        }
+    }
+    if (*chunks_removed > 0)
+        say(l, PB_LOG_TRANSACTION,
+            "gc removed %" G_GUINT64_FORMAT " chunk(s), %" G_GUINT64_FORMAT " bytes",
+            *chunks_removed, *bytes_removed);
+    return PB_BACKEND_OK;
+}
+
 static const pb_backend local_backend = {
     .header = PB_BACKEND_HEADER("local", PACKAGE_VERSION),
     .description = "chunk store on the local filesystem, catalog and results in SQLite",
@@ -890,6 +985,7 @@ static const pb_backend local_backend = {
     .result_list = local_result_list,
     .stat_add = local_stat_add,
     .stat_list = local_stat_list,
+    .gc = local_gc,
 };
 
 PB_BACKEND_DEFINE(libpreboot_local, local_backend)

@@ -18,6 +18,7 @@
  * servers fits the same calls. doc/backend-abi.md is the long form of this header.
  *
  * ABI changelog (newest first)
+ *   1.1  2026-12-07  gc (optional): drop chunks no image names, keeping a given set.
  *   1.0  2026-12-07  First ABI: open/close, chunk stat/open/read/close, begin/write/commit/
  *                    abort, missing; image list/info/manifest/commit/delete; result add/list;
  *                    stat add/list.
@@ -53,7 +54,7 @@ extern "C" {
 
 #define PB_BACKEND_MAGIC        0x50424245u /* "PBBE" */
 #define PB_BACKEND_ABI_MAJOR    1
-#define PB_BACKEND_ABI_MINOR    0
+#define PB_BACKEND_ABI_MINOR    1
 #define PB_BACKEND_ENTRY_SYMBOL "preboot_backend_entry"
 #define PB_BACKEND_KIND         "imaging backend"
 
@@ -216,6 +217,18 @@ typedef struct pb_backend {
     /* ---- statistics that outlive a server (totals over every start, every server) ------ */
     uint32_t (*stat_add)(void *be, const char *name, int64_t delta, pb_backend_error *err);
     uint32_t (*stat_list)(void *be, pb_backend_stat_fn fn, void *data, pb_backend_error *err);
+
+    /* ---- 1.1 ------------------------------------------------------------------------------ */
+    /* Garbage collection, optional (NULL or a 1.0 backend: not supported). Removes every
+     * stored chunk that no image of the catalog names and that keep (n_keep hashes, sorted
+     * with memcmp) does not list: keep holds the chunks of uploads in progress, which a
+     * commit may name soon. The plugin calls it on a worker thread and sends no chunk put,
+     * missing query or image commit to the backend while it runs; a backend shared by
+     * several servers must also protect what the others' uploads hold (for example by
+     * keeping chunks stored recently). A manifest the backend cannot read stops the
+     * collection (an error, nothing removed after it). Counts what it removed. */
+    uint32_t (*gc)(void *be, const uint8_t (*keep)[PB_BACKEND_HASH_LEN], size_t n_keep,
+                   uint64_t *chunks_removed, uint64_t *bytes_removed, pb_backend_error *err);
 } pb_backend;
 
 /* Fills the header of a pb_backend descriptor. */

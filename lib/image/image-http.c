@@ -24,6 +24,7 @@ struct PbHttp {
     GMutex mu;
     char *base;
     char *auth;        /* "Authorization: Bearer ..." or NULL; never logged */
+    char *ca_file;     /* CURLOPT_CAINFO, or NULL: libcurl's default CA bundle */
     GPtrArray *idle;   /* CURL *, each keeping its connection open */
     GHashTable *known; /* GBytes hash -> PbChunkRef *: held by the server */
     gint64 retry_us;
@@ -140,6 +141,12 @@ PbHttp *pb_http_new(const char *location, const char *token, guint retry_seconds
     return h;
 }
 
+void pb_http_set_ca_file(PbHttp *h, const char *file)
+{
+    g_free(h->ca_file);
+    h->ca_file = g_strdup(file);
+}
+
 void pb_http_free(PbHttp *h)
 {
     if (h == NULL)
@@ -154,6 +161,7 @@ void pb_http_free(PbHttp *h)
         g_free(h->auth);
     }
     g_free(h->base);
+    g_free(h->ca_file);
     g_mutex_clear(&h->mu);
     g_free(h);
 }
@@ -290,6 +298,8 @@ static gboolean perform_once(PbHttp *h, const Req *rq, Resp *rs, CURLcode *cc)
         hdr = curl_slist_append(hdr, rq->headers->pdata[i]);
     curl_easy_setopt(c, CURLOPT_URL, rq->url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (h->ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "preboot-img/" PACKAGE_VERSION);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);

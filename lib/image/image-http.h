@@ -41,6 +41,9 @@ typedef struct {
  * retry_seconds: how long one request keeps retrying after connection errors (0: never). */
 PbHttp *pb_http_new(const char *location, const char *token, guint retry_seconds, GError **error);
 void pb_http_free(PbHttp *h);
+/* Trust the certificates in file (PEM) for https:// servers instead of the system's CA
+ * bundle (a server with a self-signed certificate). NULL: the system's again. */
+void pb_http_set_ca_file(PbHttp *h, const char *file);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PbHttp, pb_http_free)
 /* "http://HOST:PORT": the server in use (after a referral, the server referred to). */
 const char *pb_http_base(PbHttp *h);

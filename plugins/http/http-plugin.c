@@ -37,6 +37,9 @@
 /* libmicrohttpd warnings per second at most (one per refused connection otherwise). */
 #define MHD_LOG_PER_SECOND 10
 
+/* An empty MHD_OPTION_ARRAY: the place of the TLS options when there is no certificate. */
+static struct MHD_OptionItem no_options[] = {{MHD_OPTION_END, 0, NULL}};
+
 static const pb_param params[] = {
     {.name = "listen",
      .type = PB_PARAM_ADDRESS,
@@ -104,6 +107,19 @@ static const pb_param params[] = {
      .max = 1048576,
      .unit = "bytes",
      .help = "Memory for one connection's headers and buffers; larger headers get 431."},
+    {.name = "tls_certificate",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "PEM file with the listener's certificate (and its chain); set: the listener "
+             "speaks HTTPS only. Read at start and at reload; a changed file takes effect on "
+             "restart."},
+    {.name = "tls_key",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "PEM file with the private key of tls_certificate (unencrypted; keep it readable "
+             "by the daemon only)."},
     PB_LOG_PARAMS(NULL, NULL, NULL, "preboot-http.log",
                   "0 critical, 1 warnings and failed requests, 2 every answered request, 3 "
                   "request details, 4 debugging."),
@@ -111,6 +127,8 @@ static const pb_param params[] = {
 
 typedef struct {
     char *listen;
+    char *tls_cert_file, *tls_key_file;
+    char *tls_cert, *tls_key; /* their contents, NULL without TLS */
     gint64 port, max_body, body_total, conn_limit, per_addr, conn_timeout, header_timeout,
         conn_memory;
 } Settings;
@@ -202,12 +220,63 @@ struct Stream {
 static void settings_clear(Settings *s)
 {
     g_free(s->listen);
+    g_free(s->tls_cert_file);
+    g_free(s->tls_key_file);
+    g_free(s->tls_cert);
+    if (s->tls_key != NULL) {
+        memset(s->tls_key, 0, strlen(s->tls_key)); /* a private key: leave no copy behind */
+        g_free(s->tls_key);
+    }
     memset(s, 0, sizeof(*s));
+}
+
+/* One PEM file of a TLS parameter, whole; NULL with the reason (naming the parameter where
+ * it is configured) in err. Only the PEM armour is checked here: libmicrohttpd and GnuTLS
+ * judge the rest when the listener starts. */
+static char *read_pem(const pb_host *h, const pb_config *cfg, const char *param, const char *file,
+                      const char *what, pb_err *err)
+{
+    g_autoptr(GError) e = NULL;
+    char *text = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(file, &text, &len, &e)) {
+        h->error(err, "%s: %s", pb_config_where(h, cfg, param), e->message);
+        return NULL;
+    }
+    if (len == 0 || memchr(text, '\0', len) != NULL || strstr(text, "-----BEGIN ") == NULL ||
+        strstr(text, what) == NULL) {
+        h->error(err, "%s: %s holds no PEM %s", pb_config_where(h, cfg, param), file, what);
+        memset(text, 0, len);
+        g_free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* The TLS files: both or neither, readable, PEM. */
+static bool settings_load_tls(const pb_host *h, const pb_config *cfg, Settings *s, pb_err *err)
+{
+    gboolean cert = *s->tls_cert_file != '\0', key = *s->tls_key_file != '\0';
+    if (!cert && !key)
+        return true;
+    if (cert != key) {
+        const char *missing = cert ? "tls_key" : "tls_certificate";
+        h->error(err, "%s: set, but %s is not: HTTPS needs both",
+                 pb_config_where(h, cfg, cert ? "tls_certificate" : "tls_key"), missing);
+        return false;
+    }
+    s->tls_cert = read_pem(h, cfg, "tls_certificate", s->tls_cert_file, "CERTIFICATE", err);
+    if (s->tls_cert == NULL)
+        return false;
+    s->tls_key = read_pem(h, cfg, "tls_key", s->tls_key_file, "PRIVATE KEY", err);
+    return s->tls_key != NULL;
 }
 
 static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
 {
     s->listen = g_strdup(h->config_string(cfg, "listen"));
+    s->tls_cert_file = g_strdup(h->config_string(cfg, "tls_certificate"));
+    s->tls_key_file = g_strdup(h->config_string(cfg, "tls_key"));
     s->port = h->config_int(cfg, "port");
     s->max_body = h->config_int(cfg, "max_body_size");
     s->body_total = h->config_int(cfg, "body_buffer_total");
@@ -1023,6 +1092,18 @@ static void *http_create(const pb_host *host, pb_instance *inst, const pb_config
     h->c.busy = host->counter(inst, "busy");
     h->c.header_timeouts = host->counter(inst, "header_timeouts");
 
+    if (!settings_load_tls(host, cfg, &h->set, err))
+        goto fail;
+    gboolean tls = h->set.tls_cert != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        host->error(err,
+                    "%s: set, but this libmicrohttpd was built without TLS "
+                    "(GnuTLS): remove tls_certificate and tls_key, or install a libmicrohttpd "
+                    "with HTTPS support",
+                    pb_config_where(host, cfg, "tls_certificate"));
+        goto fail;
+    }
+
     PbAddr bind;
     if (!pb_addr_parse(*h->set.listen ? h->set.listen : "0.0.0.0", (guint16)h->set.port, &bind)) {
         host->error(err, "%s: cannot parse listen address '%s'",
@@ -1040,17 +1121,30 @@ static void *http_create(const pb_host *host, pb_instance *inst, const pb_config
      * would print what the options before it have to say on stderr. */
     h->st.mhd = MHD_start_daemon(
         MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | http_loop_mhd_flags() |
-            (bind.family == 6 ? MHD_USE_IPv6 : 0),
+            (bind.family == 6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0),
         (uint16_t)h->set.port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)h->set.conn_limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->set.per_addr,
+        /* Without TLS the two options are skipped: MHD_OPTION_ARRAY with no entries. */
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_ARRAY,
+        tls ? (void *)h->set.tls_cert : (void *)no_options,
+        tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_ARRAY,
+        tls ? (void *)h->set.tls_key : (void *)no_options, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)h->set.conn_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->set.per_addr,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)h->set.conn_timeout,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->set.conn_memory, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
     if (h->st.mhd == NULL) {
         char a[80];
-        host->error(err, "cannot listen on %s (in use, or not an address of this host?)",
-                    pb_addr_format(&bind, TRUE, a, sizeof(a)));
+        if (tls)
+            host->error(err,
+                        "cannot listen on %s (in use, not an address of this host, or "
+                        "tls_certificate %s and tls_key %s do not make a certificate and its "
+                        "key?)",
+                        pb_addr_format(&bind, TRUE, a, sizeof(a)), h->set.tls_cert_file,
+                        h->set.tls_key_file);
+        else
+            host->error(err, "cannot listen on %s (in use, or not an address of this host?)",
+                        pb_addr_format(&bind, TRUE, a, sizeof(a)));
         goto fail;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->st.mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -1098,8 +1192,9 @@ static bool http_start(void *self, pb_err *err)
     }
     h->running = TRUE;
     pump(h);
-    h->host->log(h->inst, PB_LOG_CRITICAL, "HTTP server listening on %s:%u",
-                 *h->set.listen ? h->set.listen : "*", h->bound_port);
+    h->host->log(h->inst, PB_LOG_CRITICAL, "%s server listening on %s:%u",
+                 h->set.tls_cert ? "HTTPS" : "HTTP", *h->set.listen ? h->set.listen : "*",
+                 h->bound_port);
     return true;
 }
 
@@ -1108,6 +1203,17 @@ static void *http_reload_prepare(void *self, const pb_config *cfg, pb_err *err)
     Http *h = self;
     Settings *s = g_new0(Settings, 1);
     settings_load(h->host, cfg, s);
+    /* Read again, so a reload reports a file gone bad now rather than at the next restart.
+     * libmicrohttpd keeps the certificate it started with: a new one needs a restart. */
+    if (!settings_load_tls(h->host, cfg, s, err)) {
+        settings_clear(s);
+        g_free(s);
+        return NULL;
+    }
+    if (g_strcmp0(s->tls_cert, h->set.tls_cert) != 0 || g_strcmp0(s->tls_key, h->set.tls_key) != 0)
+        h->host->log(h->inst, PB_LOG_WARNING,
+                     "tls_certificate or tls_key changed; the listener uses the new ones after "
+                     "a restart");
     return s;
 }
 

@@ -19,6 +19,7 @@
 #include "imaging-api.h"
 #include "imaging-json.h"
 #include "imaging-net.h"
+#include "imaging-sent.h"
 
 #include <string.h>
 #include <zstd.h>
@@ -159,6 +160,40 @@ static const pb_param params[] = {
              "one is at max_transfers."},
 };
 
+/* Downloads followed for Images Sent (imaging-sent.h): per client address, chunk hashes in
+ * total (32 bytes and one more each: about 8.5 MiB), and how long one may pause. */
+/* gc keeps chunks an upload stored or was told are held this long ago or less, and holds
+ * at most HELD_MAX such hashes (past that, gc refuses until the oldest could have aged). */
+#define HELD_TTL_US     ((gint64)6 * 3600 * G_USEC_PER_SEC)
+#define HELD_MAX        (256u * 1024u)
+#define SENT_PER_SOURCE 4
+#define SENT_HASHES_MAX (256u * 1024u)
+#define SENT_TTL_US     ((gint64)3600 * G_USEC_PER_SEC)
+
+/* Held chunks (Imaging.held) are keyed by chunk hash (PB_HASH_LEN bytes) then the client
+ * address (a C string): a client's commit releases its own holds, not another's. */
+static guint held_key_hash(gconstpointer k)
+{
+    guint h;
+    memcpy(&h, k, sizeof(h)); /* SHA-256 bytes: any four are well spread */
+    return h ^ g_str_hash((const char *)k + PB_HASH_LEN);
+}
+
+static gboolean held_key_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, PB_HASH_LEN) == 0 &&
+           strcmp((const char *)a + PB_HASH_LEN, (const char *)b + PB_HASH_LEN) == 0;
+}
+
+static guint8 *held_key(const guint8 *hash, const char *client)
+{
+    gsize n = strlen(client) + 1;
+    guint8 *k = g_malloc(PB_HASH_LEN + n);
+    memcpy(k, hash, PB_HASH_LEN);
+    memcpy(k + PB_HASH_LEN, client, n);
+    return k;
+}
+
 static const char *const legacy_files[] = {"novell-pbserv.conf", NULL};
 
 typedef struct {
@@ -190,12 +225,14 @@ typedef struct {
     guint32 write_status; /* a failed write: its answer, once the body is drained */
     char write_error[256];
     guint64 received;
-    gboolean busy;   /* a job runs on a worker: suspended */
-    gboolean orphan; /* the listener dropped the request: no answer, no on_done */
+    gboolean upload;      /* chunk put, missing query or image commit: gc waits for it */
+    gboolean whole_chunk; /* a GET of a whole chunk: sent once the response completes */
+    gboolean busy;        /* a job runs on a worker: suspended */
+    gboolean orphan;      /* the listener dropped the request: no answer, no on_done */
     gint64 started_us;
 } Transfer;
 
-typedef enum { JOB_CHUNK_COMMIT, JOB_IMAGE_COMMIT, JOB_MISSING } JobKind;
+typedef enum { JOB_CHUNK_COMMIT, JOB_IMAGE_COMMIT, JOB_MISSING, JOB_GC } JobKind;
 
 typedef struct {
     JobKind kind;
@@ -205,7 +242,9 @@ typedef struct {
     /* results */
     guint32 status; /* pb_backend_status */
     pb_backend_error err;
-    GString *out; /* missing hashes, one per line */
+    GString *out;     /* missing hashes, one per line */
+    GByteArray *keep; /* gc: the held chunks, sorted */
+    guint64 removed, freed;
     gboolean replaced;
     guint http_status;
     char message[320];
@@ -233,6 +272,15 @@ struct Imaging {
     gboolean drain_pending;
     gint64 started;
     pb_timer *flush;
+    /* Garbage collection (prebootctl imaging gc): chunks that uploads in progress hold
+     * (stored or found held lately, hash -> last use, monotonic us) are kept; while a gc is
+     * waiting or running, new upload requests get 503 and it starts once none is in flight. */
+    GHashTable *held;
+    gint64 held_overflow_until;
+    guint uploads;
+    gboolean gc_wanted, gc_running;
+    char gc_last[256];
+    ImagingSent *sent;   /* downloads followed for Images Sent (imaging-sent.h) */
     gint64 stats[3];     /* pxe requests, images sent, images received since start */
     gint64 unflushed[3]; /* the part of them not yet added to the backend's totals */
     guint64 refusal_second, refusals_logged;
@@ -453,9 +501,18 @@ static unsigned status_http(guint32 st)
 
 /* ---- transfers: bounds per address and in total ----------------------------------------- */
 
+static void gc_maybe_start(Imaging *p);
+
+static void gc_deferred(void *data)
+{
+    gc_maybe_start(data);
+}
+
 static void transfer_free(Transfer *t)
 {
     Imaging *p = t->p;
+    if (t->upload && --p->uploads == 0 && p->gc_wanted && !p->stopping)
+        p->host->defer(p->inst, gc_deferred, p);
     if (t->counted) {
         guint n = GPOINTER_TO_UINT(g_hash_table_lookup(p->per_address, t->client));
         if (n <= 1)
@@ -475,6 +532,14 @@ static void transfer_free(Transfer *t)
 
 static void on_transfer_done(void *handle, bool completed)
 {
+    Transfer *t = handle;
+    Imaging *p = t->p;
+    if (completed && t->whole_chunk && p->sent != NULL) {
+        guint n =
+            imaging_sent_chunk(p->sent, t->client, t->path.hash, (gint64)p->host->monotonic_us());
+        while (n-- > 0)
+            stat_bump(p, ST_SENT);
+    }
     transfer_free(handle);
 }
 
@@ -488,6 +553,10 @@ static Transfer *transfer_new(Imaging *p, const pb_http_request *req, pb_http_re
     t->path = *path;
     g_strlcpy(t->client, req->client ? req->client : "?", sizeof(t->client));
     t->started_us = (gint64)p->host->monotonic_us();
+    t->upload = path->ep == IMAGING_EP_MISSING ||
+                ((path->ep == IMAGING_EP_CHUNK || path->ep == IMAGING_EP_IMAGE) &&
+                 (req->method_id & PB_HTTP_M_PUT));
+    p->uploads += t->upload;
     g_hash_table_add(p->transfers, t);
     p->http->on_done(p->http->ctx, resp, on_transfer_done, t);
     return t;
@@ -529,6 +598,8 @@ static gboolean transfer_admit(Imaging *p, Transfer *t)
 
 static void job_free(Job *j)
 {
+    if (j->keep != NULL)
+        g_byte_array_unref(j->keep);
     if (j->body != NULL)
         g_string_free(j->body, TRUE);
     if (j->out != NULL)
@@ -585,6 +656,8 @@ static void job_image_commit(Imaging *p, Job *j)
                            .seal = seal,
                            .location = ""};
     j->out = g_string_new(NULL);
+    g_byte_array_set_size(hashes, (guint)(u * PB_HASH_LEN));
+    j->keep = g_byte_array_ref(hashes); /* for held_release() */
     bool replaced = false;
     j->status = p->be->image_commit(p->bh, &im, j->body->str, j->body->len,
                                     (const uint8_t(*)[PB_BACKEND_HASH_LEN])hashes->data, u,
@@ -650,6 +723,10 @@ static void worker(gpointer data, gpointer user)
     case JOB_MISSING:
         job_missing(p, j);
         break;
+    case JOB_GC:
+        j->status = p->be->gc(p->bh, (const uint8_t(*)[PB_BACKEND_HASH_LEN])j->keep->data,
+                              j->keep->len / PB_BACKEND_HASH_LEN, &j->removed, &j->freed, &j->err);
+        break;
     }
     g_mutex_lock(&p->done_lock);
     g_queue_push_tail(&p->done, j);
@@ -661,8 +738,81 @@ static void worker(gpointer data, gpointer user)
 }
 
 /* On the main loop: answers what the workers finished. */
+static void held_touch(Imaging *p, const guint8 *hash, const char *client)
+{
+    guint8 *k = held_key(hash, client);
+    if (g_hash_table_size(p->held) >= HELD_MAX && !g_hash_table_contains(p->held, k)) {
+        p->held_overflow_until = (gint64)p->host->monotonic_us() + HELD_TTL_US;
+        g_free(k);
+        return;
+    }
+    /* the last use, in monotonic seconds (a pointer holds 32 bits everywhere) */
+    guint now_s = (guint)(p->host->monotonic_us() / G_USEC_PER_SEC);
+    g_hash_table_insert(p->held, k, GUINT_TO_POINTER(now_s));
+}
+
+/* A commit by client: the chunks it names are the image's now, no longer its upload's. */
+static void held_release(Imaging *p, const GByteArray *hashes, const char *client)
+{
+    for (guint i = 0; hashes != NULL && i + PB_HASH_LEN <= hashes->len; i += PB_HASH_LEN) {
+        g_autofree guint8 *k = held_key(hashes->data + i, client);
+        g_hash_table_remove(p->held, k);
+    }
+}
+
+static gboolean held_expired(gpointer key, gpointer value, gpointer data)
+{
+    return GPOINTER_TO_UINT(value) < GPOINTER_TO_UINT(data);
+}
+
+static int cmp_hash(const void *a, const void *b);
+
+/* Starts the gc asked for once no upload request is in flight (new ones get 503 meanwhile). */
+static void gc_maybe_start(Imaging *p)
+{
+    if (!p->gc_wanted || p->gc_running || p->uploads > 0 || p->be == NULL || p->stopping)
+        return;
+    p->gc_wanted = FALSE;
+    p->gc_running = TRUE;
+    gint64 now = (gint64)p->host->monotonic_us();
+    guint cutoff = now > HELD_TTL_US ? (guint)((now - HELD_TTL_US) / G_USEC_PER_SEC) : 0;
+    g_hash_table_foreach_remove(p->held, held_expired, GUINT_TO_POINTER(cutoff));
+    Job *j = g_new0(Job, 1);
+    j->kind = JOB_GC;
+    j->keep = g_byte_array_sized_new(g_hash_table_size(p->held) * PB_HASH_LEN);
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, p->held);
+    while (g_hash_table_iter_next(&it, &key, NULL))
+        g_byte_array_append(j->keep, key, PB_HASH_LEN); /* repeats (two clients) are harmless */
+    qsort(j->keep->data, j->keep->len / PB_HASH_LEN, PB_HASH_LEN, cmp_hash);
+    p->host->log(p->inst, PB_LOG_TRANSACTION, "gc started (%u chunk(s) held by uploads kept)",
+                 j->keep->len / PB_HASH_LEN);
+    g_thread_pool_push(p->pool, j, NULL);
+}
+
+static void finish_gc(Imaging *p, Job *j)
+{
+    p->gc_running = FALSE;
+    if (j->status == PB_BACKEND_OK)
+        g_snprintf(p->gc_last, sizeof(p->gc_last),
+                   "gc removed %" G_GUINT64_FORMAT " chunk(s), %" G_GUINT64_FORMAT
+                   " bytes; kept %u held by uploads",
+                   j->removed, j->freed, (guint)(j->keep->len / PB_BACKEND_HASH_LEN));
+    else
+        g_snprintf(p->gc_last, sizeof(p->gc_last), "gc failed: %s", j->err.message);
+    p->host->log(p->inst, j->status == PB_BACKEND_OK ? PB_LOG_TRANSACTION : PB_LOG_WARNING, "%s",
+                 p->gc_last);
+    log_event(p, "prebootctl", "gc", NULL, j->status == PB_BACKEND_OK ? "ok" : "failed",
+              p->gc_last);
+}
+
 static void finish_job(Imaging *p, Job *j)
 {
+    if (j->kind == JOB_GC) {
+        finish_gc(p, j);
+        return;
+    }
     Transfer *t = j->t;
     t->busy = FALSE;
     if (t->orphan) {
@@ -675,6 +825,7 @@ static void finish_job(Imaging *p, Job *j)
         if (j->status == PB_BACKEND_OK) {
             p->host->counter_add(p->c.chunks_received, 1);
             p->host->counter_add(p->c.bytes_received, (gint64)t->received);
+            held_touch(p, t->path.hash, t->client);
             p->host->log(p->inst, PB_LOG_REQUEST,
                          "%s: chunk %s stored (%" G_GUINT64_FORMAT " bytes)", t->client,
                          t->path.hash_hex, t->received);
@@ -693,6 +844,8 @@ static void finish_job(Imaging *p, Job *j)
         gboolean ok = j->http_status == 200 || j->http_status == 201;
         if (j->http_status == 201)
             stat_bump(p, ST_RECEIVED);
+        if (ok)
+            held_release(p, j->keep, t->client);
         p->host->log(p->inst, ok ? PB_LOG_TRANSACTION : PB_LOG_WARNING, "%s: commit %s: %s",
                      t->client, t->path.name, j->message);
         log_event(p, t->client, "upload", t->path.name, ok ? "ok" : "failed", j->message);
@@ -703,11 +856,21 @@ static void finish_job(Imaging *p, Job *j)
         break;
     }
     case JOB_MISSING:
+        if (j->http_status == 200) {
+            /* What the client was told is held, it will not send: keep it from gc. */
+            gsize n = 0;
+            g_autofree guint8 *hashes =
+                imaging_hash_list_parse(j->body->str, j->body->len, IMAGING_MISSING_MAX, &n, NULL);
+            for (gsize i = 0; hashes != NULL && i < n; i++)
+                held_touch(p, hashes + i * PB_HASH_LEN, t->client);
+        }
         if (j->http_status == 200)
             p->http->respond(p->http->ctx, resp, 200, TEXT, j->out->str, j->out->len);
         else
             answer(p, resp, j->http_status, "%s\n", j->message);
         break;
+    case JOB_GC:
+        break; /* finish_gc */
     }
 }
 
@@ -854,6 +1017,23 @@ static bool append_bytes(void *data, const void *bytes, size_t len)
     return true;
 }
 
+/* A manifest sent: follow the download of its chunks (Images Sent, imaging-sent.h). */
+static void follow_download(Imaging *p, const char *client, const char *name, const GString *text)
+{
+    g_autoptr(PbManifest) m = pb_manifest_parse(text->str, text->len, NULL);
+    if (m == NULL)
+        return; /* the backend holds what a commit checked: not expected */
+    g_autoptr(GByteArray) hashes = g_byte_array_new();
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind == PB_CHUNK_DATA)
+            g_byte_array_append(hashes, c->hash, PB_HASH_LEN);
+    }
+    if (imaging_sent_manifest(p->sent, client, name, m->seal, hashes->data,
+                              hashes->len / PB_HASH_LEN, (gint64)p->host->monotonic_us()))
+        stat_bump(p, ST_SENT);
+}
+
 static bool serve_manifest(Imaging *p, const pb_http_request *req, pb_http_response *resp,
                            const ImagingPath *path)
 {
@@ -890,6 +1070,7 @@ static bool serve_manifest(Imaging *p, const pb_http_request *req, pb_http_respo
         p->host->log(p->inst, PB_LOG_TRANSACTION, "%s: manifest of %s sent", req->client,
                      path->name);
         log_event(p, req->client, "download", path->name, "ok", "manifest sent");
+        follow_download(p, req->client, path->name, text);
     }
     return p->http->respond(p->http->ctx, resp, 200, TEXT, text->str, text->len);
 }
@@ -968,8 +1149,11 @@ static bool serve_chunk_get(Imaging *p, const pb_http_request *req, pb_http_resp
     ChunkRead *r = g_new0(ChunkRead, 1);
     r->p = p;
     r->reader = reader;
-    if (req->method_id & PB_HTTP_M_GET)
+    if (req->method_id & PB_HTTP_M_GET) {
         p->host->counter_add(p->c.chunks_sent, 1);
+        /* Only a whole chunk counts towards an image sent (preboot-img fetches whole ones). */
+        t->whole_chunk = h->header(h->ctx, req, "Range") == NULL;
+    }
     return h->respond_range(h->ctx, req, resp, "application/octet-stream", info.stored, chunk_read,
                             chunk_read_free, r);
 }
@@ -1033,6 +1217,7 @@ static bool serve_chunk_put(Imaging *p, const pb_http_request *req, pb_http_resp
         p->bh, path->hash, codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE,
         length, stored == PB_HTTP_LENGTH_UNKNOWN ? UINT64_MAX : stored, &t->writer, &e);
     if (st == PB_BACKEND_EXISTS) {
+        held_touch(p, path->hash, req->client ? req->client : "?");
         /* A client waiting for "100 Continue" sends nothing more; one already sending would
          * see its connection reset by an early answer: it is read and dropped. */
         const char *expect = h->header(h->ctx, req, "Expect");
@@ -1249,8 +1434,10 @@ static void handle_result(Imaging *p, Transfer *t)
         /* D.11.2: only images retrieved from this server count */
         pb_backend_error be = {.struct_size = sizeof(be)};
         InfoCopy c = {0};
+        /* ... and once: not again when its download was counted when it completed. */
         if (p->be->image_info(p->bh, image, info_copy, &c, &be) == PB_BACKEND_OK &&
-            c.location[0] == '\0')
+            c.location[0] == '\0' &&
+            imaging_sent_report(p->sent, t->client, image, (gint64)p->host->monotonic_us()))
             stat_bump(p, ST_SENT);
     }
     /* The work is done (or failed): use up what the policy handed out, then tell it. */
@@ -1348,6 +1535,13 @@ static bool serve(void *data, const pb_http_request *req, pb_http_response *resp
         stat_bump(p, ST_PXE);
     if (p->host->log_enabled(p->inst, PB_LOG_REQUEST))
         p->host->log(p->inst, PB_LOG_REQUEST, "%s %s %s", req->client, req->method, req->path);
+    if ((p->gc_wanted || p->gc_running) &&
+        (ep == IMAGING_EP_MISSING ||
+         ((ep == IMAGING_EP_CHUNK || ep == IMAGING_EP_IMAGE) && (m & PB_HTTP_M_PUT)))) {
+        /* A gc decides from the catalog and the held set as they are when it starts. */
+        p->http->add_header(p->http->ctx, resp, "Retry-After", "5");
+        return answer(p, resp, 503, "garbage collection running; try again shortly\n");
+    }
     switch (ep) {
     case IMAGING_EP_IMAGES:
         if (!get)
@@ -1483,7 +1677,7 @@ static void on_http(void *data, unsigned event, const char *name, uint32_t versi
 /* ---- prebootctl imaging ----------------------------------------------------------------- */
 
 static const char usage[] = "imaging list | info NAME | delete NAME | log [--json] [N] | stats "
-                            "[--json] | replicate [NAME]";
+                            "[--json] | replicate [NAME] | gc";
 
 typedef struct {
     const pb_host *h;
@@ -1680,6 +1874,31 @@ static bool cmd_imaging(void *self, int argc, const char *const *argv, pb_reply 
         }
         return cmd_replicate(p, argc >= 3 ? argv[2] : NULL, reply);
     }
+    if (strcmp(sub, "gc") == 0) {
+        if (p->be->header.struct_size < offsetof(pb_backend, gc) + sizeof(p->be->gc) ||
+            p->be->gc == NULL) {
+            h->reply(reply, "the %s backend does not support garbage collection\n",
+                     p->be->header.name);
+            return false;
+        }
+        if (p->held_overflow_until > (gint64)h->monotonic_us()) {
+            h->reply(reply, "gc not started: more uploads in progress than it can protect; try "
+                            "again later\n");
+            return false;
+        }
+        if (p->gc_wanted || p->gc_running) {
+            h->reply(reply, "gc already %s\n", p->gc_running ? "running" : "waiting for uploads");
+            return true;
+        }
+        p->gc_wanted = TRUE;
+        gc_maybe_start(p);
+        h->reply(reply,
+                 "gc %s; uploads get 503 until it ends; the result goes to the log "
+                 "(prebootctl imaging log)%s%s\n",
+                 p->gc_running ? "started" : "waits for uploads in flight",
+                 p->gc_last[0] ? "; last: " : "", p->gc_last);
+        return true;
+    }
     if (strcmp(sub, "stats") == 0) {
         g_autoptr(GString) s = g_string_new(NULL);
         stats_json(p, s);
@@ -1720,6 +1939,9 @@ static void imaging_free(Imaging *p)
         g_hash_table_unref(p->transfers);
     if (p->per_address != NULL)
         g_hash_table_unref(p->per_address);
+    imaging_sent_free(p->sent);
+    if (p->held != NULL)
+        g_hash_table_unref(p->held);
     g_mutex_clear(&p->done_lock);
     settings_clear(&p->set);
     g_free(p);
@@ -1741,6 +1963,8 @@ static void *imaging_create(const pb_host *host, pb_instance *inst, const pb_con
     g_queue_init(&p->done);
     p->transfers = g_hash_table_new(NULL, NULL);
     p->per_address = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    p->held = g_hash_table_new_full(held_key_hash, held_key_equal, g_free, NULL);
+    p->sent = imaging_sent_new(SENT_PER_SOURCE, SENT_HASHES_MAX, SENT_TTL_US);
     if (!settings_load(host, cfg, &p->set, err))
         goto fail;
 #define C(field, name) p->c.field = host->counter(inst, name)
@@ -1756,7 +1980,8 @@ static void *imaging_create(const pb_host *host, pb_instance *inst, const pb_con
     C(no_space, "disk_full");
     C(busy, "busy");
 #undef C
-    static const pb_library_spec spec = PB_BACKEND_SPEC_INIT(sizeof(pb_backend));
+    /* 1.0 backends (no gc) load too: gc is checked for before use. */
+    static const pb_library_spec spec = PB_BACKEND_SPEC_INIT(offsetof(pb_backend, gc));
     const char *lib = *p->set.library    ? p->set.library
                       : *p->set.database ? BACKEND_PG
                                          : BACKEND_DEFAULT;
@@ -1872,6 +2097,11 @@ static void imaging_status(void *self, pb_status *st)
     h->status_kv(st, "address", "%s", p->advertised);
     h->status_kv(st, "api", "%s", p->routed ? IMAGING_PREFIX : "off");
     h->status_kv(st, "transfers", "%u", p->active);
+    h->status_kv(st, "gc", "%s",
+                 p->gc_running   ? "running"
+                 : p->gc_wanted  ? "waiting for uploads"
+                 : p->gc_last[0] ? p->gc_last
+                                 : "not run");
 }
 
 static void imaging_stop(void *self)
