@@ -972,7 +972,11 @@ static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
     } else {
         PbRestoreStats rs = {0};
         g_autoptr(PbManifest) m = pb_http_get_manifest(t.http, image, &e);
-        ok = m != NULL && do_restore(&t, m, disk, o, &rs, &e);
+        /* Reimaging is mostly writing what is already there: a delta restore reads the disk
+         * and fetches and writes only the chunks that differ (on an empty disk, all). */
+        Opts od = *o;
+        od.delta = TRUE;
+        ok = m != NULL && do_restore(&t, m, disk, &od, &rs, &e);
         written = rs.bytes_written;
     }
     gint64 ms = (g_get_monotonic_time() - t0) / 1000;

@@ -477,7 +477,9 @@ wait_for "$BOOT_TIMEOUT" a2_done
 a2=$?
 wait_for 30 gone "$QA"
 stop_qemu "$QA"
-ctl policy assign $MAC_B restore golden once >/dev/null 2>&1
+# force: the policy knows images by name, and B already holds an image called golden
+# (preboot-policy(8): "assign with force to lay it down again").
+ctl policy assign $MAC_B restore golden force once >/dev/null 2>&1
 start_uefi tap1 $MAC_B "$T/b.img" b2
 QB=$QPID
 b2_done() { reached b2 $MAC_B && seen b2 "preboot-golden: disk golden-v2 booted"; }
