@@ -639,7 +639,8 @@ static void job_image_commit(Imaging *p, Job *j)
             g_byte_array_append(hashes, c->hash, PB_HASH_LEN);
     }
     gsize n = hashes->len / PB_HASH_LEN;
-    qsort(hashes->data, n, PB_HASH_LEN, cmp_hash);
+    if (n > 0) /* an empty GByteArray may have no data, and qsort's array may not be NULL */
+        qsort(hashes->data, n, PB_HASH_LEN, cmp_hash);
     gsize u = 0; /* unique: a chunk named twice is looked up (and reported) once */
     for (gsize i = 0; i < n; i++)
         if (u == 0 || memcmp(hashes->data + (u - 1) * PB_HASH_LEN, hashes->data + i * PB_HASH_LEN,
@@ -785,7 +786,8 @@ static void gc_maybe_start(Imaging *p)
     g_hash_table_iter_init(&it, p->held);
     while (g_hash_table_iter_next(&it, &key, NULL))
         g_byte_array_append(j->keep, key, PB_HASH_LEN); /* repeats (two clients) are harmless */
-    qsort(j->keep->data, j->keep->len / PB_HASH_LEN, PB_HASH_LEN, cmp_hash);
+    if (j->keep->len > 0)
+        qsort(j->keep->data, j->keep->len / PB_HASH_LEN, PB_HASH_LEN, cmp_hash);
     p->host->log(p->inst, PB_LOG_TRANSACTION, "gc started (%u chunk(s) held by uploads kept)",
                  j->keep->len / PB_HASH_LEN);
     g_thread_pool_push(p->pool, j, NULL);

@@ -116,7 +116,8 @@ gboolean imaging_sent_manifest(ImagingSent *s, const char *source, const char *i
         entry_remove(s, l); /* the image was replaced meanwhile: start afresh */
     }
     guint8 *sorted = g_memdup2(hashes, n * IMAGING_SENT_HASH_LEN);
-    qsort(sorted, n, IMAGING_SENT_HASH_LEN, cmp_hash);
+    if (n > 0) /* qsort's array may not be NULL, even empty (C11 7.22.5) */
+        qsort(sorted, n, IMAGING_SENT_HASH_LEN, cmp_hash);
     gsize u = 0;
     for (gsize i = 0; i < n; i++)
         if (u == 0 || memcmp(sorted + (u - 1) * IMAGING_SENT_HASH_LEN,
