@@ -28,6 +28,7 @@ struct PbHttp {
     GPtrArray *idle;   /* CURL *, each keeping its connection open */
     GHashTable *known; /* GBytes hash -> PbChunkRef *: held by the server */
     gint64 retry_us;
+    gint64 down_since; /* first failure since the server last answered; 0: it answers */
     PbHttpStats st;
     /* Requests in flight, at most PB_HTTP_INFLIGHT_MAX: the server refers or refuses a client
      * past its per-address limit, whatever our thread count. */
@@ -346,6 +347,30 @@ static void backoff(gint64 *delay_ms)
     *delay_ms = MIN(*delay_ms * 2, BACKOFF_MAX_MS);
 }
 
+/* Whether a transient failure may be retried: for retry_us after this request's first
+ * failure, and for retry_us after the server last answered any request, so that a server
+ * that is gone fails the whole operation in retry_us, not once per chunk. */
+static gboolean may_retry(PbHttp *h, gint64 *first_fail)
+{
+    gint64 now = g_get_monotonic_time();
+    if (*first_fail == 0)
+        *first_fail = now;
+    g_mutex_lock(&h->mu);
+    if (h->down_since == 0)
+        h->down_since = now;
+    gint64 down = h->down_since;
+    g_mutex_unlock(&h->mu);
+    return now - *first_fail < h->retry_us && now - down < h->retry_us;
+}
+
+/* A final answer came: the server is there. */
+static void note_answer(PbHttp *h)
+{
+    g_mutex_lock(&h->mu);
+    h->down_since = 0;
+    g_mutex_unlock(&h->mu);
+}
+
 /* Performs rq, retrying transient failures until h->retry_us have passed since the first.
  * FALSE with an error when no final HTTP answer came. */
 static gboolean perform(PbHttp *h, const Req *rq, Resp *rs, GError **error)
@@ -354,8 +379,10 @@ static gboolean perform(PbHttp *h, const Req *rq, Resp *rs, GError **error)
     for (;;) {
         CURLcode cc = CURLE_OK;
         gboolean answered = perform_once(h, rq, rs, &cc);
-        if (answered && !status_transient(rs->status))
+        if (answered && !status_transient(rs->status)) {
+            note_answer(h);
             return TRUE;
+        }
         if (!answered && !transient(cc)) {
             if (rs->too_big)
                 g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO,
@@ -366,10 +393,7 @@ static gboolean perform(PbHttp *h, const Req *rq, Resp *rs, GError **error)
                             rq->url, curl_easy_strerror(cc));
             return FALSE;
         }
-        gint64 now = g_get_monotonic_time();
-        if (first_fail == 0)
-            first_fail = now;
-        if (now - first_fail >= h->retry_us) {
+        if (!may_retry(h, &first_fail)) {
             if (answered)
                 return TRUE; /* the caller reports the 5xx */
             g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "%s %s: %s (gave up after %d s)",
@@ -521,6 +545,8 @@ static gboolean io_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec
         CURLcode cc = CURLE_OK;
         COUNT(h, chunk_puts, 1);
         gboolean answered = perform_once(h, &rq, &rs, &cc);
+        if (answered && !status_transient(rs.status))
+            note_answer(h);
         if (answered && (rs.status == 200 || rs.status == 201)) {
             COUNT(h, bytes_sent, len);
             known_add(h, hash, codec, len);
@@ -542,10 +568,7 @@ static gboolean io_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec
                         curl_easy_strerror(cc));
             break;
         }
-        gint64 now = g_get_monotonic_time();
-        if (first_fail == 0)
-            first_fail = now;
-        if (now - first_fail >= h->retry_us) {
+        if (!may_retry(h, &first_fail)) {
             if (answered)
                 set_status_error(error, &rq, &rs);
             else
@@ -627,6 +650,8 @@ static GBytes *io_get(void *self, const PbChunkRef *ref, PbCodec *codec, GError 
         CURLcode cc = CURLE_OK;
         COUNT(h, chunk_gets, 1);
         gboolean answered = perform_once(h, &rq, &rs, &cc);
+        if (answered && !status_transient(rs.status))
+            note_answer(h);
         if (answered && rs.status == 200) {
             if (!pb_codec_parse(rs.codec, codec)) {
                 g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO,
@@ -651,10 +676,7 @@ static GBytes *io_get(void *self, const PbChunkRef *ref, PbCodec *codec, GError 
                             curl_easy_strerror(cc));
             break;
         }
-        gint64 now = g_get_monotonic_time();
-        if (first_fail == 0)
-            first_fail = now;
-        if (now - first_fail >= h->retry_us) {
+        if (!may_retry(h, &first_fail)) {
             if (answered)
                 set_status_error(error, &rq, &rs);
             else
