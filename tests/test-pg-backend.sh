@@ -22,7 +22,9 @@ chmod 755 "$T"
 pida=
 pidb=
 PGD=$T/pg
-pgctl() { runuser -u nobody -- "$PGBIN/pg_ctl" -D "$PGD/data" -l "$PGD/log" "$@" >/dev/null; }
+# As nobody, from a directory nobody may enter (the build tree may be under root's 0700
+# home): PostgreSQL's tools complain on stderr about the one they are started from.
+pgctl() (cd "$PGD" && runuser -u nobody -- "$PGBIN/pg_ctl" -D "$PGD/data" -l "$PGD/log" "$@" >/dev/null)
 cleanup() {
     [ -n "$pida" ] && kill -9 "$pida" 2>/dev/null
     [ -n "$pidb" ] && kill -9 "$pidb" 2>/dev/null
@@ -36,10 +38,10 @@ PW=s3cret-db-pw-$$
 mkdir -p "$PGD"
 printf '%s\n' "$PW" >"$PGD/pw"
 chown -R nobody "$PGD"
-initdb_() {
-    runuser -u nobody -- "$PGBIN/initdb" -D "$PGD/data" -U preboot -A scram-sha-256 \
+initdb_() (
+    cd "$PGD" && runuser -u nobody -- "$PGBIN/initdb" -D "$PGD/data" -U preboot -A scram-sha-256 \
         --pwfile="$PGD/pw" --no-sync -E UTF8 >"$T/initdb.log" 2>&1
-}
+)
 check "initdb makes a private cluster as nobody" initdb_
 check "pg_ctl starts it on a Unix socket in the test directory" \
     pgctl -w -o "-k $PGD -c listen_addresses='' -c fsync=off" start
@@ -93,7 +95,7 @@ check "server A starts on the pg backend" start_a
 check "server B starts on the same database" start_b
 contains "A runs libpreboot-pg" "$(ctla status 2>&1)" "backend pg"
 contains "B runs libpreboot-pg" "$(ctlb status 2>&1)" "backend pg"
-ver=$(runuser -u nobody -- env PGPASSWORD="$PW" "$PGBIN/psql" -h "$PGD" -U preboot -d postgres \
+ver=$(cd "$PGD" && runuser -u nobody -- env PGPASSWORD="$PW" "$PGBIN/psql" -h "$PGD" -U preboot -d postgres \
     -Atc 'SELECT version FROM schema_version' 2>&1)
 check "the backend created its schema, versioned (schema_version 1)" [ "$ver" = 1 ]
 
