@@ -6,7 +6,8 @@
 noinst_LTLIBRARIES += lib/net/libpbnet.la
 lib_net_libpbnet_la_SOURCES = lib/net/net.h lib/net/net-sockaddr.h \
 	lib/net/net-common.c lib/net/net-send.c lib/net/net-ifaddr.c \
-	lib/net/net-access.h lib/net/net-access.c
+	lib/net/net-access.h lib/net/net-access.c \
+	lib/net/net-os.h lib/net/net-mcast.c
 lib_net_libpbnet_la_CPPFLAGS = $(LIB_CPPFLAGS)
 lib_net_libpbnet_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN)
 lib_net_libpbnet_la_LIBADD = $(GLIB_LIBS) $(NET_LIBS)

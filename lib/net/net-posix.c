@@ -3,7 +3,7 @@
  * interface of every datagram (IP_PKTINFO / IPV6_RECVPKTINFO) so that replies leave from
  * the address the request arrived on, which multi-homed PXE servers need. */
 #define _GNU_SOURCE 1 /* struct in6_pktinfo, struct in_pktinfo (glibc) */
-#include "net.h"
+#include "net-os.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -459,10 +459,9 @@ GArray *pb_net_ifaddrs(void)
     return out;
 }
 
-/* ---- multicast -------------------------------------------------------------------------- */
+/* ---- multicast (net-mcast.c asks these of us) ------------------------------------------ */
 
-/* The family the socket was opened with (its bound address tells). */
-static int socket_family(pb_socket_t sock, GError **error)
+int pb_net_os_socket_family(pb_socket_t sock, GError **error)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -473,108 +472,43 @@ static int socket_family(pb_socket_t sock, GError **error)
     return ss.ss_family;
 }
 
-static gboolean group_membership(pb_socket_t sock, const PbAddr *group, guint32 ifindex,
-                                 gboolean join, GError **error)
+gboolean pb_net_os_setopt(pb_socket_t sock, int level, int name, int value, const char *what,
+                          GError **error)
 {
-    g_return_val_if_fail(sock != PB_SOCKET_NONE && group != NULL, FALSE);
-
-    const char *what = join ? "MCAST_JOIN_GROUP" : "MCAST_LEAVE_GROUP";
-    if ((group->family != 4 && group->family != 6) || !pb_addr_is_multicast_or_broadcast(group)) {
-        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT, "%s: not a group", what);
-        return FALSE;
-    }
-    int family = socket_family(sock, error);
-    if (family < 0)
-        return FALSE;
-    if (family != (group->family == 6 ? AF_INET6 : AF_INET)) {
-        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT,
-                    "%s: the group is not of the socket's family", what);
-        return FALSE;
-    }
-    /* RFC 3678's protocol-independent form: the interface by index, for both families. */
-    struct group_req req;
-    memset(&req, 0, sizeof req);
-    req.gr_interface = ifindex;
-    PbAddr g = *group;
-    g.port = 0;
-    pb_sockaddr_from_addr(&g, &req.gr_group);
-    int level = group->family == 6 ? IPPROTO_IPV6 : IPPROTO_IP;
-    if (setsockopt((int)sock, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &req,
-                   sizeof req) < 0) {
-        set_errno_error(error, errno, what, group);
-        return FALSE;
-    }
-#ifdef IP_MULTICAST_ALL
-    /* Linux hands a socket bound to the wildcard the datagrams of every group any socket of
-     * the host joined for its port; off, it gets its own groups only. */
-    if (join && group->family == 4)
-        (void)setopt((int)sock, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL", NULL);
-#endif
-    return TRUE;
+    return setopt((int)sock, level, name, value, what, error);
 }
 
-gboolean pb_udp_join_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error)
+gboolean pb_net_os_setopt_struct(pb_socket_t sock, int level, int name, const void *value,
+                                 gsize len, const char *what, const PbAddr *about, GError **error)
 {
-    return group_membership(sock, group, ifindex, TRUE, error);
+    if (setsockopt((int)sock, level, name, value, (socklen_t)len) == 0)
+        return TRUE;
+    set_errno_error(error, errno, what, about);
+    return FALSE;
 }
 
-gboolean pb_udp_leave_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error)
+gboolean pb_net_os_set_multicast_if4(pb_socket_t sock, guint32 ifindex, GError **error)
 {
-    return group_membership(sock, group, ifindex, FALSE, error);
-}
-
-gboolean pb_udp_set_multicast_if(pb_socket_t sock, guint32 ifindex, GError **error)
-{
-    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
-
-    int family = socket_family(sock, error);
-    if (family < 0)
-        return FALSE;
-    if (family == AF_INET6)
-        return setopt((int)sock, IPPROTO_IPV6, IPV6_MULTICAST_IF, (int)ifindex, "IPV6_MULTICAST_IF",
-                      error);
     /* ip_mreqn names the interface by index (Linux, FreeBSD); in_addr would need one of its
      * addresses, which an unnumbered interface does not have. */
     struct ip_mreqn mr;
     memset(&mr, 0, sizeof mr);
     mr.imr_ifindex = (int)ifindex;
-    if (setsockopt((int)sock, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr) < 0) {
-        set_errno_error(error, errno, "IP_MULTICAST_IF", NULL);
-        return FALSE;
-    }
-    return TRUE;
+    return pb_net_os_setopt_struct(sock, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr,
+                                   "IP_MULTICAST_IF", NULL, error);
 }
 
-gboolean pb_udp_set_multicast_ttl(pb_socket_t sock, guint ttl, GError **error)
+void pb_net_os_joined_group(pb_socket_t sock, const PbAddr *group)
 {
-    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
-
-    if (ttl > 255) {
-        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT,
-                    "multicast TTL %u is above 255", ttl);
-        return FALSE;
-    }
-    int family = socket_family(sock, error);
-    if (family < 0)
-        return FALSE;
-    if (family == AF_INET6)
-        return setopt((int)sock, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, (int)ttl, "IPV6_MULTICAST_HOPS",
-                      error);
-    return setopt((int)sock, IPPROTO_IP, IP_MULTICAST_TTL, (int)ttl, "IP_MULTICAST_TTL", error);
-}
-
-gboolean pb_udp_set_multicast_loop(pb_socket_t sock, gboolean loop, GError **error)
-{
-    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
-
-    int family = socket_family(sock, error);
-    if (family < 0)
-        return FALSE;
-    if (family == AF_INET6)
-        return setopt((int)sock, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, loop ? 1 : 0,
-                      "IPV6_MULTICAST_LOOP", error);
-    return setopt((int)sock, IPPROTO_IP, IP_MULTICAST_LOOP, loop ? 1 : 0, "IP_MULTICAST_LOOP",
-                  error);
+#ifdef IP_MULTICAST_ALL
+    /* Linux hands a socket bound to the wildcard the datagrams of every group any socket of
+     * the host joined for its port; off, it gets its own groups only. */
+    if (group->family == 4)
+        (void)setopt((int)sock, IPPROTO_IP, IP_MULTICAST_ALL, 0, "IP_MULTICAST_ALL", NULL);
+#else
+    (void)sock;
+    (void)group;
+#endif
 }
 
 guint64 pb_fd_limit(void)

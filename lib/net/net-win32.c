@@ -13,7 +13,7 @@
  *  - the error is in WSAGetLastError(), not errno. */
 #include "win32-sock.h"
 
-#include "net.h"
+#include "net-os.h"
 
 #include <iphlpapi.h>
 #include <mswsock.h>
@@ -445,9 +445,9 @@ GArray *pb_net_ifaddrs(void)
     return out;
 }
 
-/* ---- multicast -------------------------------------------------------------------------- */
+/* ---- multicast (net-mcast.c asks these of us) ------------------------------------------ */
 
-static int socket_family(pb_socket_t sock, GError **error)
+int pb_net_os_socket_family(pb_socket_t sock, GError **error)
 {
     struct sockaddr_storage ss;
     int sl = sizeof ss;
@@ -458,99 +458,33 @@ static int socket_family(pb_socket_t sock, GError **error)
     return ss.ss_family;
 }
 
-static gboolean group_membership(pb_socket_t sock, const PbAddr *group, guint32 ifindex,
-                                 gboolean join, GError **error)
+gboolean pb_net_os_setopt(pb_socket_t sock, int level, int name, int value, const char *what,
+                          GError **error)
 {
-    g_return_val_if_fail(sock != PB_SOCKET_NONE && group != NULL, FALSE);
-
-    const char *what = join ? "MCAST_JOIN_GROUP" : "MCAST_LEAVE_GROUP";
-    if ((group->family != 4 && group->family != 6) || !pb_addr_is_multicast_or_broadcast(group)) {
-        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT, "%s: not a group", what);
-        return FALSE;
-    }
-    int family = socket_family(sock, error);
-    if (family < 0)
-        return FALSE;
-    if (family != (group->family == 6 ? AF_INET6 : AF_INET)) {
-        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT,
-                    "%s: the group is not of the socket's family", what);
-        return FALSE;
-    }
-    /* RFC 3678's protocol-independent form (Windows Vista on), as on POSIX. Windows never
-     * hands a socket the groups other sockets joined, so there is no IP_MULTICAST_ALL. */
-    GROUP_REQ req;
-    memset(&req, 0, sizeof req);
-    req.gr_interface = ifindex;
-    PbAddr g = *group;
-    g.port = 0;
-    pb_sockaddr_from_addr(&g, &req.gr_group);
-    int level = group->family == 6 ? IPPROTO_IPV6 : IPPROTO_IP;
-    if (setsockopt((SOCKET)sock, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP,
-                   (const char *)&req, sizeof req) != 0) {
-        set_wsa_error(error, WSAGetLastError(), what, group);
-        return FALSE;
-    }
-    return TRUE;
+    return setopt((SOCKET)sock, level, name, (DWORD)value, what, error);
 }
 
-gboolean pb_udp_join_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error)
+gboolean pb_net_os_setopt_struct(pb_socket_t sock, int level, int name, const void *value,
+                                 gsize len, const char *what, const PbAddr *about, GError **error)
 {
-    return group_membership(sock, group, ifindex, TRUE, error);
+    if (setsockopt((SOCKET)sock, level, name, (const char *)value, (int)len) == 0)
+        return TRUE;
+    set_wsa_error(error, WSAGetLastError(), what, about);
+    return FALSE;
 }
 
-gboolean pb_udp_leave_group(pb_socket_t sock, const PbAddr *group, guint32 ifindex, GError **error)
+gboolean pb_net_os_set_multicast_if4(pb_socket_t sock, guint32 ifindex, GError **error)
 {
-    return group_membership(sock, group, ifindex, FALSE, error);
-}
-
-gboolean pb_udp_set_multicast_if(pb_socket_t sock, guint32 ifindex, GError **error)
-{
-    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
-
-    int family = socket_family(sock, error);
-    if (family < 0)
-        return FALSE;
-    if (family == AF_INET6)
-        return setopt((SOCKET)sock, IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex, "IPV6_MULTICAST_IF",
-                      error);
     /* IPv4 takes an index as an address in 0.0.0.0/8, in network order ("0.0.0.idx"). */
     return setopt((SOCKET)sock, IPPROTO_IP, IP_MULTICAST_IF, htonl(ifindex), "IP_MULTICAST_IF",
                   error);
 }
 
-gboolean pb_udp_set_multicast_ttl(pb_socket_t sock, guint ttl, GError **error)
+void pb_net_os_joined_group(pb_socket_t sock, const PbAddr *group)
 {
-    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
-
-    if (ttl > 255) {
-        g_set_error(error, PB_NET_ERROR, PB_NET_ERROR_INVALID_ARGUMENT,
-                    "multicast TTL %u is above 255", ttl);
-        return FALSE;
-    }
-    int family = socket_family(sock, error);
-    if (family < 0)
-        return FALSE;
-    if (family == AF_INET6)
-        return setopt((SOCKET)sock, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, ttl, "IPV6_MULTICAST_HOPS",
-                      error);
-    return setopt((SOCKET)sock, IPPROTO_IP, IP_MULTICAST_TTL, ttl, "IP_MULTICAST_TTL", error);
-}
-
-gboolean pb_udp_set_multicast_loop(pb_socket_t sock, gboolean loop, GError **error)
-{
-    g_return_val_if_fail(sock != PB_SOCKET_NONE, FALSE);
-
-    int family = socket_family(sock, error);
-    if (family < 0)
-        return FALSE;
-    /* Unlike POSIX, Windows applies loop on the receiving socket; setting it on the sender
-     * as well keeps the two systems' meaning ("our own members hear it") the same in the
-     * common case of one process holding both. */
-    if (family == AF_INET6)
-        return setopt((SOCKET)sock, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, loop ? 1 : 0,
-                      "IPV6_MULTICAST_LOOP", error);
-    return setopt((SOCKET)sock, IPPROTO_IP, IP_MULTICAST_LOOP, loop ? 1 : 0, "IP_MULTICAST_LOOP",
-                  error);
+    /* Windows never hands a socket the groups other sockets joined: no IP_MULTICAST_ALL. */
+    (void)sock;
+    (void)group;
 }
 
 guint64 pb_fd_limit(void)

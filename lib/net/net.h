@@ -2,10 +2,10 @@
  * with the address the datagram arrived on (IP_PKTINFO) and leave from it, the host's
  * interface addresses, MTU of an interface, path-MTU discovery off, IPv4/IPv6 multicast
  * groups. lib/net/net-posix.c implements the OS part; lib/net/net-win32.c is its Windows
- * twin; net-common.c, net-send.c and net-ifaddr.c are portable. Built as a convenience
- * library (libpbnet) linked into each plugin (plugins must not link against the daemon's
- * symbols), so this library may use glib but never host state, and includes nothing of
- * core/ or plugins/. */
+ * twin; net-common.c, net-send.c, net-ifaddr.c and net-mcast.c are portable (net-os.h: the
+ * few socket calls net-mcast.c asks of the twins). Built as a convenience library (libpbnet)
+ * linked into each plugin (plugins must not link against the daemon's symbols), so this
+ * library may use glib but never host state, and includes nothing of core/ or plugins/. */
 #pragma once
 
 #include <glib.h>
