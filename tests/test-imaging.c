@@ -172,6 +172,8 @@ static void test_json(void)
                          "{\"a\":\"x",
                          "{\"a\":\"\\ud800\"}",
                          "{a:1}",
+                         "{\"a\":1.2.3}",
+                         "{\"n\":123456789012345678901234567890123}",
                          NULL};
     for (int i = 0; bad[i]; i++) {
         GHashTable *r = imaging_json_parse_flat(bad[i], strlen(bad[i]), NULL);

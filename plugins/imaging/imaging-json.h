@@ -1,5 +1,6 @@
 /* imaging-json.h - the little JSON the imaging API needs: one flat object of strings,
- * numbers, booleans and nulls in (result reports), escaped strings out. Pure functions. */
+ * numbers, booleans and nulls in (result reports), escaped strings out. Pure functions, on
+ * lib/image's reader and writer (image-json.h), which link with them (libpbimage-core). */
 #pragma once
 
 #include <glib.h>
@@ -13,7 +14,7 @@ G_BEGIN_DECLS
  * "true"/"false", null as no entry). NULL with a reason in error otherwise. */
 GHashTable *imaging_json_parse_flat(const char *text, gsize len, GError **error);
 
-/* Appends s as a JSON string (quotes included); NULL is written as "". */
+/* Appends s as a JSON string (quotes included); NULL is written as "" (not null). */
 void imaging_json_string(GString *out, const char *s);
 
 G_END_DECLS
