@@ -45,23 +45,11 @@ if echo "$TOOLS" | grep -q norm; then
         { echo "multicast.sh: cannot build norm-probe (libnorm-dev, g++)" >&2; exit 1; }
 fi
 
+. "$S/tests/lib-netns.sh"
 ip netns add ${P}br && NSES=${P}br
-ip -n ${P}br link add br0 type bridge
-ip -n ${P}br link set br0 type bridge mcast_snooping 0
-ip -n ${P}br link set br0 up
-host() {
-    ip netns add ${P}$1
-    NSES="$NSES ${P}$1"
-    ip link add ${P}$1 type veth peer name eth0 netns ${P}$1
-    ip link set ${P}$1 netns ${P}br
-    ip -n ${P}br link set ${P}$1 name p$1 master br0 up
-    ip -n ${P}$1 addr add $2/24 brd + dev eth0
-    ip -n ${P}$1 link set eth0 up
-    ip -n ${P}$1 link set lo up
-    ip -n ${P}$1 route add 224.0.0.0/4 dev eth0
-}
-host s 10.79.0.1
-for i in 1 2 3 4 5 6 7 8; do host r$i 10.79.0.1$i; done
+netns_bridge
+netns_host s 10.79.0.1
+for i in 1 2 3 4 5 6 7 8; do netns_host r$i 10.79.0.1$i; done
 
 # The disk: MBR, ext4 about three quarters full of a mix: half text (compresses about 5:1),
 # a quarter random (does not compress), the rest free.

@@ -9,6 +9,7 @@
 # group and port, and a forger sends datagrams with a live session's id and real chunk
 # hashes but bytes of its own. Root only; every wait is bounded.
 . "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib-netns.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 for tool in ip nft tc sfdisk mkfs.ext4 cmp timeout; do
@@ -17,45 +18,15 @@ done
 IMG="$top_builddir/tools/preboot-img"
 SEND="$top_builddir/tests/mcast-sender"
 P=pbm$$
-ip netns add ${P}br 2>/dev/null || skip_all "cannot create network namespaces"
-if ! ip netns exec ${P}br true 2>/dev/null; then
-    ip netns del ${P}br
-    skip_all "ip netns exec does not work here"
-fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/mcast-netns.XXXXXX")
-PIDS=
-NSES=${P}br
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null; done
-    for p in $PIDS; do wait "$p" 2>/dev/null; done
-    for ns in $NSES; do ip netns del "$ns" 2>/dev/null; done
-    if [ -n "$KEEP" ]; then echo "# kept $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-cd "$W" || exit 1
+netns_begin mcast-netns
 json() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" | head -n 1; }
 # jtop KEY: a key of the sender's summary, not of its receivers
 jtop() { sed 's/"receivers":.*//' | json "$1"; }
 
 # ---- the room: a bridge, the sender at .1, receivers at .11 .. .18 -----------------------
-ip -n ${P}br link add br0 type bridge
-ip -n ${P}br link set br0 type bridge mcast_snooping 0
-ip -n ${P}br link set br0 up
-# host NAME ADDR: a namespace on the bridge, port pNAME
-host() {
-    ip netns add ${P}$1
-    NSES="$NSES ${P}$1"
-    ip link add ${P}$1 type veth peer name eth0 netns ${P}$1
-    ip link set ${P}$1 netns ${P}br
-    ip -n ${P}br link set ${P}$1 name p$1 master br0 up
-    ip -n ${P}$1 addr add $2/24 brd + dev eth0
-    ip -n ${P}$1 link set eth0 up
-    ip -n ${P}$1 link set lo up
-    ip -n ${P}$1 route add 224.0.0.0/4 dev eth0
-}
-host s 10.77.0.1
-for i in 1 2 3 4 5 6 7 8; do host r$i 10.77.0.1$i; done
+netns_bridge
+netns_host s 10.77.0.1
+for i in 1 2 3 4 5 6 7 8; do netns_host r$i 10.77.0.1$i; done
 # lossy NAME PERCENT: drop that share of the UDP datagrams reaching it
 lossy() {
     ip netns exec ${P}$1 nft -f - <<NFT

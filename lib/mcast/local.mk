@@ -42,6 +42,8 @@ tests_mcast_sender_LDADD = $(PB_MCAST_LIBS)
 TESTS += tests/mcast-netns.sh
 endif
 EXTRA_DIST += lib/mcast/local.mk tests/mcast-netns.sh bench/multicast.sh bench/norm-probe.cc
+## The namespaces and bridge of tests/mcast-*.sh and bench/multicast.sh.
+EXTRA_DIST += tests/lib-netns.sh
 
 ## preboot-img session: the multicast receiver's subcommand (after tools/preboot-img.mk).
 if ENABLE_IMAGE
