@@ -40,3 +40,5 @@ endif
 EXTRA_DIST += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh tests/imaging.mk tests/test-imaging.c \
 	tests/data/oot/oot-backend.c \
 	tests/fuzz/fuzz-imaging-api.c
+## The configuration start tests/test-imaging-*.sh share.
+EXTRA_DIST += tests/lib-imaging.sh

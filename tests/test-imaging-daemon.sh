@@ -6,6 +6,7 @@
 # preboot-mcast), a bit-exact restore of what was uploaded, kill -9 in the middle of an
 # upload, a full disk (a small tmpfs, root only), and the four legacy .conf files.
 . "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib-imaging.sh"
 command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
 command -v sha256sum >/dev/null 2>&1 || skip_all "sha256sum is not installed"
 B=$top_builddir
@@ -304,20 +305,13 @@ out=$(pd -c "$T/legacy/novell-pbserv.conf" --dump-config 2>&1)
 contains "EnableLogging is read from the file" "$out" "enable_logging: yes    # $T/legacy/novell-pbserv.conf:4 (EnableLogging)"
 contains "LIBRARY_NAME= empty: the local backend" "$out" 'library_name: ""' 
 # The daemon on novell-pbserv.conf, with an HTTP listener added in YAML.
-cat >"$T/p.yaml" <<EOF
-daemon:
-  plugin_path: [$B/plugins/http/.libs, $B/plugins/imaging/.libs, $B/backends/local/.libs]
-  log_dir: $T/log
-  state_dir: $T/state2
-  pid_file: $T/prebootd.pid
-  control_socket: $T/control.sock
-plugins:
-  - module: http
-    listen: 127.0.0.1
-    port: $port
+{
+    imaging_config_head "$T/state2"
+    cat <<EOF
   - module: imaging
     legacy: $T/legacy/novell-pbserv.conf
 EOF
+} >"$T/p.yaml"
 check "prebootd starts on novell-pbserv.conf" start
 check "and serves the API" [ "$(code "$U/images")" = 200 ]
 check "writes are refused without a configured token" [ "$(put1 -H "$A")" = 403 ]

@@ -7,6 +7,7 @@
 #   prebootctl imaging gc drops the chunks no committed image names, keeps those an upload in
 #   progress holds (a chunk put lately), and leaves every committed image restorable.
 . "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib-imaging.sh"
 command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
 B=$top_builddir
 [ -x "$B/tools/preboot-img" ] || skip_all "preboot-img is not built (lib/image: Linux only)"
@@ -28,22 +29,15 @@ code() { curl -s -o "$T/body" -w '%{http_code}' --max-time 10 "$@"; }
 sent() { ctl stats 2>&1 | sed -n 's/.*imaging: Images Sent = \([0-9]*\).*/\1/p'; }
 IMG() { "$B/tools/preboot-img" "$@" --chunk-size 1048576 --token-file "$T/token" >>"$T/img.log" 2>&1; }
 
-cat >"$T/p.yaml" <<EOC
-daemon:
-  plugin_path: [$B/plugins/http/.libs, $B/plugins/imaging/.libs, $B/backends/local/.libs]
-  log_dir: $T/log
-  state_dir: $T/state
-  pid_file: $T/prebootd.pid
-  control_socket: $T/control.sock
-plugins:
-  - module: http
-    listen: 127.0.0.1
-    port: $port
+{
+    imaging_config_head "$T/state"
+    cat <<EOC
   - module: imaging
     store: $T/store
     upload_token: $(cat "$T/token")
     upload_networks: [127.0.0.0/8]
 EOC
+} >"$T/p.yaml"
 start() {
     "$B/core/prebootd" -f -c "$T/p.yaml" >>"$T/stderr" 2>&1 &
     pid=$!

@@ -5,6 +5,7 @@
 # with --cacert (and refusing the server without it), a reload naming a missing key file
 # refused with the parameter, and a start with a certificate but no key refused.
 . "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib-imaging.sh"
 # Nothing here reads a terminal (openssl, the daemon): a background job that did would stop.
 exec </dev/null
 B=$top_builddir
@@ -33,17 +34,9 @@ printf 'tls-token-%s\n' "$$" >"$T/token"
 chmod 600 "$T/token" "$T/key.pem"
 
 write_config() { # KEY-FILE
-    cat >"$T/p.yaml" <<EOC
-daemon:
-  plugin_path: [$B/plugins/http/.libs, $B/plugins/imaging/.libs, $B/backends/local/.libs]
-  log_dir: $T/log
-  state_dir: $T/state
-  pid_file: $T/prebootd.pid
-  control_socket: $T/control.sock
-plugins:
-  - module: http
-    listen: 127.0.0.1
-    port: $port
+    {
+        imaging_config_head "$T/state"
+        cat <<EOC
     tls_certificate: $T/cert.pem
     tls_key: $1
   - module: imaging
@@ -51,6 +44,7 @@ plugins:
     upload_token: $(cat "$T/token")
     upload_networks: [127.0.0.1/32]
 EOC
+    } >"$T/p.yaml"
 }
 
 # ---- refused configurations ---------------------------------------------------------------
