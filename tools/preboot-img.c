@@ -210,6 +210,16 @@ static PbManifest *target_manifest(Target *t, GError **error)
     return m;
 }
 
+/* An image to read (restore, info, verify, export): source opened and its manifest fetched,
+ * or NULL with error. t is to be closed (target_close) either way. */
+static PbManifest *target_open_manifest(Target *t, const char *source, const Opts *o,
+                                        GError **error)
+{
+    if (!target_open(t, source, TRUE, FALSE, TRUE, o, error))
+        return NULL;
+    return target_manifest(t, error);
+}
+
 /* ",\"net\":{...}" for --json: what the network cost, so a resumed transfer can be checked
  * for chunks sent or fetched twice. */
 static void print_net_json(Target *t)
@@ -461,9 +471,7 @@ static int cmd_restore(const char *source, const char *disk, Opts *o)
 {
     GError *e = NULL;
     Target t;
-    g_autoptr(PbManifest) m = NULL;
-    if (target_open(&t, source, TRUE, FALSE, TRUE, o, &e))
-        m = target_manifest(&t, &e);
+    g_autoptr(PbManifest) m = target_open_manifest(&t, source, o, &e);
     if (m == NULL) {
         target_close(&t);
         return fail("restore", e);
@@ -500,9 +508,7 @@ static int cmd_info(const char *source, Opts *o)
 {
     GError *e = NULL;
     Target t;
-    g_autoptr(PbManifest) m = NULL;
-    if (target_open(&t, source, TRUE, FALSE, TRUE, o, &e))
-        m = target_manifest(&t, &e);
+    g_autoptr(PbManifest) m = target_open_manifest(&t, source, o, &e);
     PbRef ref = t.ref;
     t.ref = (PbRef){0};
     target_close(&t);
@@ -585,9 +591,7 @@ static int cmd_verify(const char *source, Opts *o)
 {
     GError *e = NULL;
     Target t;
-    g_autoptr(PbManifest) m = NULL;
-    if (target_open(&t, source, TRUE, FALSE, TRUE, o, &e))
-        m = target_manifest(&t, &e);
+    g_autoptr(PbManifest) m = target_open_manifest(&t, source, o, &e);
     if (m == NULL) {
         if (o->json)
             printf("{\"command\":\"verify\",\"ok\":false,\"seal_ok\":false}\n");
@@ -717,9 +721,7 @@ static int cmd_export(const char *source, const char *file, Opts *o)
     }
     GError *e = NULL;
     Target t;
-    g_autoptr(PbManifest) m = NULL;
-    if (target_open(&t, source, TRUE, FALSE, TRUE, o, &e))
-        m = target_manifest(&t, &e);
+    g_autoptr(PbManifest) m = target_open_manifest(&t, source, o, &e);
     if (m == NULL) {
         target_close(&t);
         return fail("export", e);
