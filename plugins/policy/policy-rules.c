@@ -4,6 +4,8 @@
  * pass silently. */
 #include "policy-rules.h"
 
+#include "mcast-proto.h"
+
 #include <string.h>
 #include <yaml.h>
 
@@ -526,17 +528,11 @@ static gboolean session_count(const char *word, const char *key, guint64 max, gu
     return TRUE;
 }
 
-/* Session and image names as lib/image and lib/mcast take them: [A-Za-z0-9._-], not
- * starting with '.', 1-128 bytes (what `mcast start` would refuse is refused here). */
+/* Session and image names as `mcast start` takes them (lib/proto's rule): what it would
+ * refuse is refused here, when it is assigned. */
 static gboolean session_name_ok(const char *s)
 {
-    gsize n = strlen(s);
-    if (n == 0 || n > 128 || s[0] == '.')
-        return FALSE;
-    for (gsize i = 0; i < n; i++)
-        if (!g_ascii_isalnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return FALSE;
-    return TRUE;
+    return mcast_name_valid(s, strlen(s));
 }
 
 gboolean policy_work_parse(const char *text, PolicyWork *out, GError **error)
