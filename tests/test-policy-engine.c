@@ -401,6 +401,60 @@ static void test_identity(Fixture *f, gconstpointer data)
     policy_device_clear(&bare);
 }
 
+/* Multicast work that names its image: the session it starts is found again from the
+ * assignment or rule that decided, only for that decision; and once the device laid that
+ * image down, it boots its disk as after a restore of it. */
+static void test_session_spec(Fixture *f, gconstpointer data)
+{
+    PolicyDevice d, other;
+    dev_mac(&d, "52:54:00:00:00:30");
+    dev_mac(&other, "52:54:00:00:00:31");
+    assign(f, "mac:52:54:00:00:00:30", "join session room image=golden clients=2 once");
+    assign(f, "mac:52:54:00:00:00:31", "multicast hand");
+    pb_policy_decision r = decide(f, &d, FALSE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_MULTICAST);
+    g_assert_cmpstr(r.work_arg, ==, "room");
+    PolicyWork w;
+    g_assert_true(policy_engine_session_spec(&f->e, &d, &r, &w));
+    g_assert_cmpstr(w.arg, ==, "room");
+    g_assert_cmpstr(w.image, ==, "golden");
+    g_assert_cmpuint(w.clients, ==, 2);
+    g_assert_cmpint(w.t_min, ==, -1);
+    policy_work_clear(&w);
+    /* A session started by hand (no image=): nothing for the server to start. */
+    pb_policy_decision o = decide(f, &other, FALSE);
+    g_assert_cmpuint(o.work, ==, PB_POLICY_WORK_MULTICAST);
+    g_assert_false(policy_engine_session_spec(&f->e, &other, &o, &w));
+    g_assert_null(w.arg);
+    /* A decision that does not carry that work (another session, local) names none. */
+    pb_policy_decision forged = r;
+    g_strlcpy(forged.work_arg, "other", sizeof(forged.work_arg));
+    g_assert_false(policy_engine_session_spec(&f->e, &d, &forged, &w));
+    forged = r;
+    forged.work = PB_POLICY_WORK_LOCAL;
+    g_assert_false(policy_engine_session_spec(&f->e, &d, &forged, &w));
+
+    /* The session's report: the assignment used up, the image remembered. */
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_MULTICAST);
+    g_assert_true(policy_engine_report(&f->e, &d, PB_POLICY_EVENT_RESTORED, "golden", 1001, NULL));
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_false(policy_engine_session_spec(&f->e, &d, &r, &w));
+    /* A standing assignment to a session sending golden: the disk holds golden already. */
+    assign(f, "mac:52:54:00:00:00:30", "multicast room image=golden");
+    r = decide(f, &d, TRUE); /* the just-imaged boot */
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    r = decide(f, &d, TRUE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_LOCAL);
+    g_assert_true(r.flags & PB_POLICY_F_SAME_IMAGE);
+    assign(f, "mac:52:54:00:00:00:30", "multicast room image=golden force");
+    r = decide(f, &d, FALSE);
+    g_assert_cmpuint(r.work, ==, PB_POLICY_WORK_MULTICAST);
+    policy_device_clear(&d);
+    policy_device_clear(&other);
+}
+
 static void test_words(void)
 {
     PolicyDevice d;
@@ -1000,6 +1054,8 @@ int main(int argc, char **argv)
     g_test_add("/policy/engine/commit-vs-consume", Fixture, NULL, fx_setup, test_commit_vs_consume,
                fx_teardown);
     g_test_add("/policy/engine/just-imaged", Fixture, NULL, fx_setup, test_just_imaged,
+               fx_teardown);
+    g_test_add("/policy/engine/session-spec", Fixture, NULL, fx_setup, test_session_spec,
                fx_teardown);
     g_test_add("/policy/engine/boot-program-keeps-imaging-work", Fixture, NULL, fx_setup,
                test_boot_program_keeps_imaging_work, fx_teardown);

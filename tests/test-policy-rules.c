@@ -389,6 +389,57 @@ static void test_work_parse(void)
     g_assert_false(policy_work_parse("reformat c:", &w, &error));
     g_clear_error(&error);
     g_assert_false(policy_work_parse("", &w, &error));
+    g_clear_error(&error);
+
+    /* Multicast work: the legacy wordings, and how the server starts the session. */
+    static const char *const same[] = {"multicast room", "session room", "join session room",
+                                       "JOIN Session room"};
+    for (gsize i = 0; i < G_N_ELEMENTS(same); i++) {
+        g_assert_true(policy_work_parse(same[i], &w, &error));
+        g_assert_no_error(error);
+        g_assert_cmpuint(w.work, ==, PB_POLICY_WORK_MULTICAST);
+        g_assert_cmpstr(w.arg, ==, "room");
+        g_assert_null(w.image);
+        g_autofree char *t = policy_work_to_string(&w);
+        g_assert_cmpstr(t, ==, "multicast room");
+        policy_work_clear(&w);
+    }
+    g_assert_true(
+        policy_work_parse("join session room image=golden clients=3 t=10 once", &w, &error));
+    g_assert_cmpstr(w.image, ==, "golden");
+    g_assert_cmpuint(w.clients, ==, 3);
+    g_assert_cmpint(w.t_min, ==, 10);
+    g_assert_true(w.once);
+    g_autofree char *t = policy_work_to_string(&w);
+    g_assert_cmpstr(t, ==, "multicast room image=golden clients=3 t=10 once");
+    policy_work_clear(&w);
+    /* What is stored parses back to itself (assignments are kept as text). */
+    g_assert_true(policy_work_parse(t, &w, &error));
+    g_autofree char *t2 = policy_work_to_string(&w);
+    g_assert_cmpstr(t2, ==, t);
+    policy_work_clear(&w);
+    g_assert_true(policy_work_parse("multicast room image=golden", &w, &error));
+    g_assert_cmpuint(w.clients, ==, 0);
+    g_assert_cmpint(w.t_min, ==, -1);
+    policy_work_clear(&w);
+    static const char *const bad[] = {
+        "multicast room clients=3", /* counts without the image they start */
+        "multicast room image=golden t=99999",
+        "multicast room image=golden clients=-1",
+        "multicast room image=.hidden",
+        "multicast .room",
+        "multicast room image=a/b",
+        "restore golden clients=3",
+        "join room",
+        "session",
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_false(policy_work_parse(bad[i], &w, &error));
+        g_assert_nonnull(error);
+        g_assert_null(w.arg);
+        g_assert_null(w.image);
+        g_clear_error(&error);
+    }
 }
 
 static void expect_error(const char *yaml, const char *where, const char *what)

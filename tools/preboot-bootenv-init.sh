@@ -3,7 +3,9 @@
 #
 # Brings up the network with DHCP, finds the imaging server from the kernel command line
 # (preboot.server=HOST[:PORT]), asks for this device's work and does it with
-# `preboot-img auto`, which reports every result to the server. Then it reboots or powers
+# `preboot-img auto`, which reports every result to the server: a restore, a capture, or
+# a multicast session (joined, restored, checked against the server's image; done like a
+# restore, so the machine reboots into the image after it). Then it reboots or powers
 # off. It never loops: work that fails twice in a row is not tried a third time; the
 # machine powers off (or waits at the maintenance prompt, preboot.onfail=shell) instead of
 # rebooting into the same work. The counter is kept here, in this boot, on purpose: the

@@ -20,9 +20,9 @@ man_MANS += man/preboot-bootenv.8
 EXTRA_DIST += man/preboot-bootenv.8.in
 CLEANFILES += man/preboot-bootenv.8
 
-## End to end (root, namespaces, QEMU): the environment PXE-boots and images machines.
-## `make check-e2e`; it runs its first half without the imaging plugin and says why it skips
-## the rest.
+## End to end (root, namespaces, QEMU): the environment PXE-boots and images machines, and
+## a room of three in one multicast session (step 5). `make check-e2e`; it runs its first
+## half without the imaging plugin and says why it skips the rest.
 EXTRA_DIST += tests/e2e/imaging-e2e.sh tests/e2e/golden-disk.sh
 if ENABLE_IMAGE
 if BUILD_HTTP
@@ -31,7 +31,7 @@ if BUILD_TFTP
 check-e2e-imaging: core/prebootd$(EXEEXT) tools/prebootctl$(EXEEXT) tools/preboot-img$(EXEEXT) \
 		tools/preboot-bootenv tools/bootenv-init.sh \
 		plugins/policy/policy.la plugins/http/http.la \
-		plugins/proxydhcp/proxydhcp.la plugins/tftp/tftp.la
+		plugins/proxydhcp/proxydhcp.la plugins/tftp/tftp.la plugins/multicast/multicast.la
 	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
 	    $(SHELL) $(top_srcdir)/tests/e2e/imaging-e2e.sh
 CHECK_E2E += check-e2e-imaging

@@ -6,6 +6,8 @@
 #include "image-engine.h"
 #include "image-http.h"
 #include "image-pbi.h"
+#include "mcast.h"
+#include "net.h"
 #include "preboot-img-session.h"
 
 #include <dirent.h>
@@ -31,6 +33,7 @@ typedef struct {
     char *ca_file;
     gboolean create_only;
     guint retry_seconds;
+    guint session_wait; /* auto, session work: for the announcement, and a silent sender */
     const char *mac, *uuid, *serial;
     const char *base; /* make: image to code deltas against, "newest"; NULL or "none": none */
 } Opts;
@@ -813,7 +816,7 @@ enum {
     AUTO_DONE = 0,        /* work done and its result reported */
     AUTO_FAILED = 1,      /* work failed (reported when the server could be reached) */
     AUTO_NO_WORK = 3,     /* the server has no work for this device */
-    AUTO_UNSUPPORTED = 4, /* work preboot-img does not do (session, maintenance): left alone */
+    AUTO_UNSUPPORTED = 4, /* work preboot-img does not do (maintenance): left alone */
     AUTO_UNREPORTED = 5,  /* work done, but the server did not take the report */
 };
 
@@ -898,6 +901,155 @@ static void append_query(GString *q, const char *key, const char *value)
     g_string_append_printf(q, "%c%s=%s", strchr(q->str, '?') != NULL ? '&' : '?', key, v);
 }
 
+/* Who asked for the work, as the report names it. */
+typedef struct {
+    const char *mac, *uuid, *serial, *work_id;
+} AutoDevice;
+
+/* The server's address when it is an IPv4 literal: announcements are then taken from it
+ * alone (a name is not resolved here; any announcer of the session is heard then). */
+static char *server_ipv4(PbHttp *h)
+{
+    g_autoptr(GUri) u = g_uri_parse(pb_http_base(h), G_URI_FLAGS_NONE, NULL);
+    const char *host = u != NULL ? g_uri_get_host(u) : NULL;
+    PbAddr a;
+    return host != NULL && pb_addr_parse(host, 0, &a) && a.family == 4 ? g_strdup(host) : NULL;
+}
+
+/* Session work (PB_POLICY_WORK_MULTICAST): joins the session the server named, as
+ * `preboot-img session NAME client DISK --server ADDR` does, keeping what the disk already
+ * holds (reimaging). Then verifies the disk against the server's copy of the image the
+ * session announced: a delta pass reads and hashes every chunk and fetches by unicast
+ * whatever differs or is missing, so a receiver the session ended without (dropped, a
+ * late joiner past the last pass) still finishes, and a disk is reported "ok" only when
+ * it matches the server's image chunk for chunk. The result is reported like a restore's
+ * (type "session", the work's id), a failure too. */
+static int auto_session(Target *t, const char *session, const char *disk_arg, const AutoDevice *dev,
+                        Opts *o)
+{
+    if (session == NULL || !mcast_name_valid(session, strlen(session))) {
+        fprintf(stderr, "preboot-img auto: session work without a valid session name\n");
+        return AUTO_FAILED;
+    }
+    g_autofree char *disk = disk_arg != NULL ? g_strdup(disk_arg) : default_disk();
+    if (disk == NULL) {
+        fprintf(stderr, "preboot-img auto: no disk found; name one: auto HOST DISK\n");
+        return AUTO_FAILED;
+    }
+    g_autofree char *server = server_ipv4(t->http);
+    /* The label the server's session status shows: the MAC, which labels allow. */
+    PbMcastRecvOptions ro = {.session = session,
+                             .data_port = PB_MCAST_DATA_PORT,
+                             .server = server,
+                             .label = dev->mac,
+                             .delta = TRUE,
+                             .wait_s = o->session_wait};
+    if (!o->json)
+        fprintf(stderr, "joining session %s%s%s onto %s\n", session, server ? " from " : "",
+                server ? server : "", disk);
+    gint64 t0 = g_get_monotonic_time();
+    PbMcastRecvStats ms;
+    GError *e = NULL, *se = NULL;
+    gboolean received = pb_mcast_receive(disk, &ro, &ms, &se);
+    guint64 written = ms.bytes_written;
+    /* The check (and, after a failed session, the completion) by unicast. */
+    gboolean ok = FALSE, verified = FALSE;
+    PbRestoreStats rs = {0};
+    if (ms.image[0] != '\0' && pb_name_valid(ms.image)) {
+        g_free(t->ref.name);
+        t->ref.name = g_strdup(ms.image);
+        g_autoptr(PbManifest) m = pb_http_get_manifest(t->http, ms.image, &e);
+        Opts od = *o;
+        od.delta = TRUE;
+        verified = m != NULL && do_restore(t, m, disk, &od, &rs, &e);
+        written += rs.bytes_written;
+        ok = verified;
+    } else if (received) {
+        g_set_error(&e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID,
+                    "session %s announced no valid image name", session);
+    }
+    g_autofree char *why = NULL;
+    if (ok)
+        why = g_strdup_printf(
+            "session %s: %u chunks received, %u already there, %u rejected; "
+            "verified against the server's image%s%s (%" G_GUINT64_FORMAT " bytes repaired)",
+            session, ms.chunks_received, ms.chunks_same, ms.chunks_bad,
+            received ? "" : " after the session failed: ", received ? "" : se->message,
+            rs.bytes_written);
+    else
+        why =
+            g_strdup_printf("session %s: %s%s%s", session, se != NULL ? se->message : "",
+                            se != NULL && e != NULL ? "; then " : "", e != NULL ? e->message : "");
+    gint64 ms_taken = (g_get_monotonic_time() - t0) / 1000;
+    PbHttpStats ns;
+    pb_http_get_stats(t->http, &ns);
+    GString *r = g_string_new("{\"mac\":");
+    pb_json_append_string(r, dev->mac);
+    g_string_append(r, ",\"uuid\":");
+    pb_json_append_string(r, dev->uuid);
+    g_string_append(r, ",\"serial\":");
+    pb_json_append_string(r, dev->serial);
+    g_string_append(r, ",\"type\":\"session\",\"session\":");
+    pb_json_append_string(r, session);
+    g_string_append(r, ",\"image\":");
+    pb_json_append_string(r, ms.image);
+    g_string_append_printf(r, ",\"result\":\"%s\",\"message\":", ok ? "ok" : "failed");
+    pb_json_append_string(r, why);
+    /* What the session carried is not counted by the HTTP client: its datagrams' payload,
+     * about 1400 bytes each. */
+    g_string_append_printf(
+        r,
+        ",\"bytes_written\":%" G_GUINT64_FORMAT ",\"bytes_transferred\":%" G_GUINT64_FORMAT
+        ",\"duration_ms\":%" G_GINT64_FORMAT ",\"work_id\":",
+        written, ns.bytes_sent + ns.bytes_received + ms.rx_frags * 1400, ms_taken);
+    pb_json_append_string(r, dev->work_id);
+    g_string_append_c(r, '}');
+    GError *re = NULL;
+    gboolean reported = pb_http_post_json(t->http, "/results", r->str, &re);
+    g_string_free(r, TRUE);
+    if (o->json) {
+        g_autoptr(GString) j =
+            g_string_new("{\"command\":\"auto\",\"action\":\"session\",\"image\":");
+        pb_json_append_string(j, ms.image);
+        g_string_append(j, ",\"session\":");
+        pb_json_append_string(j, session);
+        g_string_append(j, ",\"disk\":");
+        pb_json_append_string(j, disk);
+        g_string_append_printf(
+            j,
+            ",\"ok\":%s,\"reported\":%s,\"received\":%s,\"verified\":%s,\"bytes_written\":"
+            "%" G_GUINT64_FORMAT ",\"bytes_repaired\":%" G_GUINT64_FORMAT
+            ",\"chunks_received\":%u,\"chunks_same\":%u,\"chunks_bad\":%u,\"datagrams\":"
+            "%" G_GUINT64_FORMAT ",\"seconds\":%.3f,\"message\":",
+            ok ? "true" : "false", reported ? "true" : "false", received ? "true" : "false",
+            verified ? "true" : "false", written, rs.bytes_written, ms.chunks_received,
+            ms.chunks_same, ms.chunks_bad, ms.rx_frags, (double)ms_taken / 1000);
+        pb_json_append_string(j, why);
+        printf("%s", j->str);
+        print_net_json(t);
+        printf("}\n");
+    } else if (ok)
+        printf("%s; %s onto %s, %" G_GUINT64_FORMAT " bytes written in %.1f s%s\n", why, ms.image,
+               disk, written, (double)ms_taken / 1000, reported ? "; result reported" : "");
+    g_clear_error(&se);
+    g_clear_error(&e);
+    if (!ok) {
+        fprintf(stderr, "preboot-img auto: %s\n", why);
+        if (re != NULL)
+            fprintf(stderr, "preboot-img auto: the result could not be reported either: %s\n",
+                    re->message);
+        g_clear_error(&re);
+        return AUTO_FAILED;
+    }
+    if (!reported) {
+        fprintf(stderr, "preboot-img auto: work done, but the result was not reported: %s\n",
+                re->message);
+        g_error_free(re);
+        return AUTO_UNREPORTED;
+    }
+    return AUTO_DONE;
+}
+
 static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
 {
     GError *e = NULL;
@@ -941,12 +1093,16 @@ static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
         target_close(&t);
         return AUTO_NO_WORK;
     }
+    if (strcmp(action, "session") == 0) {
+        AutoDevice dev = {mac, uuid, serial, work_id};
+        int rc = auto_session(&t, pb_json_get_string(work, "session"), disk_arg, &dev, o);
+        target_close(&t);
+        return rc;
+    }
     if (strcmp(action, "restore") != 0 && strcmp(action, "capture") != 0) {
-        gboolean known = strcmp(action, "session") == 0 || strcmp(action, "maintenance") == 0;
-        fprintf(stderr, "preboot-img auto: the work is \"%s\"%s; left for the tool that does it\n",
-                known ? action : "(unknown)",
-                strcmp(action, "session") == 0 ? " (multicast sessions are not supported yet)"
-                                               : "");
+        gboolean known = strcmp(action, "maintenance") == 0;
+        fprintf(stderr, "preboot-img auto: the work is \"%s\"; left for the tool that does it\n",
+                known ? action : "(unknown)");
         target_close(&t);
         return known ? AUTO_UNSUPPORTED : AUTO_FAILED;
     }
@@ -1047,7 +1203,7 @@ static void usage(FILE *f)
             "  restore STORE:NAME DISK [--partition N] [--delta]\n"
             "  info STORE:NAME | verify STORE:NAME | delete STORE:NAME | list STORE | gc STORE\n"
             "  export STORE:NAME FILE.pbi|RAWFILE|-   import FILE.pbi|RAWFILE|- STORE:NAME\n"
-            "  auto HOST [DISK] [--mac MAC] [--uuid UUID] [--serial SERIAL]\n"
+            "  auto HOST [DISK] [--mac MAC] [--uuid UUID] [--serial SERIAL] [--wait SECONDS]\n"
             "  session NAME [client] DISK [--server ADDR] [--delta]   (multicast)\n"
             "common: [--json] [--threads N]; network: [--token-file FILE] [--retry-time S]\n"
             "        [--cacert FILE] (https: trust the certificates in FILE)\n"
@@ -1071,7 +1227,7 @@ static gboolean parse_uint(const char *s, guint64 max, guint64 *out)
 
 int main(int argc, char **argv)
 {
-    Opts o = {.codec = PB_CODEC_ZSTD, .level = 3, .retry_seconds = 120};
+    Opts o = {.codec = PB_CODEC_ZSTD, .level = 3, .retry_seconds = 120, .session_wait = 600};
     /* the multicast client parses its own options (preboot-img-session.c) */
     if (argc > 1 && strcmp(argv[1], "session") == 0)
         return preboot_img_session(argc - 1, argv + 1);
@@ -1097,6 +1253,9 @@ int main(int argc, char **argv)
             i++;
         } else if (val != NULL && strcmp(a, "--retry-time") == 0 && parse_uint(val, 86400, &v)) {
             o.retry_seconds = (guint)v;
+            i++;
+        } else if (val != NULL && strcmp(a, "--wait") == 0 && parse_uint(val, 86400, &v) && v > 0) {
+            o.session_wait = (guint)v;
             i++;
         } else if (val != NULL && strcmp(a, "--mac") == 0) {
             o.mac = val;

@@ -1,7 +1,7 @@
 /* preboot-mcast - the legacy `zmgmcast -status` (novell-zmgmcast): the imaging server's
  * statistics as D.11.2 defines them (PXE Requests, Images Sent, Images Received, reset when
- * the server restarts), read from prebootd's control socket. Multicast sessions come with
- * the multicast plugin; until then the command says there are none.
+ * the server restarts), read from prebootd's control socket, and the multicast plugin's
+ * sessions (`prebootctl mcast status`) when it runs; without it there are none.
  *
  *   preboot-mcast -status          text
  *   preboot-mcast -status --json   for tools
@@ -95,16 +95,29 @@ int main(int argc, char **argv)
                 found = TRUE;
             }
         }
+    /* The sessions, from the multicast plugin's `mcast status` when one runs (a daemon
+     * without it does not know the verb). */
+    const char *const mreq[] = {"mcast", "status", json ? "--json" : NULL, NULL};
+    g_autoptr(GString) sessions = g_string_new(NULL);
+    gboolean have_mcast = FALSE;
+    g_autoptr(GError) merr = NULL;
+    if (!pb_control_request(socket_path, json ? 3 : 2, mreq, 10000, sessions, &have_mcast, &merr))
+        have_mcast = FALSE;
     if (json) {
+        g_strchomp(sessions->str);
         printf("{\"imaging_server\":%s,\"%s\":%" G_GINT64_FORMAT ",\"%s\":%" G_GINT64_FORMAT
-               ",\"%s\":%" G_GINT64_FORMAT ",\"sessions\":[]}\n",
-               found ? "true" : "false", keys[0], v[0], keys[1], v[1], keys[2], v[2]);
+               ",\"%s\":%" G_GINT64_FORMAT ",%s%s}\n",
+               found ? "true" : "false", keys[0], v[0], keys[1], v[1], keys[2], v[2],
+               have_mcast ? "\"multicast\":" : "\"sessions\":[]", have_mcast ? sessions->str : "");
         return 0;
     }
     if (!found)
         printf("no imaging server runs in this prebootd (no imaging instance)\n");
     for (guint k = 0; k < G_N_ELEMENTS(names); k++)
         printf("%-16s %" G_GINT64_FORMAT "\n", names[k], v[k]);
-    printf("no multicast sessions\n");
+    if (have_mcast)
+        printf("%s", sessions->str);
+    else
+        printf("no multicast sessions\n");
     return 0;
 }

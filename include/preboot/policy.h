@@ -11,6 +11,9 @@
  * the consumer falls back to its own settings (e.g. proxydhcp's NBPx86).
  *
  * Changelog (newest first)
+ *   2  2026-12-07  (no version change) PB_POLICY_REQ_WORK: the imaging environment asks
+ *                  for its work (imaging's GET /imaging/v1/work); an engine without it
+ *                  ignores the flag, so callers need not look for it.
  *   2  2026-12-07  pb_policy_request gains the client's and the relay's addresses as bytes
  *                  (client_family/client_addr, relay_family/relay_addr), read before the
  *                  text forms; a version 1 caller's request (smaller struct_size) is read as
@@ -54,6 +57,12 @@ enum pb_policy_request_flags {
      * not the work, so it commits without consuming: otherwise one-shot work would be gone
      * before iPXE asks for it. */
     PB_POLICY_REQ_CONSUME = 1u << 1,
+    /* The device asks for its work itself: the imaging environment's GET
+     * /imaging/v1/work, before it does it. A dry run like a request without COMMIT (nothing
+     * recorded, nothing used up: the work's report does that), but work the server must
+     * prepare is prepared now: a multicast session the work names (image=IMAGE) is started
+     * when it is not running. */
+    PB_POLICY_REQ_WORK = 1u << 2,
 };
 
 /* What PXE and iPXE reveal about a device. Every pointer may be NULL and every number 0

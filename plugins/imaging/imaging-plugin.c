@@ -1346,6 +1346,7 @@ static bool serve_work(Imaging *p, const pb_http_request *req, pb_http_response 
     device_request(&r, mac, uuid, serial, req->client);
     if (r.mac_len == 0 && !r.has_uuid && r.serial == NULL)
         return answer(p, resp, 400, "work needs mac=, uuid= or serial=\n");
+    r.flags = PB_POLICY_REQ_WORK; /* the policy prepares the work (starts its session) */
     g_autoptr(GString) o = g_string_new("{\"action\":");
     const pb_policy_service *pol = policy(p);
     pb_policy_decision d = {.struct_size = sizeof(d)};
@@ -1460,8 +1461,10 @@ static void handle_result(Imaging *p, Transfer *t)
                 dev.flags = 0;
             }
         }
-        guint32 ev = !ok                            ? PB_POLICY_EVENT_FAILED
-                     : strcmp(type, "restore") == 0 ? PB_POLICY_EVENT_RESTORED
+        /* A session's receiver laid the session's image down: a restore to the policy. */
+        guint32 ev = !ok ? PB_POLICY_EVENT_FAILED
+                     : strcmp(type, "restore") == 0 || strcmp(type, "session") == 0
+                         ? PB_POLICY_EVENT_RESTORED
                      : strcmp(type, "capture") == 0 ? PB_POLICY_EVENT_CAPTURED
                                                     : 0;
         if (ev != 0)

@@ -9,6 +9,7 @@
 #include "mcast.h"
 #include "net.h"
 
+#include <preboot/multicast.h>
 #include <preboot/plugin.h>
 #include <string.h>
 
@@ -143,6 +144,7 @@ typedef struct {
     pb_timer *drain;
     guint64 started;
     pb_counter *c_started;
+    pb_mcast_service svc; /* preboot.multicast, for the policy plugin */
 } Mcast;
 
 typedef struct {
@@ -468,6 +470,33 @@ static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *re
     return true;
 }
 
+/* preboot.multicast's ensure_session (include/preboot/multicast.h): the session another
+ * plugin's work names (the policy's "multicast NAME image=IMAGE"), started as `mcast start
+ * NAME IMAGE clients=N [t=MIN]` would start it, unless one of that name runs. cmd_start's
+ * reply has nobody to go to here (the host's reply() drops a NULL reply): the outcome is
+ * logged instead. */
+static uint32_t svc_ensure_session(void *ctx, const pb_mcast_session_spec *spec)
+{
+    Mcast *mc = ctx;
+    if (spec == NULL || !PB_HAS_FIELD(pb_mcast_session_spec, spec, by) || spec->name == NULL ||
+        spec->image == NULL)
+        return PB_MCAST_ENSURE_REFUSED;
+    Session *s = find(mc, spec->name);
+    if (s != NULL && !pb_mcast_sender_finished(s->sender))
+        return PB_MCAST_ENSURE_RUNNING;
+    char clients[32], t[32];
+    g_snprintf(clients, sizeof(clients), "clients=%u", spec->clients);
+    g_snprintf(t, sizeof(t), "t=%d", spec->t_min);
+    const char *const argv[] = {"mcast", "start", spec->name, spec->image, clients, t};
+    bool ok = cmd_start(mc, spec->t_min >= 0 ? 6 : 5, argv, NULL);
+    mc->host->log(mc->inst, ok ? PB_LOG_TRANSACTION : PB_LOG_WARNING,
+                  "session %s: %s for %s: mcast start %s %s %s%s%s", spec->name,
+                  ok ? "started" : "not started (try the command for the reason)",
+                  spec->by != NULL ? spec->by : "another plugin", spec->name, spec->image, clients,
+                  spec->t_min >= 0 ? " " : "", spec->t_min >= 0 ? t : "");
+    return ok ? PB_MCAST_ENSURE_STARTED : PB_MCAST_ENSURE_REFUSED;
+}
+
 static void status_all(Mcast *mc, gboolean json, const char *only, GString *out)
 {
     if (json)
@@ -630,6 +659,11 @@ static bool mcast_start(void *self, pb_err *err)
     if (!mc->host->command_register(mc->inst, "mcast", usage, cmd_mcast, err))
         return false;
     mc->drain = mc->host->timer_add(mc->inst, DRAIN_MS, drain_tick, mc);
+    mc->svc = (pb_mcast_service){
+        .struct_size = sizeof(mc->svc), .ctx = mc, .ensure_session = svc_ensure_session};
+    if (!mc->host->service_publish(mc->inst, PB_MCAST_SERVICE, PB_MCAST_SERVICE_VERSION, &mc->svc,
+                                   err))
+        return false;
     /* The store may be made later (by the imaging plugin or preboot-img): say so, but start. */
     g_autoptr(GError) e = NULL;
     g_autoptr(PbStore) st = pb_store_open(mc->set.store, FALSE, &e);
@@ -700,6 +734,8 @@ static void mcast_destroy(void *self)
     g_free(mc);
 }
 
+static const char *const provides[] = {PB_MCAST_SERVICE, NULL};
+
 static const pb_plugin multicast_plugin = {
     PB_PLUGIN_HEADER,
     .name = "multicast",
@@ -714,6 +750,7 @@ static const pb_plugin multicast_plugin = {
     .status = mcast_status,
     .stop = mcast_stop,
     .destroy = mcast_destroy,
+    .provides = provides,
 };
 
 PB_PLUGIN_DEFINE(multicast, multicast_plugin)

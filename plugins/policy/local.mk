@@ -2,6 +2,8 @@
 ## Pure parse/decide code lives in a convenience library linked into the module, the unit
 ## tests and the fuzz targets alike.
 prebootinclude_HEADERS += include/preboot/policy.h
+## The multicast plugin's service (plugins/multicast), which the policy plugin calls.
+prebootinclude_HEADERS += include/preboot/multicast.h
 
 noinst_LTLIBRARIES += plugins/policy/libpolicy-core.la
 plugins_policy_libpolicy_core_la_SOURCES = \
@@ -148,3 +150,11 @@ CHECK_E2E += check-e2e-policy
 endif
 endif
 endif
+
+## Multicast sessions started by policy assignments: policy, imaging and multicast in a real
+## prebootd, two devices running preboot-img auto in network namespaces (root; skipped
+## otherwise).
+if ENABLE_IMAGE
+TESTS += tests/mcast-policy.sh
+endif
+EXTRA_DIST += tests/mcast-policy.sh

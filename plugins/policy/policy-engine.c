@@ -182,17 +182,21 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
     if (work->force)
         d.flags |= PB_POLICY_F_FORCE;
 
-    /* 3. what the state says about that work */
+    /* 3. what the state says about that work (a session that names its image lays it
+     * down as a restore does) */
+    const char *laid = d.work == PB_POLICY_WORK_RESTORE     ? work->arg
+                       : d.work == PB_POLICY_WORK_MULTICAST ? work->image
+                                                            : NULL;
     if (known && rec.just_imaged && is_imaging(d.work)) {
         say(why, "just imaged: boot the local disk this time instead of %s\n",
             policy_work_name(d.work));
         d.work = PB_POLICY_WORK_LOCAL;
         d.work_arg[0] = '\0';
         d.flags |= PB_POLICY_F_JUST_IMAGED;
-    } else if (known && d.work == PB_POLICY_WORK_RESTORE && !work->force &&
-               rec.last_image != NULL && strcmp(rec.last_image, work->arg) == 0) {
+    } else if (known && laid != NULL && !work->force && rec.last_image != NULL &&
+               strcmp(rec.last_image, laid) == 0) {
         say(why, "image %s is already on the disk (assign with force to lay it down again)\n",
-            work->arg);
+            laid);
         d.work = PB_POLICY_WORK_LOCAL;
         d.work_arg[0] = '\0';
         d.flags |= PB_POLICY_F_SAME_IMAGE;
@@ -332,6 +336,37 @@ failed:
     policy_store_rollback(e->store);
     g_propagate_error(error, err);
     return FALSE;
+}
+
+gboolean policy_engine_session_spec(const PolicyEngine *e, const PolicyDevice *dev,
+                                    const pb_policy_decision *d, PolicyWork *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->t_min = -1;
+    if (d->action != PB_POLICY_BOOT || d->work != PB_POLICY_WORK_MULTICAST)
+        return FALSE;
+    static const char assignment[] = "assignment ";
+    if (d->flags & PB_POLICY_F_ASSIGNED) {
+        if (e->store == NULL || !g_str_has_prefix(d->rule, assignment) ||
+            !policy_store_get_assignment(e->store, d->rule + strlen(assignment), out, NULL))
+            return FALSE;
+    } else {
+        const PolicyRule *rule = policy_rules_match(e->rules, dev, NULL);
+        const PolicyWork *w = rule->has_work ? &rule->work : &e->rules->fallback->work;
+        out->work = w->work;
+        out->arg = g_strdup(w->arg);
+        out->image = g_strdup(w->image);
+        out->clients = w->clients;
+        out->t_min = w->t_min;
+    }
+    /* The same work the decision carried (not a PrebootServer's answer, not another) and a
+     * session the server is to start. */
+    if (out->work != PB_POLICY_WORK_MULTICAST || out->image == NULL ||
+        g_strcmp0(out->arg, d->work_arg) != 0) {
+        policy_work_clear(out);
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean policy_engine_menu_entry(const PolicyEngine *e, const char *name, guint index,

@@ -38,6 +38,12 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
 gboolean policy_engine_report(const PolicyEngine *e, const PolicyDevice *dev, guint32 event,
                               const char *image, gint64 now, GError **error);
 
+/* The session a multicast decision (d, as decide() made it for dev) sends, when its work
+ * says how the server starts it (image=IMAGE [clients=N] [t=MIN]): re-read from the
+ * assignment or rule that decided. FALSE (out cleared) for any other decision. */
+gboolean policy_engine_session_spec(const PolicyEngine *e, const PolicyDevice *dev,
+                                    const pb_policy_decision *d, PolicyWork *out);
+
 gboolean policy_engine_menu_entry(const PolicyEngine *e, const char *menu, guint index,
                                   pb_policy_menu_entry *out);
 

@@ -5,6 +5,7 @@
 #include "build-config.h"
 
 #include <preboot/http.h>
+#include <preboot/multicast.h>
 #include <preboot/plugin.h>
 #include <preboot/policy.h>
 
@@ -152,6 +153,7 @@ typedef struct {
     pb_policy_service iface;
     pb_timer *flush;
     gint64 flush_warned_us; /* last "cannot write" warning, to log one every 10 s at most */
+    gint64 mcast_warned_us; /* last "cannot start a session" warning, likewise */
     /* http and tftp as their watches report them (NULL: not running), and whether our
      * route and file provider are on them. */
     pb_service_watch *http_watch, *tftp_watch;
@@ -165,7 +167,7 @@ typedef struct {
     struct {
         pb_counter *decisions, *commits, *ignored, *udp_requests, *udp_bad, *udp_retransmits,
             *scripts, *pxelinux, *state_errors, *reports, *devices_created, *devices_evicted,
-            *devices_refused, *http_refused, *remote_asked, *remote_answered;
+            *devices_refused, *http_refused, *remote_asked, *remote_answered, *sessions_started;
     } c;
 } Policy;
 
@@ -228,6 +230,57 @@ static void log_decision(Policy *p, const char *via, const pb_policy_decision *d
         p->host->log(p->inst, PB_LOG_DEBUG, "%s", why->str);
 }
 
+/* Whether a request is a device on its way to its work: the boot that carries it out
+ * (proxydhcp's commit, iPXE's script, pxelinux's file) or the imaging environment asking
+ * for it. Not a dry run, and not the CONSUME of imaging's report, which comes after the
+ * work: a session finished by then must not start again. */
+static gboolean on_the_way(guint32 flags)
+{
+    return (flags & (PB_POLICY_REQ_WORK | POLICY_REQ_BOOT_PROGRAM)) != 0 ||
+           (flags & (PB_POLICY_REQ_COMMIT | PB_POLICY_REQ_CONSUME)) == PB_POLICY_REQ_COMMIT;
+}
+
+/* Multicast work that says how the server starts its session (image=IMAGE): the session
+ * is started through the multicast plugin's service when the first device assigned to it
+ * is on its way, unless it runs. Every device of the room asks; only the first starts it. */
+static void start_session(Policy *p, const char *via, const PolicyDevice *dev,
+                          const pb_policy_decision *d)
+{
+    PolicyWork w;
+    if (!policy_engine_session_spec(&p->engine, dev, d, &w))
+        return;
+    const pb_mcast_service *mc =
+        p->host->service_lookup(p->inst, PB_MCAST_SERVICE, PB_MCAST_SERVICE_VERSION, NULL);
+    uint32_t r = PB_MCAST_ENSURE_REFUSED;
+    char by[192];
+    g_snprintf(by, sizeof(by), "policy: %s", d->device_id);
+    if (mc != NULL && PB_HAS_FIELD(pb_mcast_service, mc, ensure_session) &&
+        mc->ensure_session != NULL) {
+        pb_mcast_session_spec spec = {.struct_size = sizeof(spec),
+                                      .name = w.arg,
+                                      .image = w.image,
+                                      .clients = w.clients,
+                                      .t_min = w.t_min,
+                                      .by = by};
+        r = mc->ensure_session(mc->ctx, &spec);
+    }
+    gint64 now = (gint64)p->host->monotonic_us();
+    if (r == PB_MCAST_ENSURE_STARTED) {
+        p->host->counter_add(p->c.sessions_started, 1);
+        p->host->log(p->inst, PB_LOG_TRANSACTION, "%s: %s: started multicast session %s (image %s)",
+                     via, d->device_id, w.arg, w.image);
+    } else if (r == PB_MCAST_ENSURE_REFUSED &&
+               (p->mcast_warned_us == 0 || now - p->mcast_warned_us >= 10 * G_USEC_PER_SEC)) {
+        /* Devices ask again and again while it cannot start: one warning every 10 s. */
+        p->mcast_warned_us = now;
+        p->host->log(p->inst, PB_LOG_WARNING, "%s: %s: multicast session %s (image %s) %s", via,
+                     d->device_id, w.arg, w.image,
+                     mc == NULL ? "cannot be started: no multicast plugin runs"
+                                : "was not started (the multicast log says why)");
+    }
+    policy_work_clear(&w);
+}
+
 /* Every way in (service, UDP, HTTP, TFTP) comes through here. */
 static void decide(Policy *p, const char *via, const PolicyDevice *dev, guint32 flags,
                    pb_policy_decision *out)
@@ -252,6 +305,9 @@ static void decide(Policy *p, const char *via, const PolicyDevice *dev, guint32 
     }
     if (remote.answered)
         policy_remote_apply(&remote, policy_remote_server(p->remote), out);
+    else if (out->action == PB_POLICY_BOOT && out->work == PB_POLICY_WORK_MULTICAST &&
+             on_the_way(flags))
+        start_session(p, via, dev, out);
     p->host->counter_add(p->c.decisions, 1);
     if (commit)
         p->host->counter_add(p->c.commits, 1);
@@ -267,9 +323,10 @@ static bool svc_decide(void *ctx, const pb_policy_request *req, pb_policy_decisi
         return false;
     PolicyDevice dev;
     policy_device_from_request(&dev, req);
-    guint32 flags = PB_HAS_FIELD(pb_policy_request, req, flags)
-                        ? req->flags & (PB_POLICY_REQ_COMMIT | PB_POLICY_REQ_CONSUME)
-                        : 0;
+    guint32 flags =
+        PB_HAS_FIELD(pb_policy_request, req, flags)
+            ? req->flags & (PB_POLICY_REQ_COMMIT | PB_POLICY_REQ_CONSUME | PB_POLICY_REQ_WORK)
+            : 0;
     pb_policy_decision d = {.struct_size = sizeof(d)};
     decide(p, "service", &dev, flags, &d);
     policy_device_clear(&dev);
@@ -1067,6 +1124,7 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
     C(http_refused, "http_methods_refused");
     C(remote_asked, "preboot_server_asked");
     C(remote_answered, "preboot_server_answered");
+    C(sessions_started, "sessions_started");
 #undef C
     p->pxe_files = g_ptr_array_new();
 

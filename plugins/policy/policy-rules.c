@@ -4,6 +4,8 @@
  * pass silently. */
 #include "policy-rules.h"
 
+#include "mcast-proto.h"
+
 #include <string.h>
 #include <yaml.h>
 
@@ -507,12 +509,36 @@ const char *policy_work_name(guint32 work)
 void policy_work_clear(PolicyWork *w)
 {
     g_clear_pointer(&w->arg, g_free);
+    g_clear_pointer(&w->image, g_free);
     memset(w, 0, sizeof(*w));
+    w->t_min = -1;
+}
+
+/* "clients=N", "t=MIN" as prebootctl mcast start takes them. */
+static gboolean session_count(const char *word, const char *key, guint64 max, guint64 *out)
+{
+    if (g_ascii_strncasecmp(word, key, strlen(key)) != 0)
+        return FALSE;
+    const char *num = word + strlen(key);
+    char *end;
+    guint64 v = g_ascii_strtoull(num, &end, 10);
+    if (!g_ascii_isdigit(*num) || *end != '\0' || v > max)
+        return FALSE;
+    *out = v;
+    return TRUE;
+}
+
+/* Session and image names as `mcast start` takes them (lib/proto's rule): what it would
+ * refuse is refused here, when it is assigned. */
+static gboolean session_name_ok(const char *s)
+{
+    return mcast_name_valid(s, strlen(s));
 }
 
 gboolean policy_work_parse(const char *text, PolicyWork *out, GError **error)
 {
     memset(out, 0, sizeof(*out));
+    out->t_min = -1;
     g_auto(GStrv) words = g_strsplit_set(text ? text : "", " \t", -1);
     guint n = 0;
     for (guint i = 0; words[i]; i++)
@@ -526,8 +552,14 @@ gboolean policy_work_parse(const char *text, PolicyWork *out, GError **error)
         return FALSE;
     }
     int kind = -1;
+    guint first = 0; /* the work's word */
+    /* "join session NAME" and "session NAME": the legacy wording of multicast work */
+    if (n > 1 && !g_ascii_strcasecmp(words[0], "join") && !g_ascii_strcasecmp(words[1], "session"))
+        first = 1;
+    if (!g_ascii_strcasecmp(words[first], "session"))
+        kind = PB_POLICY_WORK_MULTICAST;
     for (gsize i = 0; i < G_N_ELEMENTS(work_names); i++)
-        if (g_ascii_strcasecmp(words[0], work_names[i]) == 0)
+        if (g_ascii_strcasecmp(words[first], work_names[i]) == 0)
             kind = (int)i;
     if (kind < 0 &&
         (!g_ascii_strcasecmp(words[0], "boot") || !g_ascii_strcasecmp(words[0], "disk")))
@@ -539,27 +571,58 @@ gboolean policy_work_parse(const char *text, PolicyWork *out, GError **error)
                     words[0]);
         return FALSE;
     }
-    guint i = 1;
+    guint i = first + 1;
     if (kind != PB_POLICY_WORK_LOCAL) {
         if (i >= n || !g_ascii_strcasecmp(words[i], "once") ||
             !g_ascii_strcasecmp(words[i], "force")) {
             g_set_error(error, POLICY_RULES_ERROR, 0, "%s needs a name", work_names[kind]);
             return FALSE;
         }
+        if (kind == PB_POLICY_WORK_MULTICAST && !session_name_ok(words[i])) {
+            g_set_error(error, POLICY_RULES_ERROR, 0,
+                        "session name \"%s\": [A-Za-z0-9._-], 1-128 characters, not starting "
+                        "with '.'",
+                        words[i]);
+            return FALSE;
+        }
         out->arg = g_strdup(words[i++]);
     }
+    gboolean counts = FALSE;
     for (; i < n; i++) {
+        guint64 v;
         if (!g_ascii_strcasecmp(words[i], "once"))
             out->once = TRUE;
         else if (!g_ascii_strcasecmp(words[i], "force"))
             out->force = TRUE;
-        else {
+        else if (kind == PB_POLICY_WORK_MULTICAST && !g_ascii_strncasecmp(words[i], "image=", 6) &&
+                 session_name_ok(words[i] + 6)) {
+            g_free(out->image);
+            out->image = g_strdup(words[i] + 6);
+        } else if (kind == PB_POLICY_WORK_MULTICAST &&
+                   session_count(words[i], "clients=", 65535, &v)) {
+            out->clients = (guint)v;
+            counts = TRUE;
+        } else if (kind == PB_POLICY_WORK_MULTICAST && session_count(words[i], "t=", 10080, &v)) {
+            out->t_min = (gint)v;
+            counts = TRUE;
+        } else {
             g_set_error(error, POLICY_RULES_ERROR, 0,
-                        "unexpected \"%s\" after the work (only once and force may follow)",
+                        kind == PB_POLICY_WORK_MULTICAST
+                            ? "unexpected \"%s\" after the session (image=IMAGE, clients=N "
+                              "(0-65535), t=MINUTES (0-10080), once and force may follow)"
+                            : "unexpected \"%s\" after the work (only once and force may follow)",
                         words[i]);
-            g_clear_pointer(&out->arg, g_free);
+            policy_work_clear(out);
             return FALSE;
         }
+    }
+    if (counts && out->image == NULL) {
+        g_set_error(error, POLICY_RULES_ERROR, 0,
+                    "clients= and t= say how the server starts session %s: give the image it "
+                    "sends too (image=IMAGE)",
+                    out->arg);
+        policy_work_clear(out);
+        return FALSE;
     }
     out->work = (guint32)kind;
     return TRUE;
@@ -567,8 +630,18 @@ gboolean policy_work_parse(const char *text, PolicyWork *out, GError **error)
 
 char *policy_work_to_string(const PolicyWork *w)
 {
-    return g_strdup_printf("%s%s%s%s%s", policy_work_name(w->work), w->arg ? " " : "",
-                           w->arg ? w->arg : "", w->once ? " once" : "", w->force ? " force" : "");
+    GString *s = g_string_new(policy_work_name(w->work));
+    if (w->arg != NULL)
+        g_string_append_printf(s, " %s", w->arg);
+    if (w->image != NULL) {
+        g_string_append_printf(s, " image=%s", w->image);
+        if (w->clients > 0)
+            g_string_append_printf(s, " clients=%u", w->clients);
+        if (w->t_min >= 0)
+            g_string_append_printf(s, " t=%d", w->t_min);
+    }
+    g_string_append_printf(s, "%s%s", w->once ? " once" : "", w->force ? " force" : "");
+    return g_string_free(s, FALSE);
 }
 
 static gboolean parse_work_node(Ctx *c, yaml_node_t *n, PolicyWork *w)

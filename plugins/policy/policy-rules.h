@@ -69,6 +69,13 @@ typedef struct {
     char *arg;    /* image/session/script/program; NULL for local */
     gboolean once;
     gboolean force;
+    /* Multicast work only: what starting the session takes, when the server is to start it
+     * for the first device that asks (image=IMAGE); NULL: the session is started by hand
+     * (prebootctl mcast start) or by a master client. clients=N (0: no count) and t=MIN
+     * (-1: the multicast plugin's join_timeout) as `mcast start` takes them. */
+    char *image;
+    guint clients;
+    gint t_min;
 } PolicyWork;
 
 typedef struct {
@@ -136,7 +143,8 @@ const PolicyMenu *policy_rules_menu(const PolicyRules *rules, const char *name);
 
 /* Parses "local", "restore IMAGE", "capture IMAGE", "multicast SESSION", "script NAME",
  * "program PATH", optionally followed by "once" and/or "force" (prebootctl's syntax and
- * the short YAML form). */
+ * the short YAML form). Multicast work is also written "session SESSION" or "join session
+ * SESSION", and may say how the server starts it: image=IMAGE [clients=N] [t=MIN]. */
 gboolean policy_work_parse(const char *text, PolicyWork *out, GError **error);
 void policy_work_clear(PolicyWork *w);
 const char *policy_work_name(guint32 work);

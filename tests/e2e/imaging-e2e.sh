@@ -30,6 +30,15 @@
 #   3. both results are in `prebootctl imaging log` and in `preboot-mcast -status`;
 #   4. golden changes a little (A's syslinux.cfg says golden-v2), A captures it again, B
 #      is restored again: the log shows B's second restore writing far less than the disk.
+# With the multicast plugin too (plugins/multicast/multicast.la):
+#   5. a room of three machines (BIOS, PB_E2E_ROOM_MEM MiB each, empty disks) assigned
+#      "multicast room once" joins the session `prebootctl mcast start room golden clients=3`
+#      started: each PXE-boots the environment, whose preboot-img auto joins the session,
+#      restores, verifies against the server's image and reports; each reboots into golden
+#      (its marker on each console), the disks equal golden, the three results are in
+#      `prebootctl imaging log` and the session in `preboot-mcast -status`. The bridge
+#      passes multicast between the taps and the daemon (mcast_snooping 0, a 224.0.0.0/4
+#      route in the server's namespace, as tests/mcast-netns.sh does).
 #
 # Settings (environment):
 #   PB_E2E_ACCEL        QEMU accelerator (default tcg; kvm:tcg where KVM works well)
@@ -39,6 +48,10 @@
 #                       (default: the local backend, an upload token and the lab network)
 #   PB_E2E_IMAGING_ARGS extra kernel arguments for the environment (e.g. preboot.token=T)
 #   PB_E2E_KEEP         keep the work directory (serial logs, disks)
+#   PB_E2E_ROOM_MEM     memory of each machine of step 5, MiB (default 192: about the
+#                       least the environment boots in, its initrd unpacked in RAM)
+#   PB_E2E_ONLY=room    step 5 alone: golden is uploaded with preboot-img make instead of
+#                       captured by A, and the other machine runs are skipped
 # Needs root; prints TAP; cleans up namespaces and processes on every exit path; every wait
 # is bounded. Time budget and measured time: doc/benchmarks.md.
 set -u
@@ -77,6 +90,9 @@ MCAST=$top_builddir/tools/preboot-mcast
 [ -x "$BOOTENV" ] || skip_all "tools/preboot-bootenv is not built"
 IMAGING=no
 [ -f "$top_builddir/plugins/imaging/imaging.la" ] && IMAGING=yes
+MULTICAST=no
+[ $IMAGING = yes ] && [ -f "$top_builddir/plugins/multicast/multicast.la" ] && MULTICAST=yes
+ONLY=${PB_E2E_ONLY:-}
 
 T=$(mktemp -d /tmp/pb-imaging-e2e.XXXXXX)
 NS=pbimg-$$
@@ -124,8 +140,12 @@ setup_net() {
     in_ns ip link set lo up
     in_dhcp ip link set lo up
     in_ns ip link add br0 type bridge || return 1
+    # Multicast reaches every port: no IGMP snooping (nobody sends queries here), and the
+    # sessions' groups are routed onto the bridge (the namespace has no default route).
+    in_ns ip link set br0 type bridge mcast_snooping 0
     in_ns ip addr add 10.0.0.1/24 dev br0
     in_ns ip link set br0 up
+    in_ns ip route add 224.0.0.0/4 dev br0 || return 1
     for t in tap0 tap1 tap2; do
         in_ns ip tuntap add dev $t mode tap || return 1
         in_ns ip link set $t master br0
@@ -175,7 +195,15 @@ if [ $IMAGING = yes ]; then
     for d in "$top_builddir"/backends/*/; do
         [ -d "$d" ] && PLUGIN_PATH="$PLUGIN_PATH, ${d%/}"
     done
-    IMAGING_ENTRY="  - ${PB_E2E_IMAGING_YAML:-{module: imaging, log_level: 2, upload_token_file: $T/upload.token, upload_networks: [10.0.0.0/24]\}}"
+    IMAGING_ENTRY="  - ${PB_E2E_IMAGING_YAML:-{module: imaging, log_level: 2, store: $T/imgstore, upload_token_file: $T/upload.token, upload_networks: [10.0.0.0/24]\}}"
+fi
+# Step 5's sessions send what the imaging plugin stores (the local backend's directory is
+# a lib/image store), slowly enough for three emulated machines sharing two cores; a
+# machine busy booting under TCG is not dropped for a few seconds of silence.
+MCAST_ENTRY=""
+if [ $MULTICAST = yes ]; then
+    PLUGIN_PATH="$PLUGIN_PATH, $top_builddir/plugins/multicast"
+    MCAST_ENTRY="  - {module: multicast, store: $T/imgstore, address: 10.0.0.1, rate: 40, drop_timeout: 120, first_join_timeout: 900, join_timeout: 0, log_level: 2}"
 fi
 cat >"$T/preboot.yaml" <<EOC
 daemon:
@@ -191,6 +219,7 @@ plugins:
   - {module: policy, local_interface: 10.0.0.1, rules_file: $T/rules.yaml,
      bootenv_directory: $T/tftp/preboot, log_level: 2}
 $IMAGING_ENTRY
+$MCAST_ENTRY
 EOC
 ctl() { "$CTL" -c "$T/preboot.yaml" "$@"; }
 POLLOG=$T/log/novell-zmgprebootpolicy.log
@@ -247,7 +276,7 @@ ip netns exec "$NS_DHCP" dnsmasq --keep-in-foreground --conf-file=/dev/null --po
     >"$T/dnsmasq.out" 2>&1 &
 PIDS="$PIDS $!"
 
-TOTAL=14
+TOTAL=18
 echo "1..$TOTAL"
 size=$(stat -c %s "$T/tftp/preboot/initrd.img")
 [ "$size" -lt $((64 * 1048576)) ] && [ -s "$T/tftp/preboot/vmlinuz" ]
@@ -316,6 +345,40 @@ stop_qemu() {
     done
 }
 
+fetched() { grep -c "GET $1" "$HTTPLOG" 2>/dev/null; }
+# reached LOG MAC: the environment booted through the policy's script, got a lease and asked
+# the imaging server for work.
+reached() {
+    seen "$1" "preboot-env: network: eth0 $2 10.0.0." &&
+        seen "$1" "preboot-env: asking $SERVER for this device's work (attempt 1): preboot-img auto $SERVER"
+}
+# py_log FILE MAC TYPE: "result bytes_written" of the newest entry of the imaging log
+py_log() {
+    python3 - "$@" <<'EOF'
+import json, sys
+f, mac, typ = sys.argv[1:4]
+try:
+    doc = json.load(open(f))
+except Exception:
+    sys.exit(1)
+rows = doc.get("log", doc.get("results", doc)) if isinstance(doc, dict) else doc
+for r in rows if isinstance(rows, list) else []:
+    if str(r.get("mac", "")).lower() == mac and r.get("type") == typ:
+        print(r.get("result"), r.get("bytes_written", -1))
+        sys.exit(0)
+sys.exit(1)
+EOF
+}
+
+if [ "$ONLY" = room ]; then
+    [ $IMAGING = yes ] && [ $MULTICAST = yes ] || skip_all "PB_E2E_ONLY=room needs the imaging and multicast plugins"
+    while [ $N -lt 13 ]; do skip "steps before 5" "PB_E2E_ONLY=room"; done
+    # golden on the server, as A's capture would have put it there
+    in_ns env PREBOOT_TOKEN="$TOKEN" "$IMG" make "$T/golden.img" "$SERVER:golden" >"$T/make.out" 2>&1
+    report $? "(PB_E2E_ONLY=room) golden uploaded with preboot-img make"
+    ROOM_GOLDEN=$T/golden.img
+    ROOM_MARK=golden-v1
+else
 # The golden disk boots by itself (no network): the marker its OS prints, then power-off.
 cp "$T/golden.img" "$T/check-bios.img"
 cp "$T/golden.img" "$T/check-uefi.img"
@@ -339,13 +402,6 @@ case "$out_a$out_b" in
 *) report 1 "assignments through prebootctl: $out_a / $out_b" ;;
 esac
 
-fetched() { grep -c "GET $1" "$HTTPLOG" 2>/dev/null; }
-# reached LOG MAC: the environment booted through the policy's script, got a lease and asked
-# the imaging server for work.
-reached() {
-    seen "$1" "preboot-env: network: eth0 $2 10.0.0." &&
-        seen "$1" "preboot-env: asking $SERVER for this device's work (attempt 1): preboot-img auto $SERVER"
-}
 
 # pxelinux, BIOS: machine C's one-shot program chains pxelinux.0 (over TFTP);
 # pxelinux asks the policy for pxelinux.cfg/01-MAC, whose rule says "restore golden": it
@@ -402,7 +458,7 @@ if [ $IMAGING = no ]; then
         ! seen a2 "preboot-env:" && ! seen b2 "preboot-env:"
     report $? "with no work left, A (BIOS) and B (UEFI) PXE-boot, the script sends them to their disks, and they boot them"
     stop_qemu "$QA" "$QB"
-    while [ $N -lt $TOTAL ]; do skip "imaging steps 1-4" "the imaging plugin is not built (plugins/imaging/imaging.la)"; done
+    while [ $N -lt $TOTAL ]; do skip "imaging steps 1-5" "the imaging plugin is not built (plugins/imaging/imaging.la)"; done
     echo "# elapsed $(($(date +%s) - STARTED)) s"
     exit $FAILED
 fi
@@ -435,22 +491,6 @@ report $? "B's disk equals A's (cmp)"
 # 3. Both results in the log and the statistics.
 ctl imaging log --json >"$T/log1.json" 2>&1
 ctl imaging log >"$T/log1.txt" 2>&1
-py_log() { # file mac type -> "result bytes_written" of the newest entry
-    python3 - "$@" <<'EOF'
-import json, sys
-f, mac, typ = sys.argv[1:4]
-try:
-    doc = json.load(open(f))
-except Exception:
-    sys.exit(1)
-rows = doc.get("log", doc.get("results", doc)) if isinstance(doc, dict) else doc
-for r in rows if isinstance(rows, list) else []:
-    if str(r.get("mac", "")).lower() == mac and r.get("type") == typ:
-        print(r.get("result"), r.get("bytes_written", -1))
-        sys.exit(0)
-sys.exit(1)
-EOF
-}
 [ "$(py_log "$T/log1.json" $MAC_A capture | cut -d' ' -f1)" = ok ] &&
     [ "$(py_log "$T/log1.json" $MAC_B restore | cut -d' ' -f1)" = ok ] &&
     grep -qi "$MAC_A" "$T/log1.txt" && grep -qi "$MAC_B" "$T/log1.txt"
@@ -494,6 +534,74 @@ ctl imaging log --json >"$T/log2.json" 2>&1
 set -- $(py_log "$T/log2.json" $MAC_B restore)
 [ "${1:-}" = ok ] && [ "${2:--1}" -ge 0 ] && [ "${2:--1}" -lt $((DISK_BYTES / 8)) ]
 report $? "4. B's second restore was a delta: ${2:-?} bytes written of a $DISK_BYTES-byte disk"
+ROOM_GOLDEN=$T/a.img
+ROOM_MARK=golden-v2
+fi
+echo "# steps 1-4 done after $(($(date +%s) - STARTED)) s"
+
+# 5. A room of three joins one multicast session.
+if [ $MULTICAST = no ]; then
+    while [ $N -lt $TOTAL ]; do skip "step 5 (multicast)" "the multicast plugin is not built (plugins/multicast/multicast.la)"; done
+    echo "# elapsed $(($(date +%s) - STARTED)) s"
+    exit $FAILED
+fi
+ROOM_STARTED=$(date +%s)
+ROOM_MEM=${PB_E2E_ROOM_MEM:-192}
+ROOM_MACS="52:54:00:e2:e5:51 52:54:00:e2:e5:52 52:54:00:e2:e5:53"
+out=$(ctl mcast start room golden clients=3 2>&1)
+ok=$?
+for m in $ROOM_MACS; do
+    ctl policy assign "$m" multicast room once >/dev/null 2>&1 || ok=1
+done
+[ $ok = 0 ] && echo "$out" | grep -q "waiting for 3 receivers"
+report $? "5. session room started for golden (prebootctl mcast start room golden clients=3), three machines assigned to it: $out"
+# Three BIOS machines, empty disks, small memory, booted at once.
+QROOM=""
+i=0
+for m in $ROOM_MACS; do
+    truncate -s "$DISK_BYTES" "$T/room$i.img"
+    # shellcheck disable=SC2046
+    ip netns exec "$NS" qemu-system-x86_64 -machine pc,accel=$ACCEL -m "$ROOM_MEM" -nographic \
+        -boot order=nc -drive file="$T/room$i.img",format=raw,if=ide $(nic tap$i "$m") \
+        </dev/null >"$T/room$i.serial" 2>&1 &
+    QROOM="$QROOM $!"
+    PIDS="$PIDS $!"
+    i=$((i + 1))
+done
+LAST_SERIAL="$T/room0.serial $T/room1.serial $T/room2.serial"
+room_done() {
+    for k in 0 1 2; do
+        seen room$k "preboot-golden: disk $ROOM_MARK booted" || return 1
+    done
+}
+wait_for "$BOOT_TIMEOUT" room_done
+ok=$?
+i=0
+for m in $ROOM_MACS; do
+    reached room$i "$m" && seen room$i "preboot-env: work done: session" || ok=1
+    i=$((i + 1))
+done
+report $ok "5. the room PXE-booted the environment, joined session room, restored, and each machine rebooted into golden ($ROOM_MARK marker on all three consoles)"
+for q in $QROOM; do wait_for 30 gone "$q"; done
+# shellcheck disable=SC2086
+stop_qemu $QROOM
+ok=0
+for k in 0 1 2; do
+    cmp -s "$ROOM_GOLDEN" "$T/room$k.img" || ok=1
+    [ "$(console room$k | grep -c 'preboot-env: preboot environment')" = 1 ] || ok=1
+done
+report $ok "5. the three disks equal golden (cmp), and each machine ran the environment once (the one-shot work used up by its report)"
+ctl imaging log --json >"$T/log3.json" 2>&1
+ok=0
+for m in $ROOM_MACS; do
+    [ "$(py_log "$T/log3.json" "$m" session | cut -d' ' -f1)" = ok ] || ok=1
+done
+mstat=$("$MCAST" -c "$T/preboot.yaml" -status 2>&1)
+ctl mcast status --json >"$T/mstat.json" 2>&1
+echo "$mstat" >"$T/mstat.txt"
+echo "$mstat" | grep -q "room" && grep -q '"receivers_done":[3-9]' "$T/mstat.json" || ok=1
+report $ok "5. prebootctl imaging log has the three session results (ok); preboot-mcast -status shows session room, 3 receivers done"
+echo "# step 5 took $(($(date +%s) - ROOM_STARTED)) s"
 
 echo "# elapsed $(($(date +%s) - STARTED)) s"
 exit $FAILED
