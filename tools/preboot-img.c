@@ -959,6 +959,21 @@ static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
         target_close(&t);
         return AUTO_FAILED;
     }
+    /* The server hands a credential for exactly this work with it (preboot-imaging(8)): it
+     * replaces the token, so the preboot environment needs none of its own. The work's
+     * server is the one its credential is good for (a referral of /work is followed). */
+    const char *cred = pb_json_get_string(work, "credential");
+    if (cred != NULL && *cred != '\0') {
+        PbHttp *ch = pb_http_new(pb_http_base(t.http), cred, o->retry_seconds, &e);
+        if (ch == NULL) {
+            target_close(&t);
+            return fail("auto", e);
+        }
+        pb_http_set_ca_file(ch, o->ca_file);
+        pb_http_free(t.http);
+        t.http = ch;
+        pb_http_chunk_io(t.http, &t.io);
+    }
     t.ref.name = g_strdup(image);
     gboolean capture = strcmp(action, "capture") == 0;
     gint64 t0 = g_get_monotonic_time();
