@@ -36,9 +36,9 @@ endif
 
 if ENABLE_IMAGE
 TESTS += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh \
-	tests/test-imaging-cred.sh tests/test-imaging-referral.sh
+	tests/test-imaging-cred.sh tests/test-imaging-referral.sh tests/test-imaging-legacy.sh
 endif
 EXTRA_DIST += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh \
-	tests/test-imaging-cred.sh tests/test-imaging-referral.sh tests/imaging.mk tests/test-imaging.c \
+	tests/test-imaging-cred.sh tests/test-imaging-referral.sh tests/test-imaging-legacy.sh tests/imaging.mk tests/test-imaging.c \
 	tests/data/oot/oot-backend.c \
 	tests/fuzz/fuzz-imaging-api.c

@@ -3,7 +3,8 @@
 #   an image the catalog places on the other server (prebootctl imaging refer) is answered 307
 #   and preboot-img restore (and curl -L) restore it bit-exact from there; a server at
 #   max_transfers refers downloads of manifests and chunks to its referral_peers and the
-#   client is served there, chunks verified the same way; two servers referring an image to
+#   client is served there, chunks verified the same way (a bad one from the referred server
+#   fails the restore); two servers referring an image to
 #   each other make the client stop after a bounded number of redirects, with a clear error.
 . "$top_srcdir/tests/tap.sh"
 command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
@@ -148,6 +149,19 @@ truncate -s 6M "$T/r5.img"
 IMG restore "$SA:loop" "$T/r5.img"
 check "preboot-img restore of a referral loop fails" [ $? -ne 0 ]
 contains "saying why" "$(cat "$T/img.log")" "redirect"
+# ---- the referred server's chunks are checked like any -----------------------------------------
+# B's copy of a chunk of far goes bad (another chunk's bytes under its name): the restore
+# through A's referral fails, naming it, rather than write wrong bytes.
+hashes=$(awk '$1 == "c" {print $2}' "$T/src/images/far.pbm" | sort -u)
+h2=$(printf '%s\n' "$hashes" | grep -v "^$h1\$" | head -n 1)
+bad=$(ls "$T"/b/store/chunks/*/"$h1".* | head -n 1)
+other=$(ls "$T"/b/store/chunks/*/"$h2".* | head -n 1)
+cp "$other" "$bad"
+: >"$T/img.log"
+truncate -s 6M "$T/r6.img"
+IMG restore "$SA:far" "$T/r6.img"
+check "a bad chunk from the referred server fails the restore" [ $? -ne 0 ]
+contains "... naming it" "$(cat "$T/img.log")" "$h1"
 grep -q "ERROR: AddressSanitizer\|runtime error" "$T/a/stderr" "$T/b/stderr" &&
     not_ok "no sanitizer report" || ok "no sanitizer report"
 finish

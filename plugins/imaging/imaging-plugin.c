@@ -2335,7 +2335,7 @@ static bool imaging_start(void *self, pb_err *err)
     if (*p->set.token == '\0')
         p->host->log(p->inst, PB_LOG_WARNING,
                      "no upload_token or upload_token_file: uploads, deletes and reports are "
-                     "refused");
+                     "refused but for the per-device credentials handed out with work");
     return true;
 }
 
