@@ -3,7 +3,8 @@
 # with capture or restore work a credential for exactly that work, so that `preboot-img auto`
 # captures, restores and reports with no token of its own; the credential is accepted for its
 # image, refused for another image, for a delete, for another device's report, after its
-# commit (one-shot), when forged and when expired; only upload networks get one; the server's
+# commit (one-shot), when forged and when expired; a restore's or a session's only reports;
+# only upload networks get one; the server's
 # key is made 0600 in the state directory and outlives a restart; the global token still works.
 . "$top_srcdir/tests/tap.sh"
 command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
@@ -149,6 +150,20 @@ check "a second report is 401" [ "$(code -X POST -H "$AC" -d "$(R $MAC2 capture 
 code "$U/log?limit=50" >/dev/null
 contains "refusals are logged with why" "$(cat "$T/body")" 'a device credential for another image'
 check "the global token still works" [ "$(put1 -H "Authorization: Bearer $TOKEN")" = 200 ]
+
+# ---- multicast session work: a credential for its report only ------------------------------
+MAC4=52:54:00:00:00:04
+ctl policy assign $MAC4 "multicast lab-session" once >/dev/null 2>&1
+w=$(work $MAC4)
+contains "session work carries a credential" "$w" '"credential":"pbc1~session~525400000004~'
+SC=$(printf '%s' "$w" | cred_of)
+W4=$(printf '%s' "$w" | wid_of)
+check "which uploads nothing (403)" [ "$(put1 -H "Authorization: Bearer $SC")" = 403 ]
+check "nor reports another kind of work (403)" \
+    [ "$(code -X POST -H "Authorization: Bearer $SC" -d "$(R $MAC4 restore credimg "$W4")" "$U/results")" = 403 ]
+check "but reports its session (204)" \
+    [ "$(code -X POST -H "Authorization: Bearer $SC" -d "$(R $MAC4 session credimg "$W4")" "$U/results")" = 204 ]
+contains "which uses the work up" "$(work $MAC4)" '"action":"none"'
 
 # ---- a restart keeps the key; an expired credential is refused ----------------------------
 ctl policy assign $MAC2 "capture credimg3" once >/dev/null 2>&1

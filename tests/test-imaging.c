@@ -662,6 +662,13 @@ static void test_cred(void)
     g_autofree char *rt = imaging_cred_mint(key, &c);
     g_assert_true(imaging_cred_check(key, rt, &o));
     g_assert_cmpint(o.kind, ==, IMAGING_CRED_RESTORE);
+    c.kind = IMAGING_CRED_SESSION;
+    g_autofree char *st = imaging_cred_mint(key, &c);
+    g_assert_true(g_str_has_prefix(st, "pbc1~session~"));
+    g_assert_true(imaging_cred_check(key, st, &o));
+    g_assert_cmpint(o.kind, ==, IMAGING_CRED_SESSION);
+    g_assert_cmpstr(imaging_cred_kind_name(IMAGING_CRED_SESSION), ==, "session");
+    g_assert_null(imaging_cred_kind_name(0));
     g_assert_cmpstr(imaging_bearer_token("Bearer abc"), ==, "abc");
     g_assert_cmpstr(imaging_bearer_token("bearer  abc"), ==, "abc");
     g_assert_null(imaging_bearer_token("Basic abc"));

@@ -21,10 +21,10 @@
 #   preboot.onfail=poweroff|shell|reboot  after it failed twice (default poweroff)
 #   preboot.token=TOKEN         the imaging server's upload token, handed to preboot-img as
 #                               $PREBOOT_TOKEN (when the rules' args set it). Not needed:
-#                               with capture or restore work the server hands preboot-img
-#                               auto a credential for that work alone (preboot-imaging(8)),
-#                               while a token here is readable by anyone who fetches the
-#                               boot script and allows every upload.
+#                               with capture, restore or session work the server hands
+#                               preboot-img auto a credential for that work alone
+#                               (preboot-imaging(8)), while a token here is readable by
+#                               anyone who fetches the boot script and allows every upload.
 #   BOOTIF=01-aa-bb-cc-dd-ee-ff the interface the firmware booted from (pxelinux, iPXE)
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH

@@ -939,6 +939,21 @@ static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
         target_close(&t);
         return AUTO_NO_WORK;
     }
+    /* The server hands a credential for exactly this work with it (preboot-imaging(8)): it
+     * replaces the token for everything after (the work and its report), so the preboot
+     * environment needs none of its own. */
+    const char *cred = pb_json_get_string(work, "credential");
+    if (cred != NULL && *cred != '\0') {
+        PbHttp *ch = pb_http_new(pb_http_base(t.http), cred, o->retry_seconds, &e);
+        if (ch == NULL) {
+            target_close(&t);
+            return fail("auto", e);
+        }
+        pb_http_set_ca_file(ch, o->ca_file);
+        pb_http_free(t.http);
+        t.http = ch;
+        pb_http_chunk_io(t.http, &t.io);
+    }
     if (strcmp(action, "restore") != 0 && strcmp(action, "capture") != 0) {
         gboolean known = strcmp(action, "session") == 0 || strcmp(action, "maintenance") == 0;
         fprintf(stderr, "preboot-img auto: the work is \"%s\"%s; left for the tool that does it\n",
@@ -958,21 +973,6 @@ static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
         fprintf(stderr, "preboot-img auto: no disk found; name one: auto HOST DISK\n");
         target_close(&t);
         return AUTO_FAILED;
-    }
-    /* The server hands a credential for exactly this work with it (preboot-imaging(8)): it
-     * replaces the token, so the preboot environment needs none of its own. The work's
-     * server is the one its credential is good for (a referral of /work is followed). */
-    const char *cred = pb_json_get_string(work, "credential");
-    if (cred != NULL && *cred != '\0') {
-        PbHttp *ch = pb_http_new(pb_http_base(t.http), cred, o->retry_seconds, &e);
-        if (ch == NULL) {
-            target_close(&t);
-            return fail("auto", e);
-        }
-        pb_http_set_ca_file(ch, o->ca_file);
-        pb_http_free(t.http);
-        t.http = ch;
-        pb_http_chunk_io(t.http, &t.io);
     }
     t.ref.name = g_strdup(image);
     gboolean capture = strcmp(action, "capture") == 0;

@@ -21,9 +21,18 @@ gboolean imaging_cred_is(const char *token)
     return token != NULL && g_str_has_prefix(token, IMAGING_CRED_PREFIX);
 }
 
-static const char *kind_name(ImagingCredKind k)
+const char *imaging_cred_kind_name(ImagingCredKind k)
 {
-    return k == IMAGING_CRED_CAPTURE ? "capture" : k == IMAGING_CRED_RESTORE ? "restore" : NULL;
+    switch (k) {
+    case IMAGING_CRED_CAPTURE:
+        return "capture";
+    case IMAGING_CRED_RESTORE:
+        return "restore";
+    case IMAGING_CRED_SESSION:
+        return "session";
+    default:
+        return NULL;
+    }
 }
 
 static gboolean hex_only(const char *s, gsize min, gsize max)
@@ -45,7 +54,7 @@ static char *sign(const guint8 key[IMAGING_CRED_KEY_LEN], const char *text, gsiz
 
 char *imaging_cred_mint(const guint8 key[IMAGING_CRED_KEY_LEN], const ImagingCred *c)
 {
-    const char *kind = kind_name(c->kind);
+    const char *kind = imaging_cred_kind_name(c->kind);
     if (kind == NULL || !pb_name_valid(c->image) || !hex_only(c->work_id, 1, 64) || c->expires < 0)
         return NULL;
     GString *o = g_string_new(IMAGING_CRED_PREFIX);
@@ -67,11 +76,10 @@ gboolean imaging_cred_check(const guint8 key[IMAGING_CRED_KEY_LEN], const char *
     g_auto(GStrv) f = g_strsplit(token + strlen(IMAGING_CRED_PREFIX), "~", 0);
     if (g_strv_length(f) != 6)
         return FALSE;
-    if (strcmp(f[0], "capture") == 0)
-        out->kind = IMAGING_CRED_CAPTURE;
-    else if (strcmp(f[0], "restore") == 0)
-        out->kind = IMAGING_CRED_RESTORE;
-    else
+    for (ImagingCredKind k = IMAGING_CRED_CAPTURE; k <= IMAGING_CRED_SESSION; k++)
+        if (strcmp(f[0], imaging_cred_kind_name(k)) == 0)
+            out->kind = k;
+    if (out->kind == 0)
         return FALSE;
     if (!hex_only(f[1], 12, 12) || !hex_only(f[3], 1, 64) || !pb_name_valid(f[4]) ||
         !hex_only(f[5], 64, 64))

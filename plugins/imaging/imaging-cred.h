@@ -4,11 +4,11 @@
  *
  * A credential names its work and is signed with a key only the server holds:
  *   pbc1~KIND~MAC~EXPIRES~WORK_ID~IMAGE~HMAC
- * KIND capture or restore, MAC 12 lower-case hex digits, EXPIRES Unix seconds, WORK_ID the
- * work's id (hex), IMAGE a valid image name, HMAC the hex HMAC-SHA256 of everything before
- * its '~'. '~' is in no field (names are [A-Za-z0-9._-]) and is a token character of RFC
- * 6750, so the split is unambiguous and the credential travels as "Bearer" as it is.
- * Nothing is stored to mint or check one: the key, the clock and the text are enough.
+ * KIND capture, restore or session (IMAGE: the session's name), MAC 12 lower-case hex digits,
+ * EXPIRES Unix seconds, WORK_ID the work's id (hex), IMAGE a valid image name, HMAC the hex
+ * HMAC-SHA256 of everything before its '~'. '~' is in no field (names are [A-Za-z0-9._-]) and is a
+ * token character of RFC 6750, so the split is unambiguous and the credential travels as "Bearer"
+ * as it is. Nothing is stored to mint or check one: the key, the clock and the text are enough.
  * Pure functions: no sockets, no files, no clock. */
 #pragma once
 
@@ -23,6 +23,7 @@ G_BEGIN_DECLS
 typedef enum {
     IMAGING_CRED_CAPTURE = 1, /* chunk puts, the commit of IMAGE, the report of its capture */
     IMAGING_CRED_RESTORE = 2, /* the report of the restore of IMAGE only */
+    IMAGING_CRED_SESSION = 3, /* the report of the multicast session IMAGE only */
 } ImagingCredKind;
 
 typedef struct {
@@ -36,6 +37,8 @@ typedef struct {
 
 /* The token of "Authorization: Bearer TOKEN" (NULL without one). Points into header. */
 const char *imaging_bearer_token(const char *authorization);
+/* "capture", "restore", "session" (the report's type), NULL for anything else. */
+const char *imaging_cred_kind_name(ImagingCredKind k);
 /* TRUE when token has the form of a device credential (whether or not it is genuine). */
 gboolean imaging_cred_is(const char *token);
 /* The credential for c, signed with key. NULL when c has no valid image name or work id. */

@@ -140,9 +140,10 @@ static const pb_param params[] = {
      .min = 0,
      .max = 604800,
      .unit = "s",
-     .help = "How long a per-device credential handed out with capture or restore work (GET "
-             "work) stays valid: longer than the longest capture, as short as that allows. 0 "
-             "hands out credentials that are already expired (tests)."},
+     .help =
+         "How long a per-device credential handed out with capture, restore or session work (GET "
+         "work) stays valid: longer than the longest capture, as short as that allows. 0 "
+         "hands out credentials that are already expired (tests)."},
     {.name = "download_networks",
      .type = PB_PARAM_LIST,
      .flags = PB_PARAM_F_EMPTY_OK,
@@ -1075,7 +1076,7 @@ static gboolean cred_allowed(Imaging *p, const pb_http_request *req, pb_http_res
         else if (path->ep == IMAGING_EP_RESULTS)
             why = NULL; /* the report is checked against the credential in handle_result */
         else if (c.kind != IMAGING_CRED_CAPTURE)
-            why = "a device credential for a restore uploads nothing";
+            why = "a device credential for a restore or a session uploads nothing";
         else if (spent & CRED_COMMITTED)
             why = "a device credential used up (its image was committed)", status = 401;
         else if (!(req->method_id & PB_HTTP_M_PUT))
@@ -1547,9 +1548,10 @@ static bool serve_work(Imaging *p, const pb_http_request *req, pb_http_response 
     g_string_append(o, ",\"work_id\":");
     imaging_json_string(o, id);
     /* A credential for this work only (imaging-cred.h), where it can be used at all. */
-    ImagingCred c = {.kind = d.work == PB_POLICY_WORK_CAPTURE   ? IMAGING_CRED_CAPTURE
-                             : d.work == PB_POLICY_WORK_RESTORE ? IMAGING_CRED_RESTORE
-                                                                : 0,
+    ImagingCred c = {.kind = d.work == PB_POLICY_WORK_CAPTURE     ? IMAGING_CRED_CAPTURE
+                             : d.work == PB_POLICY_WORK_RESTORE   ? IMAGING_CRED_RESTORE
+                             : d.work == PB_POLICY_WORK_MULTICAST ? IMAGING_CRED_SESSION
+                                                                  : 0,
                      .expires = now_s() + p->set.cred_lifetime};
     g_strlcpy(c.work_id, id, sizeof(c.work_id));
     g_strlcpy(c.image, d.work_arg, sizeof(c.image));
@@ -1620,9 +1622,10 @@ static void handle_result(Imaging *p, Transfer *t)
     const char *tok = imaging_bearer_token(p->http->header(p->http->ctx, t->req, "Authorization"));
     if (imaging_cred_is(tok)) {
         guint8 m[6];
+        /* A session's report may name the image it laid down: its session is the work. */
         if (cred_of(p, t->req, &dc) == NULL || mac == NULL || !imaging_mac_parse(mac, m) ||
-            memcmp(m, dc.mac, 6) != 0 || image == NULL || strcmp(image, dc.image) != 0 ||
-            strcmp(type, dc.kind == IMAGING_CRED_CAPTURE ? "capture" : "restore") != 0 ||
+            memcmp(m, dc.mac, 6) != 0 || strcmp(type, imaging_cred_kind_name(dc.kind)) != 0 ||
+            (dc.kind != IMAGING_CRED_SESSION && (image == NULL || strcmp(image, dc.image) != 0)) ||
             wid == NULL || strcmp(wid, dc.work_id) != 0) {
             log_refusal(p, t->req, &t->path, "a report outside its device credential's work");
             answer(p, t->resp, 403, "forbidden: the report is not of the credential's work\n");

@@ -1,7 +1,8 @@
 /* fuzz-imaging-api.c - libFuzzer target for what the imaging API reads from the network:
  * result reports (the flat JSON reader), chunks/missing bodies (hash lists), request paths
- * and per-device credentials (a forged one never checks: the fuzzer cannot sign). A path that parses names an image pb_name_valid accepts or a 64-digit hash. make
- * check replays tests/fuzz/corpus/imaging-api. */
+ * and per-device credentials (a forged one never checks: the fuzzer cannot sign). A path
+ * that parses names an image pb_name_valid accepts or a 64-digit hash. make check replays
+ * tests/fuzz/corpus/imaging-api. */
 #include "image-format.h"
 #include "imaging-api.h"
 #include "imaging-cred.h"
