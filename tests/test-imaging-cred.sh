@@ -110,6 +110,8 @@ C=$(printf '%s' "$w" | cred_of)
 W2=$(printf '%s' "$w" | wid_of)
 check "a credential for $MAC2's capture" [ -n "$C" ]
 AC="Authorization: Bearer $C"
+OLD=$(work $MAC2 | cred_of)
+check "another credential for the same work" [ -n "$OLD" ] && [ "$OLD" != "$C" ]
 check "accepted for a chunk put" sh -c "case \$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'X-Preboot-Codec: $c1' -H 'X-Preboot-Length: 1048576' --data-binary '@$f1' -H '$AC' '$U/chunks/$h1') in 200|201) exit 0;; esac; exit 1"
 check "refused for another image's commit (403)" \
     [ "$(code -X PUT -H "$AC" --data-binary "@$M" "$U/images/otherimg")" = 403 ]
@@ -140,6 +142,13 @@ check "accepted for its own image's commit (201)" \
 check "one-shot: a second commit is 401" \
     [ "$(code -X PUT -H "$AC" --data-binary "@$M" "$U/images/credimg2")" = 401 ]
 check "and chunk puts after it too" [ "$(put1 -H "$AC")" = 401 ]
+check "a credential for the work issued before its commit cannot commit (401)" \
+    [ "$(code -X PUT -H "Authorization: Bearer $OLD" --data-binary "@$M" "$U/images/credimg2")" = 401 ]
+check "nor put chunks (401)" [ "$(put1 -H "Authorization: Bearer $OLD")" = 401 ]
+# While the work stays assigned (until its report), the device may ask again and commit again.
+NEW=$(work $MAC2 | cred_of)
+check "a credential issued after the commit commits again (200, replaced)" \
+    [ "$(code -X PUT -H "Authorization: Bearer $NEW" --data-binary "@$M" "$U/images/credimg2")" = 200 ]
 R() { printf '{"mac":"%s","type":"%s","image":"%s","result":"ok","work_id":"%s"}' "$@"; }
 check "a report for another device is 403" [ "$(code -X POST -H "$AC" -d "$(R $MAC1 capture credimg2 "$W2")" "$U/results")" = 403 ]
 check "a report of another image is 403" [ "$(code -X POST -H "$AC" -d "$(R $MAC2 capture credimg "$W2")" "$U/results")" = 403 ]
@@ -147,6 +156,8 @@ contains "neither used the work up" "$(work $MAC2)" '"action":"capture"'
 check "the report of its own work (204)" [ "$(code -X POST -H "$AC" -d "$(R $MAC2 capture credimg2 "$W2")" "$U/results")" = 204 ]
 contains "uses the work up" "$(work $MAC2)" '"action":"none"'
 check "a second report is 401" [ "$(code -X POST -H "$AC" -d "$(R $MAC2 capture credimg2 "$W2")" "$U/results")" = 401 ]
+check "nor can a credential issued before the report report (401)" \
+    [ "$(code -X POST -H "Authorization: Bearer $OLD" -d "$(R $MAC2 capture credimg2 "$W2")" "$U/results")" = 401 ]
 code "$U/log?limit=50" >/dev/null
 contains "refusals are logged with why" "$(cat "$T/body")" 'a device credential for another image'
 check "the global token still works" [ "$(put1 -H "Authorization: Bearer $TOKEN")" = 200 ]

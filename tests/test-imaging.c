@@ -613,19 +613,21 @@ static void test_cred(void)
     memset(other, 8, sizeof(other));
     ImagingCred c = {.kind = IMAGING_CRED_CAPTURE,
                      .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
+                     .issued_ms = 1799999999123,
                      .expires = 1800000000,
                      .work_id = "0123456789abcdef",
                      .image = "win-10.x_64"};
     g_autofree char *tok = imaging_cred_mint(key, &c);
     g_assert_nonnull(tok);
     g_assert_true(imaging_cred_is(tok));
-    g_assert_true(g_str_has_prefix(tok, "pbc1~capture~525400123456~1800000000~0123456789abcdef~"
-                                        "win-10.x_64~"));
+    g_assert_true(g_str_has_prefix(tok, "pbc1~capture~525400123456~1799999999123~1800000000~"
+                                        "0123456789abcdef~win-10.x_64~"));
     ImagingCred o;
     g_assert_true(imaging_cred_check(key, tok, &o));
     g_assert_cmpint(o.kind, ==, IMAGING_CRED_CAPTURE);
     g_assert_cmpmem(o.mac, 6, c.mac, 6);
     g_assert_cmpstr(o.mac_text, ==, "52:54:00:12:34:56");
+    g_assert_cmpint(o.issued_ms, ==, 1799999999123);
     g_assert_cmpint(o.expires, ==, 1800000000);
     g_assert_cmpstr(o.work_id, ==, c.work_id);
     g_assert_cmpstr(o.image, ==, c.image);
@@ -643,8 +645,8 @@ static void test_cred(void)
     const char *bad[] = {"",
                          "pbc1~",
                          "pbc1~~~~~~",
-                         "pbc1~capture~525400123456~1~ab~img~",
-                         "pbc1~capture~525400123456~-1~ab~img~",
+                         "pbc1~capture~525400123456~1~1~ab~img~",
+                         "pbc1~capture~525400123456~1~-1~ab~img~",
                          "Bearer x"};
     for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
         g_assert_false(imaging_cred_check(key, bad[i], &o));

@@ -1,14 +1,16 @@
 /* imaging-cred.h - per-device credentials (preboot-imaging(8), "Per-device credentials"):
- * what GET work hands a device with capture or restore work, so that the preboot
+ * what GET work hands a device with capture, restore or session work, so that the preboot
  * environment needs no server-wide token on its kernel command line.
  *
  * A credential names its work and is signed with a key only the server holds:
- *   pbc1~KIND~MAC~EXPIRES~WORK_ID~IMAGE~HMAC
+ *   pbc1~KIND~MAC~ISSUED~EXPIRES~WORK_ID~IMAGE~HMAC
  * KIND capture, restore or session (IMAGE: the session's name), MAC 12 lower-case hex digits,
- * EXPIRES Unix seconds, WORK_ID the work's id (hex), IMAGE a valid image name, HMAC the hex
- * HMAC-SHA256 of everything before its '~'. '~' is in no field (names are [A-Za-z0-9._-]) and is a
- * token character of RFC 6750, so the split is unambiguous and the credential travels as "Bearer"
- * as it is. Nothing is stored to mint or check one: the key, the clock and the text are enough.
+ * ISSUED Unix milliseconds (so that the server can refuse credentials issued before the work
+ * was committed or reported), EXPIRES Unix seconds, WORK_ID the work's id (hex), IMAGE a
+ * valid image name, HMAC the hex HMAC-SHA256 of everything before its '~'. '~' is in no
+ * field (names are [A-Za-z0-9._-]) and is a token character of RFC 6750, so the split is
+ * unambiguous and the credential travels as "Bearer" as it is. Nothing is stored to mint or
+ * check one: the key, the clock and the text are enough.
  * Pure functions: no sockets, no files, no clock. */
 #pragma once
 
@@ -29,7 +31,8 @@ typedef enum {
 typedef struct {
     ImagingCredKind kind;
     guint8 mac[6];
-    gint64 expires; /* Unix seconds: valid while now < expires */
+    gint64 issued_ms; /* Unix milliseconds */
+    gint64 expires;   /* Unix seconds: valid while now < expires */
     char work_id[65];
     char image[129];
     char mac_text[18]; /* filled by imaging_cred_check: "aa:bb:cc:dd:ee:ff" */

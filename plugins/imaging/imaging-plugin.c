@@ -298,10 +298,12 @@ struct Imaging {
     gint64 unflushed[3]; /* the part of them not yet added to the backend's totals */
     guint64 refusal_second, refusals_logged;
     /* Per-device credentials (imaging-cred.h): the key (credential.key in the state
-     * directory), and the credentials spent (their HMAC -> CredUse), until they expire. */
+     * directory), what each piece of work did ("MAC|WORK_ID" -> CredWork), and the longest
+     * credential_lifetime this process has handed out. */
     guint8 cred_key[IMAGING_CRED_KEY_LEN];
     gboolean cred_ready;
-    GHashTable *cred_used;
+    GHashTable *cred_works;
+    gint64 cred_lifetime_max;
     struct {
         pb_counter *pxe_requests, *images_sent, *images_received, *chunks_received, *chunks_sent,
             *bytes_received, *refused, *referred, *corrupt, *no_space, *busy;
@@ -955,19 +957,26 @@ static void log_refusal(Imaging *p, const pb_http_request *req, const ImagingPat
 
 /* ---- per-device credentials (imaging-cred.h, preboot-imaging(8)) ------------------------ */
 
-/* Credentials spent, remembered until they expire; past this many unexpired ones, uses that
- * would need remembering are refused (503) rather than forgotten. */
-#define CRED_USED_MAX 4096
-#define CRED_KEY_FILE "credential.key"
+/* What each piece of work did, by device and work id: a credential issued before its commit
+ * commits no more, one issued before its report does nothing more. Remembered until every
+ * credential issued before then has expired; past this many, commits and reports with a
+ * credential are refused (503) rather than forgotten. */
+#define CRED_WORKS_MAX 65536
+#define CRED_KEY_FILE  "credential.key"
 
 typedef struct {
-    gint64 expires;
-    guint spent; /* CRED_COMMITTED | CRED_REPORTED */
-} CredUse;
+    gint64 committed_ms, reported_ms; /* Unix ms; 0: not yet */
+    gint64 keep_until;                /* Unix seconds */
+} CredWork;
 
 static gint64 now_s(void)
 {
     return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+static gint64 now_ms(void)
+{
+    return g_get_real_time() / 1000;
 }
 
 /* The key: 32 random bytes in the state directory, made (0600) on first start and kept, so
@@ -1001,29 +1010,50 @@ static gboolean cred_key_load(Imaging *p, const char *dir, GError **error)
     return ok;
 }
 
-static const char *cred_sig(const char *token)
+static char *cred_work_key(const guint8 mac[6], const char *work_id)
 {
-    return strrchr(token, '~') + 1; /* a checked credential ends with ~HMAC */
+    return g_strdup_printf("%02x%02x%02x%02x%02x%02x|%s", mac[0], mac[1], mac[2], mac[3], mac[4],
+                           mac[5], work_id);
 }
 
-static CredUse *cred_use(Imaging *p, const char *token)
+static CredWork *cred_work(Imaging *p, const guint8 mac[6], const char *work_id)
 {
-    return g_hash_table_lookup(p->cred_used, cred_sig(token));
+    g_autofree char *key = cred_work_key(mac, work_id);
+    return g_hash_table_lookup(p->cred_works, key);
 }
 
-static gboolean cred_expired(gpointer key, gpointer value, gpointer data)
+static gboolean cred_work_old(gpointer key, gpointer value, gpointer data)
 {
-    return ((CredUse *)value)->expires <= *(gint64 *)data;
+    return ((CredWork *)value)->keep_until <= *(gint64 *)data;
 }
 
-/* Room to remember one more spent credential (expired ones are forgotten first). */
+/* Room to remember one more piece of work (what no credential can need is forgotten first). */
 static gboolean cred_room(Imaging *p)
 {
-    if (g_hash_table_size(p->cred_used) < CRED_USED_MAX)
+    if (g_hash_table_size(p->cred_works) < CRED_WORKS_MAX)
         return TRUE;
     gint64 now = now_s();
-    g_hash_table_foreach_remove(p->cred_used, cred_expired, &now);
-    return g_hash_table_size(p->cred_used) < CRED_USED_MAX;
+    g_hash_table_foreach_remove(p->cred_works, cred_work_old, &now);
+    return g_hash_table_size(p->cred_works) < CRED_WORKS_MAX;
+}
+
+/* Notes that a piece of work was committed or reported (by a credential or the token). */
+static void cred_note(Imaging *p, const guint8 mac[6], const char *work_id, guint what)
+{
+    CredWork *w = cred_work(p, mac, work_id);
+    if (w == NULL) {
+        if (!cred_room(p))
+            return; /* checked by cred_allowed; a race of two uses at the limit */
+        w = g_new0(CredWork, 1);
+        g_hash_table_insert(p->cred_works, cred_work_key(mac, work_id), w);
+    }
+    if (what & CRED_COMMITTED)
+        w->committed_ms = now_ms();
+    if (what & CRED_REPORTED)
+        w->reported_ms = now_ms();
+    /* Every credential issued until now expires before this (the longest lifetime this
+     * process has handed out). */
+    w->keep_until = now_s() + p->cred_lifetime_max + 1;
 }
 
 /* The device credential a request carries, checked (signature and expiry), or NULL. */
@@ -1036,22 +1066,12 @@ static const char *cred_of(Imaging *p, const pb_http_request *req, ImagingCred *
     return tok;
 }
 
-/* Spends what a request with a device credential did (a commit, a report). */
+/* Notes what a request with a device credential did (a commit, a report). */
 static void cred_spend(Imaging *p, const pb_http_request *req, guint what)
 {
     ImagingCred c;
-    const char *tok = cred_of(p, req, &c);
-    if (tok == NULL)
-        return;
-    CredUse *u = cred_use(p, tok);
-    if (u == NULL) {
-        if (!cred_room(p))
-            return; /* checked by cred_allowed; a race of two uses at the limit */
-        u = g_new0(CredUse, 1);
-        u->expires = c.expires;
-        g_hash_table_insert(p->cred_used, g_strdup(cred_sig(tok)), u);
-    }
-    u->spent |= what;
+    if (cred_of(p, req, &c) != NULL)
+        cred_note(p, c.mac, c.work_id, what);
 }
 
 /* A write with a device credential: its scope is the one image of its work, and each use
@@ -1068,22 +1088,21 @@ static gboolean cred_allowed(Imaging *p, const pb_http_request *req, pb_http_res
     else if (now_s() >= c.expires)
         why = "an expired device credential";
     else {
-        CredUse *u = cred_use(p, tok);
-        guint spent = u != NULL ? u->spent : 0;
+        CredWork *w = cred_work(p, c.mac, c.work_id);
         status = 403;
-        if (spent & CRED_REPORTED)
-            why = "a device credential used up (its result was reported)", status = 401;
+        if (w != NULL && w->reported_ms >= c.issued_ms)
+            why = "a device credential used up (its work's result was reported)", status = 401;
         else if (path->ep == IMAGING_EP_RESULTS)
             why = NULL; /* the report is checked against the credential in handle_result */
         else if (c.kind != IMAGING_CRED_CAPTURE)
             why = "a device credential for a restore or a session uploads nothing";
-        else if (spent & CRED_COMMITTED)
+        else if (w != NULL && w->committed_ms >= c.issued_ms)
             why = "a device credential used up (its image was committed)", status = 401;
         else if (!(req->method_id & PB_HTTP_M_PUT))
             why = "a device credential deletes nothing";
         else if (path->ep == IMAGING_EP_IMAGE && strcmp(path->name, c.image) != 0)
             why = "a device credential for another image";
-        if (why == NULL && path->ep != IMAGING_EP_CHUNK && u == NULL && !cred_room(p)) {
+        if (why == NULL && path->ep != IMAGING_EP_CHUNK && w == NULL && !cred_room(p)) {
             p->host->counter_add(p->c.busy, 1);
             p->http->add_header(p->http->ctx, resp, "Retry-After", "60");
             answer(p, resp, 503, "busy: too many device credentials in use\n");
@@ -1552,6 +1571,7 @@ static bool serve_work(Imaging *p, const pb_http_request *req, pb_http_response 
                              : d.work == PB_POLICY_WORK_RESTORE   ? IMAGING_CRED_RESTORE
                              : d.work == PB_POLICY_WORK_MULTICAST ? IMAGING_CRED_SESSION
                                                                   : 0,
+                     .issued_ms = now_ms(),
                      .expires = now_s() + p->set.cred_lifetime};
     g_strlcpy(c.work_id, id, sizeof(c.work_id));
     g_strlcpy(c.image, d.work_arg, sizeof(c.image));
@@ -1674,6 +1694,9 @@ static void handle_result(Imaging *p, Transfer *t)
                 dev.flags = PB_POLICY_REQ_CONSUME;
                 pol->decide(pol->ctx, &dev, &d);
                 dev.flags = 0;
+                /* The work is done: the credentials handed out for it are spent too. */
+                if (dev.mac_len == 6)
+                    cred_note(p, dev.mac, wid, CRED_REPORTED);
             }
         }
         guint32 ev = !ok                            ? PB_POLICY_EVENT_FAILED
@@ -2229,8 +2252,8 @@ static void imaging_free(Imaging *p)
     imaging_sent_free(p->sent);
     if (p->held != NULL)
         g_hash_table_unref(p->held);
-    if (p->cred_used != NULL)
-        g_hash_table_unref(p->cred_used);
+    if (p->cred_works != NULL)
+        g_hash_table_unref(p->cred_works);
     memset(p->cred_key, 0, sizeof(p->cred_key));
     g_mutex_clear(&p->done_lock);
     settings_clear(&p->set);
@@ -2298,7 +2321,8 @@ static void *imaging_create(const pb_host *host, pb_instance *inst, const pb_con
         goto fail;
     }
     p->started = g_get_real_time() / G_USEC_PER_SEC;
-    p->cred_used = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    p->cred_works = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    p->cred_lifetime_max = p->set.cred_lifetime;
     GError *ke = NULL; /* not g_autoptr: the gotos above jump past it */
     p->cred_ready = cred_key_load(p, host->state_dir(inst), &ke);
     if (!p->cred_ready) {
@@ -2370,6 +2394,7 @@ static void imaging_reload_commit(void *self, void *staged)
     settings_clear(&p->set);
     p->set = *s;
     g_free(s);
+    p->cred_lifetime_max = MAX(p->cred_lifetime_max, p->set.cred_lifetime);
     imaging_detect_address(p->set.ip_address, p->advertised, sizeof(p->advertised));
     p->host->log(p->inst, PB_LOG_CRITICAL, "configuration reloaded");
 }
