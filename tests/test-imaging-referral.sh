@@ -53,8 +53,9 @@ EOC
 }
 ctla() { "$B/tools/prebootctl" -c "$T/a/p.yaml" "$@"; }
 ctlb() { "$B/tools/prebootctl" -c "$T/b/p.yaml" "$@"; }
-config a "$pa" "    max_transfers: 1
-    referral_peers: [$SB]"
+# A takes its uploads with the usual limits; it is brought down to one transfer at once
+# (a reload) for the busy part.
+config a "$pa" "    referral_peers: [$SB]"
 config b "$pb" ""
 "$B/core/prebootd" -f -c "$T/a/p.yaml" >>"$T/a/stderr" 2>&1 &
 pida=$!
@@ -108,6 +109,9 @@ check "A then has no image moved" [ "$(code "$UA/images/moved")" = 404 ]
 # ---- a server at max_transfers refers to its peers -------------------------------------------
 referred() { ctla stats 2>&1 | sed -n 's/.*imaging: referred = \([0-9]*\).*/\1/p'; }
 nchunks=$(awk '$1 == "c" {print $2}' "$T/src/images/far.pbm" | sort -u | wc -l)
+config a "$pa" "    max_transfers: 1
+    referral_peers: [$SB]"
+check "A reloads with max_transfers 1" quiet ctla force-reload
 transfers() { ctla status >"$T/st" 2>&1; grep -q "transfers: $1\$" "$T/st"; }
 head -c 33554432 /dev/urandom >"$T/huge"
 hh=$(sha256sum "$T/huge" | cut -d' ' -f1)

@@ -1083,7 +1083,9 @@ static gboolean cred_allowed(Imaging *p, const pb_http_request *req, pb_http_res
     ImagingCred c;
     const char *why = NULL;
     unsigned status = 401;
-    if (!p->cred_ready || !imaging_cred_check(p->cred_key, tok, &c))
+    if (!p->cred_ready)
+        why = "device credentials are off here (no credential key: see the start-up log)";
+    else if (!imaging_cred_check(p->cred_key, tok, &c))
         why = "a forged or malformed device credential";
     else if (now_s() >= c.expires)
         why = "an expired device credential";
