@@ -26,7 +26,7 @@ tests_fuzz_replay_imaging_api_LDADD = plugins/imaging/libimaging-core.la lib/ima
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz-imaging-api
 tests_fuzz_fuzz_imaging_api_SOURCES = tests/fuzz/fuzz-imaging-api.c \
-	plugins/imaging/imaging-api.c plugins/imaging/imaging-json.c
+	plugins/imaging/imaging-api.c plugins/imaging/imaging-json.c plugins/imaging/imaging-cred.c
 tests_fuzz_fuzz_imaging_api_CPPFLAGS = $(IMAGING_TEST_CPPFLAGS)
 tests_fuzz_fuzz_imaging_api_CFLAGS = $(AM_CFLAGS) $(IMAGE_CORE_CFLAGS) $(FUZZ_SANITIZE)
 tests_fuzz_fuzz_imaging_api_LDFLAGS = $(FUZZ_SANITIZE)
@@ -35,9 +35,11 @@ endif
 endif
 
 if ENABLE_IMAGE
-TESTS += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh
+TESTS += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh \
+	tests/test-imaging-cred.sh tests/test-imaging-referral.sh tests/test-imaging-legacy.sh
 endif
-EXTRA_DIST += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh tests/imaging.mk tests/test-imaging.c \
+EXTRA_DIST += tests/test-imaging-daemon.sh tests/test-imaging-tls.sh tests/test-imaging-server.sh \
+	tests/test-imaging-cred.sh tests/test-imaging-referral.sh tests/test-imaging-legacy.sh tests/imaging.mk tests/test-imaging.c \
 	tests/data/oot/oot-backend.c \
 	tests/fuzz/fuzz-imaging-api.c
 ## The configuration start tests/test-imaging-*.sh share.

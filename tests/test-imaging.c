@@ -10,6 +10,7 @@
 
 #include "image-format.h"
 #include "imaging-api.h"
+#include "imaging-cred.h"
 #include "imaging-json.h"
 #include "imaging-sent.h"
 #include <preboot/backend.h>
@@ -605,6 +606,95 @@ static void test_plugin(Fixture *f, gconstpointer data)
     g_free(body);
 }
 
+/* Per-device credentials: what is minted checks, with every field back; a change to any
+ * part, another key or a malformed text does not. */
+static void test_cred(void)
+{
+    guint8 key[IMAGING_CRED_KEY_LEN], other[IMAGING_CRED_KEY_LEN];
+    memset(key, 7, sizeof(key));
+    memset(other, 8, sizeof(other));
+    ImagingCred c = {.kind = IMAGING_CRED_CAPTURE,
+                     .mac = {0x52, 0x54, 0, 0x12, 0x34, 0x56},
+                     .issued_ms = 1799999999123,
+                     .expires = 1800000000,
+                     .work_id = "0123456789abcdef",
+                     .image = "win-10.x_64"};
+    g_autofree char *tok = imaging_cred_mint(key, &c);
+    g_assert_nonnull(tok);
+    g_assert_true(imaging_cred_is(tok));
+    g_assert_true(g_str_has_prefix(tok, "pbc1~capture~525400123456~1799999999123~1800000000~"
+                                        "0123456789abcdef~win-10.x_64~"));
+    ImagingCred o;
+    g_assert_true(imaging_cred_check(key, tok, &o));
+    g_assert_cmpint(o.kind, ==, IMAGING_CRED_CAPTURE);
+    g_assert_cmpmem(o.mac, 6, c.mac, 6);
+    g_assert_cmpstr(o.mac_text, ==, "52:54:00:12:34:56");
+    g_assert_cmpint(o.issued_ms, ==, 1799999999123);
+    g_assert_cmpint(o.expires, ==, 1800000000);
+    g_assert_cmpstr(o.work_id, ==, c.work_id);
+    g_assert_cmpstr(o.image, ==, c.image);
+    g_assert_false(imaging_cred_check(other, tok, &o));
+    /* every byte matters: flip each in turn */
+    for (gsize i = strlen(IMAGING_CRED_PREFIX); tok[i]; i++) {
+        g_autofree char *bad = g_strdup(tok);
+        bad[i] = bad[i] == '1' ? '2' : '1';
+        g_assert_false(imaging_cred_check(key, bad, &o));
+    }
+    g_autofree char *cut = g_strndup(tok, strlen(tok) - 1);
+    g_assert_false(imaging_cred_check(key, cut, &o));
+    g_autofree char *longer = g_strconcat(tok, "0", NULL);
+    g_assert_false(imaging_cred_check(key, longer, &o));
+    const char *bad[] = {"",
+                         "pbc1~",
+                         "pbc1~~~~~~",
+                         "pbc1~capture~525400123456~1~1~ab~img~",
+                         "pbc1~capture~525400123456~1~-1~ab~img~",
+                         "Bearer x"};
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
+        g_assert_false(imaging_cred_check(key, bad[i], &o));
+    /* what cannot be named is not minted */
+    ImagingCred n = c;
+    g_strlcpy(n.image, "../etc", sizeof(n.image));
+    g_assert_null(imaging_cred_mint(key, &n));
+    n = c;
+    n.work_id[0] = '\0';
+    g_assert_null(imaging_cred_mint(key, &n));
+    n = c;
+    n.kind = 0;
+    g_assert_null(imaging_cred_mint(key, &n));
+    c.kind = IMAGING_CRED_RESTORE;
+    g_autofree char *rt = imaging_cred_mint(key, &c);
+    g_assert_true(imaging_cred_check(key, rt, &o));
+    g_assert_cmpint(o.kind, ==, IMAGING_CRED_RESTORE);
+    c.kind = IMAGING_CRED_SESSION;
+    g_autofree char *st = imaging_cred_mint(key, &c);
+    g_assert_true(g_str_has_prefix(st, "pbc1~session~"));
+    g_assert_true(imaging_cred_check(key, st, &o));
+    g_assert_cmpint(o.kind, ==, IMAGING_CRED_SESSION);
+    g_assert_cmpstr(imaging_cred_kind_name(IMAGING_CRED_SESSION), ==, "session");
+    g_assert_null(imaging_cred_kind_name(0));
+    g_assert_cmpstr(imaging_bearer_token("Bearer abc"), ==, "abc");
+    g_assert_cmpstr(imaging_bearer_token("bearer  abc"), ==, "abc");
+    g_assert_null(imaging_bearer_token("Basic abc"));
+    g_assert_null(imaging_bearer_token("Bearer "));
+    g_assert_null(imaging_bearer_token(NULL));
+}
+
+/* Where a referral may point: a server, never a path or anything else. */
+static void test_location(void)
+{
+    const char *good[] = {"192.0.2.5",          "192.0.2.5:8080",     "imgsrv.example:80",
+                          "[2001:db8::1]:8080", "http://imgsrv:8080", "https://[::1]"};
+    const char *bad[] = {
+        "",     "-x",    ":8080", "host:0",     "host:65536",  "host:80/x", "http://h/path",
+        "[::1", "[]:80", "a b",   "ftp://host", "host:8080:1", "h\r\nX: y", "http://",
+        NULL};
+    for (guint i = 0; i < G_N_ELEMENTS(good); i++)
+        g_assert_true(imaging_location_valid(good[i]));
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++)
+        g_assert_false(imaging_location_valid(bad[i]));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -613,6 +703,8 @@ int main(int argc, char **argv)
     g_test_add_func("/imaging/json", test_json);
     g_test_add_func("/imaging/sent", test_sent);
     g_test_add_func("/imaging/identities", test_identities);
+    g_test_add_func("/imaging/cred", test_cred);
+    g_test_add_func("/imaging/location", test_location);
     g_test_add_func("/imaging/backend/local", test_backend);
     g_test_add("/imaging/plugin/api", Fixture, NULL, fx_setup, test_plugin, fx_teardown);
     return g_test_run();

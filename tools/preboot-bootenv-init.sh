@@ -21,8 +21,12 @@
 #   preboot.device=ID           the device as the policy named it (informational)
 #   preboot.after=reboot|poweroff   after the work succeeded (default reboot)
 #   preboot.onfail=poweroff|shell|reboot  after it failed twice (default poweroff)
-#   preboot.token=TOKEN         the imaging server's upload credential, handed to
-#                               preboot-img as $PREBOOT_TOKEN (when the rules' args set it)
+#   preboot.token=TOKEN         the imaging server's upload token, handed to preboot-img as
+#                               $PREBOOT_TOKEN (when the rules' args set it). Not needed:
+#                               with capture, restore or session work the server hands
+#                               preboot-img auto a credential for that work alone
+#                               (preboot-imaging(8)), while a token here is readable by
+#                               anyone who fetches the boot script and allows every upload.
 #   BOOTIF=01-aa-bb-cc-dd-ee-ff the interface the firmware booted from (pxelinux, iPXE)
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH

@@ -1093,6 +1093,21 @@ static int cmd_auto(const char *host, const char *disk_arg, Opts *o)
         target_close(&t);
         return AUTO_NO_WORK;
     }
+    /* The server hands a credential for exactly this work with it (preboot-imaging(8)): it
+     * replaces the token for everything after (the work and its report), so the preboot
+     * environment needs none of its own. */
+    const char *cred = pb_json_get_string(work, "credential");
+    if (cred != NULL && *cred != '\0') {
+        PbHttp *ch = pb_http_new(pb_http_base(t.http), cred, o->retry_seconds, &e);
+        if (ch == NULL) {
+            target_close(&t);
+            return fail("auto", e);
+        }
+        pb_http_set_ca_file(ch, o->ca_file);
+        pb_http_free(t.http);
+        t.http = ch;
+        pb_http_chunk_io(t.http, &t.io);
+    }
     if (strcmp(action, "session") == 0) {
         AutoDevice dev = {mac, uuid, serial, work_id};
         int rc = auto_session(&t, pb_json_get_string(work, "session"), disk_arg, &dev, o);

@@ -189,7 +189,8 @@ static void mirror_all(Local *l)
 {
     sqlite3_stmt *st = NULL;
     g_autoptr(GHashTable) names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    if (sqlite3_prepare_v2(l->db, "SELECT name, seal FROM images", -1, &st, NULL) == SQLITE_OK)
+    if (sqlite3_prepare_v2(l->db, "SELECT name, seal FROM images WHERE location = ''", -1, &st,
+                           NULL) == SQLITE_OK)
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *name = (const char *)sqlite3_column_text(st, 0);
             mirror(l, name, (const char *)sqlite3_column_text(st, 1));
@@ -697,7 +698,11 @@ static uint32_t local_image_commit(void *be, const pb_backend_image *image, cons
     }
     if (replaced != NULL)
         *replaced = exists;
-    mirror(l, image->name, image->seal);
+    /* images/NAME.pbm lists what this store can restore: not an image on another server. */
+    if (image->location != NULL && *image->location)
+        unmirror(l, image->name);
+    else
+        mirror(l, image->name, image->seal);
     goto out;
 rollback:
     sqlite3_finalize(st);

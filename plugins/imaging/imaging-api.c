@@ -128,3 +128,35 @@ gboolean imaging_uuid_parse(const char *text, guint8 uuid[16])
         uuid[order[i]] = t[i];
     return TRUE;
 }
+
+gboolean imaging_location_valid(const char *text)
+{
+    if (text == NULL || strlen(text) > 200)
+        return FALSE;
+    const char *h = text;
+    if (g_str_has_prefix(h, "http://"))
+        h += 7;
+    else if (g_str_has_prefix(h, "https://"))
+        h += 8;
+    const char *port = NULL;
+    if (*h == '[') {
+        const char *end = strchr(h, ']');
+        if (end == NULL || end == h + 1 ||
+            strspn(h + 1, "0123456789abcdefABCDEF:.") != (gsize)(end - h - 1))
+            return FALSE;
+        if (end[1] == ':')
+            port = end + 2;
+        else if (end[1] != '\0')
+            return FALSE;
+    } else {
+        gsize n = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-");
+        if (n == 0 || h[0] == '-' || h[0] == '.')
+            return FALSE;
+        if (h[n] == ':')
+            port = h + n + 1;
+        else if (h[n] != '\0')
+            return FALSE;
+    }
+    guint64 v = 0;
+    return port == NULL || g_ascii_string_to_unsigned(port, 10, 1, 65535, &v, NULL);
+}

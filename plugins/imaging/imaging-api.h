@@ -46,4 +46,8 @@ gboolean imaging_mac_parse(const char *text, guint8 mac[6]);
  * 97 order (the first three fields little-endian), as pb_policy_request.uuid wants them. */
 gboolean imaging_uuid_parse(const char *text, guint8 uuid[16]);
 
+/* An imaging server as a catalog entry's location names it: HOST[:PORT] (HOST a name, an
+ * IPv4 address or [IPv6]) or http(s)://HOST[:PORT], nothing after. */
+gboolean imaging_location_valid(const char *text);
+
 G_END_DECLS

@@ -17,10 +17,12 @@
 
 #include "image-format.h"
 #include "imaging-api.h"
+#include "imaging-cred.h"
 #include "imaging-json.h"
 #include "imaging-net.h"
 #include "imaging-sent.h"
 
+#include <openssl/rand.h>
 #include <string.h>
 #include <zstd.h>
 
@@ -132,6 +134,16 @@ static const pb_param params[] = {
      .def = "",
      .help = "A file whose first line is the upload token (kept out of the configuration "
              "file); relative to the configuration directory."},
+    {.name = "credential_lifetime",
+     .type = PB_PARAM_INT,
+     .def = "14400",
+     .min = 0,
+     .max = 604800,
+     .unit = "s",
+     .help =
+         "How long a per-device credential handed out with capture, restore or session work (GET "
+         "work) stays valid: longer than the longest capture, as short as that allows. 0 "
+         "hands out credentials that are already expired (tests)."},
     {.name = "download_networks",
      .type = PB_PARAM_LIST,
      .flags = PB_PARAM_F_EMPTY_OK,
@@ -205,6 +217,7 @@ typedef struct {
     char *server_url;
     char **upload_nets, **download_nets, **peers;
     gint64 max_transfers, max_per_address;
+    gint64 cred_lifetime;
 } Settings;
 
 typedef struct Imaging Imaging;
@@ -284,11 +297,22 @@ struct Imaging {
     gint64 stats[3];     /* pxe requests, images sent, images received since start */
     gint64 unflushed[3]; /* the part of them not yet added to the backend's totals */
     guint64 refusal_second, refusals_logged;
+    /* Per-device credentials (imaging-cred.h): the key (credential.key in the state
+     * directory), what each piece of work did ("MAC|WORK_ID" -> CredWork), and the longest
+     * credential_lifetime this process has handed out. */
+    guint8 cred_key[IMAGING_CRED_KEY_LEN];
+    gboolean cred_ready;
+    GHashTable *cred_works;
+    gint64 cred_lifetime_max;
     struct {
         pb_counter *pxe_requests, *images_sent, *images_received, *chunks_received, *chunks_sent,
             *bytes_received, *refused, *referred, *corrupt, *no_space, *busy;
     } c;
 };
+
+/* What a request with a per-device credential spent (below, "per-device credentials"). */
+enum { CRED_COMMITTED = 1u << 0, CRED_REPORTED = 1u << 1 };
+static void cred_spend(Imaging *p, const pb_http_request *req, guint what);
 
 static void settings_clear(Settings *s)
 {
@@ -367,6 +391,7 @@ static gboolean settings_load(const pb_host *h, const pb_config *cfg, Settings *
     s->peers = list_copy(h, cfg, "referral_peers");
     s->max_transfers = h->config_int(cfg, "max_transfers");
     s->max_per_address = h->config_int(cfg, "max_transfers_per_address");
+    s->cred_lifetime = h->config_int(cfg, "credential_lifetime");
     const char *nets[] = {"upload_networks", "download_networks"};
     char **lists[] = {s->upload_nets, s->download_nets};
     for (int i = 0; i < 2; i++)
@@ -575,7 +600,11 @@ static gboolean transfer_admit(Imaging *p, Transfer *t)
     }
     if (p->active >= (guint)p->set.max_transfers) {
         guint npeers = g_strv_length(p->set.peers);
-        if (npeers > 0 && (t->req->method_id & (PB_HTTP_M_GET | PB_HTTP_M_HEAD))) {
+        /* Reads go to a peer holding the same images. chunks/missing too (a restore asks
+         * it first; a 307 repeats the POST and its body): an uploader told by the peer
+         * that a chunk is held when it is not here learns it from its commit's 409. */
+        if (npeers > 0 && ((t->req->method_id & (PB_HTTP_M_GET | PB_HTTP_M_HEAD)) ||
+                           t->path.ep == IMAGING_EP_MISSING)) {
             const char *peer = p->set.peers[p->peer_next++ % npeers];
             g_autofree char *loc = g_strdup_printf("http://%s%s", peer, t->req->path);
             p->host->counter_add(p->c.referred, 1);
@@ -846,8 +875,10 @@ static void finish_job(Imaging *p, Job *j)
         gboolean ok = j->http_status == 200 || j->http_status == 201;
         if (j->http_status == 201)
             stat_bump(p, ST_RECEIVED);
-        if (ok)
+        if (ok) {
             held_release(p, j->keep, t->client);
+            cred_spend(p, t->req, CRED_COMMITTED);
+        }
         p->host->log(p->inst, ok ? PB_LOG_TRANSACTION : PB_LOG_WARNING, "%s: commit %s: %s",
                      t->client, t->path.name, j->message);
         log_event(p, t->client, "upload", t->path.name, ok ? "ok" : "failed", j->message);
@@ -924,7 +955,174 @@ static void log_refusal(Imaging *p, const pb_http_request *req, const ImagingPat
     log_event(p, req->client, type, path->name[0] ? path->name : NULL, "denied", why);
 }
 
-/* Writes need an upload network and the token; reads a download network. */
+/* ---- per-device credentials (imaging-cred.h, preboot-imaging(8)) ------------------------ */
+
+/* What each piece of work did, by device and work id: a credential issued before its commit
+ * commits no more, one issued before its report does nothing more. Remembered until every
+ * credential issued before then has expired; past this many, commits and reports with a
+ * credential are refused (503) rather than forgotten. */
+#define CRED_WORKS_MAX 65536
+#define CRED_KEY_FILE  "credential.key"
+
+typedef struct {
+    gint64 committed_ms, reported_ms; /* Unix ms; 0: not yet */
+    gint64 keep_until;                /* Unix seconds */
+} CredWork;
+
+static gint64 now_s(void)
+{
+    return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+static gint64 now_ms(void)
+{
+    return g_get_real_time() / 1000;
+}
+
+/* The key: 32 random bytes in the state directory, made (0600) on first start and kept, so
+ * credentials handed out before a restart still work after it. */
+static gboolean cred_key_load(Imaging *p, const char *dir, GError **error)
+{
+    g_autofree char *file = g_build_filename(dir, CRED_KEY_FILE, NULL);
+    g_autofree char *text = NULL;
+    if (g_file_get_contents(file, &text, NULL, NULL)) {
+        g_strstrip(text);
+        /* 64 hex digits, written as a hash is */
+        if (!pb_hash_from_hex(text, strlen(text), p->cred_key)) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                        "%s: not 64 hex digits (remove it to make a new key)", file);
+            return FALSE;
+        }
+        memset(text, 0, strlen(text));
+        return TRUE;
+    }
+    if (RAND_bytes(p->cred_key, sizeof(p->cred_key)) != 1) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "no random bytes for %s", file);
+        return FALSE;
+    }
+    char hex[2 * IMAGING_CRED_KEY_LEN + 2];
+    pb_hash_to_hex(p->cred_key, hex);
+    strcat(hex, "\n");
+    g_mkdir_with_parents(dir, 0700);
+    gboolean ok =
+        g_file_set_contents_full(file, hex, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+    memset(hex, 0, sizeof(hex));
+    return ok;
+}
+
+static char *cred_work_key(const guint8 mac[6], const char *work_id)
+{
+    return g_strdup_printf("%02x%02x%02x%02x%02x%02x|%s", mac[0], mac[1], mac[2], mac[3], mac[4],
+                           mac[5], work_id);
+}
+
+static CredWork *cred_work(Imaging *p, const guint8 mac[6], const char *work_id)
+{
+    g_autofree char *key = cred_work_key(mac, work_id);
+    return g_hash_table_lookup(p->cred_works, key);
+}
+
+static gboolean cred_work_old(gpointer key, gpointer value, gpointer data)
+{
+    return ((CredWork *)value)->keep_until <= *(gint64 *)data;
+}
+
+/* Room to remember one more piece of work (what no credential can need is forgotten first). */
+static gboolean cred_room(Imaging *p)
+{
+    if (g_hash_table_size(p->cred_works) < CRED_WORKS_MAX)
+        return TRUE;
+    gint64 now = now_s();
+    g_hash_table_foreach_remove(p->cred_works, cred_work_old, &now);
+    return g_hash_table_size(p->cred_works) < CRED_WORKS_MAX;
+}
+
+/* Notes that a piece of work was committed or reported (by a credential or the token). */
+static void cred_note(Imaging *p, const guint8 mac[6], const char *work_id, guint what)
+{
+    CredWork *w = cred_work(p, mac, work_id);
+    if (w == NULL) {
+        if (!cred_room(p))
+            return; /* checked by cred_allowed; a race of two uses at the limit */
+        w = g_new0(CredWork, 1);
+        g_hash_table_insert(p->cred_works, cred_work_key(mac, work_id), w);
+    }
+    if (what & CRED_COMMITTED)
+        w->committed_ms = now_ms();
+    if (what & CRED_REPORTED)
+        w->reported_ms = now_ms();
+    /* Every credential issued until now expires before this (the longest lifetime this
+     * process has handed out). */
+    w->keep_until = now_s() + p->cred_lifetime_max + 1;
+}
+
+/* The device credential a request carries, checked (signature and expiry), or NULL. */
+static const char *cred_of(Imaging *p, const pb_http_request *req, ImagingCred *c)
+{
+    const char *tok = imaging_bearer_token(p->http->header(p->http->ctx, req, "Authorization"));
+    if (!p->cred_ready || !imaging_cred_is(tok) || !imaging_cred_check(p->cred_key, tok, c) ||
+        now_s() >= c->expires)
+        return NULL;
+    return tok;
+}
+
+/* Notes what a request with a device credential did (a commit, a report). */
+static void cred_spend(Imaging *p, const pb_http_request *req, guint what)
+{
+    ImagingCred c;
+    if (cred_of(p, req, &c) != NULL)
+        cred_note(p, c.mac, c.work_id, what);
+}
+
+/* A write with a device credential: its scope is the one image of its work, and each use
+ * once. What GET work hands out anyone may ask for (a MAC is no authentication), so this
+ * bounds what a stranger asking for another device's work can do: what that work allows. */
+static gboolean cred_allowed(Imaging *p, const pb_http_request *req, pb_http_response *resp,
+                             const ImagingPath *path, const char *tok)
+{
+    ImagingCred c;
+    const char *why = NULL;
+    unsigned status = 401;
+    if (!p->cred_ready)
+        why = "device credentials are off here (no credential key: see the start-up log)";
+    else if (!imaging_cred_check(p->cred_key, tok, &c))
+        why = "a forged or malformed device credential";
+    else if (now_s() >= c.expires)
+        why = "an expired device credential";
+    else {
+        CredWork *w = cred_work(p, c.mac, c.work_id);
+        status = 403;
+        if (w != NULL && w->reported_ms >= c.issued_ms)
+            why = "a device credential used up (its work's result was reported)", status = 401;
+        else if (path->ep == IMAGING_EP_RESULTS)
+            why = NULL; /* the report is checked against the credential in handle_result */
+        else if (c.kind != IMAGING_CRED_CAPTURE)
+            why = "a device credential for a restore or a session uploads nothing";
+        else if (w != NULL && w->committed_ms >= c.issued_ms)
+            why = "a device credential used up (its image was committed)", status = 401;
+        else if (!(req->method_id & PB_HTTP_M_PUT))
+            why = "a device credential deletes nothing";
+        else if (path->ep == IMAGING_EP_IMAGE && strcmp(path->name, c.image) != 0)
+            why = "a device credential for another image";
+        if (why == NULL && path->ep != IMAGING_EP_CHUNK && w == NULL && !cred_room(p)) {
+            p->host->counter_add(p->c.busy, 1);
+            p->http->add_header(p->http->ctx, resp, "Retry-After", "60");
+            answer(p, resp, 503, "busy: too many device credentials in use\n");
+            return FALSE;
+        }
+    }
+    if (why == NULL)
+        return TRUE;
+    log_refusal(p, req, path, why);
+    if (status == 401)
+        p->http->add_header(p->http->ctx, resp, "WWW-Authenticate",
+                            "Bearer realm=\"preboot imaging\"");
+    answer(p, resp, status, "%s: %s\n", status == 401 ? "unauthorized" : "forbidden", why);
+    return FALSE;
+}
+
+/* Writes need an upload network and the token (or a device credential for this write);
+ * reads a download network. */
 static gboolean allowed(Imaging *p, const pb_http_request *req, pb_http_response *resp,
                         const ImagingPath *path, gboolean write)
 {
@@ -934,6 +1132,9 @@ static gboolean allowed(Imaging *p, const pb_http_request *req, pb_http_response
             answer(p, resp, 403, "forbidden: not from an upload network\n");
             return FALSE;
         }
+        const char *tok = imaging_bearer_token(p->http->header(p->http->ctx, req, "Authorization"));
+        if (imaging_cred_is(tok))
+            return cred_allowed(p, req, resp, path, tok);
         if (*p->set.token == '\0') {
             log_refusal(p, req, path, "no upload token configured");
             answer(p, resp, 403, "forbidden: this server takes no uploads (no upload_token)\n");
@@ -1050,8 +1251,9 @@ static bool serve_manifest(Imaging *p, const pb_http_request *req, pb_http_respo
     }
     if (c.location[0] != '\0') {
         /* The catalog places this image on another server: refer the client there. */
-        g_autofree char *loc =
-            g_strdup_printf("http://%s" IMAGING_PREFIX "images/%s", c.location, path->name);
+        g_autofree char *loc = g_strdup_printf("%s%s" IMAGING_PREFIX "images/%s",
+                                               strstr(c.location, "://") != NULL ? "" : "http://",
+                                               c.location, path->name);
         p->host->counter_add(p->c.referred, 1);
         if (get)
             log_event(p, req->client, "download", path->name, "referred", loc);
@@ -1367,6 +1569,26 @@ static bool serve_work(Imaging *p, const pb_http_request *req, pb_http_response 
     imaging_json_string(o, d.work == PB_POLICY_WORK_MULTICAST ? d.work_arg : "");
     g_string_append(o, ",\"work_id\":");
     imaging_json_string(o, id);
+    /* A credential for this work only (imaging-cred.h), where it can be used at all. */
+    ImagingCred c = {.kind = d.work == PB_POLICY_WORK_CAPTURE     ? IMAGING_CRED_CAPTURE
+                             : d.work == PB_POLICY_WORK_RESTORE   ? IMAGING_CRED_RESTORE
+                             : d.work == PB_POLICY_WORK_MULTICAST ? IMAGING_CRED_SESSION
+                                                                  : 0,
+                     .issued_ms = now_ms(),
+                     .expires = now_s() + p->set.cred_lifetime};
+    g_strlcpy(c.work_id, id, sizeof(c.work_id));
+    g_strlcpy(c.image, d.work_arg, sizeof(c.image));
+    memcpy(c.mac, r.mac, sizeof(c.mac));
+    g_autofree char *cred =
+        c.kind != 0 && r.mac_len == 6 && p->cred_ready &&
+                imaging_network_allows((const char *const *)p->set.upload_nets, req->client)
+            ? imaging_cred_mint(p->cred_key, &c)
+            : NULL;
+    if (cred != NULL) {
+        g_string_append(o, ",\"credential\":");
+        imaging_json_string(o, cred);
+        g_string_append_printf(o, ",\"credential_expires\":%" G_GINT64_FORMAT, c.expires);
+    }
     g_string_append_c(o, '}');
     pb_backend_result lr = {.struct_size = sizeof(lr),
                             .source = req->client,
@@ -1418,6 +1640,22 @@ static void handle_result(Imaging *p, Transfer *t)
     }
     const char *mac = jget(j, "mac"), *uuid = jget(j, "uuid"), *serial = jget(j, "serial"),
                *wid = jget(j, "work_id");
+    /* A device credential reports its own work once: that device, image, kind and work. */
+    ImagingCred dc;
+    const char *tok = imaging_bearer_token(p->http->header(p->http->ctx, t->req, "Authorization"));
+    if (imaging_cred_is(tok)) {
+        guint8 m[6];
+        /* A session's report may name the image it laid down: its session is the work. */
+        if (cred_of(p, t->req, &dc) == NULL || mac == NULL || !imaging_mac_parse(mac, m) ||
+            memcmp(m, dc.mac, 6) != 0 || strcmp(type, imaging_cred_kind_name(dc.kind)) != 0 ||
+            (dc.kind != IMAGING_CRED_SESSION && (image == NULL || strcmp(image, dc.image) != 0)) ||
+            wid == NULL || strcmp(wid, dc.work_id) != 0) {
+            log_refusal(p, t->req, &t->path, "a report outside its device credential's work");
+            answer(p, t->resp, 403, "forbidden: the report is not of the credential's work\n");
+            return;
+        }
+        cred_spend(p, t->req, CRED_REPORTED);
+    }
     pb_backend_result r = {.struct_size = sizeof(r),
                            .source = t->client,
                            .mac = mac,
@@ -1459,6 +1697,9 @@ static void handle_result(Imaging *p, Transfer *t)
                 dev.flags = PB_POLICY_REQ_CONSUME;
                 pol->decide(pol->ctx, &dev, &d);
                 dev.flags = 0;
+                /* The work is done: the credentials handed out for it are spent too. */
+                if (dev.mac_len == 6)
+                    cred_note(p, dev.mac, wid, CRED_REPORTED);
             }
         }
         /* A session's receiver laid the session's image down: a restore to the policy. */
@@ -1682,7 +1923,7 @@ static void on_http(void *data, unsigned event, const char *name, uint32_t versi
 /* ---- prebootctl imaging ----------------------------------------------------------------- */
 
 static const char usage[] = "imaging list | info NAME | delete NAME | log [--json] [N] | stats "
-                            "[--json] | replicate [NAME] | gc";
+                            "[--json] | replicate [NAME] | gc | refer NAME SERVER";
 
 typedef struct {
     const pb_host *h;
@@ -1738,6 +1979,68 @@ static bool take_bytes(void *data, const void *bytes, size_t len)
 static void take_name(void *data, const pb_backend_image *im)
 {
     g_ptr_array_add(data, g_strdup(im->name));
+}
+
+/* prebootctl imaging refer NAME SERVER: the catalog places NAME on another imaging server
+ * (HOST[:PORT] or an http(s):// URL without a path), and downloads of it are referred there
+ * (307). An image stored here keeps its entry (its totals, its manifest), moved: its chunks
+ * are no longer kept here by gc. A name not here gets an entry of its own, with no totals.
+ * `imaging delete NAME` removes the referral. */
+typedef struct {
+    pb_backend_image im;
+    char seal[PB_HASH_HEX_LEN + 1];
+} ImageCopy;
+
+static void image_copy(void *data, const pb_backend_image *im)
+{
+    ImageCopy *c = data;
+    c->im.disk_size = im->disk_size;
+    c->im.chunks = im->chunks;
+    c->im.data_bytes = im->data_bytes;
+    c->im.stored_bytes = im->stored_bytes;
+    c->im.created = im->created;
+    g_strlcpy(c->seal, im->seal ? im->seal : "", sizeof(c->seal));
+}
+
+static bool cmd_refer(Imaging *p, const char *name, const char *server, pb_reply *reply)
+{
+    const pb_host *h = p->host;
+    if (!imaging_location_valid(server)) {
+        h->reply(reply, "'%s' is no imaging server: HOST[:PORT] or http(s)://HOST[:PORT]\n",
+                 server);
+        return false;
+    }
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    ImageCopy c = {.im = {.struct_size = sizeof(c.im)}};
+    g_autoptr(GString) text = g_string_new(NULL);
+    guint32 st = p->be->image_info(p->bh, name, image_copy, &c, &e);
+    if (st == PB_BACKEND_OK) {
+        if (p->be->image_manifest(p->bh, name, append_bytes, text, &e) != PB_BACKEND_OK)
+            goto failed;
+    } else if (st == PB_BACKEND_NOT_FOUND) {
+        /* No manifest here: an empty one under a seal of its own, never a real image's. */
+        g_autofree char *what = g_strdup_printf("preboot referral %s %s", name, server);
+        guint8 hash[PB_HASH_LEN];
+        pb_sha256(what, strlen(what), hash);
+        pb_hash_to_hex(hash, c.seal);
+    } else
+        goto failed;
+    c.im.name = name;
+    c.im.seal = c.seal;
+    c.im.location = server;
+    bool replaced = false;
+    /* No DATA hashes: the chunks are on the other server, not checked for here. */
+    if (p->be->image_commit(p->bh, &c.im, text->str, text->len, NULL, 0, 0, NULL, NULL, &replaced,
+                            &e) != PB_BACKEND_OK)
+        goto failed;
+    log_event(p, "prebootctl", "refer", name, "ok", server);
+    h->log(p->inst, PB_LOG_TRANSACTION, "image %s referred to %s (prebootctl)", name, server);
+    h->reply(reply, "image %s is on %s: downloads of it are referred there%s\n", name, server,
+             replaced ? " (its chunks here go at the next gc)" : "");
+    return true;
+failed:
+    h->reply(reply, "%s\n", e.message);
+    return false;
 }
 
 /* prebootctl imaging replicate [NAME]: opens every DATA chunk of the image(s) this server
@@ -1872,6 +2175,13 @@ static bool cmd_imaging(void *self, int argc, const char *const *argv, pb_reply 
             goto failed;
         return true;
     }
+    if (strcmp(sub, "refer") == 0 && argc >= 4) {
+        if (!pb_name_valid(argv[2])) {
+            h->reply(reply, "invalid image name '%s'\n", argv[2]);
+            return false;
+        }
+        return cmd_refer(p, argv[2], argv[3], reply);
+    }
     if (strcmp(sub, "replicate") == 0) {
         if (argc >= 3 && !pb_name_valid(argv[2])) {
             h->reply(reply, "invalid image name '%s'\n", argv[2]);
@@ -1947,6 +2257,9 @@ static void imaging_free(Imaging *p)
     imaging_sent_free(p->sent);
     if (p->held != NULL)
         g_hash_table_unref(p->held);
+    if (p->cred_works != NULL)
+        g_hash_table_unref(p->cred_works);
+    memset(p->cred_key, 0, sizeof(p->cred_key));
     g_mutex_clear(&p->done_lock);
     settings_clear(&p->set);
     g_free(p);
@@ -2013,6 +2326,14 @@ static void *imaging_create(const pb_host *host, pb_instance *inst, const pb_con
         goto fail;
     }
     p->started = g_get_real_time() / G_USEC_PER_SEC;
+    p->cred_works = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    p->cred_lifetime_max = p->set.cred_lifetime;
+    GError *ke = NULL; /* not g_autoptr: the gotos above jump past it */
+    p->cred_ready = cred_key_load(p, host->state_dir(inst), &ke);
+    if (!p->cred_ready) {
+        host->log(inst, PB_LOG_WARNING, "no per-device credentials: %s", ke->message);
+        g_error_free(ke);
+    }
     return p;
 fail:
     backend_close(p);
@@ -2046,7 +2367,7 @@ static bool imaging_start(void *self, pb_err *err)
     if (*p->set.token == '\0')
         p->host->log(p->inst, PB_LOG_WARNING,
                      "no upload_token or upload_token_file: uploads, deletes and reports are "
-                     "refused");
+                     "refused but for the per-device credentials handed out with work");
     return true;
 }
 
@@ -2078,6 +2399,7 @@ static void imaging_reload_commit(void *self, void *staged)
     settings_clear(&p->set);
     p->set = *s;
     g_free(s);
+    p->cred_lifetime_max = MAX(p->cred_lifetime_max, p->set.cred_lifetime);
     imaging_detect_address(p->set.ip_address, p->advertised, sizeof(p->advertised));
     p->host->log(p->inst, PB_LOG_CRITICAL, "configuration reloaded");
 }

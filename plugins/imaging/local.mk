@@ -6,6 +6,7 @@ noinst_LTLIBRARIES += plugins/imaging/libimaging-core.la
 plugins_imaging_libimaging_core_la_SOURCES = \
 	plugins/imaging/imaging-api.h plugins/imaging/imaging-api.c \
 	plugins/imaging/imaging-json.h plugins/imaging/imaging-json.c \
+	plugins/imaging/imaging-cred.h plugins/imaging/imaging-cred.c \
 	plugins/imaging/imaging-sent.h plugins/imaging/imaging-sent.c
 plugins_imaging_libimaging_core_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 plugins_imaging_libimaging_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CORE_CFLAGS)

@@ -165,11 +165,12 @@ SERVER=10.0.0.1:$PORT
 MAC_A=52:54:00:e2:e5:0a
 MAC_B=52:54:00:e2:e5:0b
 MAC_C=52:54:00:e2:e5:0c
-# Captures and reports need the imaging server's upload credential: the environment gets it
-# on its kernel command line (preboot.token=, see preboot-bootenv(8)).
+# Captures and reports need no token in the environment: the imaging server hands each
+# machine a credential for its work with it (per-device credentials, preboot-imaging(8)).
+# The server keeps a token configured, as a site would; the environment never sees it.
 TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 printf '%s\n' "$TOKEN" >"$T/upload.token"
-IMAGING_ARGS=${PB_E2E_IMAGING_ARGS-preboot.token=$TOKEN}
+IMAGING_ARGS=${PB_E2E_IMAGING_ARGS-}
 cat >"$T/rules.yaml" <<EOC
 imaging:
   kernel: preboot/vmlinuz
