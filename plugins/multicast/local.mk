@@ -12,5 +12,7 @@ plugins_multicast_multicast_la_LIBADD = lib/mcast/libpbmcast.la
 ## The plugin in a real prebootd: sessions started, listed, changed and deleted with
 ## prebootctl, receivers in namespaces (root; skipped otherwise).
 TESTS += tests/mcast-daemon.sh
+## ...on the imaging plugin's backend (preboot.imaging), with the unicast fallback.
+TESTS += tests/mcast-imaging.sh
 endif
-EXTRA_DIST += plugins/multicast/local.mk tests/mcast-daemon.sh
+EXTRA_DIST += plugins/multicast/local.mk tests/mcast-daemon.sh tests/mcast-imaging.sh
