@@ -327,6 +327,8 @@ static gboolean complete(Rx *rx, Partial *pa, const char *target, GError **error
         rx->m = m;
         if (!prepare(rx, target, error))
             return FALSE;
+        /* Preparing (a delta target is read whole) is not silence of the sender. */
+        rx->last_heard = g_get_monotonic_time();
         rx->state = MCAST_RX_RECEIVING;
         send_status(rx);
         return TRUE;
