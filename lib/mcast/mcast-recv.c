@@ -35,6 +35,7 @@ typedef struct {
     GArray *pos; /* Pos */
     guint32 len; /* raw length */
     gboolean done;
+    gboolean queued; /* for the unicast fallback: one fetch however often the manifest names it */
 } Want;
 
 typedef struct {
@@ -526,8 +527,70 @@ static int take(Rx *rx, const guint8 *buf, gsize n, const char *target, GError *
 
 /* The unicast fallback: every chunk still wanted is fetched from o->fallback (the imaging
  * server), decoded and checked against its hash by pb_chunk_fetch, and written where the
- * manifest puts it, as a chunk of the session would be. The sender hears that we went
- * (MCAST_RX_UNICAST) and no longer waits for us. */
+ * manifest puts it, as a chunk of the session would be; FALLBACK_THREADS requests at once
+ * (lib/image's HTTP client is thread-safe). The sender hears that we went
+ * (MCAST_RX_UNICAST), and our status every STATUS_US meanwhile, so it neither waits for
+ * us nor drops us as silent. */
+#define FALLBACK_THREADS 4
+
+typedef struct {
+    Rx *rx;
+    const char *target;
+    GPtrArray *refs; /* const PbChunkRef*, one per wanted chunk */
+    gint next;
+    GMutex mu; /* guards rx->remaining, rx->st, error, running */
+    GCond cond;
+    GError *error;
+    guint running;
+} Fallback;
+
+static gpointer fallback_worker(gpointer data)
+{
+    Fallback *fb = data;
+    Rx *rx = fb->rx;
+    guint8 *raw = g_malloc(rx->m->chunk_size);
+    for (;;) {
+        guint i = (guint)g_atomic_int_add(&fb->next, 1);
+        if (i >= fb->refs->len)
+            break;
+        g_mutex_lock(&fb->mu);
+        gboolean stop =
+            fb->error != NULL || (rx->o->cancel != NULL && g_atomic_int_get(rx->o->cancel));
+        g_mutex_unlock(&fb->mu);
+        if (stop)
+            break;
+        const PbChunkRef *ref = g_ptr_array_index(fb->refs, i);
+        Want *w = g_hash_table_lookup(rx->want, ref->hash); /* the table is not changed now */
+        PbCodec codec;
+        gsize stored = 0;
+        GError *e = NULL;
+        gboolean ok = pb_chunk_fetch(rx->o->fallback, ref, raw, w->len, &codec, &stored, &e);
+        for (guint k = 0; ok && k < w->pos->len; k++) {
+            Pos *p = &g_array_index(w->pos, Pos, k);
+            ok = pwrite_all(rx->disk.fd, raw, p->len, p->off, &e);
+            if (!ok)
+                g_prefix_error(&e, "%s: ", fb->target);
+        }
+        g_mutex_lock(&fb->mu);
+        if (ok) {
+            w->done = TRUE;
+            rx->remaining--;
+            rx->st->chunks_fallback++;
+            rx->st->bytes_written += (guint64)w->len * w->pos->len;
+        } else if (fb->error == NULL)
+            fb->error = e;
+        else
+            g_error_free(e);
+        g_mutex_unlock(&fb->mu);
+    }
+    g_free(raw);
+    g_mutex_lock(&fb->mu);
+    fb->running--;
+    g_cond_signal(&fb->cond);
+    g_mutex_unlock(&fb->mu);
+    return NULL;
+}
+
 static gboolean fall_back(Rx *rx, const char *target, GError **error)
 {
     const PbMcastRecvOptions *o = rx->o;
@@ -554,43 +617,49 @@ static gboolean fall_back(Rx *rx, const char *target, GError **error)
     }
     g_hash_table_remove_all(rx->partials); /* what they hold is fetched whole */
     rx->partial_bytes = 0;
-    gint64 last_progress = 0;
-    for (guint i = 0; i < rx->m->chunks->len && rx->remaining > 0; i++) {
+    Fallback fb = {.rx = rx, .target = target, .refs = g_ptr_array_new()};
+    g_mutex_init(&fb.mu);
+    g_cond_init(&fb.cond);
+    for (guint i = 0; i < rx->m->chunks->len; i++) {
         const PbChunkRef *ref = &g_array_index(rx->m->chunks, PbChunkRef, i);
-        if (ref->kind != PB_CHUNK_DATA)
-            continue;
-        Want *w = g_hash_table_lookup(rx->want, ref->hash);
-        if (w == NULL || w->done)
-            continue;
-        if (o->cancel != NULL && g_atomic_int_get(o->cancel)) {
-            g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED, "cancelled");
-            return FALSE;
+        Want *w = ref->kind == PB_CHUNK_DATA ? g_hash_table_lookup(rx->want, ref->hash) : NULL;
+        if (w != NULL && !w->done && !w->queued) {
+            w->queued = TRUE;
+            g_ptr_array_add(fb.refs, (gpointer)ref);
         }
-        PbCodec codec;
-        gsize stored = 0;
-        if (!pb_chunk_fetch(o->fallback, ref, rx->raw, w->len, &codec, &stored, error)) {
-            g_prefix_error(error, "session %s: unicast fallback (%u chunks left): ", o->session,
-                           rx->remaining);
-            return FALSE;
-        }
-        for (guint k = 0; k < w->pos->len; k++) {
-            Pos *p = &g_array_index(w->pos, Pos, k);
-            if (!pwrite_all(rx->disk.fd, rx->raw, p->len, p->off, error)) {
-                g_prefix_error(error, "%s: ", target);
-                return FALSE;
-            }
-            rx->st->bytes_written += p->len;
-        }
-        w->done = TRUE;
-        rx->remaining--;
-        rx->st->chunks_fallback++;
+    }
+    GThread *threads[FALLBACK_THREADS];
+    guint n = MIN(FALLBACK_THREADS, fb.refs->len);
+    fb.running = n;
+    for (guint i = 0; i < n; i++)
+        threads[i] = g_thread_new("mcast-fallback", fallback_worker, &fb);
+    gint64 last_progress = 0;
+    g_mutex_lock(&fb.mu);
+    while (fb.running > 0) {
+        g_cond_wait_until(&fb.cond, &fb.mu, g_get_monotonic_time() + STATUS_US);
         gint64 t = g_get_monotonic_time();
-        if (t - rx->last_status > STATUS_US)
+        if (t - rx->last_status >= STATUS_US)
             send_status(rx);
         if (o->progress != NULL && t - last_progress > 200 * 1000) {
             o->progress(rx->st->bytes_written, rx->st->bytes_total, o->progress_data);
             last_progress = t;
         }
+    }
+    g_mutex_unlock(&fb.mu);
+    for (guint i = 0; i < n; i++)
+        g_thread_join(threads[i]);
+    g_ptr_array_unref(fb.refs);
+    g_mutex_clear(&fb.mu);
+    g_cond_clear(&fb.cond);
+    if (fb.error != NULL) {
+        g_propagate_prefixed_error(error, fb.error,
+                                   "session %s: unicast fallback (%u chunks left): ", o->session,
+                                   rx->remaining);
+        return FALSE;
+    }
+    if (rx->remaining > 0) {
+        g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED, "cancelled");
+        return FALSE;
     }
     return TRUE;
 }
