@@ -6,7 +6,10 @@ plugins_multicast_multicast_la_SOURCES = plugins/multicast/multicast-plugin.c
 plugins_multicast_multicast_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image \
 	-I$(top_srcdir)/lib/mcast
 plugins_multicast_multicast_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CFLAGS)
-plugins_multicast_multicast_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS)
+## -z nodelete: as the backends (backends/local/local.mk): lib/image keeps per-thread zstd
+## contexts under a static GPrivate, whose pthread key GLib allocates once; unloading the
+## plugin at exit would lose it (a leak LeakSanitizer reports).
+plugins_multicast_multicast_la_LDFLAGS = $(PLUGIN_MODULE_FLAGS) -Wl,-z,nodelete
 plugins_multicast_multicast_la_LIBADD = lib/mcast/libpbmcast.la
 
 ## The plugin in a real prebootd: sessions started, listed, changed and deleted with
