@@ -12,7 +12,10 @@
 #        COUNTS ("1 4 8"), TOOLS ("preboot udpcast norm"), REPEAT (3: the summary takes
 #        the median of the runs, this machine being shared), FILL (mix: half text, a
 #        quarter random, a quarter free; random: 90 % random data, nothing for compression
-#        or free space to win: the transports alone)
+#        or free space to win: the transports alone), FALLBACK (yes: a prebootd with http
+#        and imaging in the sender's namespace serves the image, preboot's receivers get
+#        it as their unicast fallback (--http) and the sender sends slow receivers there
+#        (slow_policy unicast); no: slow receivers wait, no fallback)
 set -u
 B=$(cd "${1:-_build}" && pwd) || exit 1
 S=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +28,7 @@ COUNTS=${COUNTS:-"1 4 8"}
 TOOLS=${TOOLS:-"preboot udpcast norm"}
 REPEAT=${REPEAT:-3}
 FILL=${FILL:-mix}
+FALLBACK=${FALLBACK:-yes}
 [ "$(id -u)" = 0 ] || { echo "multicast.sh: needs root (network namespaces)" >&2; exit 1; }
 [ -x "$SEND" ] || { echo "multicast.sh: build tests/mcast-sender first (make -C $B tests/mcast-sender)" >&2; exit 1; }
 P=pbb$$
@@ -65,6 +69,42 @@ truncate -s ${SIZE_MB}M disk.img
 printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q disk.img
 mkfs.ext4 -q -F -d tree -E offset=1048576 disk.img $(((SIZE_MB - 1) * 1024))k
 "$IMG" make disk.img ./store:disk >/dev/null || exit 1
+# The imaging server for the unicast fallback: the same image (same chunks) in its backend.
+HTTP_ARGS=
+SLOW_ARGS=
+SRV_PID=
+if [ "$FALLBACK" = yes ] && echo "$TOOLS" | grep -q preboot; then
+    HP=9390
+    echo "bench-$$" >token
+    cat >preboot.yaml <<EOC
+daemon:
+  plugin_path: [$B/plugins/http/.libs, $B/plugins/imaging/.libs, $B/backends/local/.libs]
+  log_dir: $W/log
+  state_dir: $W/state
+  pid_file: $W/prebootd.pid
+  control_socket: $W/control.sock
+plugins:
+  - {module: http, listen: 10.79.0.1, port: $HP}
+  - {module: imaging, store: $W/istore, upload_token_file: $W/token, upload_networks: [10.79.0.0/24]}
+EOC
+    ip netns exec ${P}s "$B/core/prebootd" -f -c "$W/preboot.yaml" >prebootd.err 2>&1 &
+    SRV_PID=$!
+    PIDS="$PIDS $SRV_PID"
+    i=0
+    until PREBOOT_TOKEN=$(cat token) ip netns exec ${P}s "$IMG" make disk.img 10.79.0.1:$HP:disk \
+        >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ $i -lt 50 ] || { echo "multicast.sh: the imaging server does not take the image" >&2; exit 1; }
+        sleep 0.2
+    done
+    HTTP_ARGS="--http http://10.79.0.1:$HP"
+    SLOW_ARGS=--slow-unicast
+fi
+# CPU seconds the imaging server (prebootd) used so far: what the fallback cost it
+srv_cpu() {
+    [ -n "$SRV_PID" ] || { echo 0; return; }
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' /proc/$SRV_PID/stat
+}
 stored=$(du -sb store/chunks | cut -f1)
 echo "# disk ${SIZE_MB} MiB ($FILL), $(du -sh tree | cut -f1) of files; image in the store: $((stored / 1024)) KiB; rate $RATE Mbit/s; slow receiver: tbf $SLOW"
 GIB=$(echo "$SIZE_MB / 1024" | bc -l)
@@ -104,6 +144,7 @@ run() { # tool n cond
     tool=$1 n=$2 cond=$3
     rm -rf r*.img r*.t s.t r*.cpu s.cpu cache*
     PORT=$((PORT + 10))
+    srv0=$(srv_cpu)
     [ $cond = late ] || impair $cond
     case $tool in
     preboot)
@@ -112,11 +153,12 @@ run() { # tool n cond
         # late: r1 joins once the others are being sent to
         [ $cond = late ] && first_rx=2 && expect=$((n - 1))
         for i in $(seq $first_rx $n); do
-            timed r$i r$i "$IMG" session bench r$i.img --port $PORT --wait 60 --label r$i
+            timed r$i r$i "$IMG" session bench r$i.img --port $PORT --wait 60 --label r$i \
+                $HTTP_ARGS
         done
         start=$(now)
         timed s s "$SEND" --store store --image disk --session bench --port $PORT \
-            --bind 10.79.0.1 --rate $RATE --clients $expect --drop 5 -v 2
+            --bind 10.79.0.1 --rate $RATE --clients $expect --drop 5 -v 2 $SLOW_ARGS
         if [ $cond = late ]; then
             i=0
             while [ $i -lt 300 ] && ! grep -q "sending image" s.err 2>/dev/null; do
@@ -125,7 +167,8 @@ run() { # tool n cond
             done
             sleep 0.3 # well into the first pass
             joined=$(now)
-            timed r1 r1 "$IMG" session bench r1.img --port $PORT --wait 60 --label r1
+            timed r1 r1 "$IMG" session bench r1.img --port $PORT --wait 60 --label r1 \
+                $HTTP_ARGS
         fi
         ;;
     udpcast)
@@ -156,7 +199,9 @@ run() { # tool n cond
     done
     # whatever is still running in the room (a sender waiting for a receiver that gave up)
     for ns in s r1 r2 r3 r4 r5 r6 r7 r8; do
-        for p in $(ip netns pids ${P}$ns 2>/dev/null); do kill $p 2>/dev/null; done
+        for p in $(ip netns pids ${P}$ns 2>/dev/null); do
+            [ "$p" = "$SRV_PID" ] || kill $p 2>/dev/null
+        done
     done
     [ $cond = late ] || unimpair $cond
     ok=1
@@ -179,6 +224,11 @@ run() { # tool n cond
         note=" (joined at $(echo "$joined - $start" | bc -l | xargs printf %.2f) s; $(grep -o 'finished after [0-9]* passes' s.err))"
     else
         note=
+    fi
+    if [ $tool = preboot ]; then
+        uni=$(for i in $(seq 1 $n); do sed -n 's/.* \([0-9]*\) by unicast.*/\1/p' r$i.out; done | paste -sd+ | bc)
+        [ "${uni:-0}" -gt 0 ] 2>/dev/null &&
+            note="$note (by unicast: $uni chunks, imaging server $(echo "$(srv_cpu) - $srv0" | bc -l | xargs printf %.2f) s CPU)"
     fi
     printf "%-8s %2d %-5s %7s %7s %8.2f %8.2f %s%s\n" $tool $n $cond "$others" "$r1" \
         "$(echo "$scpu / $GIB" | bc -l)" "$(echo "$rcpu / $n / $GIB" | bc -l)" \

@@ -174,4 +174,8 @@ check "mcast store: a recording waits" [ $? -eq 0 ]
 
 ctl stop >/dev/null 2>&1
 check "prebootd stops" wait_until 10 sh -c "! kill -0 $dpid 2>/dev/null"
+wait $dpid
+st=$?
+check "prebootd exits with status 0 (got $st)" test $st = 0
+check "no sanitizer report from the daemon" sh -c "! grep -q 'Sanitizer\|runtime error' daemon.err"
 finish

@@ -76,8 +76,8 @@ receiver() {
     h=$1 sess=$2 t=$3
     shift 3
     ip netns exec ${P}$h "$IMG" session "$sess" client "$t" --json --port $PORT \
-        --announce-group $ANN --server 10.77.0.1 --label "$h" --wait 30 "$@" >"$t.json" \
-        2>"$t.log" &
+        --announce-group $ANN --server 10.77.0.1 --no-fallback --label "$h" --wait 30 "$@" \
+        >"$t.json" 2>"$t.log" &
     RPID=$!
     PIDS="$PIDS $RPID"
 }

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
                     *bind = NULL;
     int port = PB_MCAST_DATA_PORT, ctl = 0, rate = PB_MCAST_RATE_DEFAULT, clients = 0, later = 0,
         first = 0, drop = 10, passes = 20, slow = 10, verbose = 2;
-    gboolean forger = FALSE;
+    gboolean forger = FALSE, slow_unicast = FALSE;
     GOptionEntry entries[] = {
         {"store", 0, 0, G_OPTION_ARG_STRING, &store, "lib/image store directory", "DIR"},
         {"image", 0, 0, G_OPTION_ARG_STRING, &image, "image name", "NAME"},
@@ -115,6 +115,8 @@ int main(int argc, char **argv)
         {"drop", 0, 0, G_OPTION_ARG_INT, &drop, "drop receivers silent S s", "S"},
         {"passes", 0, 0, G_OPTION_ARG_INT, &passes, "carousel passes at most", "N"},
         {"slow", 0, 0, G_OPTION_ARG_INT, &slow, "slow receiver threshold (% asked again)", "P"},
+        {"slow-unicast", 0, 0, G_OPTION_ARG_NONE, &slow_unicast,
+         "tell slow receivers to finish by unicast", NULL},
         {"forge", 0, 0, G_OPTION_ARG_NONE, &forger, "forge datagrams for the session", NULL},
         {"verbose", 'v', 0, G_OPTION_ARG_INT, &verbose, "log level 0-4", "N"},
         {NULL}};
@@ -171,6 +173,7 @@ int main(int argc, char **argv)
     o.drop_s = (guint)drop;
     o.max_passes = (guint)passes;
     o.slow_percent = (guint)slow;
+    o.slow_policy = slow_unicast ? PB_MCAST_SLOW_UNICAST : PB_MCAST_SLOW_WAIT;
     o.log = log_line;
     o.log_data = GINT_TO_POINTER(verbose);
     PbMcastSender *s = pb_mcast_sender_new(m, &io, &o, &e);

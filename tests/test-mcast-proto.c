@@ -173,6 +173,28 @@ static void test_status_nack(void)
     g_byte_array_set_size(b, 0);
     g_assert_true(mcast_msg_build(&bad2, b));
     g_assert_cmpint(mcast_msg_parse(b->data, b->len, &p), ==, MCAST_PARSE_BAD_VALUE);
+
+    /* DIRECT: to one receiver; an unknown action and a short one are refused */
+    McastMsg d = {.type = MCAST_MSG_DIRECT, .session_id = 7};
+    d.u.direct.client_id = 0x0102030405060708ull;
+    d.u.direct.action = MCAST_DIRECT_UNICAST;
+    g_byte_array_set_size(b, 0);
+    g_assert_true(mcast_msg_build(&d, b));
+    p = parse_ok(b);
+    g_assert_cmpuint(p.u.direct.client_id, ==, d.u.direct.client_id);
+    g_assert_cmpuint(p.u.direct.action, ==, MCAST_DIRECT_UNICAST);
+    g_assert_cmpint(mcast_msg_parse(b->data, b->len - 4, &p), ==, MCAST_PARSE_TRUNCATED);
+    b->data[MCAST_HEADER_LEN + 8] = 9;
+    g_assert_cmpint(mcast_msg_parse(b->data, b->len, &p), ==, MCAST_PARSE_BAD_VALUE);
+    d.u.direct.action = 9;
+    g_assert_false(mcast_msg_build(&d, b));
+    /* the unicast state of a receiver's status */
+    McastMsg u = m;
+    u.u.status.state = MCAST_RX_UNICAST;
+    g_byte_array_set_size(b, 0);
+    g_assert_true(mcast_msg_build(&u, b));
+    p = parse_ok(b);
+    g_assert_cmpstr(mcast_rx_state_name(p.u.status.state), ==, "unicast");
     bad2 = k;
     bad2.u.nack.n_ranges = MCAST_NACK_RANGES + 1;
     g_assert_false(mcast_msg_build(&bad2, b));

@@ -4,6 +4,7 @@
  * own options and that file only dispatches to it. */
 #include "build-config.h"
 
+#include "image-http.h"
 #include "mcast.h"
 #include "net.h"
 #include "preboot-img-session.h"
@@ -19,12 +20,16 @@ static void session_usage(FILE *f)
 {
     fprintf(f, "usage: preboot-img session NAME [client] DISK [--server ADDR] [--delta]\n"
                "       [--label TEXT] [--port N] [--announce-group ADDR] [--wait SECONDS]\n"
-               "       [--max-partial MIB] [--json]\n"
+               "       [--max-partial MIB] [--http URL] [--no-fallback]\n"
+               "       [--fallback-after SECONDS] [--json]\n"
                "       preboot-img session NAME master DISK [clients=N] [t=MIN] [--rate MBIT]\n"
                "       [--image NAME] [--range A.B.C.D/N] [--spool DIR] [--port N] [--json]\n"
                "Joins multicast session NAME and restores its image onto DISK (a disk or a\n"
                "disk image file, created when missing); as master, captures DISK and sends it\n"
                "to the session (the server stores it with `prebootctl mcast store`).\n"
+               "What the session does not bring (it ended or dropped us, the sender says we\n"
+               "are slow, or nothing came for --fallback-after s, default 5) is fetched from\n"
+               "the imaging server by unicast: --http URL, else http://ADDR:8080 of --server.\n"
                "See preboot-multicast(8).\n");
 }
 
@@ -134,11 +139,17 @@ static void session_progress(guint64 done, guint64 total, void *data)
             (int)(done * 100 / total), done, total);
 }
 
+/* The unicast fallback's manifest, when the session ended before the receiver had it. */
+static PbManifest *fallback_manifest(void *data, const char *image, GError **error)
+{
+    return pb_http_get_manifest(data, image, error);
+}
+
 int preboot_img_session(int argc, char **argv)
 {
     PbMcastRecvOptions o = {.data_port = PB_MCAST_DATA_PORT, .wait_s = 60};
-    gboolean json = FALSE, master = FALSE;
-    const char *name = NULL, *disk = NULL;
+    gboolean json = FALSE, master = FALSE, no_fallback = FALSE;
+    const char *name = NULL, *disk = NULL, *http = NULL;
     Master ms = {.rate = PB_MCAST_RATE_DEFAULT, .range = PB_MCAST_RANGE_DEFAULT};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -147,7 +158,18 @@ int preboot_img_session(int argc, char **argv)
             json = TRUE;
         else if (strcmp(a, "--delta") == 0)
             o.delta = TRUE;
-        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        else if (strcmp(a, "--no-fallback") == 0)
+            no_fallback = TRUE;
+        else if (val != NULL && strcmp(a, "--http") == 0) {
+            http = val;
+            i++;
+        } else if (val != NULL && strcmp(a, "--fallback-after") == 0) {
+            guint64 v = g_ascii_strtoull(val, &end, 10);
+            if (*end != '\0' || v == 0 || v > 86400)
+                goto bad;
+            o.fallback_after_s = (guint)v;
+            i++;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             session_usage(stdout);
             return 0;
         } else if (val != NULL && strcmp(a, "--server") == 0) {
@@ -238,6 +260,24 @@ int preboot_img_session(int argc, char **argv)
     o.progress_data = &json;
     PbMcastRecvStats st;
     GError *e = NULL;
+    /* The unicast fallback: the imaging server the announcements must come from. */
+    g_autoptr(PbHttp) h = NULL;
+    PbChunkIO fio;
+    g_autofree char *loc = NULL;
+    if (!no_fallback && (http != NULL || o.server != NULL)) {
+        loc = http != NULL ? g_strdup(http)
+                           : g_strdup_printf("http://%s:%u", o.server, PB_HTTP_DEFAULT_PORT);
+        h = pb_http_new(loc, g_getenv("PREBOOT_TOKEN"), 30, &e);
+        if (h == NULL) {
+            fprintf(stderr, "preboot-img session: %s: %s\n", loc, e->message);
+            g_error_free(e);
+            return 2;
+        }
+        pb_http_chunk_io(h, &fio);
+        o.fallback = &fio;
+        o.fallback_manifest = fallback_manifest;
+        o.fallback_data = h;
+    }
     gint64 t0 = g_get_monotonic_time();
     gboolean ok = pb_mcast_receive(disk, &o, &st, &e);
     double secs = (double)(g_get_monotonic_time() - t0) / 1e6;
@@ -246,10 +286,11 @@ int preboot_img_session(int argc, char **argv)
                "\"bytes_total\":%" G_GUINT64_FORMAT ",\"bytes_written\":%" G_GUINT64_FORMAT
                ",\"chunks\":%u,\"chunks_received\":%u,\"chunks_same\":%u,\"chunks_bad\":%u,"
                "\"datagrams\":%" G_GUINT64_FORMAT ",\"repairs_asked\":%" G_GUINT64_FORMAT
-               ",\"foreign_datagrams\":%" G_GUINT64_FORMAT ",\"seconds\":%.3f}\n",
+               ",\"foreign_datagrams\":%" G_GUINT64_FORMAT
+               ",\"chunks_fallback\":%u,\"fallback\":\"%s\",\"seconds\":%.3f}\n",
                name, st.image, ok ? "true" : "false", st.bytes_total, st.bytes_written,
                st.chunks_total, st.chunks_received, st.chunks_same, st.chunks_bad, st.rx_frags,
-               st.nack_frags, st.foreign_datagrams, secs);
+               st.nack_frags, st.foreign_datagrams, st.chunks_fallback, st.fallback_why, secs);
     if (!ok) {
         fprintf(stderr, "preboot-img session: %s\n", e->message);
         g_error_free(e);
@@ -257,7 +298,9 @@ int preboot_img_session(int argc, char **argv)
     }
     if (!json)
         printf("session %s: restored image %s onto %s: %u chunks received, %u already there, "
-               "%u rejected, %.1f s\n",
-               name, st.image, disk, st.chunks_received, st.chunks_same, st.chunks_bad, secs);
+               "%u rejected, %u by unicast%s%s%s, %.1f s\n",
+               name, st.image, disk, st.chunks_received, st.chunks_same, st.chunks_bad,
+               st.chunks_fallback, st.fallback_why[0] ? " (" : "", st.fallback_why,
+               st.fallback_why[0] ? ")" : "", secs);
     return 0;
 }

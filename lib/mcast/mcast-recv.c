@@ -35,6 +35,7 @@ typedef struct {
     GArray *pos; /* Pos */
     guint32 len; /* raw length */
     gboolean done;
+    gboolean queued; /* for the unicast fallback: one fetch however often the manifest names it */
 } Want;
 
 typedef struct {
@@ -66,7 +67,11 @@ typedef struct {
     gint64 last_status, last_heard;
     guint64 datagrams; /* of this session, wanted or not: what the link carries to us */
     char label[MCAST_CLIENT_MAX + 1];
+    gboolean to_store; /* into a store or a sink, not onto a disk */
 } Rx;
+
+/* What take() found. */
+enum { TAKE_ON = 0, TAKE_ALL = 1, TAKE_FAILED = -1, TAKE_UNICAST = 2 };
 
 static void partial_free(gpointer p)
 {
@@ -215,7 +220,8 @@ static void prepare_store(Rx *rx)
             w->len = len;
             g_hash_table_insert(rx->want, w->hash, w);
             rx->st->chunks_total++;
-            if (pb_store_has_chunk(rx->o->store, ref->hash, NULL)) {
+            if (rx->o->sink_has != NULL ? rx->o->sink_has(rx->o->sink_data, ref->hash)
+                                        : pb_store_has_chunk(rx->o->store, ref->hash, NULL)) {
                 w->done = TRUE;
                 rx->st->chunks_same++;
             } else
@@ -227,7 +233,7 @@ static void prepare_store(Rx *rx)
 static gboolean prepare(Rx *rx, const char *target, GError **error)
 {
     PbManifest *m = rx->m;
-    if (rx->o->store != NULL) {
+    if (rx->to_store) {
         prepare_store(rx);
         return TRUE;
     }
@@ -322,6 +328,8 @@ static gboolean complete(Rx *rx, Partial *pa, const char *target, GError **error
         rx->m = m;
         if (!prepare(rx, target, error))
             return FALSE;
+        /* Preparing (a delta target is read whole) is not silence of the sender. */
+        rx->last_heard = g_get_monotonic_time();
         rx->state = MCAST_RX_RECEIVING;
         send_status(rx);
         return TRUE;
@@ -336,13 +344,16 @@ static gboolean complete(Rx *rx, Partial *pa, const char *target, GError **error
         rx->st->chunks_bad++;
         return TRUE;
     }
-    if (rx->o->store != NULL) {
+    if (rx->to_store) {
         /* Into a store: the coded bytes as they came, now that they are checked. */
-        if (!pb_store_put_chunk(rx->o->store, w->hash, pa->codec, pa->buf, pa->len, error))
+        if (rx->o->sink_put != NULL
+                ? !rx->o->sink_put(rx->o->sink_data, w->hash, pa->codec, w->len, pa->buf, pa->len,
+                                   error)
+                : !pb_store_put_chunk(rx->o->store, w->hash, pa->codec, pa->buf, pa->len, error))
             return FALSE;
         rx->st->bytes_written += pa->len;
     }
-    for (guint i = 0; rx->o->store == NULL && i < w->pos->len; i++) {
+    for (guint i = 0; !rx->to_store && i < w->pos->len; i++) {
         Pos *p = &g_array_index(w->pos, Pos, i);
         if (!pwrite_all(rx->disk.fd, rx->raw, p->len, p->off, error)) {
             g_prefix_error(error, "%s: ", target);
@@ -462,7 +473,15 @@ static gboolean find_session(Rx *rx, GError **error)
     }
 }
 
-/* One datagram off the data socket: -1 failed (error set), 1 every chunk is in, 0 go on. */
+/* Whether what the session does not bring can be fetched by unicast. */
+static gboolean can_fall_back(Rx *rx)
+{
+    return rx->o->fallback != NULL && !rx->to_store &&
+           (rx->m != NULL || rx->o->fallback_manifest != NULL);
+}
+
+/* One datagram off the data socket: TAKE_FAILED (error set), TAKE_ALL every chunk is in,
+ * TAKE_UNICAST the rest comes by unicast (fallback_why says why), TAKE_ON go on. */
 static int take(Rx *rx, const guint8 *buf, gsize n, const char *target, GError **error)
 {
     McastMsg m;
@@ -474,6 +493,11 @@ static int take(Rx *rx, const guint8 *buf, gsize n, const char *target, GError *
     rx->last_heard = g_get_monotonic_time();
     if (m.type == MCAST_MSG_ANNOUNCE) {
         rx->st->passes_seen = MAX(rx->st->passes_seen, m.u.announce.pass);
+        if ((m.u.announce.state == MCAST_STATE_DONE || m.u.announce.state == MCAST_STATE_ABORTED) &&
+            can_fall_back(rx)) {
+            g_strlcpy(rx->st->fallback_why, "the session ended", sizeof(rx->st->fallback_why));
+            return TAKE_UNICAST;
+        }
         if (m.u.announce.state == MCAST_STATE_DONE || m.u.announce.state == MCAST_STATE_ABORTED) {
             g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED,
                         "session %s %s before this receiver had every chunk (%u of %u missing; "
@@ -481,6 +505,15 @@ static int take(Rx *rx, const guint8 *buf, gsize n, const char *target, GError *
                         rx->o->session, mcast_state_name(m.u.announce.state), rx->remaining,
                         rx->st->chunks_total);
             return -1;
+        }
+    } else if (m.type == MCAST_MSG_DIRECT) {
+        /* A slow receiver sent to unicast (slow_policy unicast); without a fallback it
+         * stays and takes the later passes. */
+        if (m.u.direct.client_id == rx->client_id && m.u.direct.action == MCAST_DIRECT_UNICAST &&
+            can_fall_back(rx)) {
+            g_strlcpy(rx->st->fallback_why, "told to by the sender (slow)",
+                      sizeof(rx->st->fallback_why));
+            return TAKE_UNICAST;
         }
     } else if (m.type == MCAST_MSG_DATA) {
         rx->datagrams++;
@@ -490,6 +523,145 @@ static int take(Rx *rx, const guint8 *buf, gsize n, const char *target, GError *
             return 1;
     }
     return 0;
+}
+
+/* The unicast fallback: every chunk still wanted is fetched from o->fallback (the imaging
+ * server), decoded and checked against its hash by pb_chunk_fetch, and written where the
+ * manifest puts it, as a chunk of the session would be; FALLBACK_THREADS requests at once
+ * (lib/image's HTTP client is thread-safe). The sender hears that we went
+ * (MCAST_RX_UNICAST), and our status every STATUS_US meanwhile, so it neither waits for
+ * us nor drops us as silent. */
+#define FALLBACK_THREADS 4
+
+typedef struct {
+    Rx *rx;
+    const char *target;
+    GPtrArray *refs; /* const PbChunkRef*, one per wanted chunk */
+    gint next;
+    GMutex mu; /* guards rx->remaining, rx->st, error, running */
+    GCond cond;
+    GError *error;
+    guint running;
+} Fallback;
+
+static gpointer fallback_worker(gpointer data)
+{
+    Fallback *fb = data;
+    Rx *rx = fb->rx;
+    guint8 *raw = g_malloc(rx->m->chunk_size);
+    for (;;) {
+        guint i = (guint)g_atomic_int_add(&fb->next, 1);
+        if (i >= fb->refs->len)
+            break;
+        g_mutex_lock(&fb->mu);
+        gboolean stop =
+            fb->error != NULL || (rx->o->cancel != NULL && g_atomic_int_get(rx->o->cancel));
+        g_mutex_unlock(&fb->mu);
+        if (stop)
+            break;
+        const PbChunkRef *ref = g_ptr_array_index(fb->refs, i);
+        Want *w = g_hash_table_lookup(rx->want, ref->hash); /* the table is not changed now */
+        PbCodec codec;
+        gsize stored = 0;
+        GError *e = NULL;
+        gboolean ok = pb_chunk_fetch(rx->o->fallback, ref, raw, w->len, &codec, &stored, &e);
+        for (guint k = 0; ok && k < w->pos->len; k++) {
+            Pos *p = &g_array_index(w->pos, Pos, k);
+            ok = pwrite_all(rx->disk.fd, raw, p->len, p->off, &e);
+            if (!ok)
+                g_prefix_error(&e, "%s: ", fb->target);
+        }
+        g_mutex_lock(&fb->mu);
+        if (ok) {
+            w->done = TRUE;
+            rx->remaining--;
+            rx->st->chunks_fallback++;
+            rx->st->bytes_written += (guint64)w->len * w->pos->len;
+        } else if (fb->error == NULL)
+            fb->error = e;
+        else
+            g_error_free(e);
+        g_mutex_unlock(&fb->mu);
+    }
+    g_free(raw);
+    g_mutex_lock(&fb->mu);
+    fb->running--;
+    g_cond_signal(&fb->cond);
+    g_mutex_unlock(&fb->mu);
+    return NULL;
+}
+
+static gboolean fall_back(Rx *rx, const char *target, GError **error)
+{
+    const PbMcastRecvOptions *o = rx->o;
+    rx->state = MCAST_RX_UNICAST;
+    send_status(rx);
+    if (rx->m == NULL) {
+        /* The session ended before the manifest came: the server's, if it is the one
+         * announced. */
+        PbManifest *m = o->fallback_manifest(o->fallback_data, rx->ann.image, error);
+        if (m == NULL) {
+            g_prefix_error(error, "session %s: unicast fallback: ", o->session);
+            return FALSE;
+        }
+        if (memcmp(m->seal, rx->ann.seal, PB_HASH_LEN) != 0) {
+            pb_manifest_free(m);
+            g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_FAILED,
+                        "session %s: the server's image %s is not the one the session sent",
+                        o->session, rx->ann.image);
+            return FALSE;
+        }
+        rx->m = m;
+        if (!prepare(rx, target, error))
+            return FALSE;
+    }
+    g_hash_table_remove_all(rx->partials); /* what they hold is fetched whole */
+    rx->partial_bytes = 0;
+    Fallback fb = {.rx = rx, .target = target, .refs = g_ptr_array_new()};
+    g_mutex_init(&fb.mu);
+    g_cond_init(&fb.cond);
+    for (guint i = 0; i < rx->m->chunks->len; i++) {
+        const PbChunkRef *ref = &g_array_index(rx->m->chunks, PbChunkRef, i);
+        Want *w = ref->kind == PB_CHUNK_DATA ? g_hash_table_lookup(rx->want, ref->hash) : NULL;
+        if (w != NULL && !w->done && !w->queued) {
+            w->queued = TRUE;
+            g_ptr_array_add(fb.refs, (gpointer)ref);
+        }
+    }
+    GThread *threads[FALLBACK_THREADS];
+    guint n = MIN(FALLBACK_THREADS, fb.refs->len);
+    fb.running = n;
+    for (guint i = 0; i < n; i++)
+        threads[i] = g_thread_new("mcast-fallback", fallback_worker, &fb);
+    gint64 last_progress = 0;
+    g_mutex_lock(&fb.mu);
+    while (fb.running > 0) {
+        g_cond_wait_until(&fb.cond, &fb.mu, g_get_monotonic_time() + STATUS_US);
+        gint64 t = g_get_monotonic_time();
+        if (t - rx->last_status >= STATUS_US)
+            send_status(rx);
+        if (o->progress != NULL && t - last_progress > 200 * 1000) {
+            o->progress(rx->st->bytes_written, rx->st->bytes_total, o->progress_data);
+            last_progress = t;
+        }
+    }
+    g_mutex_unlock(&fb.mu);
+    for (guint i = 0; i < n; i++)
+        g_thread_join(threads[i]);
+    g_ptr_array_unref(fb.refs);
+    g_mutex_clear(&fb.mu);
+    g_cond_clear(&fb.cond);
+    if (fb.error != NULL) {
+        g_propagate_prefixed_error(error, fb.error,
+                                   "session %s: unicast fallback (%u chunks left): ", o->session,
+                                   rx->remaining);
+        return FALSE;
+    }
+    if (rx->remaining > 0) {
+        g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED, "cancelled");
+        return FALSE;
+    }
+    return TRUE;
 }
 
 gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMcastRecvStats *st,
@@ -504,6 +676,7 @@ gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMca
     g_strlcpy(rx.label, o->label != NULL ? o->label : g_get_host_name(), sizeof(rx.label));
     if (!mcast_label_valid(rx.label, strlen(rx.label)))
         g_strlcpy(rx.label, "receiver", sizeof(rx.label));
+    rx.to_store = o->store != NULL || o->sink_put != NULL;
     rx.want = g_hash_table_new_full(hash32, eq32, NULL, want_free);
     rx.partials = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, partial_free);
     gboolean ok = FALSE;
@@ -554,6 +727,11 @@ gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMca
             g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED, "cancelled");
             goto out;
         }
+        guint after = o->fallback_after_s ? o->fallback_after_s : 5;
+        if (can_fall_back(&rx) && t - rx.last_heard > (gint64)after * G_USEC_PER_SEC) {
+            g_snprintf(st->fallback_why, sizeof(st->fallback_why), "nothing heard for %u s", after);
+            goto unicast;
+        }
         if (t - rx.last_heard > (gint64)o->wait_s * G_USEC_PER_SEC) {
             g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_TIMEOUT,
                         "session %s: nothing heard from the sender for %u s", o->session,
@@ -571,10 +749,12 @@ gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMca
             for (int k = 0; k < got; k++) {
                 msgs[k].msg_hdr.msg_flags = 0;
                 int r = take(&rx, bufs + (gsize)k * RX_BUF, msgs[k].msg_len, target, error);
-                if (r < 0)
+                if (r == TAKE_FAILED)
                     goto out;
-                if (r > 0)
+                if (r == TAKE_ALL)
                     goto received;
+                if (r == TAKE_UNICAST)
+                    goto unicast;
             }
             if (got < RX_BATCH)
                 break;
@@ -601,10 +781,15 @@ gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMca
             last_progress = t;
         }
     }
+    goto received;
+unicast:
+    if (!fall_back(&rx, target, error))
+        goto out;
 received:
-    if (o->store != NULL) {
+    if (rx.to_store) {
         const char *as = o->store_as != NULL ? o->store_as : rx.ann.image;
-        if (!pb_store_put_manifest(o->store, as, rx.m, error)) {
+        if (o->sink_commit != NULL ? !o->sink_commit(o->sink_data, as, rx.m, error)
+                                   : !pb_store_put_manifest(o->store, as, rx.m, error)) {
             g_prefix_error(error, "image %s: ", as);
             goto out;
         }

@@ -36,6 +36,7 @@ typedef struct {
     gint64 rate_t;    /* when rx_prev was reported */
     guint64 rx_prev;
     double rx_mbit; /* what reaches it, smoothed: the pace for the stragglers */
+    gboolean told;  /* told to finish by unicast (slow_policy unicast), until it says it went */
 } Client;
 
 typedef struct {
@@ -489,6 +490,9 @@ static void on_status(PbMcastSender *s, const McastStatus *m, const PbAddr *from
         c->info.dropped = TRUE;
     else
         c->info.dropped = FALSE;
+    gboolean went_unicast = m->state == MCAST_RX_UNICAST && !c->info.unicast;
+    if (m->state == MCAST_RX_UNICAST)
+        c->info.unicast = TRUE; /* on its own (it heard nothing) or as told: not waited for */
     char addr[64];
     g_strlcpy(addr, c->info.addr, sizeof(addr));
     char label[MCAST_CLIENT_MAX + 1];
@@ -507,6 +511,11 @@ static void on_status(PbMcastSender *s, const McastStatus *m, const PbAddr *from
     else if (old != m->state && m->state == MCAST_RX_LEAVING)
         slog(s, 1, "session %s: receiver %s (%s) left with %u of %u chunks", s->name, addr, label,
              have, total);
+    if (went_unicast)
+        slog(s, 2,
+             "session %s: receiver %s (%s) finishes by unicast from the imaging server (%u of "
+             "%u chunks here)",
+             s->name, addr, label, have, total);
 }
 
 static void on_nack(PbMcastSender *s, const McastNack *k, const PbAddr *from)
@@ -609,8 +618,10 @@ static void housekeeping(PbMcastSender *s)
     }
     g_autoptr(GPtrArray) msgs = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GArray) now_slow = g_array_new(FALSE, FALSE, sizeof(guint64));
+    g_autoptr(GArray) tell = g_array_new(FALSE, FALSE, sizeof(PbAddr));
+    g_autoptr(GArray) tell_id = g_array_new(FALSE, FALSE, sizeof(guint64));
     g_mutex_lock(&s->mu);
-    guint live = 0, done = 0, dropped = 0, slow = 0;
+    guint live = 0, done = 0, dropped = 0, slow = 0, unicast = 0;
     GHashTableIter it;
     gpointer v;
     g_hash_table_iter_init(&it, s->clients);
@@ -629,13 +640,23 @@ static void housekeeping(PbMcastSender *s)
             c->win_nack * 100 > (guint64)s->o.slow_percent * sent && s->o.slow_percent > 0) {
             c->info.slow = TRUE;
             g_array_append_val(now_slow, c->info.id);
+            gboolean uni = s->o.slow_policy == PB_MCAST_SLOW_UNICAST;
             g_ptr_array_add(
                 msgs,
                 g_strdup_printf(
                     "session %s: receiver %s (%s) asked again for %" G_GUINT64_FORMAT
                     " of %" G_GUINT64_FORMAT " datagrams in %d ms: slow, no more repairs for it "
-                    "(it completes from later passes)",
-                    s->name, c->info.addr, c->info.label, c->win_nack, sent, WINDOW_US / 1000));
+                    "(%s)",
+                    s->name, c->info.addr, c->info.label, c->win_nack, sent, WINDOW_US / 1000,
+                    uni ? "told to finish by unicast" : "it completes from later passes"));
+            c->told = uni;
+        }
+        /* Told again every window until its status says it went (a DIRECT may be lost); one
+         * that cannot (no imaging server to fetch from) stays, as with slow_policy wait. */
+        if (window && c->told && !c->info.unicast && !c->info.dropped &&
+            c->info.state != MCAST_RX_DONE) {
+            g_array_append_val(tell, c->addr);
+            g_array_append_val(tell_id, c->info.id);
         }
         if (window)
             c->win_nack = 0;
@@ -651,8 +672,11 @@ static void housekeeping(PbMcastSender *s)
             done++;
         if (c->info.slow)
             slow++;
+        if (c->info.unicast && c->info.state != MCAST_RX_DONE)
+            unicast++;
     }
     s->st.clients_live = live;
+    s->st.clients_unicast = unicast;
     s->st.clients_done = done;
     s->st.clients_dropped = dropped;
     s->st.clients_slow = slow;
@@ -674,6 +698,15 @@ static void housekeeping(PbMcastSender *s)
                 break;
             }
         l = next;
+    }
+    for (guint i = 0; i < tell->len; i++) {
+        McastMsg d = {.type = MCAST_MSG_DIRECT, .session_id = s->session_id};
+        d.u.direct.client_id = g_array_index(tell_id, guint64, i);
+        d.u.direct.action = MCAST_DIRECT_UNICAST;
+        g_autoptr(GByteArray) out = g_byte_array_new();
+        if (mcast_msg_build(&d, out))
+            pb_udp_send(s->sock, out->data, out->len, &g_array_index(tell, PbAddr, i), NULL, 0,
+                        NULL);
     }
     for (guint i = 0; i < msgs->len; i++)
         slog(s, 1, "%s", (char *)g_ptr_array_index(msgs, i));
@@ -744,7 +777,8 @@ static gboolean room_done(PbMcastSender *s, guint *live_out)
         if (c->info.dropped)
             continue;
         live++;
-        if (c->info.state != MCAST_RX_DONE)
+        /* One finishing by unicast is not waited for: the room goes on without it. */
+        if (c->info.state != MCAST_RX_DONE && !c->info.unicast)
             notdone++;
     }
     g_mutex_unlock(&s->mu);
@@ -810,7 +844,7 @@ static void stragglers(PbMcastSender *s)
     g_hash_table_iter_init(&it, s->clients);
     while (g_hash_table_iter_next(&it, NULL, &v)) {
         Client *c = v;
-        if (c->info.dropped || c->info.state == MCAST_RX_DONE)
+        if (c->info.dropped || c->info.state == MCAST_RX_DONE || c->info.unicast)
             continue;
         if (!c->info.slow) {
             fast_left++;
@@ -1068,14 +1102,15 @@ void pb_mcast_stats_format(const char *name, const char *image, guint32 group,
             ",\"group\":\"%s\",\"state\":\"%s\",\"pass\":%u,\"objects\":%u,\"pass_bytes\":"
             "%" G_GUINT64_FORMAT
             ",\"expected\":%u,\"clients\":%u,\"done\":%u,\"dropped\":%u,\"slow\":%u,"
+            "\"unicast\":%u,"
             "\"bytes_sent\":%" G_GUINT64_FORMAT ",\"datagrams_sent\":%" G_GUINT64_FORMAT
             ",\"repaired_datagrams\":%" G_GUINT64_FORMAT ",\"nacks\":%" G_GUINT64_FORMAT
             ",\"nacks_ignored\":%" G_GUINT64_FORMAT ",\"sending_seconds\":%.3f,\"rate_mbit\":%.1f,"
             "\"receivers\":[",
             grp, mcast_state_name(st->state), st->pass, st->n_objects, st->object_bytes,
             st->expected, st->clients_live, st->clients_done, st->clients_dropped, st->clients_slow,
-            st->bytes_sent, st->datagrams_sent, st->repair_frags, st->nacks_received,
-            st->nacks_ignored, secs, st->rate_mbit);
+            st->clients_unicast, st->bytes_sent, st->datagrams_sent, st->repair_frags,
+            st->nacks_received, st->nacks_ignored, secs, st->rate_mbit);
         for (guint i = 0; i < n; i++) {
             const PbMcastClientInfo *c = &g_array_index(st->clients, PbMcastClientInfo, i);
             g_string_append(out, i ? ",{\"address\":" : "{\"address\":");
@@ -1086,10 +1121,12 @@ void pb_mcast_stats_format(const char *name, const char *image, guint32 group,
                 out,
                 ",\"state\":\"%s\",\"chunks\":%u,\"chunks_total\":%u,"
                 "\"bytes_written\":%" G_GUINT64_FORMAT ",\"datagrams\":%" G_GUINT64_FORMAT
-                ",\"repairs_asked\":%" G_GUINT64_FORMAT ",\"slow\":%s,\"dropped\":%s}",
+                ",\"repairs_asked\":%" G_GUINT64_FORMAT ",\"slow\":%s,\"unicast\":%s,"
+                "\"dropped\":%s}",
                 c->dropped && c->state != MCAST_RX_DONE ? "dropped" : mcast_rx_state_name(c->state),
                 c->have, c->total, c->bytes_written, c->rx_frags, c->nack_frags,
-                c->slow ? "true" : "false", c->dropped ? "true" : "false");
+                c->slow ? "true" : "false", c->unicast ? "true" : "false",
+                c->dropped ? "true" : "false");
         }
         g_string_append(out, "]}");
         return;
@@ -1097,13 +1134,13 @@ void pb_mcast_stats_format(const char *name, const char *image, guint32 group,
     g_string_append_printf(
         out,
         "session %s: image %s, group %s, %s, pass %u, %u of %u receivers "
-        "done (%u expected, %u dropped, %u slow)\n"
+        "done (%u expected, %u dropped, %u slow, %u finishing by unicast)\n"
         "  sent %" G_GUINT64_FORMAT " bytes in %.1f s (%.0f Mbit/s), %" G_GUINT64_FORMAT
         " datagrams repaired for %" G_GUINT64_FORMAT " NACKs (%" G_GUINT64_FORMAT " ignored)\n",
         name, image, grp, mcast_state_name(st->state), st->pass, st->clients_done,
         st->clients_live + st->clients_dropped, st->expected, st->clients_dropped, st->clients_slow,
-        st->bytes_sent, secs, st->rate_mbit, st->repair_frags, st->nacks_received,
-        st->nacks_ignored);
+        st->clients_unicast, st->bytes_sent, secs, st->rate_mbit, st->repair_frags,
+        st->nacks_received, st->nacks_ignored);
     for (guint i = 0; i < n; i++) {
         const PbMcastClientInfo *c = &g_array_index(st->clients, PbMcastClientInfo, i);
         guint pct = c->total ? (guint)((guint64)c->have * 100 / c->total) : 0;

@@ -27,6 +27,11 @@ typedef enum {
 /* Called from the sender's own thread; a plugin hops to its main loop itself. */
 typedef void (*PbMcastLogFunc)(int level, const char *msg, void *data);
 
+typedef enum {
+    PB_MCAST_SLOW_WAIT = 0,    /* later passes, then at its own rate once the others are done */
+    PB_MCAST_SLOW_UNICAST = 1, /* told to finish by unicast from the imaging server at once */
+} PbMcastSlowPolicy;
+
 typedef struct {
     const char *name;       /* session name */
     const char *image;      /* image name, for announcements */
@@ -43,6 +48,7 @@ typedef struct {
     guint max_clients;  /* receivers admitted */
     guint max_passes;   /* carousel passes before giving up on the stragglers */
     guint slow_percent; /* a receiver asking for more than this share again is slow */
+    guint8 slow_policy; /* PbMcastSlowPolicy: what a slow receiver gets */
     guint ttl;
     PbMcastLogFunc log;
     void *log_data;
@@ -55,6 +61,7 @@ typedef struct {
     char addr[64];
     guint8 state; /* McastRxState */
     gboolean slow, dropped;
+    gboolean unicast; /* finishing by unicast (told to, or on its own): not waited for */
     guint32 have, total;
     guint64 bytes_written, rx_frags, nack_frags;
     gint64 joined_us, last_us; /* monotonic */
@@ -63,7 +70,7 @@ typedef struct {
 typedef struct {
     guint8 state; /* McastSessionState */
     guint32 pass, n_objects;
-    guint expected, clients_live, clients_done, clients_dropped, clients_slow;
+    guint expected, clients_live, clients_done, clients_dropped, clients_slow, clients_unicast;
     guint64 bytes_sent, datagrams_sent, repair_frags, nacks_received, nacks_ignored;
     guint64 object_bytes; /* stored bytes of one pass */
     gint64 started_us, sending_us, finished_us;
@@ -108,7 +115,26 @@ typedef struct {
     PbStore *store;       /* not NULL: store the image here (target unused), keeping the
                            * chunks the store has: how the server records a master's disk */
     const char *store_as; /* its name there (NULL: the announced image name) */
-    gint *cancel;         /* not NULL: give up soon after it becomes non-zero (atomic) */
+    /* Instead of store: the image goes to whatever these give (the imaging plugin's
+     * backend): has (chunks kept), put (a checked chunk's coded bytes), commit (the
+     * manifest, at the end). All three or none. */
+    gboolean (*sink_has)(void *data, const guint8 hash[PB_HASH_LEN]);
+    gboolean (*sink_put)(void *data, const guint8 hash[PB_HASH_LEN], PbCodec codec, guint32 length,
+                         const void *bytes, gsize len, GError **error);
+    gboolean (*sink_commit)(void *data, const char *name, const PbManifest *m, GError **error);
+    void *sink_data;
+    /* Unicast fallback (the imaging server's chunks, pb_http_chunk_io): what the session
+     * does not bring - it ended or dropped us, the sender told us to go (a slow receiver,
+     * slow_policy unicast), or nothing came for fallback_after_s - is fetched from here,
+     * checked against its hash like any chunk, and written. NULL: none (the receiver
+     * fails with the count it lacks). */
+    PbChunkIO *fallback;
+    /* The manifest of the announced image from the same server, when the session ended
+     * before ours came (its seal must be the announced one). May be NULL. */
+    PbManifest *(*fallback_manifest)(void *data, const char *image, GError **error);
+    void *fallback_data;
+    guint fallback_after_s; /* 0: 5 s */
+    gint *cancel;           /* not NULL: give up soon after it becomes non-zero (atomic) */
     PbProgressFunc progress;
     void *progress_data;
 } PbMcastRecvOptions;
@@ -118,6 +144,8 @@ typedef struct {
     guint chunks_total, chunks_received, chunks_same, chunks_bad;
     guint64 rx_frags, dup_frags, nack_frags, foreign_datagrams;
     guint32 passes_seen;
+    guint chunks_fallback; /* fetched by unicast (fallback) */
+    char fallback_why[64]; /* why the fallback ran: "session ended", "told by the sender"... */
     char image[MCAST_NAME_MAX + 1];
 } PbMcastRecvStats;
 

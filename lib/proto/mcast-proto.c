@@ -102,6 +102,8 @@ const char *mcast_rx_state_name(guint8 state)
         return "failed";
     case MCAST_RX_LEAVING:
         return "leaving";
+    case MCAST_RX_UNICAST:
+        return "unicast";
     }
     return "?";
 }
@@ -117,6 +119,8 @@ const char *mcast_rx_state_name(guint8 state)
 #define STATUS_FIXED 44
 /* NACK: client_id 8, object 4, hash 32, n_ranges 2, pad 2, ranges (first 4, count 4). */
 #define NACK_FIXED 48
+/* DIRECT: client_id 8, action 1, zero 3 */
+#define DIRECT_FIXED 12
 
 static gboolean parse_name(const guint8 *p, gsize n, char *out)
 {
@@ -201,7 +205,7 @@ McastParseResult mcast_msg_parse(const guint8 *buf, gsize len, McastMsg *m)
         s->nack_frags = get64(p + 36);
         if (n < (gsize)STATUS_FIXED + ll)
             return MCAST_PARSE_TRUNCATED;
-        if (s->state < MCAST_RX_JOINING || s->state > MCAST_RX_LEAVING || s->have > s->total ||
+        if (s->state < MCAST_RX_JOINING || s->state > MCAST_RX_UNICAST || s->have > s->total ||
             !mcast_label_valid((const char *)p + STATUS_FIXED, ll))
             return MCAST_PARSE_BAD_VALUE;
         memcpy(s->label, p + STATUS_FIXED, ll);
@@ -226,6 +230,16 @@ McastParseResult mcast_msg_parse(const guint8 *buf, gsize len, McastMsg *m)
             if (k->ranges[i].count == 0 || k->ranges[i].first > G_MAXUINT32 - k->ranges[i].count)
                 return MCAST_PARSE_BAD_VALUE;
         }
+        return MCAST_PARSE_OK;
+    }
+    case MCAST_MSG_DIRECT: {
+        McastDirect *d = &m->u.direct;
+        if (n < DIRECT_FIXED)
+            return MCAST_PARSE_TRUNCATED;
+        d->client_id = get64(p);
+        d->action = p[8];
+        if (d->action != MCAST_DIRECT_UNICAST)
+            return MCAST_PARSE_BAD_VALUE;
         return MCAST_PARSE_OK;
     }
     default:
@@ -329,6 +343,16 @@ gboolean mcast_msg_build(const McastMsg *m, GByteArray *out)
             put32(p + NACK_FIXED + 8 * i + 4, k->ranges[i].count);
         }
         n = MCAST_HEADER_LEN + NACK_FIXED + 8u * k->n_ranges;
+        break;
+    }
+    case MCAST_MSG_DIRECT: {
+        const McastDirect *d = &m->u.direct;
+        if (d->action != MCAST_DIRECT_UNICAST)
+            return FALSE;
+        put64(p, d->client_id);
+        p[8] = d->action;
+        p[9] = p[10] = p[11] = 0;
+        n = MCAST_HEADER_LEN + DIRECT_FIXED;
         break;
     }
     default:

@@ -31,6 +31,7 @@ typedef enum {
     MCAST_MSG_DATA = 2,     /* sender -> group: one fragment of the manifest or of a chunk */
     MCAST_MSG_STATUS = 3,   /* receiver -> sender: join, progress, done, failed */
     MCAST_MSG_NACK = 4,     /* receiver -> sender: fragments of an object it lacks */
+    MCAST_MSG_DIRECT = 5,   /* sender -> one receiver (unicast): do this (McastDirectAction) */
 } McastMsgType;
 
 typedef enum {
@@ -46,6 +47,7 @@ typedef enum {
     MCAST_RX_DONE = 3,
     MCAST_RX_FAILED = 4,
     MCAST_RX_LEAVING = 5, /* gave up (interrupted); drop me now */
+    MCAST_RX_UNICAST = 6, /* finishing by unicast from the imaging server: do not wait for me */
 } McastRxState;
 
 typedef enum {
@@ -111,6 +113,15 @@ typedef struct {
     McastRange ranges[MCAST_NACK_RANGES]; /* fragment indexes, each range non-empty */
 } McastNack;
 
+typedef enum {
+    MCAST_DIRECT_UNICAST = 1, /* finish by unicast now (a slow receiver, slow_policy unicast) */
+} McastDirectAction;
+
+typedef struct {
+    guint64 client_id; /* the receiver it is meant for */
+    guint8 action;     /* McastDirectAction */
+} McastDirect;
+
 typedef struct {
     guint8 type; /* McastMsgType */
     guint64 session_id;
@@ -119,6 +130,7 @@ typedef struct {
         McastData data;
         McastStatus status;
         McastNack nack;
+        McastDirect direct;
     } u;
 } McastMsg;
 

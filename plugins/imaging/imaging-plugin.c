@@ -21,6 +21,7 @@
 #include "imaging-json.h"
 #include "imaging-net.h"
 #include "imaging-sent.h"
+#include "imaging-service.h"
 
 #include <openssl/rand.h>
 #include <string.h>
@@ -294,6 +295,7 @@ struct Imaging {
     gboolean gc_wanted, gc_running;
     char gc_last[256];
     ImagingSent *sent;   /* downloads followed for Images Sent (imaging-sent.h) */
+    ImagingService *svc; /* PB_IMAGING_SERVICE for the multicast plugin (imaging-service.c) */
     gint64 stats[3];     /* pxe requests, images sent, images received since start */
     gint64 unflushed[3]; /* the part of them not yet added to the backend's totals */
     guint64 refusal_second, refusals_logged;
@@ -802,6 +804,8 @@ static void gc_maybe_start(Imaging *p)
 {
     if (!p->gc_wanted || p->gc_running || p->uploads > 0 || p->be == NULL || p->stopping)
         return;
+    if (!imaging_service_gc_enter(p->svc))
+        return; /* a multicast session stores an image: its end calls us again */
     p->gc_wanted = FALSE;
     p->gc_running = TRUE;
     gint64 now = (gint64)p->host->monotonic_us();
@@ -825,6 +829,7 @@ static void gc_maybe_start(Imaging *p)
 static void finish_gc(Imaging *p, Job *j)
 {
     p->gc_running = FALSE;
+    imaging_service_gc_leave(p->svc);
     if (j->status == PB_BACKEND_OK)
         g_snprintf(p->gc_last, sizeof(p->gc_last),
                    "gc removed %" G_GUINT64_FORMAT " chunk(s), %" G_GUINT64_FORMAT
@@ -2360,6 +2365,8 @@ static bool imaging_start(void *self, pb_err *err)
     p->flush = p->host->timer_add(p->inst, STATS_FLUSH_MS, flush_tick, p);
     p->http_watch =
         p->host->service_watch(p->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION, on_http, p);
+    p->svc = imaging_service_new(p->host, p->inst, p->be, p->bh, gc_deferred, p);
+    imaging_service_publish(p->svc);
     p->host->log(p->inst, PB_LOG_CRITICAL, "imaging server started: backend %s %s, address %s%s",
                  p->be->header.name, p->be->header.version ? p->be->header.version : "",
                  p->advertised,
@@ -2443,7 +2450,9 @@ static void imaging_stop(void *self)
     if (p->pool != NULL)
         g_thread_pool_free(p->pool, FALSE, TRUE);
     p->pool = NULL;
-    drain_done(p); /* frees the transfers the workers held */
+    drain_done(p);                /* frees the transfers the workers held */
+    imaging_service_free(p->svc); /* withdrawn by the host already, its users stopped */
+    p->svc = NULL;
     if (p->flush != NULL)
         p->host->timer_remove(p->flush);
     p->flush = NULL;

@@ -14,7 +14,8 @@ plugins_imaging_libimaging_core_la_LIBADD = $(GLIB_LIBS)
 
 plugin_LTLIBRARIES += plugins/imaging/imaging.la
 plugins_imaging_imaging_la_SOURCES = plugins/imaging/imaging-plugin.c \
-	plugins/imaging/imaging-net.h plugins/imaging/imaging-net.c
+	plugins/imaging/imaging-net.h plugins/imaging/imaging-net.c \
+	plugins/imaging/imaging-service.h plugins/imaging/imaging-service.c
 if OS_WIN32
 plugins_imaging_imaging_la_SOURCES += plugins/imaging/imaging-addr-win32.c
 else

@@ -10,17 +10,21 @@
 #include "net.h"
 
 #include <preboot/multicast.h>
+#include <preboot/imaging.h>
 #include <preboot/plugin.h>
 #include <string.h>
 
 #define DRAIN_MS 200
 
+static const char *const slow_policies[] = {"unicast", "wait", NULL};
+
 static const pb_param params[] = {
     {.name = "store",
      .type = PB_PARAM_PATH,
      .def = PB_STATEDIR "/images",
-     .help = "The lib/image store (preboot-image(5)) the images are read from: by default the "
-             "directory the local imaging backend keeps its images in."},
+     .help = "The lib/image store (preboot-image(5)) images are read from and master clients' "
+             "sessions stored in when no imaging plugin runs; with one, its backend (what "
+             "`prebootctl imaging list` shows) is used instead."},
     {.name = "group_range",
      .type = PB_PARAM_STRING,
      .def = PB_MCAST_RANGE_DEFAULT,
@@ -92,6 +96,14 @@ static const pb_param params[] = {
      .help = "A receiver asking again for more than this share of what was sent is slow: it is "
              "no longer repaired while others receive, and completes from later passes; 0: "
              "never."},
+    {.name = "slow_policy",
+     .type = PB_PARAM_ENUM,
+     .def = "unicast",
+     .choices = slow_policies,
+     .help = "What a slow receiver (slow_percent) gets: unicast, told at once to fetch what it "
+             "lacks from the imaging server (preboot-img session's fallback), so the room is "
+             "not slowed; wait, the later passes and then, once the others are done, a pass at "
+             "its own rate."},
     {.name = "ttl",
      .type = PB_PARAM_INT,
      .def = "1",
@@ -106,15 +118,23 @@ static const pb_param params[] = {
 typedef struct {
     char *store, *range, *address;
     guint port, rate, first_join, join, drop, max_sessions, max_clients, max_passes, slow, ttl;
+    guint8 slow_policy; /* PbMcastSlowPolicy */
     guint32 base;
     guint prefix;
 } Settings;
+
+/* The imaging plugin's backend as a PbChunkIO for a sender thread (imaging.h: callable
+ * from any thread while the service is published). */
+typedef struct {
+    const pb_imaging_service *svc;
+} SvcIO;
 
 typedef struct {
     char *name, *image;
     guint32 group;
     gint64 created_us;
-    PbStore *store;
+    PbStore *store; /* NULL: read through the imaging service (sio) */
+    SvcIO *sio;
     PbMcastSender *sender;
 } Session;
 
@@ -131,7 +151,8 @@ typedef struct {
     gint cancel;
     PbMcastRecvOptions o;
     PbMcastRecvStats st;
-    GAsyncQueue *logq; /* the plugin's */
+    GAsyncQueue *logq;             /* the plugin's */
+    const pb_imaging_service *svc; /* not NULL: stored through the imaging backend */
 } Recording;
 
 typedef struct {
@@ -141,6 +162,8 @@ typedef struct {
     GPtrArray *sessions;   /* Session*, oldest first */
     GPtrArray *recordings; /* Recording* */
     GAsyncQueue *logq;     /* LogLine* from the sender threads */
+    pb_service_watch *img_watch;
+    const pb_imaging_service *img; /* the imaging plugin's backend, while published */
     pb_timer *drain;
     guint64 started;
     pb_counter *c_started;
@@ -167,6 +190,9 @@ static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
     s->max_passes = (guint)h->config_int(cfg, "max_passes");
     s->slow = (guint)h->config_int(cfg, "slow_percent");
     s->ttl = (guint)h->config_int(cfg, "ttl");
+    s->slow_policy = g_ascii_strcasecmp(h->config_string(cfg, "slow_policy"), "wait") == 0
+                         ? PB_MCAST_SLOW_WAIT
+                         : PB_MCAST_SLOW_UNICAST;
 }
 
 static void settings_clear(Settings *s)
@@ -198,6 +224,7 @@ static void session_free(gpointer p)
     Session *s = p;
     pb_mcast_sender_free(s->sender);
     pb_store_close(s->store);
+    g_free(s->sio);
     g_free(s->name);
     g_free(s->image);
     g_free(s);
@@ -218,6 +245,111 @@ static void sender_log(int level, const char *msg, void *data)
     l->level = level;
     l->msg = g_strdup(msg);
     g_async_queue_push(mc->logq, l);
+}
+
+/* ---- the imaging plugin's backend (PB_IMAGING_SERVICE) --------------------------------- */
+
+static void svc_error(GError **error, const char *what, const pb_imaging_error *e)
+{
+    g_set_error(error, PB_IMAGE_ERROR,
+                e->status == PB_IMAGING_NOT_FOUND ? PB_IMAGE_ERROR_MISSING : PB_IMAGE_ERROR_IO,
+                "%s: %s", what, e->message);
+}
+
+static gboolean sio_has(void *self, const guint8 hash[PB_HASH_LEN], PbChunkRef *found)
+{
+    SvcIO *io = self;
+    uint32_t codec = 0;
+    uint64_t stored = 0;
+    if (io->svc->chunk_stat(io->svc->ctx, hash, &codec, &stored, NULL) != PB_IMAGING_OK)
+        return FALSE;
+    if (found != NULL) {
+        memset(found, 0, sizeof(*found));
+        found->kind = PB_CHUNK_DATA;
+        found->codec = (guint8)codec;
+        found->stored = stored;
+        memcpy(found->hash, hash, PB_HASH_LEN);
+    }
+    return TRUE;
+}
+
+static bool take_bytes(void *data, const void *bytes, size_t len)
+{
+    g_byte_array_append(data, bytes, (guint)len);
+    return true;
+}
+
+static GBytes *sio_get(void *self, const PbChunkRef *ref, PbCodec *codec, GError **error)
+{
+    SvcIO *io = self;
+    GByteArray *a = g_byte_array_sized_new((guint)MIN(ref->stored, PB_CHUNK_SIZE_MAX + 1024u));
+    uint32_t c = 0;
+    pb_imaging_error e = {.struct_size = sizeof(e)};
+    if (io->svc->chunk_get(io->svc->ctx, ref->hash, &c, take_bytes, a, &e) != PB_IMAGING_OK) {
+        char hex[PB_HASH_HEX_LEN + 1];
+        pb_hash_to_hex(ref->hash, hex);
+        g_autofree char *what = g_strdup_printf("chunk %s", hex);
+        svc_error(error, what, &e);
+        g_byte_array_unref(a);
+        return NULL;
+    }
+    *codec = (PbCodec)c;
+    return g_byte_array_free_to_bytes(a);
+}
+
+static gboolean sio_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec, const void *data,
+                        gsize len, GError **error)
+{
+    g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "a session's chunks are not written");
+    return FALSE;
+}
+
+static void sio_chunk_io(SvcIO *sio, PbChunkIO *io)
+{
+    io->self = sio;
+    io->has = sio_has;
+    io->get = sio_get;
+    io->put = sio_put;
+}
+
+static PbManifest *svc_manifest(const pb_imaging_service *svc, const char *image, GError **error)
+{
+    g_autoptr(GByteArray) text = g_byte_array_new();
+    pb_imaging_error e = {.struct_size = sizeof(e)};
+    if (svc->manifest(svc->ctx, image, take_bytes, text, &e) != PB_IMAGING_OK) {
+        svc_error(error, svc->backend, &e);
+        return NULL;
+    }
+    return pb_manifest_parse((const char *)text->data, text->len, error);
+}
+
+/* A master's session into the backend: what the receiver (lib/mcast) stores. */
+static gboolean rec_has(void *data, const guint8 hash[PB_HASH_LEN])
+{
+    const pb_imaging_service *svc = data;
+    return svc->chunk_stat(svc->ctx, hash, NULL, NULL, NULL) == PB_IMAGING_OK;
+}
+
+static gboolean rec_put(void *data, const guint8 hash[PB_HASH_LEN], PbCodec codec, guint32 length,
+                        const void *bytes, gsize len, GError **error)
+{
+    const pb_imaging_service *svc = data;
+    pb_imaging_error e = {.struct_size = sizeof(e)};
+    if (svc->chunk_put(svc->ctx, hash, codec, length, bytes, len, &e) == PB_IMAGING_OK)
+        return TRUE;
+    svc_error(error, svc->backend, &e);
+    return FALSE;
+}
+
+static gboolean rec_commit(void *data, const char *name, const PbManifest *m, GError **error)
+{
+    const pb_imaging_service *svc = data;
+    g_autoptr(GString) text = pb_manifest_build((PbManifest *)m);
+    pb_imaging_error e = {.struct_size = sizeof(e)};
+    if (svc->image_commit(svc->ctx, name, text->str, text->len, "multicast", &e) == PB_IMAGING_OK)
+        return TRUE;
+    svc_error(error, svc->backend, &e);
+    return FALSE;
 }
 
 static Session *find(Mcast *mc, const char *name)
@@ -298,6 +430,8 @@ static gpointer recording_main(gpointer data)
                 : g_strdup_printf("session %s: not stored as image %s: %s", r->name, r->image,
                                   e->message);
     g_async_queue_push(r->logq, l);
+    if (r->svc != NULL)
+        r->svc->store_end(r->svc->ctx);
     g_mutex_lock(&r->mu);
     r->finished = TRUE;
     r->ok = ok;
@@ -348,12 +482,19 @@ static bool cmd_store(Mcast *mc, int argc, const char *const *argv, pb_reply *re
         return false;
     }
     g_autoptr(GError) e = NULL;
-    PbStore *store = pb_store_open(mc->set.store, TRUE, &e);
-    if (store == NULL) {
+    PbStore *store = NULL;
+    if (mc->img != NULL) {
+        pb_imaging_error ie = {.struct_size = sizeof(ie)};
+        if (mc->img->store_begin(mc->img->ctx, &ie) != PB_IMAGING_OK) {
+            h->reply(reply, "%s: %s\n", mc->img->backend, ie.message);
+            return false;
+        }
+    } else if ((store = pb_store_open(mc->set.store, TRUE, &e)) == NULL) {
         h->reply(reply, "%s\n", e->message);
         return false;
     }
     Recording *r = g_new0(Recording, 1);
+    r->svc = mc->img;
     g_mutex_init(&r->mu);
     r->name = g_strdup(argv[2]);
     r->image = g_strdup(argv[3]);
@@ -366,12 +507,19 @@ static bool cmd_store(Mcast *mc, int argc, const char *const *argv, pb_reply *re
     r->o.wait_s = mc->set.first_join ? mc->set.first_join : 3600;
     r->o.store = store;
     r->o.store_as = r->image;
+    if (r->svc != NULL) {
+        r->o.sink_has = rec_has;
+        r->o.sink_put = rec_put;
+        r->o.sink_commit = rec_commit;
+        r->o.sink_data = (void *)r->svc;
+    }
     r->o.progress = recording_progress;
     r->o.progress_data = r;
     r->o.cancel = &r->cancel;
     r->thread = g_thread_new("mcast-store", recording_main, r);
     g_ptr_array_add(mc->recordings, r);
-    h->log(mc->inst, PB_LOG_TRANSACTION, "session %s: storing it as image %s", r->name, r->image);
+    h->log(mc->inst, PB_LOG_TRANSACTION, "session %s: storing it as image %s (%s)", r->name,
+           r->image, r->svc != NULL ? r->svc->backend : mc->set.store);
     h->reply(reply, "session %s: will be stored as image %s\n", r->name, r->image);
     return true;
 }
@@ -419,15 +567,27 @@ static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *re
         return false;
     }
     g_autoptr(GError) e = NULL;
-    PbStore *store = pb_store_open(mc->set.store, FALSE, &e);
-    PbManifest *m = store != NULL ? pb_store_get_manifest(store, image, &e) : NULL;
+    PbStore *store = NULL;
+    SvcIO *sio = NULL;
+    PbManifest *m = NULL;
+    PbChunkIO io;
+    if (mc->img != NULL) {
+        /* The imaging plugin's backend: what `prebootctl imaging list` shows. */
+        if ((m = svc_manifest(mc->img, image, &e)) != NULL) {
+            sio = g_new0(SvcIO, 1);
+            sio->svc = mc->img;
+            sio_chunk_io(sio, &io);
+        }
+    } else {
+        store = pb_store_open(mc->set.store, FALSE, &e);
+        if ((m = store != NULL ? pb_store_get_manifest(store, image, &e) : NULL) != NULL)
+            pb_store_chunk_io(store, &io);
+    }
     if (m == NULL) {
         h->reply(reply, "image %s: %s\n", image, e->message);
         pb_store_close(store);
         return false;
     }
-    PbChunkIO io;
-    pb_store_chunk_io(store, &io);
     PbMcastSendOptions o;
     pb_mcast_send_options_init(&o);
     o.name = name;
@@ -444,6 +604,7 @@ static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *re
     o.max_clients = mc->set.max_clients;
     o.max_passes = mc->set.max_passes;
     o.slow_percent = mc->set.slow;
+    o.slow_policy = mc->set.slow_policy;
     o.ttl = mc->set.ttl;
     o.log = sender_log;
     o.log_data = mc;
@@ -451,6 +612,7 @@ static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *re
     if (snd == NULL) {
         h->reply(reply, "session %s: %s\n", name, e->message);
         pb_store_close(store);
+        g_free(sio);
         return false;
     }
     Session *s = g_new0(Session, 1);
@@ -459,6 +621,7 @@ static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *re
     s->group = group;
     s->created_us = g_get_monotonic_time();
     s->store = store;
+    s->sio = sio;
     s->sender = snd;
     g_ptr_array_add(mc->sessions, s);
     pb_mcast_sender_start(snd);
@@ -508,8 +671,10 @@ static void status_all(Mcast *mc, gboolean json, const char *only, GString *out)
     else
         g_string_append_printf(out,
                                "multicast: %u sessions (%" G_GUINT64_FORMAT
-                               " started since the daemon started), store %s\n",
-                               mc->sessions->len, mc->started, mc->set.store);
+                               " started since the daemon started), images from %s%s\n",
+                               mc->sessions->len, mc->started,
+                               mc->img != NULL ? "the imaging backend " : "the store ",
+                               mc->img != NULL ? mc->img->backend : mc->set.store);
     gboolean first = TRUE;
     guint64 receivers_done = 0;
     for (guint i = 0; i < mc->sessions->len; i++) {
@@ -653,6 +818,38 @@ static void *mcast_create(const pb_host *host, pb_instance *inst, const pb_confi
     return mc;
 }
 
+/* The imaging plugin came or went. When it goes, the sessions and recordings reading or
+ * writing through it stop now: its interface is valid only until this returns. */
+static void on_imaging(void *data, unsigned event, const char *name, uint32_t version,
+                       const void *iface, uint64_t generation)
+{
+    Mcast *mc = data;
+    for (guint i = 0; i < mc->sessions->len; i++) {
+        Session *s = g_ptr_array_index(mc->sessions, i);
+        if (s->sio != NULL && !pb_mcast_sender_finished(s->sender)) {
+            mc->host->log(mc->inst, PB_LOG_WARNING,
+                          "session %s: aborted (the imaging plugin it reads from stopped)",
+                          s->name);
+            g_ptr_array_remove_index(mc->sessions, i--);
+        }
+    }
+    for (guint i = 0; i < mc->recordings->len; i++) {
+        Recording *r = g_ptr_array_index(mc->recordings, i);
+        if (r->svc != NULL)
+            g_ptr_array_remove_index(mc->recordings, i--); /* cancels and joins it */
+    }
+    drain_tick(mc);
+    const pb_imaging_service *svc = iface;
+    mc->img = event == PB_SERVICE_APPEARED && svc != NULL &&
+                      svc->struct_size >=
+                          offsetof(pb_imaging_service, image_commit) + sizeof(svc->image_commit)
+                  ? svc
+                  : NULL;
+    mc->host->log(mc->inst, PB_LOG_CRITICAL, "images from %s%s",
+                  mc->img != NULL ? "the imaging backend " : "the store ",
+                  mc->img != NULL ? mc->img->backend : mc->set.store);
+}
+
 static bool mcast_start(void *self, pb_err *err)
 {
     Mcast *mc = self;
@@ -664,13 +861,19 @@ static bool mcast_start(void *self, pb_err *err)
     if (!mc->host->service_publish(mc->inst, PB_MCAST_SERVICE, PB_MCAST_SERVICE_VERSION, &mc->svc,
                                    err))
         return false;
+    if (PB_HAS_FIELD(pb_host, mc->host, service_watch) && mc->host->service_watch != NULL)
+        mc->img_watch = mc->host->service_watch(mc->inst, PB_IMAGING_SERVICE,
+                                                PB_IMAGING_SERVICE_VERSION, on_imaging, mc);
     /* The store may be made later (by the imaging plugin or preboot-img): say so, but start. */
     g_autoptr(GError) e = NULL;
     g_autoptr(PbStore) st = pb_store_open(mc->set.store, FALSE, &e);
     mc->host->log(mc->inst, PB_LOG_CRITICAL,
-                  "multicast sessions from %s%s%s; groups %s, port %u, %u Mbit/s", mc->set.store,
-                  st == NULL ? " (not a store yet: " : "", st == NULL ? e->message : "",
-                  mc->set.range, mc->set.port, mc->set.rate);
+                  "multicast sessions from %s%s%s%s; groups %s, port %u, %u Mbit/s",
+                  mc->img != NULL ? "the imaging backend " : "",
+                  mc->img != NULL ? mc->img->backend : mc->set.store,
+                  mc->img == NULL && st == NULL ? " (not a store yet: " : "",
+                  mc->img == NULL && st == NULL ? e->message : "", mc->set.range, mc->set.port,
+                  mc->set.rate);
     return true;
 }
 
@@ -711,13 +914,16 @@ static void mcast_status(void *self, pb_status *st)
             running++;
     mc->host->status_kv(st, "sessions", "%u", mc->sessions->len);
     mc->host->status_kv(st, "running", "%u", running);
-    mc->host->status_kv(st, "store", "%s", mc->set.store);
+    mc->host->status_kv(st, "images", "%s", mc->img != NULL ? mc->img->backend : mc->set.store);
     mc->host->status_kv(st, "groups", "%s", mc->set.range);
 }
 
 static void mcast_stop(void *self)
 {
     Mcast *mc = self;
+    if (mc->img_watch != NULL)
+        mc->host->service_unwatch(mc->img_watch);
+    mc->img_watch = NULL;
     g_ptr_array_set_size(mc->sessions, 0); /* aborts and joins every sender */
     g_ptr_array_set_size(mc->recordings, 0);
     if (mc->logq != NULL)
@@ -735,6 +941,9 @@ static void mcast_destroy(void *self)
 }
 
 static const char *const provides[] = {PB_MCAST_SERVICE, NULL};
+/* The imaging plugin, when configured, starts first (its backend holds the images) and
+ * stops after us. */
+static const char *const wants[] = {PB_IMAGING_SERVICE, NULL};
 
 static const pb_plugin multicast_plugin = {
     PB_PLUGIN_HEADER,
@@ -742,6 +951,7 @@ static const pb_plugin multicast_plugin = {
     .version = PACKAGE_VERSION,
     .description = "multicast imaging sessions: one image to a room of receivers",
     PB_PARAMS(params),
+    .wants = wants,
     .create = mcast_create,
     .start = mcast_start,
     .reload_prepare = mcast_reload_prepare,
