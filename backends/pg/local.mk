@@ -16,7 +16,14 @@ endif
 if ENABLE_PG
 TESTS += tests/test-pg-backend.sh
 endif
-EXTRA_DIST += tests/test-pg-backend.sh
+EXTRA_DIST += tests/test-pg-backend.sh tests/pg-cluster.sh
+## The policy plugin's assignments and one-shot work shared through the same database.
+if ENABLE_PG
+if BUILD_HTTP
+TESTS += tests/test-policy-pg.sh
+endif
+endif
+EXTRA_DIST += tests/test-policy-pg.sh
 ## The backend ABI against a built backend by its path (run by test-pg-backend.sh against
 ## libpreboot-local and libpreboot-pg).
 if ENABLE_PG
