@@ -154,6 +154,21 @@ head -c 3000000 /dev/urandom >"$T/disk2.img"
 truncate -s 6M "$T/disk2.img"
 env PREBOOT_TOKEN=$TOKEN "$B/tools/preboot-img" make "$T/disk2.img" "127.0.0.1:$pa:img2" \
     --chunk-size 1048576 >/dev/null 2>&1
+# Four clients asking B at once for a chunk only A holds: every one gets it whole, and B
+# fetches it once (the others wait for that pull).
+h1=$(curl -s "$UA/images/img2" | awk '$1 == "c" && $2 ~ /^[0-9a-f]+$/ {print $2; exit}')
+fa1=$(find "$T/a/store/chunks" -name "$h1.*")
+pids=
+for i in 1 2 3 4; do
+    curl -s -o "$T/par$i" "$UB/chunks/$h1" &
+    pids="$pids $!"
+done
+# shellcheck disable=SC2086 # one pid a word
+wait $pids
+all_same() { for i in 1 2 3 4; do cmp -s "$T/par$i" "$fa1" || return 1; done; }
+check "four clients at once get the chunk B lacked, whole" all_same
+check "B fetched it from A once" \
+    [ "$(grep -c "chunk $h1 fetched from" "$T/b/log/novell-pbserv.log")" -eq 1 ]
 out=$(ctlb imaging replicate img2 2>&1)
 contains "prebootctl imaging replicate img2 pulls what B lacks" "$out" "fetched and verified"
 check "and says nothing failed" sh -c "! printf '%s' '$out' | grep -q FAILED"

@@ -48,6 +48,7 @@
 #define LOCK_KEY       "1346524999" /* advisory lock of schema migrations ("PBPG") */
 #define RETRY_US       (2 * G_USEC_PER_SEC)
 #define FETCH_TIMEOUT  60L
+#define STALL_S        10L
 #define RESULTS_KEEP   100000
 #define API_PATH       "/imaging/v1/"
 
@@ -64,7 +65,20 @@ typedef struct {
     guint64 results_added;
     void (*log)(void *, int, const char *);
     void *log_data;
+    /* Pulls in progress, by hash (64 hex digits -> Flight): a chunk asked for by several
+     * clients at once (a room restoring one image through this server) is fetched once,
+     * the other callers wait for that fetch. Under flock, never held across the network. */
+    GMutex flock;
+    GCond flanded;
+    GHashTable *flights;
 } Pg;
+
+typedef struct {
+    guint refs; /* the puller and each waiter */
+    gboolean done;
+    uint32_t status;
+    char message[256];
+} Flight;
 
 typedef struct {
     GBytes *bytes;
@@ -492,6 +506,9 @@ static void pg_close(void *be)
     pb_store_close(g->store);
     g_cond_clear(&g->wake);
     g_mutex_clear(&g->lock);
+    g_clear_pointer(&g->flights, g_hash_table_destroy);
+    g_cond_clear(&g->flanded);
+    g_mutex_clear(&g->flock);
     g_free(g->dir);
     if (g->conninfo != NULL)
         memset(g->conninfo, 0, strlen(g->conninfo)); /* it may hold a password */
@@ -517,6 +534,9 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     Pg *g = g_new0(Pg, 1);
     g_mutex_init(&g->lock);
     g_cond_init(&g->wake);
+    g_mutex_init(&g->flock);
+    g_cond_init(&g->flanded);
+    g->flights = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g->dir = g_strdup(dir);
     g->conninfo = g_strdup(loc);
     if (PB_HAS_FIELD(pb_backend_config, cfg, log_data)) {
@@ -663,6 +683,10 @@ static GBytes *fetch_from(Pg *g, const char *base, const guint8 hash[PB_HASH_LEN
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, FETCH_TIMEOUT);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    /* A peer that stalls is given up after STALL_S rather than FETCH_TIMEOUT: the caller (a
+     * worker of the plugin) is busy meanwhile, and the next server holding it may answer. */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STALL_S);
     curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
@@ -760,6 +784,56 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
                 "chunk not here, and no server holding it served it (%s)", last ? last : "?");
 }
 
+static void flight_unref(Flight *f)
+{
+    if (--f->refs == 0)
+        g_free(f);
+}
+
+/* pull(), once per hash at a time: a caller finding a pull of the same chunk in progress
+ * waits for it, then reads the copy it stored. */
+static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCodec *codec,
+                          pb_backend_error *err)
+{
+    char hex[PB_HASH_HEX_LEN + 1];
+    hex_of(hash, hex);
+    g_mutex_lock(&g->flock);
+    Flight *f = g_hash_table_lookup(g->flights, hex);
+    if (f != NULL) {
+        f->refs++;
+        while (!f->done)
+            g_cond_wait(&g->flanded, &g->flock);
+        uint32_t st = f->status;
+        char msg[sizeof(f->message)];
+        g_strlcpy(msg, f->message, sizeof(msg));
+        flight_unref(f);
+        g_mutex_unlock(&g->flock);
+        if (st != PB_BACKEND_OK)
+            return fail(err, st, "%s", msg);
+        gboolean corrupt;
+        *out = local_read(g, hash, codec, &corrupt);
+        return *out != NULL ? PB_BACKEND_OK
+                            : fail(err, PB_BACKEND_IO, "chunk %s fetched but not readable", hex);
+    }
+    f = g_new0(Flight, 1);
+    f->refs = 1;
+    g_hash_table_insert(g->flights, g_strdup(hex), f);
+    g_mutex_unlock(&g->flock);
+
+    pb_backend_error mine = {.struct_size = sizeof(mine)};
+    uint32_t st = pull(g, hash, out, codec, &mine);
+
+    g_mutex_lock(&g->flock);
+    f->done = TRUE;
+    f->status = st;
+    g_strlcpy(f->message, mine.message, sizeof(f->message));
+    g_hash_table_remove(g->flights, hex);
+    g_cond_broadcast(&g->flanded);
+    flight_unref(f);
+    g_mutex_unlock(&g->flock);
+    return st == PB_BACKEND_OK ? st : fail(err, st, "%s", mine.message);
+}
+
 static uint32_t pg_chunk_stat(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
                               pb_backend_chunk_info *info, pb_backend_error *err)
 {
@@ -848,7 +922,7 @@ static uint32_t pg_chunk_open(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
         g_mutex_unlock(&g->lock);
     }
     if (b == NULL) {
-        uint32_t rc = pull(g, hash, &b, &codec, err);
+        uint32_t rc = pull_once(g, hash, &b, &codec, err);
         if (rc != PB_BACKEND_OK)
             return rc;
     }
