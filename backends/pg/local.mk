@@ -3,12 +3,14 @@
 if ENABLE_PG
 plugin_LTLIBRARIES += backends/pg/libpreboot-pg.la
 backends_pg_libpreboot_pg_la_SOURCES = backends/pg/pg-backend.c
-backends_pg_libpreboot_pg_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
+backends_pg_libpreboot_pg_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image \
+	-I$(top_srcdir)/lib/backend -I$(top_srcdir)/lib/pq
 backends_pg_libpreboot_pg_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CFLAGS) $(PQ_CFLAGS)
 ## -z nodelete: as libpreboot-local (lib/image's per-thread zstd contexts).
 backends_pg_libpreboot_pg_la_LDFLAGS = -module -avoid-version -no-undefined -shared \
 	-export-symbols-regex '_LTX_preboot_backend_entry$$' -Wl,-z,nodelete
-backends_pg_libpreboot_pg_la_LIBADD = lib/image/libpbimage.la $(IMAGE_LIBS) $(PQ_LIBS) \
+backends_pg_libpreboot_pg_la_LIBADD = lib/backend/libpbbackend.la lib/pq/libpbpq.la \
+	lib/image/libpbimage.la $(IMAGE_LIBS) $(PQ_LIBS) \
 	$(GLIB_LIBS)
 endif
 ## Two prebootd on one private PostgreSQL cluster the test starts (root; skips without

@@ -32,8 +32,10 @@
 
 #include <preboot/backend.h>
 
+#include "backend-common.h"
 #include "image-format.h"
 #include "image-store.h"
+#include "pq-conn.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -45,7 +47,7 @@
 #include <zstd.h>
 
 #define SCHEMA_VERSION 1
-#define LOCK_KEY       "1346524999" /* advisory lock of schema migrations ("PBPG") */
+#define LOCK_KEY       1346524999 /* advisory lock of schema migrations ("PBPG") */
 #define RETRY_US       (2 * G_USEC_PER_SEC)
 #define FETCH_TIMEOUT  60L
 #define STALL_S        10L
@@ -92,48 +94,13 @@ typedef struct {
     GByteArray *buf;
 } Writer;
 
-static uint32_t fail(pb_backend_error *err, uint32_t status, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-static uint32_t fail(pb_backend_error *err, uint32_t status, const char *fmt, ...)
-{
-    if (err != NULL && PB_HAS_FIELD(pb_backend_error, err, message)) {
-        va_list ap;
-        va_start(ap, fmt);
-        g_vsnprintf(err->message, sizeof(err->message), fmt, ap);
-        va_end(ap);
-        err->status = status;
-    }
-    return status;
-}
-
 /* After a failed store call: lib/image's errors keep errno (g_strerror preserves it). */
 static gboolean no_space(void)
 {
     return errno == ENOSPC || errno == EDQUOT;
 }
 
-static void say(Pg *g, int level, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void say(Pg *g, int level, const char *fmt, ...)
-{
-    if (g->log == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *m = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g->log(g->log_data, level, m);
-}
-
-/* libpq's messages end with a newline; ours are one line. */
-static const char *pq_msg(PGconn *c)
-{
-    static GPrivate buf = G_PRIVATE_INIT(g_free);
-    char *m = g_strdup(c ? PQerrorMessage(c) : "no connection");
-    g_strdelimit(m, "\r\n", ' ');
-    g_strstrip(m);
-    g_private_replace(&buf, m);
-    return m;
-}
+#define say(g, level, ...) pb_be_say((g)->log, (g)->log_data, level, __VA_ARGS__)
 
 /* ---- the connection --------------------------------------------------------------------- */
 
@@ -156,60 +123,25 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (server, name));",
 };
 
-static gboolean exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    PQclear(r);
-    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-}
-
 /* Creates or migrates the schema, then registers this server. */
 static gboolean schema_setup(Pg *g, PGconn *c, char **why)
 {
     g_autofree char *now = NULL;
-    if (!exec_ok(c, "SET client_min_messages = warning") || !exec_ok(c, "BEGIN") ||
-        !exec_ok(c, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")") ||
-        !exec_ok(c, "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"))
-        goto failed;
-    PGresult *r = PQexec(c, "SELECT coalesce(max(version), 0) FROM schema_version");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        goto failed;
-    }
-    int have = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (have > SCHEMA_VERSION) {
-        *why = g_strdup_printf("the database's schema is version %d, newer than this server's %d",
-                               have, SCHEMA_VERSION);
-        exec_ok(c, "ROLLBACK");
+    if (!pb_pq_migrate(c, LOCK_KEY, "schema_version", migrations, (int)G_N_ELEMENTS(migrations),
+                       NULL, why))
         return FALSE;
-    }
-    for (int v = have + 1; v <= SCHEMA_VERSION; v++) {
-        g_autofree char *mark = g_strdup_printf("DELETE FROM schema_version;"
-                                                "INSERT INTO schema_version VALUES (%d)",
-                                                v);
-        if (!exec_ok(c, migrations[v - 1]) || !exec_ok(c, mark))
-            goto failed;
-        say(g, PB_LOG_CRITICAL, "database schema %s version %d", v == 1 ? "created at" : "now at",
-            v);
-    }
-    if (!exec_ok(c, "COMMIT"))
-        goto failed;
     now = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
     const char *pv[] = {g->server, g->base_url, now};
-    r = PQexecParams(c,
+    PGresult *r =
+        PQexecParams(c,
                      "INSERT INTO servers (name, base_url, last_seen) VALUES ($1, $2, $3) "
                      "ON CONFLICT (name) DO UPDATE SET base_url = $2, last_seen = $3",
                      3, NULL, pv, NULL, NULL, 0);
     gboolean ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
-    if (ok)
-        return TRUE;
-failed:
-    *why = g_strdup(pq_msg(c));
-    exec_ok(c, "ROLLBACK");
-    return FALSE;
+    if (!ok)
+        *why = g_strdup(pb_pq_message(c));
+    return ok;
 }
 
 static void pending_replay(Pg *g, PGconn *c);
@@ -230,7 +162,7 @@ static PGconn *db(Pg *g)
     PGconn *c = PQconnectdb(g->conninfo);
     g_autofree char *why = NULL;
     if (PQstatus(c) != CONNECTION_OK)
-        why = g_strdup(pq_msg(c));
+        why = g_strdup(pb_pq_message(c));
     else if (!schema_setup(g, c, &why))
         ;
     else {
@@ -254,7 +186,7 @@ static PGconn *db(Pg *g)
 /* After a failed query: a lost connection makes the next call reconnect. */
 static uint32_t db_fail(Pg *g, pb_backend_error *err, const char *what)
 {
-    uint32_t rc = fail(err, PB_BACKEND_IO, "database: %s: %s", what, pq_msg(g->conn));
+    uint32_t rc = pb_be_fail(err, PB_BACKEND_IO, "database: %s: %s", what, pb_pq_message(g->conn));
     if (g->conn != NULL && PQstatus(g->conn) != CONNECTION_OK) {
         PQfinish(g->conn);
         g->conn = NULL;
@@ -350,7 +282,7 @@ static void pending_replay(Pg *g, PGconn *c)
     }
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     guint n = 0;
-    gboolean ok = exec_ok(c, "BEGIN");
+    gboolean ok = pb_pq_exec_ok(c, "BEGIN");
     for (guint i = 0; ok && lines[i] != NULL; i++) {
         if (*lines[i] == '\0')
             continue;
@@ -369,15 +301,15 @@ static void pending_replay(Pg *g, PGconn *c)
             continue; /* a line cut by a crash */
         n++;
     }
-    if (ok && exec_ok(c, "COMMIT") && unlink(p) == 0) {
+    if (ok && pb_pq_exec_ok(c, "COMMIT") && unlink(p) == 0) {
         if (n > 0)
             say(g, PB_LOG_CRITICAL, "%u queued result(s) and statistic(s) written to the database",
                 n);
         g->down = FALSE;
         return;
     }
-    exec_ok(c, "ROLLBACK");
-    say(g, PB_LOG_WARNING, "cannot replay %s yet: %s", p, pq_msg(c));
+    pb_pq_exec_ok(c, "ROLLBACK");
+    say(g, PB_LOG_WARNING, "cannot replay %s yet: %s", p, pb_pq_message(c));
 }
 
 /* Retries the database every RETRY_US while something waits for it. */
@@ -482,8 +414,9 @@ static uint32_t cache_query(Pg *g, const char *name, pb_backend_image_fn fn, voi
         found++;
     }
     if (name != NULL && found == 0)
-        return fail(err, PB_BACKEND_IO,
-                    "the database is unreachable and image %s is not cached on this server", name);
+        return pb_be_fail(err, PB_BACKEND_IO,
+                          "the database is unreachable and image %s is not cached on this server",
+                          name);
     return PB_BACKEND_OK;
 }
 
@@ -524,11 +457,11 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     const char *dir = PB_HAS_FIELD(pb_backend_config, cfg, state_dir) ? cfg->state_dir : NULL;
     const char *server = PB_HAS_FIELD(pb_backend_config, cfg, server) ? cfg->server : NULL;
     if (loc == NULL || *loc == '\0') {
-        fail(err, PB_BACKEND_INVALID, "the pg backend needs a connection string (database)");
+        pb_be_fail(err, PB_BACKEND_INVALID, "the pg backend needs a connection string (database)");
         return NULL;
     }
     if (dir == NULL || *dir == '\0' || server == NULL || *server == '\0') {
-        fail(err, PB_BACKEND_INVALID, "the pg backend needs a directory and a server name");
+        pb_be_fail(err, PB_BACKEND_INVALID, "the pg backend needs a directory and a server name");
         return NULL;
     }
     Pg *g = g_new0(Pg, 1);
@@ -561,12 +494,12 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     g->store = pb_store_open(dir, TRUE, &e);
     g_autofree char *mdir = g_build_filename(dir, "manifests", NULL);
     if (g->store == NULL || g_mkdir_with_parents(mdir, 0755) != 0) {
-        fail(err, PB_BACKEND_IO, "%s", e ? e->message : g_strerror(errno));
+        pb_be_fail(err, PB_BACKEND_IO, "%s", e ? e->message : g_strerror(errno));
         pg_close(g);
         return NULL;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fail(err, PB_BACKEND_IO, "cannot initialize libcurl");
+        pb_be_fail(err, PB_BACKEND_IO, "cannot initialize libcurl");
         pg_close(g);
         return NULL;
     }
@@ -575,7 +508,8 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(loc, &perr);
     if (opts == NULL) {
-        fail(err, PB_BACKEND_INVALID, "database: %s", perr ? g_strstrip(perr) : "out of memory");
+        pb_be_fail(err, PB_BACKEND_INVALID, "database: %s",
+                   perr ? g_strstrip(perr) : "out of memory");
         PQfreemem(perr);
         pg_close(g);
         return NULL;
@@ -755,7 +689,7 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
     }
     g_mutex_unlock(&g->lock);
     if (urls->len == 0)
-        return fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
+        return pb_be_fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
     g_autofree char *last = NULL;
     for (guint i = 0; i < urls->len; i++) {
         g_free(last);
@@ -772,7 +706,7 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
             !pb_store_flush(g->store, &e)) {
             uint32_t st = no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO;
             g_bytes_unref(b);
-            return fail(err, st, "%s", e->message);
+            return pb_be_fail(err, st, "%s", e->message);
         }
         record_held(g, hex);
         say(g, PB_LOG_REQUEST, "chunk %s fetched from %s, verified, kept", hex,
@@ -780,8 +714,8 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
         *out = b;
         return PB_BACKEND_OK;
     }
-    return fail(err, PB_BACKEND_NOT_FOUND,
-                "chunk not here, and no server holding it served it (%s)", last ? last : "?");
+    return pb_be_fail(err, PB_BACKEND_NOT_FOUND,
+                      "chunk not here, and no server holding it served it (%s)", last ? last : "?");
 }
 
 static void flight_unref(Flight *f)
@@ -809,11 +743,12 @@ static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, P
         flight_unref(f);
         g_mutex_unlock(&g->flock);
         if (st != PB_BACKEND_OK)
-            return fail(err, st, "%s", msg);
+            return pb_be_fail(err, st, "%s", msg);
         gboolean corrupt;
         *out = local_read(g, hash, codec, &corrupt);
-        return *out != NULL ? PB_BACKEND_OK
-                            : fail(err, PB_BACKEND_IO, "chunk %s fetched but not readable", hex);
+        return *out != NULL
+                   ? PB_BACKEND_OK
+                   : pb_be_fail(err, PB_BACKEND_IO, "chunk %s fetched but not readable", hex);
     }
     f = g_new0(Flight, 1);
     f->refs = 1;
@@ -831,7 +766,7 @@ static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, P
     g_cond_broadcast(&g->flanded);
     flight_unref(f);
     g_mutex_unlock(&g->flock);
-    return st == PB_BACKEND_OK ? st : fail(err, st, "%s", mine.message);
+    return st == PB_BACKEND_OK ? st : pb_be_fail(err, st, "%s", mine.message);
 }
 
 static uint32_t pg_chunk_stat(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
@@ -840,9 +775,9 @@ static uint32_t pg_chunk_stat(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
     Pg *g = be;
     PbChunkRef r;
     if (!pb_store_has_chunk(g->store, hash, &r))
-        return fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
+        return pb_be_fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
     if (info != NULL && PB_HAS_FIELD(pb_backend_chunk_info, info, length)) {
-        info->codec = r.codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE;
+        info->codec = pb_be_backend_codec((PbCodec)r.codec);
         info->stored = r.stored;
         info->length = r.codec == PB_CODEC_NONE ? r.stored : 0;
     }
@@ -929,7 +864,7 @@ static uint32_t pg_chunk_open(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
     gsize len;
     const void *data = g_bytes_get_data(b, &len);
     if (info != NULL && PB_HAS_FIELD(pb_backend_chunk_info, info, length)) {
-        info->codec = codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE;
+        info->codec = pb_be_backend_codec(codec);
         info->stored = len;
         info->length = frame_length(codec, data, len);
     }
@@ -965,21 +900,13 @@ static uint32_t pg_chunk_begin(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN]
                                pb_backend_error *err)
 {
     Pg *g = be;
-    if (codec != PB_BACKEND_CODEC_NONE && codec != PB_BACKEND_CODEC_ZSTD)
-        return fail(err, PB_BACKEND_INVALID, "unknown codec %u", codec);
-    if (length == 0 || length > PB_CHUNK_SIZE_MAX)
-        return fail(err, PB_BACKEND_INVALID, "chunk length %" G_GUINT64_FORMAT " out of range",
-                    length);
-    if (stored != UINT64_MAX && stored > ZSTD_compressBound(length))
-        return fail(err, PB_BACKEND_INVALID,
-                    "%" G_GUINT64_FORMAT " stored bytes for a chunk of %" G_GUINT64_FORMAT, stored,
-                    length);
-    if (pb_store_has_chunk(g->store, hash, NULL))
-        return fail(err, PB_BACKEND_EXISTS, "chunk already stored");
+    uint32_t rc = pb_be_chunk_begin_check(g->store, hash, codec, length, stored, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     Writer *w = g_new0(Writer, 1);
     w->g = g;
     memcpy(w->hash, hash, PB_HASH_LEN);
-    w->codec = codec == PB_BACKEND_CODEC_ZSTD ? PB_CODEC_ZSTD : PB_CODEC_NONE;
+    w->codec = pb_be_codec(codec);
     w->length = length;
     w->buf = g_byte_array_new();
     *writer = w;
@@ -989,9 +916,9 @@ static uint32_t pg_chunk_begin(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN]
 static uint32_t pg_chunk_write(void *writer, const void *data, size_t len, pb_backend_error *err)
 {
     Writer *w = writer;
-    if (w->buf->len + len > ZSTD_compressBound(w->length))
-        return fail(err, PB_BACKEND_INVALID,
-                    "more bytes than a chunk of %" G_GUINT64_FORMAT " can take", w->length);
+    uint32_t rc = pb_be_chunk_write_check(w->buf->len, len, w->length, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     g_byte_array_append(w->buf, data, (guint)len);
     return PB_BACKEND_OK;
 }
@@ -1012,10 +939,10 @@ static uint32_t pg_chunk_commit(void *writer, pb_backend_error *err)
     g_autoptr(GError) e = NULL;
     g_autofree guint8 *plain = g_malloc(w->length);
     if (!pb_chunk_decode_verify(w->codec, w->buf->data, w->buf->len, w->hash, plain, w->length, &e))
-        rc = fail(err, PB_BACKEND_CORRUPT, "%s", e->message);
+        rc = pb_be_fail(err, PB_BACKEND_CORRUPT, "%s", e->message);
     else if (!pb_store_put_chunk(w->g->store, w->hash, w->codec, w->buf->data, w->buf->len, &e) ||
              !pb_store_flush(w->g->store, &e))
-        rc = fail(err, no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO, "%s", e->message);
+        rc = pb_be_fail(err, no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO, "%s", e->message);
     pg_chunk_abort(w);
     return rc;
 }
@@ -1072,7 +999,7 @@ static uint32_t images_query(Pg *g, const char *name, pb_backend_image_fn fn, vo
     cache_save(g, k);
     g_mutex_unlock(&g->lock);
     if (name != NULL && n == 0)
-        return fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
+        return pb_be_fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
     return PB_BACKEND_OK;
 }
 
@@ -1085,19 +1012,8 @@ static uint32_t pg_image_info(void *be, const char *name, pb_backend_image_fn fn
                               pb_backend_error *err)
 {
     if (name == NULL || !pb_name_valid(name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "invalid image name");
     return images_query(be, name, fn, data, err);
-}
-
-static void take_seal(void *data, const pb_backend_image *im)
-{
-    g_strlcpy(data, im->seal ? im->seal : "", PB_HASH_HEX_LEN + 1);
-}
-
-static gboolean seal_valid(const char *seal)
-{
-    return seal != NULL && strlen(seal) == PB_HASH_HEX_LEN &&
-           strspn(seal, "0123456789abcdef") == PB_HASH_HEX_LEN;
 }
 
 /* The manifest text: from this server's cache, else from the database (then cached). The
@@ -1107,11 +1023,11 @@ static uint32_t pg_image_manifest(void *be, const char *name, pb_backend_bytes_f
 {
     Pg *g = be;
     char seal[PB_HASH_HEX_LEN + 1] = "";
-    uint32_t rc = pg_image_info(be, name, take_seal, seal, err);
+    uint32_t rc = pg_image_info(be, name, pb_be_take_seal, seal, err);
     if (rc != PB_BACKEND_OK)
         return rc;
-    if (!seal_valid(seal))
-        return fail(err, PB_BACKEND_IO, "image %s: bad seal in the catalog", name);
+    if (!pb_be_seal_valid(seal))
+        return pb_be_fail(err, PB_BACKEND_IO, "image %s: bad seal in the catalog", name);
     g_autofree char *p = manifest_path(g, seal);
     g_autofree char *text = NULL;
     gsize len = 0;
@@ -1119,9 +1035,9 @@ static uint32_t pg_image_manifest(void *be, const char *name, pb_backend_bytes_f
         g_mutex_lock(&g->lock);
         if (db(g) == NULL) {
             g_mutex_unlock(&g->lock);
-            return fail(err, PB_BACKEND_IO,
-                        "image %s: the database is unreachable and its manifest is not cached",
-                        name);
+            return pb_be_fail(
+                err, PB_BACKEND_IO,
+                "image %s: the database is unreachable and its manifest is not cached", name);
         }
         const char *pv[] = {seal};
         PGresult *r = PQexecParams(g->conn, "SELECT body FROM manifests WHERE seal = $1", 1, NULL,
@@ -1142,12 +1058,12 @@ static uint32_t pg_image_manifest(void *be, const char *name, pb_backend_bytes_f
         if (m != NULL)
             pb_hash_to_hex(m->seal, got);
         if (m == NULL || strcmp(got, seal) != 0)
-            return fail(err, PB_BACKEND_CORRUPT, "image %s: the database's manifest fails its seal",
-                        name);
+            return pb_be_fail(err, PB_BACKEND_CORRUPT,
+                              "image %s: the database's manifest fails its seal", name);
         g_file_set_contents(p, text, (gssize)len, NULL);
     }
     if (!fn(data, text, len))
-        return fail(err, PB_BACKEND_IO, "manifest reader stopped");
+        return pb_be_fail(err, PB_BACKEND_IO, "manifest reader stopped");
     return PB_BACKEND_OK;
 }
 
@@ -1158,10 +1074,9 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
                                 void *missing_data, bool *replaced, pb_backend_error *err)
 {
     Pg *g = be;
-    if (image == NULL || image->name == NULL || !pb_name_valid(image->name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
-    if (!seal_valid(image->seal))
-        return fail(err, PB_BACKEND_INVALID, "invalid seal");
+    uint32_t rc = pb_be_image_check(image, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     /* Every chunk is held by some server (here, or where chunk_locations says): then every
      * server can pull what it lacks. Those held here are recorded as held here. */
     g_autofree uint8_t *here = g_malloc0(n_hashes + 1);
@@ -1171,19 +1086,9 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
         absent[i] = !here[i];
     }
     held_elsewhere(g, data_hashes, n_hashes, absent);
-    size_t missing = 0;
-    for (size_t i = 0; i < n_hashes; i++)
-        if (absent[i]) {
-            missing++;
-            if (missing_fn != NULL) {
-                char hex[PB_HASH_HEX_LEN + 1];
-                hex_of(data_hashes[i], hex);
-                missing_fn(missing_data, hex);
-            }
-        }
-    if (missing > 0)
-        return fail(err, PB_BACKEND_MISSING, "%zu chunk(s) the manifest names are not stored",
-                    missing);
+    rc = pb_be_report_missing(data_hashes, n_hashes, absent, missing_fn, missing_data, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     g_autofree char *mp = manifest_path(g, image->seal);
     if (!g_file_test(mp, G_FILE_TEST_IS_REGULAR))
         g_file_set_contents(mp, manifest, (gssize)manifest_len, NULL);
@@ -1196,13 +1101,13 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
         g_strdup_printf("%" G_GUINT64_FORMAT, image->stored_bytes),
         g_strdup_printf("%zu", manifest_len),
     };
-    uint32_t rc = PB_BACKEND_OK;
     gboolean existed = FALSE;
     g_mutex_lock(&g->lock);
     if (db(g) == NULL) {
         g_mutex_unlock(&g->lock);
-        return fail(err, PB_BACKEND_IO,
-                    "the database is unreachable: images cannot be committed until it returns");
+        return pb_be_fail(
+            err, PB_BACKEND_IO,
+            "the database is unreachable: images cannot be committed until it returns");
     }
     if (!begin(g)) {
         rc = db_fail(g, err, "begin");
@@ -1239,7 +1144,7 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
     }
     if (PQntuples(r) == 0) {
         PQclear(r);
-        rc = fail(err, PB_BACKEND_EXISTS, "image %s exists", image->name);
+        rc = pb_be_fail(err, PB_BACKEND_EXISTS, "image %s exists", image->name);
         goto rollback;
     }
     existed = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -1262,7 +1167,7 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
             goto rollback;
         }
     }
-    if (!exec_ok(g->conn, "COMMIT")) {
+    if (!pb_pq_exec_ok(g->conn, "COMMIT")) {
         rc = db_fail(g, err, "commit");
         goto rollback;
     }
@@ -1275,7 +1180,7 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
     goto out;
 rollback:
     if (g->conn != NULL)
-        exec_ok(g->conn, "ROLLBACK");
+        pb_pq_exec_ok(g->conn, "ROLLBACK");
 out:
     g_mutex_unlock(&g->lock);
     for (int i = 0; i < 5; i++)
@@ -1288,19 +1193,19 @@ static uint32_t pg_image_delete(void *be, const char *name, pb_backend_error *er
 {
     Pg *g = be;
     if (name == NULL || !pb_name_valid(name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "invalid image name");
     uint32_t rc = PB_BACKEND_OK;
     g_mutex_lock(&g->lock);
     if (db(g) == NULL) {
         g_mutex_unlock(&g->lock);
-        return fail(err, PB_BACKEND_IO, "the database is unreachable: nothing deleted");
+        return pb_be_fail(err, PB_BACKEND_IO, "the database is unreachable: nothing deleted");
     }
     const char *pv[] = {name};
     PGresult *r = query(g, "DELETE FROM images WHERE name = $1", 1, pv);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         rc = db_fail(g, err, "delete");
     else if (strcmp(PQcmdTuples(r), "0") == 0)
-        rc = fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
+        rc = pb_be_fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
     else
         cache_one(g, name, NULL);
     PQclear(r);
@@ -1314,7 +1219,7 @@ static uint32_t pg_result_add(void *be, const pb_backend_result *r, pb_backend_e
 {
     Pg *g = be;
     if (!PB_HAS_FIELD(pb_backend_result, r, work_id))
-        return fail(err, PB_BACKEND_INVALID, "result struct too small");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "result struct too small");
     g_autofree char *t = g_strdup_printf("%" G_GINT64_FORMAT,
                                          r->time ? r->time : g_get_real_time() / G_USEC_PER_SEC);
     g_autofree char *bw = g_strdup_printf("%" G_GUINT64_FORMAT, (guint64)r->bytes_written);
@@ -1332,7 +1237,7 @@ static uint32_t pg_result_add(void *be, const pb_backend_result *r, pb_backend_e
         if (++g->results_added % 1000 == 0) {
             g_autofree char *sql = g_strdup_printf(
                 "DELETE FROM results WHERE id <= (SELECT max(id) FROM results) - %d", RESULTS_KEEP);
-            exec_ok(c, sql);
+            pb_pq_exec_ok(c, sql);
         }
         goto out;
     }
@@ -1346,10 +1251,10 @@ static uint32_t pg_result_add(void *be, const pb_backend_result *r, pb_backend_e
     }
     g_string_append_c(line, '\n');
     if (!pending_append(g, line->str))
-        rc = fail(err, PB_BACKEND_IO,
-                  "the database is unreachable and %s/pending.log cannot be "
-                  "written: %s",
-                  g->dir, g_strerror(errno));
+        rc = pb_be_fail(err, PB_BACKEND_IO,
+                        "the database is unreachable and %s/pending.log cannot be "
+                        "written: %s",
+                        g->dir, g_strerror(errno));
     else
         say(g, PB_LOG_WARNING, "database unreachable: result queued in %s/pending.log", g->dir);
     g_string_free(line, TRUE);
@@ -1365,9 +1270,10 @@ static uint32_t pg_result_list(void *be, uint32_t limit, pb_backend_result_fn fn
     g_mutex_lock(&g->lock);
     if (db(g) == NULL) {
         g_mutex_unlock(&g->lock);
-        return fail(err, PB_BACKEND_IO,
-                    "the database is unreachable: the log is shown once it returns (results are "
-                    "queued meanwhile)");
+        return pb_be_fail(
+            err, PB_BACKEND_IO,
+            "the database is unreachable: the log is shown once it returns (results are "
+            "queued meanwhile)");
     }
     g_autofree char *lim = limit ? g_strdup_printf("%u", limit) : NULL;
     const char *pv[] = {lim};
@@ -1417,10 +1323,10 @@ static uint32_t pg_stat_add(void *be, const char *name, int64_t delta, pb_backen
         g_autofree char *esc = g_strescape(name, NULL);
         g_autofree char *line = g_strdup_printf("S\t%s\t%s\n", esc, d);
         if (!pending_append(g, line))
-            rc = fail(err, PB_BACKEND_IO,
-                      "the database is unreachable and %s/pending.log cannot "
-                      "be written",
-                      g->dir);
+            rc = pb_be_fail(err, PB_BACKEND_IO,
+                            "the database is unreachable and %s/pending.log cannot "
+                            "be written",
+                            g->dir);
     }
     g_mutex_unlock(&g->lock);
     return rc;
@@ -1433,7 +1339,7 @@ static uint32_t pg_stat_list(void *be, pb_backend_stat_fn fn, void *data, pb_bac
     g_mutex_lock(&g->lock);
     if (db(g) == NULL) {
         g_mutex_unlock(&g->lock);
-        return fail(err, PB_BACKEND_IO, "the database is unreachable");
+        return pb_be_fail(err, PB_BACKEND_IO, "the database is unreachable");
     }
     PGresult *r =
         query(g, "SELECT name, sum(value) FROM stats GROUP BY name ORDER BY name", 0, NULL);

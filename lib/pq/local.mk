@@ -10,3 +10,11 @@ lib_pq_libpbpq_la_LIBADD = $(PQ_LIBS) $(GLIB_LIBS)
 PB_PQ_LIBS = lib/pq/libpbpq.la $(PQ_LIBS) $(GLIB_LIBS)
 endif
 EXTRA_DIST += lib/pq/pq-conn.h lib/pq/pq-conn.c
+if ENABLE_PG
+check_PROGRAMS += tests/test-pq-conn
+TESTS += tests/test-pq-conn
+tests_test_pq_conn_SOURCES = tests/test-pq-conn.c
+tests_test_pq_conn_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/pq $(PQ_CFLAGS)
+tests_test_pq_conn_LDADD = $(PB_PQ_LIBS)
+endif
+EXTRA_DIST += tests/test-pq-conn.c

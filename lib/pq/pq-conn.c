@@ -174,3 +174,69 @@ PGresult *pb_pq_exec_timeout(PGconn *c, const char *sql, int n, const char *cons
     PQclear(last);
     return NULL;
 }
+
+/* libpq's keyword/value syntax: key = value, value either 'single quoted' or up to the next
+ * space, a backslash escaping the next character in both. */
+char *pb_pq_take_option(const char *conninfo, const char *key, char **value)
+{
+    *value = NULL;
+    if (conninfo == NULL)
+        return g_strdup("");
+    if (g_str_has_prefix(conninfo, "postgres://") || g_str_has_prefix(conninfo, "postgresql://"))
+        return g_strdup(conninfo);
+    GString *out = g_string_new(NULL);
+    const char *p = conninfo;
+    char *found = NULL;
+    for (;;) {
+        while (g_ascii_isspace(*p))
+            p++;
+        if (*p == '\0')
+            break;
+        const char *start = p;
+        while (g_ascii_isalnum(*p) || *p == '_' || *p == '.')
+            p++;
+        gsize klen = (gsize)(p - start);
+        while (g_ascii_isspace(*p))
+            p++;
+        if (klen == 0 || *p != '=')
+            goto unparsed;
+        p++;
+        while (g_ascii_isspace(*p))
+            p++;
+        GString *v = g_string_new(NULL);
+        if (*p == '\'') {
+            p++;
+            while (*p != '\0' && *p != '\'') {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+                g_string_append_c(v, *p++);
+            }
+            if (*p != '\'') {
+                g_string_free(v, TRUE);
+                goto unparsed;
+            }
+            p++;
+        } else {
+            while (*p != '\0' && !g_ascii_isspace(*p)) {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+                g_string_append_c(v, *p++);
+            }
+        }
+        if (klen == strlen(key) && strncmp(start, key, klen) == 0) {
+            g_free(found);
+            found = g_string_free(v, FALSE);
+        } else {
+            g_string_free(v, TRUE);
+            if (out->len > 0)
+                g_string_append_c(out, ' ');
+            g_string_append_len(out, start, p - start);
+        }
+    }
+    *value = found;
+    return g_string_free(out, FALSE);
+unparsed:
+    g_free(found);
+    g_string_free(out, TRUE);
+    return g_strdup(conninfo);
+}

@@ -44,3 +44,11 @@ PGresult *pb_pq_exec_timeout(PGconn *c, const char *sql, int n, const char *cons
                              guint timeout_ms, char **why);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* Takes preboot's own option key out of a keyword/value connection string (libpq refuses
+ * keywords it does not know): returns the string without "key=value" and sets *value
+ * (unquoted; NULL when absent). A URI, or a string that does not parse, is returned as it
+ * is (libpq then says what is wrong with it). A pure function. */
+char *pb_pq_take_option(const char *conninfo, const char *key, char **value);
+G_END_DECLS
