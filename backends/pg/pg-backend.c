@@ -73,6 +73,11 @@ typedef struct {
     GMutex flock;
     GCond flanded;
     GHashTable *flights;
+    /* preboot_referral=yes in the connection string: an image committed on another server
+     * that this one does not hold whole is answered with that server's address (the
+     * plugin's 307, the legacy referral) instead of being pulled here chunk by chunk. */
+    gboolean referral;
+    GHashTable *whole; /* seals of images held whole here (they stay whole), under flock */
 } Pg;
 
 typedef struct {
@@ -440,6 +445,7 @@ static void pg_close(void *be)
     g_cond_clear(&g->wake);
     g_mutex_clear(&g->lock);
     g_clear_pointer(&g->flights, g_hash_table_destroy);
+    g_clear_pointer(&g->whole, g_hash_table_destroy);
     g_cond_clear(&g->flanded);
     g_mutex_clear(&g->flock);
     g_free(g->dir);
@@ -471,7 +477,16 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     g_cond_init(&g->flanded);
     g->flights = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g->dir = g_strdup(dir);
-    g->conninfo = g_strdup(loc);
+    g_autofree char *referral = NULL;
+    g->conninfo = pb_pq_take_option(loc, "preboot_referral", &referral);
+    g->whole = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    if (referral != NULL && strcmp(referral, "yes") != 0 && strcmp(referral, "no") != 0) {
+        pb_be_fail(err, PB_BACKEND_INVALID, "database: preboot_referral must be yes or no, not %s",
+                   referral);
+        pg_close(g);
+        return NULL;
+    }
+    g->referral = referral != NULL && strcmp(referral, "yes") == 0;
     if (PB_HAS_FIELD(pb_backend_config, cfg, log_data)) {
         g->log = cfg->log;
         g->log_data = cfg->log_data;
@@ -506,7 +521,7 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     /* A database that is away at start is not fatal: this server serves what it holds. But
      * a connection string libpq cannot parse is a configuration error. */
     char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(loc, &perr);
+    PQconninfoOption *opts = PQconninfoParse(g->conninfo, &perr);
     if (opts == NULL) {
         pb_be_fail(err, PB_BACKEND_INVALID, "database: %s",
                    perr ? g_strstrip(perr) : "out of memory");
@@ -957,6 +972,44 @@ static guint64 u64(PGresult *r, int row, int col)
     return g_ascii_strtoull(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* Whether every DATA chunk of the image sealed seal is on this server's disk, by its cached
+ * manifest (none: it never served the image, so no). Remembered once true: chunks are only
+ * removed by gc, of images no longer in the catalog. */
+static gboolean held_whole(Pg *g, const char *seal)
+{
+    g_mutex_lock(&g->flock);
+    gboolean known = g_hash_table_contains(g->whole, seal);
+    g_mutex_unlock(&g->flock);
+    if (known)
+        return TRUE;
+    g_autofree char *p = manifest_path(g, seal);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(p, &text, &len, NULL))
+        return FALSE;
+    g_autoptr(PbManifest) m = pb_manifest_parse(text, len, NULL);
+    if (m == NULL)
+        return FALSE;
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind == PB_CHUNK_DATA && !pb_store_has_chunk(g->store, c->hash, NULL))
+            return FALSE;
+    }
+    g_mutex_lock(&g->flock);
+    g_hash_table_add(g->whole, g_strdup(seal));
+    g_mutex_unlock(&g->flock);
+    return TRUE;
+}
+
+/* The catalog entry's location: "" (served here, pulling what is missing), or with referral
+ * on, the server that committed an image this one does not hold whole. */
+static const char *refer_to(Pg *g, const char *seal, const char *origin)
+{
+    if (!g->referral || *origin == '\0' || strcmp(origin, g->server) == 0 || held_whole(g, seal))
+        return "";
+    return origin;
+}
+
 static uint32_t images_query(Pg *g, const char *name, pb_backend_image_fn fn, void *data,
                              pb_backend_error *err)
 {
@@ -966,8 +1019,9 @@ static uint32_t images_query(Pg *g, const char *name, pb_backend_image_fn fn, vo
         return cache_query(g, name, fn, data, err);
     }
     const char *pv[] = {name};
-    PGresult *r = name ? query(g, "SELECT " IMAGE_COLUMNS " FROM images WHERE name = $1", 1, pv)
-                       : query(g, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY name", 0, NULL);
+    PGresult *r =
+        name ? query(g, "SELECT " IMAGE_COLUMNS ", origin FROM images WHERE name = $1", 1, pv)
+             : query(g, "SELECT " IMAGE_COLUMNS ", origin FROM images ORDER BY name", 0, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         uint32_t rc = db_fail(g, err, "catalog");
@@ -988,7 +1042,7 @@ static uint32_t images_query(Pg *g, const char *name, pb_backend_image_fn fn, vo
             .stored_bytes = u64(r, i, 4),
             .created = (int64_t)g_ascii_strtoll(PQgetvalue(r, i, 5), NULL, 10),
             .seal = PQgetvalue(r, i, 6),
-            .location = "",
+            .location = refer_to(g, PQgetvalue(r, i, 6), PQgetvalue(r, i, 8)),
             .manifest_size = u64(r, i, 7),
         };
         cache_put(k, &im);
