@@ -23,7 +23,8 @@ initdb_() (
     cd "$PGD" && runuser -u nobody -- "$PGBIN/initdb" -D "$PGD/data" -U preboot -A scram-sha-256 \
         --pwfile="$PGD/pw" --no-sync -E UTF8 >"$T/initdb.log" 2>&1
 )
-pg_start() { pgctl -w -o "-k $PGD -c listen_addresses='' -c fsync=off" start; }
+# PG_FSYNC=on for benchmarks (the tests need no durability across power cuts)
+pg_start() { pgctl -w -o "-k $PGD -c listen_addresses='' -c fsync=${PG_FSYNC:-off}" start; }
 # psql_ SQL: runs SQL as preboot, unaligned output
 psql_() (cd "$PGD" && runuser -u nobody -- env PGPASSWORD="$PW" "$PGBIN/psql" -h "$PGD" -U preboot \
     -d postgres -Atc "$1" 2>&1)

@@ -46,13 +46,16 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define SCHEMA_VERSION 1
-#define LOCK_KEY       1346524999 /* advisory lock of schema migrations ("PBPG") */
-#define RETRY_US       (2 * G_USEC_PER_SEC)
-#define FETCH_TIMEOUT  60L
-#define STALL_S        10L
-#define RESULTS_KEEP   100000
-#define API_PATH       "/imaging/v1/"
+#define SCHEMA_VERSION    1
+#define LOCK_KEY          1346524999 /* advisory lock of schema migrations ("PBPG") */
+#define RETRY_US          (2 * G_USEC_PER_SEC)
+#define FETCH_TIMEOUT     60L
+#define STALL_S           10L
+#define READAHEAD         6
+#define READAHEAD_THREADS 3
+#define NEXT_MAX          (1u << 20) /* hashes remembered for read-ahead (about 100 MB) */
+#define RESULTS_KEEP      100000
+#define API_PATH          "/imaging/v1/"
 
 typedef struct {
     PbStore *store;
@@ -78,6 +81,13 @@ typedef struct {
      * plugin's 307, the legacy referral) instead of being pulled here chunk by chunk. */
     gboolean referral;
     GHashTable *whole; /* seals of images held whole here (they stay whole), under flock */
+    /* Read-ahead: a chunk pulled because it was asked for is most likely followed by the
+     * next ones of the same image (a restore, a replicate, both read in manifest order).
+     * The DATA hashes of the manifests read lately, in order (next: hex -> the hex after
+     * it), and READAHEAD_THREADS pulling up to READAHEAD of them ahead (queued: hex). */
+    GHashTable *next, *queued; /* under flock */
+    GThreadPool *ahead;
+    gint ahead_stop; /* closing: queued read-ahead is dropped */
 } Pg;
 
 typedef struct {
@@ -98,6 +108,9 @@ typedef struct {
     guint64 length;
     GByteArray *buf;
 } Writer;
+
+static void read_ahead(Pg *g, const char *hex);
+static void ahead_main(gpointer data, gpointer user);
 
 /* After a failed store call: lib/image's errors keep errno (g_strerror preserves it). */
 static gboolean no_space(void)
@@ -432,6 +445,11 @@ static void pg_close(void *be)
     Pg *g = be;
     if (g == NULL)
         return;
+    if (g->ahead != NULL) { /* what is queued is dropped; pulls under way end */
+        g_atomic_int_set(&g->ahead_stop, 1);
+        g_thread_pool_free(g->ahead, FALSE, TRUE);
+    }
+    g->ahead = NULL;
     if (g->retrier != NULL) {
         g_mutex_lock(&g->lock);
         g->closing = TRUE;
@@ -446,6 +464,8 @@ static void pg_close(void *be)
     g_mutex_clear(&g->lock);
     g_clear_pointer(&g->flights, g_hash_table_destroy);
     g_clear_pointer(&g->whole, g_hash_table_destroy);
+    g_clear_pointer(&g->next, g_hash_table_destroy);
+    g_clear_pointer(&g->queued, g_hash_table_destroy);
     g_cond_clear(&g->flanded);
     g_mutex_clear(&g->flock);
     g_free(g->dir);
@@ -480,6 +500,8 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     g_autofree char *referral = NULL;
     g->conninfo = pb_pq_take_option(loc, "preboot_referral", &referral);
     g->whole = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g->next = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g->queued = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     if (referral != NULL && strcmp(referral, "yes") != 0 && strcmp(referral, "no") != 0) {
         pb_be_fail(err, PB_BACKEND_INVALID, "database: preboot_referral must be yes or no, not %s",
                    referral);
@@ -537,6 +559,7 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
         say(g, PB_LOG_CRITICAL, "database connected, schema version %d, this server %s (%s)",
             SCHEMA_VERSION, g->server, g->base_url);
     g->retrier = g_thread_new("pg-retry", retrier, g);
+    g->ahead = g_thread_pool_new(ahead_main, g, READAHEAD_THREADS, FALSE, NULL);
     return g;
 }
 
@@ -772,6 +795,8 @@ static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, P
 
     pb_backend_error mine = {.struct_size = sizeof(mine)};
     uint32_t st = pull(g, hash, out, codec, &mine);
+    if (st == PB_BACKEND_OK)
+        read_ahead(g, hex);
 
     g_mutex_lock(&g->flock);
     f->done = TRUE;
@@ -782,6 +807,69 @@ static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, P
     flight_unref(f);
     g_mutex_unlock(&g->flock);
     return st == PB_BACKEND_OK ? st : pb_be_fail(err, st, "%s", mine.message);
+}
+
+/* Queues the READAHEAD chunks after hex (in the manifests read lately) that are not here. */
+static void read_ahead(Pg *g, const char *hex)
+{
+    if (g->ahead == NULL)
+        return;
+    g_mutex_lock(&g->flock);
+    const char *h = hex;
+    for (int i = 0; i < READAHEAD; i++) {
+        h = g_hash_table_lookup(g->next, h);
+        if (h == NULL)
+            break;
+        guint8 hash[PB_HASH_LEN];
+        if (g_hash_table_contains(g->queued, h) || g_hash_table_contains(g->flights, h) ||
+            !pb_hash_from_hex(h, PB_HASH_HEX_LEN, hash) || pb_store_has_chunk(g->store, hash, NULL))
+            continue;
+        g_hash_table_add(g->queued, g_strdup(h));
+        g_thread_pool_push(g->ahead, g_strdup(h), NULL);
+    }
+    g_mutex_unlock(&g->flock);
+}
+
+static void ahead_main(gpointer data, gpointer user)
+{
+    Pg *g = user;
+    g_autofree char *hex = data;
+    guint8 hash[PB_HASH_LEN];
+    if (!g_atomic_int_get(&g->ahead_stop) && pb_hash_from_hex(hex, PB_HASH_HEX_LEN, hash) &&
+        !pb_store_has_chunk(g->store, hash, NULL)) {
+        GBytes *b = NULL;
+        PbCodec codec;
+        if (pull_once(g, hash, &b, &codec, NULL) == PB_BACKEND_OK)
+            g_bytes_unref(b);
+    }
+    g_mutex_lock(&g->flock);
+    g_hash_table_remove(g->queued, hex);
+    g_mutex_unlock(&g->flock);
+}
+
+/* Remembers the order of a manifest's DATA chunks, for read_ahead. */
+static void learn_order(Pg *g, const char *text, gsize len)
+{
+    g_autoptr(PbManifest) m = pb_manifest_parse(text, len, NULL);
+    if (m == NULL)
+        return;
+    g_mutex_lock(&g->flock);
+    if (g_hash_table_size(g->next) + m->chunks->len > NEXT_MAX)
+        g_hash_table_remove_all(g->next);
+    char prev[PB_HASH_HEX_LEN + 1] = "";
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind != PB_CHUNK_DATA)
+            continue;
+        char hex[PB_HASH_HEX_LEN + 1];
+        pb_hash_to_hex(c->hash, hex);
+        if (strcmp(hex, prev) == 0)
+            continue;
+        if (*prev)
+            g_hash_table_replace(g->next, g_strdup(prev), g_strdup(hex));
+        memcpy(prev, hex, sizeof(prev));
+    }
+    g_mutex_unlock(&g->flock);
 }
 
 static uint32_t pg_chunk_stat(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
@@ -1116,6 +1204,7 @@ static uint32_t pg_image_manifest(void *be, const char *name, pb_backend_bytes_f
                               "image %s: the database's manifest fails its seal", name);
         g_file_set_contents(p, text, (gssize)len, NULL);
     }
+    learn_order(g, text, len);
     if (!fn(data, text, len))
         return pb_be_fail(err, PB_BACKEND_IO, "manifest reader stopped");
     return PB_BACKEND_OK;
