@@ -35,3 +35,5 @@ tests_test_backend_abi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 tests_test_backend_abi_LDADD = lib/image/libpbimage.la $(IMAGE_LIBS) $(GLIB_LIBS) -ldl
 endif
 EXTRA_DIST += tests/test-backend-abi.c
+## bench/pg.sh builds its load generator itself (not run by make check).
+EXTRA_DIST += bench/pg.sh bench/pg-bench.c

@@ -52,6 +52,7 @@
 #define FETCH_TIMEOUT     60L
 #define STALL_S           10L
 #define READAHEAD         6
+#define SYNC_BATCH        32 /* pulled chunks synced and recorded together */
 #define READAHEAD_THREADS 3
 #define NEXT_MAX          (1u << 20) /* hashes remembered for read-ahead (about 100 MB) */
 #define RESULTS_KEEP      100000
@@ -87,7 +88,8 @@ typedef struct {
      * it), and READAHEAD_THREADS pulling up to READAHEAD of them ahead (queued: hex). */
     GHashTable *next, *queued; /* under flock */
     GThreadPool *ahead;
-    gint ahead_stop; /* closing: queued read-ahead is dropped */
+    GPtrArray *unsynced; /* hex of chunks pulled, not yet synced and recorded; under flock */
+    gint ahead_stop;     /* closing: queued read-ahead is dropped */
 } Pg;
 
 typedef struct {
@@ -111,6 +113,7 @@ typedef struct {
 
 static void read_ahead(Pg *g, const char *hex);
 static void ahead_main(gpointer data, gpointer user);
+static void sync_pulled(Pg *g);
 
 /* After a failed store call: lib/image's errors keep errno (g_strerror preserves it). */
 static gboolean no_space(void)
@@ -449,6 +452,8 @@ static void pg_close(void *be)
         g_atomic_int_set(&g->ahead_stop, 1);
         g_thread_pool_free(g->ahead, FALSE, TRUE);
     }
+    if (g->unsynced != NULL && g->store != NULL)
+        sync_pulled(g);
     g->ahead = NULL;
     if (g->retrier != NULL) {
         g_mutex_lock(&g->lock);
@@ -466,6 +471,7 @@ static void pg_close(void *be)
     g_clear_pointer(&g->whole, g_hash_table_destroy);
     g_clear_pointer(&g->next, g_hash_table_destroy);
     g_clear_pointer(&g->queued, g_hash_table_destroy);
+    g_clear_pointer(&g->unsynced, g_ptr_array_unref);
     g_cond_clear(&g->flanded);
     g_mutex_clear(&g->flock);
     g_free(g->dir);
@@ -502,6 +508,7 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     g->whole = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g->next = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     g->queued = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g->unsynced = g_ptr_array_new_with_free_func(g_free);
     if (referral != NULL && strcmp(referral, "yes") != 0 && strcmp(referral, "no") != 0) {
         pb_be_fail(err, PB_BACKEND_INVALID, "database: preboot_referral must be yes or no, not %s",
                    referral);
@@ -692,18 +699,34 @@ static GBytes *fetch_from(Pg *g, const char *base, const guint8 hash[PB_HASH_LEN
     return b;
 }
 
-static void record_held(Pg *g, const char *hex)
+/* Syncs the chunks pulled so far and records them as held here, in one statement. */
+static void sync_pulled(Pg *g)
 {
-    g_mutex_lock(&g->lock);
-    if (db(g) != NULL) {
-        const char *pv[] = {hex, g->server};
-        PGresult *r = query(g,
-                            "INSERT INTO chunk_locations (hash, server) VALUES ($1, $2) "
-                            "ON CONFLICT DO NOTHING",
-                            2, pv);
-        PQclear(r);
+    g_mutex_lock(&g->flock);
+    GPtrArray *hexes = g->unsynced;
+    g->unsynced = g_ptr_array_new_with_free_func(g_free);
+    g_mutex_unlock(&g->flock);
+    if (hexes->len > 0) {
+        g_autoptr(GError) e = NULL;
+        if (!pb_store_flush(g->store, &e))
+            say(g, PB_LOG_WARNING, "pulled chunks not synced: %s", e->message);
+        else {
+            g_autoptr(GString) list = g_string_new("{");
+            for (guint i = 0; i < hexes->len; i++)
+                g_string_append_printf(list, "%s%s", i ? "," : "", (char *)hexes->pdata[i]);
+            g_string_append_c(list, '}');
+            g_mutex_lock(&g->lock);
+            if (db(g) != NULL) {
+                const char *pv[] = {list->str, g->server};
+                PQclear(query(g,
+                              "INSERT INTO chunk_locations (hash, server) "
+                              "SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
+                              2, pv));
+            }
+            g_mutex_unlock(&g->lock);
+        }
     }
-    g_mutex_unlock(&g->lock);
+    g_ptr_array_unref(hexes);
 }
 
 /* Pulls a chunk this server lacks from a server that holds it: NOT_FOUND when none has it. */
@@ -740,13 +763,17 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
         g_autoptr(GError) e = NULL;
         gsize len;
         const void *data = g_bytes_get_data(b, &len);
-        if (!pb_store_put_chunk(g->store, hash, *codec, data, len, &e) ||
-            !pb_store_flush(g->store, &e)) {
+        /* Made durable and recorded as held here in batches (sync_pulled): one syncfs per
+         * chunk cost more than the transfer. Served meanwhile from the store's pending
+         * copy; the database never names a chunk this server could lose in a crash. */
+        if (!pb_store_put_chunk(g->store, hash, *codec, data, len, &e)) {
             uint32_t st = no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO;
             g_bytes_unref(b);
             return pb_be_fail(err, st, "%s", e->message);
         }
-        record_held(g, hex);
+        g_mutex_lock(&g->flock);
+        g_ptr_array_add(g->unsynced, g_strdup(hex));
+        g_mutex_unlock(&g->flock);
         say(g, PB_LOG_REQUEST, "chunk %s fetched from %s, verified, kept", hex,
             (const char *)urls->pdata[i]);
         *out = b;
@@ -805,7 +832,12 @@ static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, P
     g_hash_table_remove(g->flights, hex);
     g_cond_broadcast(&g->flanded);
     flight_unref(f);
+    /* the last pull of a run, or a batch's worth: sync them */
+    gboolean sync = g->unsynced->len >= SYNC_BATCH ||
+                    (g->unsynced->len > 0 && g_hash_table_size(g->flights) == 0);
     g_mutex_unlock(&g->flock);
+    if (sync)
+        sync_pulled(g);
     return st == PB_BACKEND_OK ? st : pb_be_fail(err, st, "%s", mine.message);
 }
 
