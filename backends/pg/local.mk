@@ -37,3 +37,10 @@ endif
 EXTRA_DIST += tests/test-backend-abi.c
 ## bench/pg.sh builds its load generator itself (not run by make check).
 EXTRA_DIST += bench/pg.sh bench/pg-bench.c
+## The policy store's shared state through a fake in memory (no database needed).
+check_PROGRAMS += tests/test-policy-shared
+TESTS += tests/test-policy-shared
+tests_test_policy_shared_SOURCES = tests/test-policy-shared.c
+tests_test_policy_shared_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy \
+	-I$(top_srcdir)/lib/image $(SQLITE_CFLAGS)
+tests_test_policy_shared_LDADD = plugins/policy/libpolicy-core.la $(GLIB_LIBS) $(SQLITE_LIBS)

@@ -17,6 +17,8 @@
  * thread connects and reconnects): a server whose database is away refuses them at once. */
 #pragma once
 
+#include "policy-store.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -64,5 +66,9 @@ typedef void (*PolicySharedLogFn)(void *data, int level, const char *message);
  * NULL with error when conninfo cannot be parsed or this build has no PostgreSQL. */
 PolicyShared *policy_shared_pg_open(const char *conninfo, PolicySharedLogFn log, void *log_data,
                                     GError **error);
+
+/* Shares through sh (an implementation of the interface above; the store closes it): what
+ * policy_store_share does with PostgreSQL's, and tests with a fake one. */
+void policy_store_attach_shared(PolicyStore *s, PolicyShared *sh);
 
 G_END_DECLS

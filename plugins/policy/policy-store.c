@@ -1671,6 +1671,13 @@ gboolean policy_store_share(PolicyStore *s, const char *conninfo, PolicyStoreLog
     return TRUE;
 }
 
+void policy_store_attach_shared(PolicyStore *s, PolicyShared *sh)
+{
+    g_return_if_fail(s->shared == NULL);
+    s->shared = sh;
+    policy_store_sync(s);
+}
+
 gboolean policy_store_shared(PolicyStore *s)
 {
     return s->shared != NULL;
