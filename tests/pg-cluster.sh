@@ -30,3 +30,10 @@ psql_() (cd "$PGD" && runuser -u nobody -- env PGPASSWORD="$PW" "$PGBIN/psql" -h
     -d postgres -Atc "$1" 2>&1)
 DB="host=$PGD dbname=postgres user=preboot connect_timeout=5"
 cp "$PGD/pw" "$T/db-password"
+# free_port N: pick_port N, or the next one up that nothing listens on now (the tests of a
+# parallel make check pick theirs the same way).
+free_port() {
+    fp=$(pick_port "$1")
+    while ss -Hltn "sport = :$fp" 2>/dev/null | grep -q .; do fp=$((fp + 1)); done
+    echo "$fp"
+}

@@ -34,8 +34,8 @@ rules:
 default:
   menu: never
 EOC
-pa=$(pick_port 7)
-pb=$(pick_port 8)
+pa=$(free_port 71)
+pb=$(free_port 72)
 write_config() { # NAME HTTP-PORT
     mkdir -p "$T/$1"
     cat >"$T/$1/p.yaml" <<EOC
@@ -61,15 +61,20 @@ ctla() { "$B/tools/prebootctl" -c "$T/a/p.yaml" "$@"; }
 ctlb() { "$B/tools/prebootctl" -c "$T/b/p.yaml" "$@"; }
 geta() { curl -s --max-time 10 "http://127.0.0.1:$pa$1"; }
 getb() { curl -s --max-time 10 "http://127.0.0.1:$pb$1"; }
+# served_by DIR PORT: the daemon of DIR answers on PORT (its log says it listens there, and
+# /boot.ipxe is answered): not some other test's server that took the port.
+served_by() {
+    grep -rqs "listening on 127.0.0.1:$2" "$1/log" && curl -s --max-time 1 "http://127.0.0.1:$2/boot.ipxe?mac=00:00:00:00:00:01&commit=0" | grep -q '#!ipxe'
+}
 start_a() {
     "$B/core/prebootd" -f -c "$T/a/p.yaml" >>"$T/a/stderr" 2>&1 &
     pida=$!
-    wait_until 20 curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$pa/"
+    wait_until 30 served_by "$T/a" "$pa"
 }
 start_b() {
     "$B/core/prebootd" -f -c "$T/b/p.yaml" >>"$T/b/stderr" 2>&1 &
     pidb=$!
-    wait_until 20 curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$pb/"
+    wait_until 30 served_by "$T/b" "$pb"
 }
 check "server A starts with the policy state in the database" start_a
 check "server B starts on the same database" start_b
@@ -93,6 +98,7 @@ check "the row is gone" [ -z "$(psql_ "SELECT work FROM policy_assignments WHERE
 out=$(geta "/boot.ipxe?mac=$M1")
 lacks() { case "$1" in *"$2"*) return 1 ;; esac; }
 check "booting through A now does not do it again" lacks "$out" "$TOOL"
+contains "(A answered)" "$out" "#!ipxe"
 
 # The same work asked through both at once: handed out once.
 M2=52:54:00:bb:00:02
