@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # pg-cluster.sh - sourced by the PostgreSQL tests (after tap.sh): a private cluster of
 # Debian's postgresql in $T/pg (initdb and pg_ctl as nobody, on a Unix socket in that
 # directory, password authentication), its connection string in $DB and the password in
