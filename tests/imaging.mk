@@ -8,10 +8,11 @@ check_PROGRAMS += tests/test-imaging
 TESTS += tests/test-imaging
 ## The local backend is compiled in: its descriptor is called directly.
 tests_test_imaging_SOURCES = tests/test-imaging.c backends/local/local-backend.c
-tests_test_imaging_CPPFLAGS = $(IMAGING_TEST_CPPFLAGS)
+tests_test_imaging_CPPFLAGS = $(IMAGING_TEST_CPPFLAGS) -I$(top_srcdir)/lib/backend
 ## GIO for its HTTP client's sockets: portable, it runs under wine too.
 tests_test_imaging_CFLAGS = $(AM_CFLAGS) $(IMAGE_CORE_CFLAGS) $(SQLITE_CFLAGS) $(GIO_CFLAGS)
-tests_test_imaging_LDADD = plugins/imaging/libimaging-core.la lib/image/libpbimage-core.la \
+tests_test_imaging_LDADD = plugins/imaging/libimaging-core.la lib/backend/libpbbackend.la \
+	lib/image/libpbimage-core.la \
 	$(TEST_CORE_LIBS) $(IMAGE_CORE_LIBS) $(SQLITE_LIBS) $(GIO_LIBS)
 EXTRA_tests_test_imaging_DEPENDENCIES = plugins/imaging/imaging.la plugins/http/http.la \
 	backends/local/libpreboot-local.la

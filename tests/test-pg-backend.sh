@@ -154,6 +154,21 @@ head -c 3000000 /dev/urandom >"$T/disk2.img"
 truncate -s 6M "$T/disk2.img"
 env PREBOOT_TOKEN=$TOKEN "$B/tools/preboot-img" make "$T/disk2.img" "127.0.0.1:$pa:img2" \
     --chunk-size 1048576 >/dev/null 2>&1
+# Four clients asking B at once for a chunk only A holds: every one gets it whole, and B
+# fetches it once (the others wait for that pull).
+h1=$(curl -s "$UA/images/img2" | awk '$1 == "c" && $2 ~ /^[0-9a-f]+$/ {print $2; exit}')
+fa1=$(find "$T/a/store/chunks" -name "$h1.*")
+pids=
+for i in 1 2 3 4; do
+    curl -s -o "$T/par$i" "$UB/chunks/$h1" &
+    pids="$pids $!"
+done
+# shellcheck disable=SC2086 # one pid a word
+wait $pids
+all_same() { for i in 1 2 3 4; do cmp -s "$T/par$i" "$fa1" || return 1; done; }
+check "four clients at once get the chunk B lacked, whole" all_same
+check "B fetched it from A once" \
+    [ "$(grep -c "chunk $h1 fetched from" "$T/b/log/novell-pbserv.log")" -eq 1 ]
 out=$(ctlb imaging replicate img2 2>&1)
 contains "prebootctl imaging replicate img2 pulls what B lacks" "$out" "fetched and verified"
 check "and says nothing failed" sh -c "! printf '%s' '$out' | grep -q FAILED"
@@ -209,6 +224,34 @@ check "B catches up by itself (pending.log replayed)" wait_until 30 test ! -f "$
 contains "the queued result is in the shared log, seen from A" "$(ctla imaging log 2>&1)" \
     "while the database was down"
 contains "and the upload results of A are there too" "$(ctlb imaging log 2>&1)" "img1"
+
+# ---- referral instead of pulling (preboot_referral=yes) ----------------------------------------
+kill "$pidb"
+wait "$pidb" 2>/dev/null
+pidb=
+sed -i "s|^    database: .*|    database: $DB preboot_referral=yes|" "$T/b/p.yaml"
+check "B starts again with referral on" start_b
+head -c 2000000 /dev/urandom >"$T/disk3.img"
+truncate -s 4M "$T/disk3.img"
+env PREBOOT_TOKEN=$TOKEN "$B/tools/preboot-img" make "$T/disk3.img" "127.0.0.1:$pa:img3" \
+    --chunk-size 1048576 >/dev/null 2>&1
+curl -s -D "$T/hdr" -o /dev/null "$UB/images/img3"
+check "B refers a client asking for img3, held only by A (307)" grep -q "^HTTP/1.1 307" "$T/hdr"
+check "to A" grep -qi "^Location: http://127.0.0.1:$pa/imaging/v1/images/img3" "$T/hdr"
+truncate -s 4M "$T/restored3.img"
+check "preboot-img restores img3 through B, referred to A" \
+    "$B/tools/preboot-img" restore "127.0.0.1:$pb:img3" "$T/restored3.img"
+check "bit-exact" cmp -s "$T/disk3.img" "$T/restored3.img"
+curl -s "$UA/images/img3" | awk '$1 == "c" && $2 ~ /^[0-9a-f]+$/ {print $2}' | sort -u >"$T/h3"
+none_on_b() {
+    while read -r h; do
+        [ -z "$(find "$T/b/store/chunks" -name "$h.*")" ] || return 1
+    done <"$T/h3"
+}
+check "and B pulled none of its chunks" [ -s "$T/h3" ] && none_on_b
+check "img1, which B holds whole, is served by B itself" [ "$(code "$UB/images/img1")" = 200 ]
+ctlb imaging replicate img3 >/dev/null 2>&1
+check "once B has replicated img3 it serves it itself" [ "$(code "$UB/images/img3")" = 200 ]
 
 # ---- hygiene ---------------------------------------------------------------------------------
 check "the database password is in no log" sh -c "! grep -rq '$PW' '$T/a/log' '$T/b/log' '$T/a/stderr' '$T/b/stderr'"

@@ -18,6 +18,7 @@
 
 #include <preboot/backend.h>
 
+#include "backend-common.h"
 #include "image-format.h"
 #include "image-os.h"
 #include "image-store.h"
@@ -59,20 +60,6 @@ typedef struct {
     int fd;
 } Writer;
 
-static uint32_t fail(pb_backend_error *err, uint32_t status, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-static uint32_t fail(pb_backend_error *err, uint32_t status, const char *fmt, ...)
-{
-    if (err != NULL && PB_HAS_FIELD(pb_backend_error, err, message)) {
-        va_list ap;
-        va_start(ap, fmt);
-        g_vsnprintf(err->message, sizeof(err->message), fmt, ap);
-        va_end(ap);
-        err->status = status;
-    }
-    return status;
-}
-
 static uint32_t errno_status(int e)
 {
     return e == ENOSPC || e == EDQUOT ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO;
@@ -81,21 +68,11 @@ static uint32_t errno_status(int e)
 static uint32_t db_fail(Local *l, pb_backend_error *err, const char *what)
 {
     int code = sqlite3_errcode(l->db);
-    return fail(err, code == SQLITE_FULL ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO, "catalog: %s: %s",
-                what, sqlite3_errmsg(l->db));
+    return pb_be_fail(err, code == SQLITE_FULL ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO,
+                      "catalog: %s: %s", what, sqlite3_errmsg(l->db));
 }
 
-static void say(Local *l, int level, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void say(Local *l, int level, const char *fmt, ...)
-{
-    if (l->log == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *m = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    l->log(l->log_data, level, m);
-}
+#define say(l, level, ...) pb_be_say((l)->log, (l)->log_data, level, __VA_ARGS__)
 
 static gboolean fsync_dir(const char *dir)
 {
@@ -221,7 +198,7 @@ static void *local_open(const pb_backend_config *cfg, pb_backend_error *err)
 {
     const char *loc = PB_HAS_FIELD(pb_backend_config, cfg, location) ? cfg->location : NULL;
     if (loc == NULL || *loc == '\0') {
-        fail(err, PB_BACKEND_INVALID, "the local backend needs a store directory");
+        pb_be_fail(err, PB_BACKEND_INVALID, "the local backend needs a store directory");
         return NULL;
     }
     Local *l = g_new0(Local, 1);
@@ -234,13 +211,13 @@ static void *local_open(const pb_backend_config *cfg, pb_backend_error *err)
     g_autoptr(GError) e = NULL;
     l->store = pb_store_open(loc, TRUE, &e);
     if (l->store == NULL) {
-        fail(err, PB_BACKEND_IO, "%s", e->message);
+        pb_be_fail(err, PB_BACKEND_IO, "%s", e->message);
         local_close(l);
         return NULL;
     }
     g_autofree char *mdir = g_build_filename(loc, "manifests", NULL);
     if (g_mkdir_with_parents(mdir, 0755) != 0) {
-        fail(err, PB_BACKEND_IO, "cannot create %s: %s", mdir, g_strerror(errno));
+        pb_be_fail(err, PB_BACKEND_IO, "cannot create %s: %s", mdir, g_strerror(errno));
         local_close(l);
         return NULL;
     }
@@ -251,7 +228,7 @@ static void *local_open(const pb_backend_config *cfg, pb_backend_error *err)
                         NULL) != SQLITE_OK ||
         sqlite3_busy_timeout(l->db, 5000) != SQLITE_OK ||
         sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        fail(err, PB_BACKEND_IO, "%s: %s", db, msg ? msg : sqlite3_errmsg(l->db));
+        pb_be_fail(err, PB_BACKEND_IO, "%s: %s", db, msg ? msg : sqlite3_errmsg(l->db));
         sqlite3_free(msg);
         local_close(l);
         return NULL;
@@ -292,7 +269,7 @@ static void fill_info(Local *l, const PbChunkRef *r, pb_backend_chunk_info *info
 {
     if (!PB_HAS_FIELD(pb_backend_chunk_info, info, length))
         return;
-    info->codec = r->codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE;
+    info->codec = pb_be_backend_codec((PbCodec)r->codec);
     info->stored = r->stored;
     g_autofree char *p = chunk_file(l, r->hash, (PbCodec)r->codec);
     info->length = decoded_length(p, (PbCodec)r->codec, r->stored);
@@ -304,7 +281,7 @@ static uint32_t local_chunk_stat(void *be, const uint8_t hash[PB_BACKEND_HASH_LE
     Local *l = be;
     PbChunkRef r;
     if (!pb_store_has_chunk(l->store, hash, &r))
-        return fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
+        return pb_be_fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
     if (info != NULL)
         fill_info(l, &r, info);
     return PB_BACKEND_OK;
@@ -325,12 +302,12 @@ static uint32_t local_chunk_open(void *be, const uint8_t hash[PB_BACKEND_HASH_LE
     Local *l = be;
     PbChunkRef r;
     if (!pb_store_has_chunk(l->store, hash, &r))
-        return fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
+        return pb_be_fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
     g_autofree char *p = chunk_file(l, hash, (PbCodec)r.codec);
     int fd = pb_image_os_open_read(p);
     if (fd < 0)
-        return fail(err, errno == ENOENT ? PB_BACKEND_NOT_FOUND : PB_BACKEND_IO, "%s: %s", p,
-                    g_strerror(errno));
+        return pb_be_fail(err, errno == ENOENT ? PB_BACKEND_NOT_FOUND : PB_BACKEND_IO, "%s: %s", p,
+                          g_strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) == 0)
         r.stored = (guint64)sb.st_size;
@@ -363,21 +340,13 @@ static uint32_t local_chunk_begin(void *be, const uint8_t hash[PB_BACKEND_HASH_L
                                   pb_backend_error *err)
 {
     Local *l = be;
-    if (codec != PB_BACKEND_CODEC_NONE && codec != PB_BACKEND_CODEC_ZSTD)
-        return fail(err, PB_BACKEND_INVALID, "unknown codec %u", codec);
-    if (length == 0 || length > PB_CHUNK_SIZE_MAX)
-        return fail(err, PB_BACKEND_INVALID, "chunk length %" G_GUINT64_FORMAT " out of range",
-                    length);
-    if (stored != UINT64_MAX && stored > ZSTD_compressBound(length))
-        return fail(err, PB_BACKEND_INVALID,
-                    "%" G_GUINT64_FORMAT " stored bytes for a chunk of %" G_GUINT64_FORMAT, stored,
-                    length);
-    if (pb_store_has_chunk(l->store, hash, NULL))
-        return fail(err, PB_BACKEND_EXISTS, "chunk already stored");
+    uint32_t rc = pb_be_chunk_begin_check(l->store, hash, codec, length, stored, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     Writer *w = g_new0(Writer, 1);
     w->l = l;
     memcpy(w->hash, hash, PB_HASH_LEN);
-    w->codec = codec == PB_BACKEND_CODEC_ZSTD ? PB_CODEC_ZSTD : PB_CODEC_NONE;
+    w->codec = pb_be_codec(codec);
     w->length = length;
     w->tmp = g_build_filename(l->dir, "tmp", TMP_PREFIX "XXXXXX", NULL);
     w->fd = pb_image_os_mkstemp(w->tmp);
@@ -385,8 +354,8 @@ static uint32_t local_chunk_begin(void *be, const uint8_t hash[PB_BACKEND_HASH_L
         int e = errno;
         g_free(w->tmp);
         g_free(w);
-        return fail(err, errno_status(e), "cannot create a temporary file in %s: %s", l->dir,
-                    g_strerror(e));
+        return pb_be_fail(err, errno_status(e), "cannot create a temporary file in %s: %s", l->dir,
+                          g_strerror(e));
     }
     *writer = w;
     return PB_BACKEND_OK;
@@ -405,9 +374,9 @@ static void writer_free(Writer *w)
 static uint32_t local_chunk_write(void *writer, const void *data, size_t len, pb_backend_error *err)
 {
     Writer *w = writer;
-    if (w->written + len > ZSTD_compressBound(w->length))
-        return fail(err, PB_BACKEND_INVALID,
-                    "more bytes than a chunk of %" G_GUINT64_FORMAT " can take", w->length);
+    uint32_t rc = pb_be_chunk_write_check(w->written, len, w->length, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     const guint8 *p = data;
     while (len > 0) {
         ssize_t n = write(w->fd, p, len);
@@ -415,7 +384,7 @@ static uint32_t local_chunk_write(void *writer, const void *data, size_t len, pb
             continue;
         if (n <= 0) {
             int e = n == 0 ? ENOSPC : errno;
-            return fail(err, errno_status(e), "cannot write %s: %s", w->tmp, g_strerror(e));
+            return pb_be_fail(err, errno_status(e), "cannot write %s: %s", w->tmp, g_strerror(e));
         }
         p += n;
         len -= (size_t)n;
@@ -434,32 +403,32 @@ static uint32_t local_chunk_commit(void *writer, pb_backend_error *err)
     g_autofree guint8 *plain = NULL;
     if (!pb_image_os_sync_file(w->fd)) {
         int en = errno;
-        rc = fail(err, errno_status(en), "cannot write %s: %s", w->tmp, g_strerror(en));
+        rc = pb_be_fail(err, errno_status(en), "cannot write %s: %s", w->tmp, g_strerror(en));
         goto out;
     }
     /* Check what the disk holds, not what we meant to write: read back through a mapping. */
     mf = g_mapped_file_new_from_fd(w->fd, FALSE, &e);
     if (mf == NULL && w->written > 0) {
-        rc = fail(err, PB_BACKEND_IO, "%s", e->message);
+        rc = pb_be_fail(err, PB_BACKEND_IO, "%s", e->message);
         goto out;
     }
     plain = g_malloc(w->length);
     if (!pb_chunk_decode_verify(w->codec, mf ? g_mapped_file_get_contents(mf) : "", w->written,
                                 w->hash, plain, w->length, &e)) {
-        rc = fail(err, PB_BACKEND_CORRUPT, "%s", e->message);
+        rc = pb_be_fail(err, PB_BACKEND_CORRUPT, "%s", e->message);
         goto out;
     }
     dest = chunk_file(w->l, w->hash, w->codec);
     dir = g_path_get_dirname(dest);
     if (g_mkdir_with_parents(dir, 0755) != 0 || !pb_image_os_rename(w->tmp, dest)) {
         int en = errno;
-        rc = fail(err, errno_status(en), "cannot store %s: %s", dest, g_strerror(en));
+        rc = pb_be_fail(err, errno_status(en), "cannot store %s: %s", dest, g_strerror(en));
         goto out;
     }
     g_clear_pointer(&w->tmp, g_free);
     if (!fsync_dir(dir)) {
         int en = errno;
-        rc = fail(err, errno_status(en), "cannot sync %s: %s", dir, g_strerror(en));
+        rc = pb_be_fail(err, errno_status(en), "cannot sync %s: %s", dir, g_strerror(en));
     }
 out:
     writer_free(w);
@@ -517,7 +486,7 @@ static uint32_t images_query(Local *l, const char *name, pb_backend_image_fn fn,
     if (r != SQLITE_DONE)
         rc = db_fail(l, err, "list");
     else if (name != NULL && found == 0)
-        rc = fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
+        rc = pb_be_fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
 out:
     sqlite3_finalize(st);
     g_mutex_unlock(&l->lock);
@@ -534,13 +503,8 @@ static uint32_t local_image_info(void *be, const char *name, pb_backend_image_fn
                                  pb_backend_error *err)
 {
     if (name == NULL || !pb_name_valid(name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "invalid image name");
     return images_query(be, name, fn, data, err);
-}
-
-static void take_seal(void *data, const pb_backend_image *im)
-{
-    g_strlcpy(data, im->seal ? im->seal : "", PB_HASH_HEX_LEN + 1);
 }
 
 static uint32_t local_image_manifest(void *be, const char *name, pb_backend_bytes_fn fn, void *data,
@@ -548,15 +512,15 @@ static uint32_t local_image_manifest(void *be, const char *name, pb_backend_byte
 {
     Local *l = be;
     char seal[PB_HASH_HEX_LEN + 1] = "";
-    uint32_t rc = local_image_info(be, name, take_seal, seal, err);
+    uint32_t rc = local_image_info(be, name, pb_be_take_seal, seal, err);
     if (rc != PB_BACKEND_OK)
         return rc;
-    if (strlen(seal) != PB_HASH_HEX_LEN || strspn(seal, "0123456789abcdef") != PB_HASH_HEX_LEN)
-        return fail(err, PB_BACKEND_IO, "image %s: bad seal in the catalog", name);
+    if (!pb_be_seal_valid(seal))
+        return pb_be_fail(err, PB_BACKEND_IO, "image %s: bad seal in the catalog", name);
     g_autofree char *p = manifest_path(l, seal);
     int fd = pb_image_os_open_read(p);
     if (fd < 0)
-        return fail(err, PB_BACKEND_IO, "image %s: %s: %s", name, p, g_strerror(errno));
+        return pb_be_fail(err, PB_BACKEND_IO, "image %s: %s: %s", name, p, g_strerror(errno));
     char buf[65536];
     for (;;) {
         ssize_t n = read(fd, buf, sizeof(buf));
@@ -565,13 +529,13 @@ static uint32_t local_image_manifest(void *be, const char *name, pb_backend_byte
         if (n < 0) {
             int e = errno;
             close(fd);
-            return fail(err, PB_BACKEND_IO, "%s: %s", p, g_strerror(e));
+            return pb_be_fail(err, PB_BACKEND_IO, "%s: %s", p, g_strerror(e));
         }
         if (n == 0)
             break;
         if (!fn(data, buf, (size_t)n)) {
             close(fd);
-            return fail(err, PB_BACKEND_IO, "manifest reader stopped");
+            return pb_be_fail(err, PB_BACKEND_IO, "manifest reader stopped");
         }
     }
     close(fd);
@@ -588,8 +552,8 @@ static uint32_t write_manifest(Local *l, const char *seal, const char *text, siz
     g_autofree char *tmp = g_build_filename(l->dir, "tmp", TMP_PREFIX "XXXXXX", NULL);
     int fd = pb_image_os_mkstemp(tmp);
     if (fd < 0)
-        return fail(err, errno_status(errno), "cannot create a temporary file: %s",
-                    g_strerror(errno));
+        return pb_be_fail(err, errno_status(errno), "cannot create a temporary file: %s",
+                          g_strerror(errno));
     const char *p = text;
     size_t left = len;
     int e = 0;
@@ -612,7 +576,7 @@ static uint32_t write_manifest(Local *l, const char *seal, const char *text, siz
         e = errno;
     if (e != 0) {
         unlink(tmp);
-        return fail(err, errno_status(e), "cannot write the manifest: %s", g_strerror(e));
+        return pb_be_fail(err, errno_status(e), "cannot write the manifest: %s", g_strerror(e));
     }
     g_autofree char *dir = g_path_get_dirname(dest);
     fsync_dir(dir);
@@ -627,27 +591,18 @@ static uint32_t local_image_commit(void *be, const pb_backend_image *image, cons
                                    bool *replaced, pb_backend_error *err)
 {
     Local *l = be;
-    if (image == NULL || image->name == NULL || !pb_name_valid(image->name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
-    if (image->seal == NULL || strlen(image->seal) != PB_HASH_HEX_LEN ||
-        strspn(image->seal, "0123456789abcdef") != PB_HASH_HEX_LEN)
-        return fail(err, PB_BACKEND_INVALID, "invalid seal");
+    uint32_t rc = pb_be_image_check(image, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     /* Chunks are removed only by local_gc, which never runs during a commit (backend.h), so
      * checking them before taking the catalog lock is enough. */
-    size_t missing = 0;
+    g_autofree uint8_t *absent = g_malloc0(n_hashes + 1);
     for (size_t i = 0; i < n_hashes; i++)
-        if (!pb_store_has_chunk(l->store, data_hashes[i], NULL)) {
-            missing++;
-            if (missing_fn != NULL) {
-                char hex[PB_HASH_HEX_LEN + 1];
-                pb_hash_to_hex(data_hashes[i], hex);
-                missing_fn(missing_data, hex);
-            }
-        }
-    if (missing > 0)
-        return fail(err, PB_BACKEND_MISSING, "%zu chunk(s) the manifest names are not stored",
-                    missing);
-    uint32_t rc = write_manifest(l, image->seal, manifest, manifest_len, err);
+        absent[i] = !pb_store_has_chunk(l->store, data_hashes[i], NULL);
+    rc = pb_be_report_missing(data_hashes, n_hashes, absent, missing_fn, missing_data, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
+    rc = write_manifest(l, image->seal, manifest, manifest_len, err);
     if (rc != PB_BACKEND_OK)
         return rc;
     g_mutex_lock(&l->lock);
@@ -667,7 +622,7 @@ static uint32_t local_image_commit(void *be, const pb_backend_image *image, cons
     sqlite3_finalize(st);
     st = NULL;
     if (exists && (flags & PB_BACKEND_CREATE_ONLY)) {
-        rc = fail(err, PB_BACKEND_EXISTS, "image %s exists", image->name);
+        rc = pb_be_fail(err, PB_BACKEND_EXISTS, "image %s exists", image->name);
         goto rollback;
     }
     if (sqlite3_prepare_v2(l->db,
@@ -716,7 +671,7 @@ static uint32_t local_image_delete(void *be, const char *name, pb_backend_error 
 {
     Local *l = be;
     if (name == NULL || !pb_name_valid(name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "invalid image name");
     uint32_t rc = PB_BACKEND_OK;
     sqlite3_stmt *st = NULL;
     g_mutex_lock(&l->lock);
@@ -729,7 +684,7 @@ static uint32_t local_image_delete(void *be, const char *name, pb_backend_error 
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = db_fail(l, err, "delete");
     else if (sqlite3_changes(l->db) == 0)
-        rc = fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
+        rc = pb_be_fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
     else
         unmirror(l, name);
 out:
@@ -744,7 +699,7 @@ static uint32_t local_result_add(void *be, const pb_backend_result *r, pb_backen
 {
     Local *l = be;
     if (!PB_HAS_FIELD(pb_backend_result, r, work_id))
-        return fail(err, PB_BACKEND_INVALID, "result struct too small");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "result struct too small");
     uint32_t rc = PB_BACKEND_OK;
     sqlite3_stmt *st = NULL;
     g_mutex_lock(&l->lock);
@@ -887,10 +842,10 @@ static uint32_t add_live(Local *l, const char *seal, GHashTable *live, pb_backen
     gsize len = 0;
     g_autoptr(GError) e = NULL;
     if (!g_file_get_contents(p, &text, &len, &e))
-        return fail(err, PB_BACKEND_IO, "gc not run: %s", e->message);
+        return pb_be_fail(err, PB_BACKEND_IO, "gc not run: %s", e->message);
     g_autoptr(PbManifest) m = pb_manifest_parse(text, len, &e);
     if (m == NULL)
-        return fail(err, PB_BACKEND_IO, "gc not run: %s: %s", p, e->message);
+        return pb_be_fail(err, PB_BACKEND_IO, "gc not run: %s: %s", p, e->message);
     for (guint i = 0; i < m->chunks->len; i++) {
         const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, i);
         if (r->kind == PB_CHUNK_DATA)
@@ -926,7 +881,7 @@ static uint32_t local_gc(void *be, const uint8_t (*keep)[PB_BACKEND_HASH_LEN], s
     for (guint i = 0; i < seals->len; i++) {
         const char *seal = seals->pdata[i];
         if (strlen(seal) != PB_HASH_HEX_LEN || strspn(seal, "0123456789abcdef") != PB_HASH_HEX_LEN)
-            return fail(err, PB_BACKEND_IO, "gc not run: bad seal in the catalog");
+            return pb_be_fail(err, PB_BACKEND_IO, "gc not run: bad seal in the catalog");
         rc = add_live(l, seal, live, err);
         if (rc != PB_BACKEND_OK)
             return rc;
@@ -935,7 +890,7 @@ static uint32_t local_gc(void *be, const uint8_t (*keep)[PB_BACKEND_HASH_LEN], s
     g_autoptr(GError) e = NULL;
     g_autoptr(GDir) top = g_dir_open(chunks, 0, &e);
     if (top == NULL)
-        return fail(err, PB_BACKEND_IO, "gc: %s", e->message);
+        return pb_be_fail(err, PB_BACKEND_IO, "gc: %s", e->message);
     const char *sub;
     while ((sub = g_dir_read_name(top)) != NULL) {
         g_autofree char *subdir = g_build_filename(chunks, sub, NULL);

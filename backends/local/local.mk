@@ -5,7 +5,8 @@ prebootinclude_HEADERS += include/preboot/backend.h
 if ENABLE_IMAGE_CORE
 plugin_LTLIBRARIES += backends/local/libpreboot-local.la
 backends_local_libpreboot_local_la_SOURCES = backends/local/local-backend.c
-backends_local_libpreboot_local_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
+backends_local_libpreboot_local_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image \
+	-I$(top_srcdir)/lib/backend
 backends_local_libpreboot_local_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CORE_CFLAGS) \
 	$(SQLITE_CFLAGS)
 backends_local_libpreboot_local_la_LDFLAGS = -module -avoid-version -no-undefined -shared \
@@ -16,6 +17,6 @@ backends_local_libpreboot_local_la_LDFLAGS = -module -avoid-version -no-undefine
 if !OS_WIN32
 backends_local_libpreboot_local_la_LDFLAGS += -Wl,-z,nodelete
 endif
-backends_local_libpreboot_local_la_LIBADD = lib/image/libpbimage-core.la $(IMAGE_CORE_LIBS) \
+backends_local_libpreboot_local_la_LIBADD = lib/backend/libpbbackend.la lib/image/libpbimage-core.la $(IMAGE_CORE_LIBS) \
 	$(SQLITE_LIBS) $(GLIB_LIBS)
 endif

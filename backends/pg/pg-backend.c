@@ -32,8 +32,10 @@
 
 #include <preboot/backend.h>
 
+#include "backend-common.h"
 #include "image-format.h"
 #include "image-store.h"
+#include "pq-conn.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -44,12 +46,17 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define SCHEMA_VERSION 1
-#define LOCK_KEY       "1346524999" /* advisory lock of schema migrations ("PBPG") */
-#define RETRY_US       (2 * G_USEC_PER_SEC)
-#define FETCH_TIMEOUT  60L
-#define RESULTS_KEEP   100000
-#define API_PATH       "/imaging/v1/"
+#define SCHEMA_VERSION    1
+#define LOCK_KEY          1346524999 /* advisory lock of schema migrations ("PBPG") */
+#define RETRY_US          (2 * G_USEC_PER_SEC)
+#define FETCH_TIMEOUT     60L
+#define STALL_S           10L
+#define READAHEAD         6
+#define SYNC_BATCH        32 /* pulled chunks synced and recorded together */
+#define READAHEAD_THREADS 3
+#define NEXT_MAX          (1u << 20) /* hashes remembered for read-ahead (about 100 MB) */
+#define RESULTS_KEEP      100000
+#define API_PATH          "/imaging/v1/"
 
 typedef struct {
     PbStore *store;
@@ -64,7 +71,33 @@ typedef struct {
     guint64 results_added;
     void (*log)(void *, int, const char *);
     void *log_data;
+    /* Pulls in progress, by hash (64 hex digits -> Flight): a chunk asked for by several
+     * clients at once (a room restoring one image through this server) is fetched once,
+     * the other callers wait for that fetch. Under flock, never held across the network. */
+    GMutex flock;
+    GCond flanded;
+    GHashTable *flights;
+    /* preboot_referral=yes in the connection string: an image committed on another server
+     * that this one does not hold whole is answered with that server's address (the
+     * plugin's 307, the legacy referral) instead of being pulled here chunk by chunk. */
+    gboolean referral;
+    GHashTable *whole; /* seals of images held whole here (they stay whole), under flock */
+    /* Read-ahead: a chunk pulled because it was asked for is most likely followed by the
+     * next ones of the same image (a restore, a replicate, both read in manifest order).
+     * The DATA hashes of the manifests read lately, in order (next: hex -> the hex after
+     * it), and READAHEAD_THREADS pulling up to READAHEAD of them ahead (queued: hex). */
+    GHashTable *next, *queued; /* under flock */
+    GThreadPool *ahead;
+    GPtrArray *unsynced; /* hex of chunks pulled, not yet synced and recorded; under flock */
+    gint ahead_stop;     /* closing: queued read-ahead is dropped */
 } Pg;
+
+typedef struct {
+    guint refs; /* the puller and each waiter */
+    gboolean done;
+    uint32_t status;
+    char message[256];
+} Flight;
 
 typedef struct {
     GBytes *bytes;
@@ -78,19 +111,9 @@ typedef struct {
     GByteArray *buf;
 } Writer;
 
-static uint32_t fail(pb_backend_error *err, uint32_t status, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
-static uint32_t fail(pb_backend_error *err, uint32_t status, const char *fmt, ...)
-{
-    if (err != NULL && PB_HAS_FIELD(pb_backend_error, err, message)) {
-        va_list ap;
-        va_start(ap, fmt);
-        g_vsnprintf(err->message, sizeof(err->message), fmt, ap);
-        va_end(ap);
-        err->status = status;
-    }
-    return status;
-}
+static void read_ahead(Pg *g, const char *hex);
+static void ahead_main(gpointer data, gpointer user);
+static void sync_pulled(Pg *g);
 
 /* After a failed store call: lib/image's errors keep errno (g_strerror preserves it). */
 static gboolean no_space(void)
@@ -98,28 +121,7 @@ static gboolean no_space(void)
     return errno == ENOSPC || errno == EDQUOT;
 }
 
-static void say(Pg *g, int level, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void say(Pg *g, int level, const char *fmt, ...)
-{
-    if (g->log == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    g_autofree char *m = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    g->log(g->log_data, level, m);
-}
-
-/* libpq's messages end with a newline; ours are one line. */
-static const char *pq_msg(PGconn *c)
-{
-    static GPrivate buf = G_PRIVATE_INIT(g_free);
-    char *m = g_strdup(c ? PQerrorMessage(c) : "no connection");
-    g_strdelimit(m, "\r\n", ' ');
-    g_strstrip(m);
-    g_private_replace(&buf, m);
-    return m;
-}
+#define say(g, level, ...) pb_be_say((g)->log, (g)->log_data, level, __VA_ARGS__)
 
 /* ---- the connection --------------------------------------------------------------------- */
 
@@ -142,60 +144,25 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (server, name));",
 };
 
-static gboolean exec_ok(PGconn *c, const char *sql)
-{
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType s = PQresultStatus(r);
-    PQclear(r);
-    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
-}
-
 /* Creates or migrates the schema, then registers this server. */
 static gboolean schema_setup(Pg *g, PGconn *c, char **why)
 {
     g_autofree char *now = NULL;
-    if (!exec_ok(c, "SET client_min_messages = warning") || !exec_ok(c, "BEGIN") ||
-        !exec_ok(c, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")") ||
-        !exec_ok(c, "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"))
-        goto failed;
-    PGresult *r = PQexec(c, "SELECT coalesce(max(version), 0) FROM schema_version");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
-        goto failed;
-    }
-    int have = atoi(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (have > SCHEMA_VERSION) {
-        *why = g_strdup_printf("the database's schema is version %d, newer than this server's %d",
-                               have, SCHEMA_VERSION);
-        exec_ok(c, "ROLLBACK");
+    if (!pb_pq_migrate(c, LOCK_KEY, "schema_version", migrations, (int)G_N_ELEMENTS(migrations),
+                       NULL, why))
         return FALSE;
-    }
-    for (int v = have + 1; v <= SCHEMA_VERSION; v++) {
-        g_autofree char *mark = g_strdup_printf("DELETE FROM schema_version;"
-                                                "INSERT INTO schema_version VALUES (%d)",
-                                                v);
-        if (!exec_ok(c, migrations[v - 1]) || !exec_ok(c, mark))
-            goto failed;
-        say(g, PB_LOG_CRITICAL, "database schema %s version %d", v == 1 ? "created at" : "now at",
-            v);
-    }
-    if (!exec_ok(c, "COMMIT"))
-        goto failed;
     now = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() / G_USEC_PER_SEC);
     const char *pv[] = {g->server, g->base_url, now};
-    r = PQexecParams(c,
+    PGresult *r =
+        PQexecParams(c,
                      "INSERT INTO servers (name, base_url, last_seen) VALUES ($1, $2, $3) "
                      "ON CONFLICT (name) DO UPDATE SET base_url = $2, last_seen = $3",
                      3, NULL, pv, NULL, NULL, 0);
     gboolean ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
-    if (ok)
-        return TRUE;
-failed:
-    *why = g_strdup(pq_msg(c));
-    exec_ok(c, "ROLLBACK");
-    return FALSE;
+    if (!ok)
+        *why = g_strdup(pb_pq_message(c));
+    return ok;
 }
 
 static void pending_replay(Pg *g, PGconn *c);
@@ -216,7 +183,7 @@ static PGconn *db(Pg *g)
     PGconn *c = PQconnectdb(g->conninfo);
     g_autofree char *why = NULL;
     if (PQstatus(c) != CONNECTION_OK)
-        why = g_strdup(pq_msg(c));
+        why = g_strdup(pb_pq_message(c));
     else if (!schema_setup(g, c, &why))
         ;
     else {
@@ -240,7 +207,7 @@ static PGconn *db(Pg *g)
 /* After a failed query: a lost connection makes the next call reconnect. */
 static uint32_t db_fail(Pg *g, pb_backend_error *err, const char *what)
 {
-    uint32_t rc = fail(err, PB_BACKEND_IO, "database: %s: %s", what, pq_msg(g->conn));
+    uint32_t rc = pb_be_fail(err, PB_BACKEND_IO, "database: %s: %s", what, pb_pq_message(g->conn));
     if (g->conn != NULL && PQstatus(g->conn) != CONNECTION_OK) {
         PQfinish(g->conn);
         g->conn = NULL;
@@ -336,7 +303,7 @@ static void pending_replay(Pg *g, PGconn *c)
     }
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
     guint n = 0;
-    gboolean ok = exec_ok(c, "BEGIN");
+    gboolean ok = pb_pq_exec_ok(c, "BEGIN");
     for (guint i = 0; ok && lines[i] != NULL; i++) {
         if (*lines[i] == '\0')
             continue;
@@ -355,15 +322,15 @@ static void pending_replay(Pg *g, PGconn *c)
             continue; /* a line cut by a crash */
         n++;
     }
-    if (ok && exec_ok(c, "COMMIT") && unlink(p) == 0) {
+    if (ok && pb_pq_exec_ok(c, "COMMIT") && unlink(p) == 0) {
         if (n > 0)
             say(g, PB_LOG_CRITICAL, "%u queued result(s) and statistic(s) written to the database",
                 n);
         g->down = FALSE;
         return;
     }
-    exec_ok(c, "ROLLBACK");
-    say(g, PB_LOG_WARNING, "cannot replay %s yet: %s", p, pq_msg(c));
+    pb_pq_exec_ok(c, "ROLLBACK");
+    say(g, PB_LOG_WARNING, "cannot replay %s yet: %s", p, pb_pq_message(c));
 }
 
 /* Retries the database every RETRY_US while something waits for it. */
@@ -468,8 +435,9 @@ static uint32_t cache_query(Pg *g, const char *name, pb_backend_image_fn fn, voi
         found++;
     }
     if (name != NULL && found == 0)
-        return fail(err, PB_BACKEND_IO,
-                    "the database is unreachable and image %s is not cached on this server", name);
+        return pb_be_fail(err, PB_BACKEND_IO,
+                          "the database is unreachable and image %s is not cached on this server",
+                          name);
     return PB_BACKEND_OK;
 }
 
@@ -480,6 +448,13 @@ static void pg_close(void *be)
     Pg *g = be;
     if (g == NULL)
         return;
+    if (g->ahead != NULL) { /* what is queued is dropped; pulls under way end */
+        g_atomic_int_set(&g->ahead_stop, 1);
+        g_thread_pool_free(g->ahead, FALSE, TRUE);
+    }
+    if (g->unsynced != NULL && g->store != NULL)
+        sync_pulled(g);
+    g->ahead = NULL;
     if (g->retrier != NULL) {
         g_mutex_lock(&g->lock);
         g->closing = TRUE;
@@ -492,6 +467,13 @@ static void pg_close(void *be)
     pb_store_close(g->store);
     g_cond_clear(&g->wake);
     g_mutex_clear(&g->lock);
+    g_clear_pointer(&g->flights, g_hash_table_destroy);
+    g_clear_pointer(&g->whole, g_hash_table_destroy);
+    g_clear_pointer(&g->next, g_hash_table_destroy);
+    g_clear_pointer(&g->queued, g_hash_table_destroy);
+    g_clear_pointer(&g->unsynced, g_ptr_array_unref);
+    g_cond_clear(&g->flanded);
+    g_mutex_clear(&g->flock);
     g_free(g->dir);
     if (g->conninfo != NULL)
         memset(g->conninfo, 0, strlen(g->conninfo)); /* it may hold a password */
@@ -507,18 +489,33 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     const char *dir = PB_HAS_FIELD(pb_backend_config, cfg, state_dir) ? cfg->state_dir : NULL;
     const char *server = PB_HAS_FIELD(pb_backend_config, cfg, server) ? cfg->server : NULL;
     if (loc == NULL || *loc == '\0') {
-        fail(err, PB_BACKEND_INVALID, "the pg backend needs a connection string (database)");
+        pb_be_fail(err, PB_BACKEND_INVALID, "the pg backend needs a connection string (database)");
         return NULL;
     }
     if (dir == NULL || *dir == '\0' || server == NULL || *server == '\0') {
-        fail(err, PB_BACKEND_INVALID, "the pg backend needs a directory and a server name");
+        pb_be_fail(err, PB_BACKEND_INVALID, "the pg backend needs a directory and a server name");
         return NULL;
     }
     Pg *g = g_new0(Pg, 1);
     g_mutex_init(&g->lock);
     g_cond_init(&g->wake);
+    g_mutex_init(&g->flock);
+    g_cond_init(&g->flanded);
+    g->flights = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     g->dir = g_strdup(dir);
-    g->conninfo = g_strdup(loc);
+    g_autofree char *referral = NULL;
+    g->conninfo = pb_pq_take_option(loc, "preboot_referral", &referral);
+    g->whole = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g->next = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    g->queued = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    g->unsynced = g_ptr_array_new_with_free_func(g_free);
+    if (referral != NULL && strcmp(referral, "yes") != 0 && strcmp(referral, "no") != 0) {
+        pb_be_fail(err, PB_BACKEND_INVALID, "database: preboot_referral must be yes or no, not %s",
+                   referral);
+        pg_close(g);
+        return NULL;
+    }
+    g->referral = referral != NULL && strcmp(referral, "yes") == 0;
     if (PB_HAS_FIELD(pb_backend_config, cfg, log_data)) {
         g->log = cfg->log;
         g->log_data = cfg->log_data;
@@ -541,21 +538,22 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     g->store = pb_store_open(dir, TRUE, &e);
     g_autofree char *mdir = g_build_filename(dir, "manifests", NULL);
     if (g->store == NULL || g_mkdir_with_parents(mdir, 0755) != 0) {
-        fail(err, PB_BACKEND_IO, "%s", e ? e->message : g_strerror(errno));
+        pb_be_fail(err, PB_BACKEND_IO, "%s", e ? e->message : g_strerror(errno));
         pg_close(g);
         return NULL;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fail(err, PB_BACKEND_IO, "cannot initialize libcurl");
+        pb_be_fail(err, PB_BACKEND_IO, "cannot initialize libcurl");
         pg_close(g);
         return NULL;
     }
     /* A database that is away at start is not fatal: this server serves what it holds. But
      * a connection string libpq cannot parse is a configuration error. */
     char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(loc, &perr);
+    PQconninfoOption *opts = PQconninfoParse(g->conninfo, &perr);
     if (opts == NULL) {
-        fail(err, PB_BACKEND_INVALID, "database: %s", perr ? g_strstrip(perr) : "out of memory");
+        pb_be_fail(err, PB_BACKEND_INVALID, "database: %s",
+                   perr ? g_strstrip(perr) : "out of memory");
         PQfreemem(perr);
         pg_close(g);
         return NULL;
@@ -568,6 +566,7 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
         say(g, PB_LOG_CRITICAL, "database connected, schema version %d, this server %s (%s)",
             SCHEMA_VERSION, g->server, g->base_url);
     g->retrier = g_thread_new("pg-retry", retrier, g);
+    g->ahead = g_thread_pool_new(ahead_main, g, READAHEAD_THREADS, FALSE, NULL);
     return g;
 }
 
@@ -663,6 +662,10 @@ static GBytes *fetch_from(Pg *g, const char *base, const guint8 hash[PB_HASH_LEN
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, FETCH_TIMEOUT);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+    /* A peer that stalls is given up after STALL_S rather than FETCH_TIMEOUT: the caller (a
+     * worker of the plugin) is busy meanwhile, and the next server holding it may answer. */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STALL_S);
     curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fetch_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &f);
@@ -696,18 +699,34 @@ static GBytes *fetch_from(Pg *g, const char *base, const guint8 hash[PB_HASH_LEN
     return b;
 }
 
-static void record_held(Pg *g, const char *hex)
+/* Syncs the chunks pulled so far and records them as held here, in one statement. */
+static void sync_pulled(Pg *g)
 {
-    g_mutex_lock(&g->lock);
-    if (db(g) != NULL) {
-        const char *pv[] = {hex, g->server};
-        PGresult *r = query(g,
-                            "INSERT INTO chunk_locations (hash, server) VALUES ($1, $2) "
-                            "ON CONFLICT DO NOTHING",
-                            2, pv);
-        PQclear(r);
+    g_mutex_lock(&g->flock);
+    GPtrArray *hexes = g->unsynced;
+    g->unsynced = g_ptr_array_new_with_free_func(g_free);
+    g_mutex_unlock(&g->flock);
+    if (hexes->len > 0) {
+        g_autoptr(GError) e = NULL;
+        if (!pb_store_flush(g->store, &e))
+            say(g, PB_LOG_WARNING, "pulled chunks not synced: %s", e->message);
+        else {
+            g_autoptr(GString) list = g_string_new("{");
+            for (guint i = 0; i < hexes->len; i++)
+                g_string_append_printf(list, "%s%s", i ? "," : "", (char *)hexes->pdata[i]);
+            g_string_append_c(list, '}');
+            g_mutex_lock(&g->lock);
+            if (db(g) != NULL) {
+                const char *pv[] = {list->str, g->server};
+                PQclear(query(g,
+                              "INSERT INTO chunk_locations (hash, server) "
+                              "SELECT unnest($1::text[]), $2 ON CONFLICT DO NOTHING",
+                              2, pv));
+            }
+            g_mutex_unlock(&g->lock);
+        }
     }
-    g_mutex_unlock(&g->lock);
+    g_ptr_array_unref(hexes);
 }
 
 /* Pulls a chunk this server lacks from a server that holds it: NOT_FOUND when none has it. */
@@ -731,7 +750,7 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
     }
     g_mutex_unlock(&g->lock);
     if (urls->len == 0)
-        return fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
+        return pb_be_fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
     g_autofree char *last = NULL;
     for (guint i = 0; i < urls->len; i++) {
         g_free(last);
@@ -744,20 +763,145 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
         g_autoptr(GError) e = NULL;
         gsize len;
         const void *data = g_bytes_get_data(b, &len);
-        if (!pb_store_put_chunk(g->store, hash, *codec, data, len, &e) ||
-            !pb_store_flush(g->store, &e)) {
+        /* Made durable and recorded as held here in batches (sync_pulled): one syncfs per
+         * chunk cost more than the transfer. Served meanwhile from the store's pending
+         * copy; the database never names a chunk this server could lose in a crash. */
+        if (!pb_store_put_chunk(g->store, hash, *codec, data, len, &e)) {
             uint32_t st = no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO;
             g_bytes_unref(b);
-            return fail(err, st, "%s", e->message);
+            return pb_be_fail(err, st, "%s", e->message);
         }
-        record_held(g, hex);
+        g_mutex_lock(&g->flock);
+        g_ptr_array_add(g->unsynced, g_strdup(hex));
+        g_mutex_unlock(&g->flock);
         say(g, PB_LOG_REQUEST, "chunk %s fetched from %s, verified, kept", hex,
             (const char *)urls->pdata[i]);
         *out = b;
         return PB_BACKEND_OK;
     }
-    return fail(err, PB_BACKEND_NOT_FOUND,
-                "chunk not here, and no server holding it served it (%s)", last ? last : "?");
+    return pb_be_fail(err, PB_BACKEND_NOT_FOUND,
+                      "chunk not here, and no server holding it served it (%s)", last ? last : "?");
+}
+
+static void flight_unref(Flight *f)
+{
+    if (--f->refs == 0)
+        g_free(f);
+}
+
+/* pull(), once per hash at a time: a caller finding a pull of the same chunk in progress
+ * waits for it, then reads the copy it stored. */
+static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCodec *codec,
+                          pb_backend_error *err)
+{
+    char hex[PB_HASH_HEX_LEN + 1];
+    hex_of(hash, hex);
+    g_mutex_lock(&g->flock);
+    Flight *f = g_hash_table_lookup(g->flights, hex);
+    if (f != NULL) {
+        f->refs++;
+        while (!f->done)
+            g_cond_wait(&g->flanded, &g->flock);
+        uint32_t st = f->status;
+        char msg[sizeof(f->message)];
+        g_strlcpy(msg, f->message, sizeof(msg));
+        flight_unref(f);
+        g_mutex_unlock(&g->flock);
+        if (st != PB_BACKEND_OK)
+            return pb_be_fail(err, st, "%s", msg);
+        gboolean corrupt;
+        *out = local_read(g, hash, codec, &corrupt);
+        return *out != NULL
+                   ? PB_BACKEND_OK
+                   : pb_be_fail(err, PB_BACKEND_IO, "chunk %s fetched but not readable", hex);
+    }
+    f = g_new0(Flight, 1);
+    f->refs = 1;
+    g_hash_table_insert(g->flights, g_strdup(hex), f);
+    g_mutex_unlock(&g->flock);
+
+    pb_backend_error mine = {.struct_size = sizeof(mine)};
+    uint32_t st = pull(g, hash, out, codec, &mine);
+    if (st == PB_BACKEND_OK)
+        read_ahead(g, hex);
+
+    g_mutex_lock(&g->flock);
+    f->done = TRUE;
+    f->status = st;
+    g_strlcpy(f->message, mine.message, sizeof(f->message));
+    g_hash_table_remove(g->flights, hex);
+    g_cond_broadcast(&g->flanded);
+    flight_unref(f);
+    /* the last pull of a run, or a batch's worth: sync them */
+    gboolean sync = g->unsynced->len >= SYNC_BATCH ||
+                    (g->unsynced->len > 0 && g_hash_table_size(g->flights) == 0);
+    g_mutex_unlock(&g->flock);
+    if (sync)
+        sync_pulled(g);
+    return st == PB_BACKEND_OK ? st : pb_be_fail(err, st, "%s", mine.message);
+}
+
+/* Queues the READAHEAD chunks after hex (in the manifests read lately) that are not here. */
+static void read_ahead(Pg *g, const char *hex)
+{
+    if (g->ahead == NULL)
+        return;
+    g_mutex_lock(&g->flock);
+    const char *h = hex;
+    for (int i = 0; i < READAHEAD; i++) {
+        h = g_hash_table_lookup(g->next, h);
+        if (h == NULL)
+            break;
+        guint8 hash[PB_HASH_LEN];
+        if (g_hash_table_contains(g->queued, h) || g_hash_table_contains(g->flights, h) ||
+            !pb_hash_from_hex(h, PB_HASH_HEX_LEN, hash) || pb_store_has_chunk(g->store, hash, NULL))
+            continue;
+        g_hash_table_add(g->queued, g_strdup(h));
+        g_thread_pool_push(g->ahead, g_strdup(h), NULL);
+    }
+    g_mutex_unlock(&g->flock);
+}
+
+static void ahead_main(gpointer data, gpointer user)
+{
+    Pg *g = user;
+    g_autofree char *hex = data;
+    guint8 hash[PB_HASH_LEN];
+    if (!g_atomic_int_get(&g->ahead_stop) && pb_hash_from_hex(hex, PB_HASH_HEX_LEN, hash) &&
+        !pb_store_has_chunk(g->store, hash, NULL)) {
+        GBytes *b = NULL;
+        PbCodec codec;
+        if (pull_once(g, hash, &b, &codec, NULL) == PB_BACKEND_OK)
+            g_bytes_unref(b);
+    }
+    g_mutex_lock(&g->flock);
+    g_hash_table_remove(g->queued, hex);
+    g_mutex_unlock(&g->flock);
+}
+
+/* Remembers the order of a manifest's DATA chunks, for read_ahead. */
+static void learn_order(Pg *g, const char *text, gsize len)
+{
+    g_autoptr(PbManifest) m = pb_manifest_parse(text, len, NULL);
+    if (m == NULL)
+        return;
+    g_mutex_lock(&g->flock);
+    if (g_hash_table_size(g->next) + m->chunks->len > NEXT_MAX)
+        g_hash_table_remove_all(g->next);
+    char prev[PB_HASH_HEX_LEN + 1] = "";
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind != PB_CHUNK_DATA)
+            continue;
+        char hex[PB_HASH_HEX_LEN + 1];
+        pb_hash_to_hex(c->hash, hex);
+        if (strcmp(hex, prev) == 0)
+            continue;
+        if (*prev)
+            g_hash_table_replace(g->next, g_strdup(prev), g_strdup(hex));
+        memcpy(prev, hex, sizeof(prev));
+    }
+    g_mutex_unlock(&g->flock);
 }
 
 static uint32_t pg_chunk_stat(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
@@ -766,9 +910,9 @@ static uint32_t pg_chunk_stat(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
     Pg *g = be;
     PbChunkRef r;
     if (!pb_store_has_chunk(g->store, hash, &r))
-        return fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
+        return pb_be_fail(err, PB_BACKEND_NOT_FOUND, "chunk not stored");
     if (info != NULL && PB_HAS_FIELD(pb_backend_chunk_info, info, length)) {
-        info->codec = r.codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE;
+        info->codec = pb_be_backend_codec((PbCodec)r.codec);
         info->stored = r.stored;
         info->length = r.codec == PB_CODEC_NONE ? r.stored : 0;
     }
@@ -848,14 +992,14 @@ static uint32_t pg_chunk_open(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN],
         g_mutex_unlock(&g->lock);
     }
     if (b == NULL) {
-        uint32_t rc = pull(g, hash, &b, &codec, err);
+        uint32_t rc = pull_once(g, hash, &b, &codec, err);
         if (rc != PB_BACKEND_OK)
             return rc;
     }
     gsize len;
     const void *data = g_bytes_get_data(b, &len);
     if (info != NULL && PB_HAS_FIELD(pb_backend_chunk_info, info, length)) {
-        info->codec = codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE;
+        info->codec = pb_be_backend_codec(codec);
         info->stored = len;
         info->length = frame_length(codec, data, len);
     }
@@ -891,21 +1035,13 @@ static uint32_t pg_chunk_begin(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN]
                                pb_backend_error *err)
 {
     Pg *g = be;
-    if (codec != PB_BACKEND_CODEC_NONE && codec != PB_BACKEND_CODEC_ZSTD)
-        return fail(err, PB_BACKEND_INVALID, "unknown codec %u", codec);
-    if (length == 0 || length > PB_CHUNK_SIZE_MAX)
-        return fail(err, PB_BACKEND_INVALID, "chunk length %" G_GUINT64_FORMAT " out of range",
-                    length);
-    if (stored != UINT64_MAX && stored > ZSTD_compressBound(length))
-        return fail(err, PB_BACKEND_INVALID,
-                    "%" G_GUINT64_FORMAT " stored bytes for a chunk of %" G_GUINT64_FORMAT, stored,
-                    length);
-    if (pb_store_has_chunk(g->store, hash, NULL))
-        return fail(err, PB_BACKEND_EXISTS, "chunk already stored");
+    uint32_t rc = pb_be_chunk_begin_check(g->store, hash, codec, length, stored, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     Writer *w = g_new0(Writer, 1);
     w->g = g;
     memcpy(w->hash, hash, PB_HASH_LEN);
-    w->codec = codec == PB_BACKEND_CODEC_ZSTD ? PB_CODEC_ZSTD : PB_CODEC_NONE;
+    w->codec = pb_be_codec(codec);
     w->length = length;
     w->buf = g_byte_array_new();
     *writer = w;
@@ -915,9 +1051,9 @@ static uint32_t pg_chunk_begin(void *be, const uint8_t hash[PB_BACKEND_HASH_LEN]
 static uint32_t pg_chunk_write(void *writer, const void *data, size_t len, pb_backend_error *err)
 {
     Writer *w = writer;
-    if (w->buf->len + len > ZSTD_compressBound(w->length))
-        return fail(err, PB_BACKEND_INVALID,
-                    "more bytes than a chunk of %" G_GUINT64_FORMAT " can take", w->length);
+    uint32_t rc = pb_be_chunk_write_check(w->buf->len, len, w->length, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     g_byte_array_append(w->buf, data, (guint)len);
     return PB_BACKEND_OK;
 }
@@ -938,10 +1074,10 @@ static uint32_t pg_chunk_commit(void *writer, pb_backend_error *err)
     g_autoptr(GError) e = NULL;
     g_autofree guint8 *plain = g_malloc(w->length);
     if (!pb_chunk_decode_verify(w->codec, w->buf->data, w->buf->len, w->hash, plain, w->length, &e))
-        rc = fail(err, PB_BACKEND_CORRUPT, "%s", e->message);
+        rc = pb_be_fail(err, PB_BACKEND_CORRUPT, "%s", e->message);
     else if (!pb_store_put_chunk(w->g->store, w->hash, w->codec, w->buf->data, w->buf->len, &e) ||
              !pb_store_flush(w->g->store, &e))
-        rc = fail(err, no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO, "%s", e->message);
+        rc = pb_be_fail(err, no_space() ? PB_BACKEND_NO_SPACE : PB_BACKEND_IO, "%s", e->message);
     pg_chunk_abort(w);
     return rc;
 }
@@ -956,6 +1092,44 @@ static guint64 u64(PGresult *r, int row, int col)
     return g_ascii_strtoull(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* Whether every DATA chunk of the image sealed seal is on this server's disk, by its cached
+ * manifest (none: it never served the image, so no). Remembered once true: chunks are only
+ * removed by gc, of images no longer in the catalog. */
+static gboolean held_whole(Pg *g, const char *seal)
+{
+    g_mutex_lock(&g->flock);
+    gboolean known = g_hash_table_contains(g->whole, seal);
+    g_mutex_unlock(&g->flock);
+    if (known)
+        return TRUE;
+    g_autofree char *p = manifest_path(g, seal);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(p, &text, &len, NULL))
+        return FALSE;
+    g_autoptr(PbManifest) m = pb_manifest_parse(text, len, NULL);
+    if (m == NULL)
+        return FALSE;
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind == PB_CHUNK_DATA && !pb_store_has_chunk(g->store, c->hash, NULL))
+            return FALSE;
+    }
+    g_mutex_lock(&g->flock);
+    g_hash_table_add(g->whole, g_strdup(seal));
+    g_mutex_unlock(&g->flock);
+    return TRUE;
+}
+
+/* The catalog entry's location: "" (served here, pulling what is missing), or with referral
+ * on, the server that committed an image this one does not hold whole. */
+static const char *refer_to(Pg *g, const char *seal, const char *origin)
+{
+    if (!g->referral || *origin == '\0' || strcmp(origin, g->server) == 0 || held_whole(g, seal))
+        return "";
+    return origin;
+}
+
 static uint32_t images_query(Pg *g, const char *name, pb_backend_image_fn fn, void *data,
                              pb_backend_error *err)
 {
@@ -965,8 +1139,9 @@ static uint32_t images_query(Pg *g, const char *name, pb_backend_image_fn fn, vo
         return cache_query(g, name, fn, data, err);
     }
     const char *pv[] = {name};
-    PGresult *r = name ? query(g, "SELECT " IMAGE_COLUMNS " FROM images WHERE name = $1", 1, pv)
-                       : query(g, "SELECT " IMAGE_COLUMNS " FROM images ORDER BY name", 0, NULL);
+    PGresult *r =
+        name ? query(g, "SELECT " IMAGE_COLUMNS ", origin FROM images WHERE name = $1", 1, pv)
+             : query(g, "SELECT " IMAGE_COLUMNS ", origin FROM images ORDER BY name", 0, NULL);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         uint32_t rc = db_fail(g, err, "catalog");
@@ -987,7 +1162,7 @@ static uint32_t images_query(Pg *g, const char *name, pb_backend_image_fn fn, vo
             .stored_bytes = u64(r, i, 4),
             .created = (int64_t)g_ascii_strtoll(PQgetvalue(r, i, 5), NULL, 10),
             .seal = PQgetvalue(r, i, 6),
-            .location = "",
+            .location = refer_to(g, PQgetvalue(r, i, 6), PQgetvalue(r, i, 8)),
             .manifest_size = u64(r, i, 7),
         };
         cache_put(k, &im);
@@ -998,7 +1173,7 @@ static uint32_t images_query(Pg *g, const char *name, pb_backend_image_fn fn, vo
     cache_save(g, k);
     g_mutex_unlock(&g->lock);
     if (name != NULL && n == 0)
-        return fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
+        return pb_be_fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
     return PB_BACKEND_OK;
 }
 
@@ -1011,19 +1186,8 @@ static uint32_t pg_image_info(void *be, const char *name, pb_backend_image_fn fn
                               pb_backend_error *err)
 {
     if (name == NULL || !pb_name_valid(name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "invalid image name");
     return images_query(be, name, fn, data, err);
-}
-
-static void take_seal(void *data, const pb_backend_image *im)
-{
-    g_strlcpy(data, im->seal ? im->seal : "", PB_HASH_HEX_LEN + 1);
-}
-
-static gboolean seal_valid(const char *seal)
-{
-    return seal != NULL && strlen(seal) == PB_HASH_HEX_LEN &&
-           strspn(seal, "0123456789abcdef") == PB_HASH_HEX_LEN;
 }
 
 /* The manifest text: from this server's cache, else from the database (then cached). The
@@ -1033,11 +1197,11 @@ static uint32_t pg_image_manifest(void *be, const char *name, pb_backend_bytes_f
 {
     Pg *g = be;
     char seal[PB_HASH_HEX_LEN + 1] = "";
-    uint32_t rc = pg_image_info(be, name, take_seal, seal, err);
+    uint32_t rc = pg_image_info(be, name, pb_be_take_seal, seal, err);
     if (rc != PB_BACKEND_OK)
         return rc;
-    if (!seal_valid(seal))
-        return fail(err, PB_BACKEND_IO, "image %s: bad seal in the catalog", name);
+    if (!pb_be_seal_valid(seal))
+        return pb_be_fail(err, PB_BACKEND_IO, "image %s: bad seal in the catalog", name);
     g_autofree char *p = manifest_path(g, seal);
     g_autofree char *text = NULL;
     gsize len = 0;
@@ -1045,9 +1209,9 @@ static uint32_t pg_image_manifest(void *be, const char *name, pb_backend_bytes_f
         g_mutex_lock(&g->lock);
         if (db(g) == NULL) {
             g_mutex_unlock(&g->lock);
-            return fail(err, PB_BACKEND_IO,
-                        "image %s: the database is unreachable and its manifest is not cached",
-                        name);
+            return pb_be_fail(
+                err, PB_BACKEND_IO,
+                "image %s: the database is unreachable and its manifest is not cached", name);
         }
         const char *pv[] = {seal};
         PGresult *r = PQexecParams(g->conn, "SELECT body FROM manifests WHERE seal = $1", 1, NULL,
@@ -1068,12 +1232,13 @@ static uint32_t pg_image_manifest(void *be, const char *name, pb_backend_bytes_f
         if (m != NULL)
             pb_hash_to_hex(m->seal, got);
         if (m == NULL || strcmp(got, seal) != 0)
-            return fail(err, PB_BACKEND_CORRUPT, "image %s: the database's manifest fails its seal",
-                        name);
+            return pb_be_fail(err, PB_BACKEND_CORRUPT,
+                              "image %s: the database's manifest fails its seal", name);
         g_file_set_contents(p, text, (gssize)len, NULL);
     }
+    learn_order(g, text, len);
     if (!fn(data, text, len))
-        return fail(err, PB_BACKEND_IO, "manifest reader stopped");
+        return pb_be_fail(err, PB_BACKEND_IO, "manifest reader stopped");
     return PB_BACKEND_OK;
 }
 
@@ -1084,10 +1249,9 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
                                 void *missing_data, bool *replaced, pb_backend_error *err)
 {
     Pg *g = be;
-    if (image == NULL || image->name == NULL || !pb_name_valid(image->name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
-    if (!seal_valid(image->seal))
-        return fail(err, PB_BACKEND_INVALID, "invalid seal");
+    uint32_t rc = pb_be_image_check(image, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     /* Every chunk is held by some server (here, or where chunk_locations says): then every
      * server can pull what it lacks. Those held here are recorded as held here. */
     g_autofree uint8_t *here = g_malloc0(n_hashes + 1);
@@ -1097,19 +1261,9 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
         absent[i] = !here[i];
     }
     held_elsewhere(g, data_hashes, n_hashes, absent);
-    size_t missing = 0;
-    for (size_t i = 0; i < n_hashes; i++)
-        if (absent[i]) {
-            missing++;
-            if (missing_fn != NULL) {
-                char hex[PB_HASH_HEX_LEN + 1];
-                hex_of(data_hashes[i], hex);
-                missing_fn(missing_data, hex);
-            }
-        }
-    if (missing > 0)
-        return fail(err, PB_BACKEND_MISSING, "%zu chunk(s) the manifest names are not stored",
-                    missing);
+    rc = pb_be_report_missing(data_hashes, n_hashes, absent, missing_fn, missing_data, err);
+    if (rc != PB_BACKEND_OK)
+        return rc;
     g_autofree char *mp = manifest_path(g, image->seal);
     if (!g_file_test(mp, G_FILE_TEST_IS_REGULAR))
         g_file_set_contents(mp, manifest, (gssize)manifest_len, NULL);
@@ -1122,13 +1276,13 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
         g_strdup_printf("%" G_GUINT64_FORMAT, image->stored_bytes),
         g_strdup_printf("%zu", manifest_len),
     };
-    uint32_t rc = PB_BACKEND_OK;
     gboolean existed = FALSE;
     g_mutex_lock(&g->lock);
     if (db(g) == NULL) {
         g_mutex_unlock(&g->lock);
-        return fail(err, PB_BACKEND_IO,
-                    "the database is unreachable: images cannot be committed until it returns");
+        return pb_be_fail(
+            err, PB_BACKEND_IO,
+            "the database is unreachable: images cannot be committed until it returns");
     }
     if (!begin(g)) {
         rc = db_fail(g, err, "begin");
@@ -1165,7 +1319,7 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
     }
     if (PQntuples(r) == 0) {
         PQclear(r);
-        rc = fail(err, PB_BACKEND_EXISTS, "image %s exists", image->name);
+        rc = pb_be_fail(err, PB_BACKEND_EXISTS, "image %s exists", image->name);
         goto rollback;
     }
     existed = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
@@ -1188,7 +1342,7 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
             goto rollback;
         }
     }
-    if (!exec_ok(g->conn, "COMMIT")) {
+    if (!pb_pq_exec_ok(g->conn, "COMMIT")) {
         rc = db_fail(g, err, "commit");
         goto rollback;
     }
@@ -1201,7 +1355,7 @@ static uint32_t pg_image_commit(void *be, const pb_backend_image *image, const c
     goto out;
 rollback:
     if (g->conn != NULL)
-        exec_ok(g->conn, "ROLLBACK");
+        pb_pq_exec_ok(g->conn, "ROLLBACK");
 out:
     g_mutex_unlock(&g->lock);
     for (int i = 0; i < 5; i++)
@@ -1214,19 +1368,19 @@ static uint32_t pg_image_delete(void *be, const char *name, pb_backend_error *er
 {
     Pg *g = be;
     if (name == NULL || !pb_name_valid(name))
-        return fail(err, PB_BACKEND_INVALID, "invalid image name");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "invalid image name");
     uint32_t rc = PB_BACKEND_OK;
     g_mutex_lock(&g->lock);
     if (db(g) == NULL) {
         g_mutex_unlock(&g->lock);
-        return fail(err, PB_BACKEND_IO, "the database is unreachable: nothing deleted");
+        return pb_be_fail(err, PB_BACKEND_IO, "the database is unreachable: nothing deleted");
     }
     const char *pv[] = {name};
     PGresult *r = query(g, "DELETE FROM images WHERE name = $1", 1, pv);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         rc = db_fail(g, err, "delete");
     else if (strcmp(PQcmdTuples(r), "0") == 0)
-        rc = fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
+        rc = pb_be_fail(err, PB_BACKEND_NOT_FOUND, "no image %s", name);
     else
         cache_one(g, name, NULL);
     PQclear(r);
@@ -1240,7 +1394,7 @@ static uint32_t pg_result_add(void *be, const pb_backend_result *r, pb_backend_e
 {
     Pg *g = be;
     if (!PB_HAS_FIELD(pb_backend_result, r, work_id))
-        return fail(err, PB_BACKEND_INVALID, "result struct too small");
+        return pb_be_fail(err, PB_BACKEND_INVALID, "result struct too small");
     g_autofree char *t = g_strdup_printf("%" G_GINT64_FORMAT,
                                          r->time ? r->time : g_get_real_time() / G_USEC_PER_SEC);
     g_autofree char *bw = g_strdup_printf("%" G_GUINT64_FORMAT, (guint64)r->bytes_written);
@@ -1258,7 +1412,7 @@ static uint32_t pg_result_add(void *be, const pb_backend_result *r, pb_backend_e
         if (++g->results_added % 1000 == 0) {
             g_autofree char *sql = g_strdup_printf(
                 "DELETE FROM results WHERE id <= (SELECT max(id) FROM results) - %d", RESULTS_KEEP);
-            exec_ok(c, sql);
+            pb_pq_exec_ok(c, sql);
         }
         goto out;
     }
@@ -1272,10 +1426,10 @@ static uint32_t pg_result_add(void *be, const pb_backend_result *r, pb_backend_e
     }
     g_string_append_c(line, '\n');
     if (!pending_append(g, line->str))
-        rc = fail(err, PB_BACKEND_IO,
-                  "the database is unreachable and %s/pending.log cannot be "
-                  "written: %s",
-                  g->dir, g_strerror(errno));
+        rc = pb_be_fail(err, PB_BACKEND_IO,
+                        "the database is unreachable and %s/pending.log cannot be "
+                        "written: %s",
+                        g->dir, g_strerror(errno));
     else
         say(g, PB_LOG_WARNING, "database unreachable: result queued in %s/pending.log", g->dir);
     g_string_free(line, TRUE);
@@ -1291,9 +1445,10 @@ static uint32_t pg_result_list(void *be, uint32_t limit, pb_backend_result_fn fn
     g_mutex_lock(&g->lock);
     if (db(g) == NULL) {
         g_mutex_unlock(&g->lock);
-        return fail(err, PB_BACKEND_IO,
-                    "the database is unreachable: the log is shown once it returns (results are "
-                    "queued meanwhile)");
+        return pb_be_fail(
+            err, PB_BACKEND_IO,
+            "the database is unreachable: the log is shown once it returns (results are "
+            "queued meanwhile)");
     }
     g_autofree char *lim = limit ? g_strdup_printf("%u", limit) : NULL;
     const char *pv[] = {lim};
@@ -1343,10 +1498,10 @@ static uint32_t pg_stat_add(void *be, const char *name, int64_t delta, pb_backen
         g_autofree char *esc = g_strescape(name, NULL);
         g_autofree char *line = g_strdup_printf("S\t%s\t%s\n", esc, d);
         if (!pending_append(g, line))
-            rc = fail(err, PB_BACKEND_IO,
-                      "the database is unreachable and %s/pending.log cannot "
-                      "be written",
-                      g->dir);
+            rc = pb_be_fail(err, PB_BACKEND_IO,
+                            "the database is unreachable and %s/pending.log cannot "
+                            "be written",
+                            g->dir);
     }
     g_mutex_unlock(&g->lock);
     return rc;
@@ -1359,7 +1514,7 @@ static uint32_t pg_stat_list(void *be, pb_backend_stat_fn fn, void *data, pb_bac
     g_mutex_lock(&g->lock);
     if (db(g) == NULL) {
         g_mutex_unlock(&g->lock);
-        return fail(err, PB_BACKEND_IO, "the database is unreachable");
+        return pb_be_fail(err, PB_BACKEND_IO, "the database is unreachable");
     }
     PGresult *r =
         query(g, "SELECT name, sum(value) FROM stats GROUP BY name ORDER BY name", 0, NULL);

@@ -14,11 +14,23 @@ plugins_policy_libpolicy_core_la_SOURCES = \
 	plugins/policy/policy-engine.h plugins/policy/policy-engine.c \
 	plugins/policy/policy-server.h plugins/policy/policy-server.c \
 	plugins/policy/policy-remote.h plugins/policy/policy-remote-parse.c \
+	plugins/policy/policy-shared.h \
 	lib/image/image-json.h lib/image/image-json.c
 plugins_policy_libpolicy_core_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 plugins_policy_libpolicy_core_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(YAML_CFLAGS) $(SQLITE_CFLAGS)
 ## The wire format is lib/proto's (policy-proto.h), carried inside this library.
 plugins_policy_libpolicy_core_la_LIBADD = $(PB_PROTO_LIBS) $(GLIB_LIBS) $(YAML_LIBS) $(SQLITE_LIBS)
+## The state shared by several servers (the database option): PostgreSQL through lib/pq when
+## libpq is there, else a stub that refuses the option.
+if ENABLE_PG
+plugins_policy_libpolicy_core_la_SOURCES += plugins/policy/policy-store-pg.c
+plugins_policy_libpolicy_core_la_CPPFLAGS += -I$(top_srcdir)/lib/pq
+plugins_policy_libpolicy_core_la_CFLAGS += $(PQ_CFLAGS)
+plugins_policy_libpolicy_core_la_LIBADD += $(PB_PQ_LIBS)
+else
+plugins_policy_libpolicy_core_la_SOURCES += plugins/policy/policy-store-pg-none.c
+endif
+EXTRA_DIST += plugins/policy/policy-store-pg.c plugins/policy/policy-store-pg-none.c
 
 ## Tests
 POLICY_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/plugins/policy -I$(top_srcdir)/lib/image $(SQLITE_CFLAGS)

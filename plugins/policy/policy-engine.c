@@ -95,6 +95,8 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
     PolicyDeviceRecord rec = {0};
     gboolean known = FALSE;
     gboolean in_txn = FALSE;
+    if (e->store != NULL)
+        policy_store_sync(e->store); /* what other servers changed, if shared: in memory */
     if (e->store != NULL && have_id) {
         /* From memory, which only this thread changes: nothing can change between this read
          * and the writes below, so a consume opens its transaction only to write. */
@@ -264,7 +266,7 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
         if (step && clear_mark)
             step = policy_store_clear_just_imaged(e->store, dev_id, &err);
         if (step && drop_assignment)
-            step = policy_store_delete_assignment(e->store, assigned_key, &err);
+            step = policy_store_consume_assignment(e->store, assigned_key, &assigned, &err);
         if (step && mark)
             step = policy_store_mark_once(e->store, dev_id, once_key, now, &err);
         if (!step)
@@ -278,11 +280,25 @@ gboolean policy_engine_decide(const PolicyEngine *e, const PolicyDevice *dev, gu
     goto done;
 
 state_failed:
-    /* The rules still answer; only the state-dependent corrections are lost. */
-    ok = FALSE;
     if (in_txn)
         policy_store_rollback(e->store);
     in_txn = FALSE;
+    /* Work shared with other servers that could not be used up here (another server used it
+     * first, or the shared database is away) is not handed out: the device boots its disk,
+     * and work still assigned waits for its next boot. */
+    if (g_error_matches(err, POLICY_STORE_ERROR, POLICY_STORE_ERROR_TAKEN) ||
+        g_error_matches(err, POLICY_STORE_ERROR, POLICY_STORE_ERROR_UNAVAILABLE)) {
+        say(why, "%s: work withheld, boot the local disk\n", err->message);
+        d.work = PB_POLICY_WORK_LOCAL;
+        d.work_arg[0] = '\0';
+        d.flags &= ~(guint32)(PB_POLICY_F_ONCE | PB_POLICY_F_FORCE);
+        if (err->code == POLICY_STORE_ERROR_TAKEN) {
+            g_clear_error(&err);
+            goto done;
+        }
+    }
+    /* The rules still answer; only the state-dependent corrections are lost. */
+    ok = FALSE;
     g_propagate_error(error, err);
     err = NULL;
     if (d.rule[0] == '\0') {

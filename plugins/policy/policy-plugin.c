@@ -86,6 +86,21 @@ static const pb_param params[] = {
      .def = "",
      .help = "The SQLite database of devices, assignments and one-shot work; empty: "
              "policy.db in the instance's state directory."},
+    {.name = "database",
+     .type = PB_PARAM_STRING,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "A PostgreSQL connection string or service (\"service=preboot\", \"host=db "
+             "dbname=preboot user=preboot\"), the imaging servers' database (preboot-pg(8)): "
+             "assignments and one-shot work are shared there, so that work assigned on one "
+             "server is done once through any. state_database stays this server's copy. "
+             "Empty: not shared."},
+    {.name = "database_password_file",
+     .type = PB_PARAM_PATH,
+     .flags = PB_PARAM_F_RESTART | PB_PARAM_F_EMPTY_OK,
+     .def = "",
+     .help = "A file whose first line is the database password (never logged); relative to "
+             "the configuration directory."},
     {.name = "port",
      .type = PB_PARAM_INT,
      .flags = PB_PARAM_F_RESTART,
@@ -128,6 +143,7 @@ typedef struct {
     gboolean amt;
     char *rules_file; /* resolved; "" = built-in */
     char *state_database;
+    char *database, *database_password_file; /* the latter resolved */
     char *bootenv_directory;
     gint64 port;
     gboolean http, pxelinux;
@@ -177,6 +193,8 @@ static void settings_clear(Settings *s)
     g_free(s->preboot_server);
     g_free(s->rules_file);
     g_free(s->state_database);
+    g_free(s->database);
+    g_free(s->database_password_file);
     g_free(s->bootenv_directory);
     memset(s, 0, sizeof(*s));
 }
@@ -194,6 +212,11 @@ static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
     else
         s->rules_file = g_build_filename(PB_SYSCONFDIR, rf, NULL);
     s->state_database = g_strdup(h->config_string(cfg, "state_database"));
+    s->database = g_strdup(h->config_string(cfg, "database"));
+    const char *pf = h->config_string(cfg, "database_password_file");
+    s->database_password_file = *pf == '\0' || g_path_is_absolute(pf)
+                                    ? g_strdup(pf)
+                                    : g_build_filename(PB_SYSCONFDIR, pf, NULL);
     s->bootenv_directory = g_strdup(h->config_string(cfg, "bootenv_directory"));
     s->port = h->config_int(cfg, "port");
     s->http = h->config_bool(cfg, "http");
@@ -1098,6 +1121,13 @@ static void warn_settings(Policy *p, const Settings *s)
                      "EnableAMTSupport: Intel AMT is not supported; the setting is ignored");
 }
 
+/* The shared database's warnings, from its thread or this one. */
+static void store_log(void *data, int level, const char *message)
+{
+    Policy *p = data;
+    p->host->log(p->inst, level, "%s", message);
+}
+
 static void *policy_create(const pb_host *host, pb_instance *inst, const pb_config *cfg,
                            pb_err *err)
 {
@@ -1140,6 +1170,17 @@ static void *policy_create(const pb_host *host, pb_instance *inst, const pb_conf
     if (p->store == NULL || !policy_store_start_writer(p->store, 1000, &error)) {
         host->error(err, "%s", error->message);
         goto fail;
+    }
+    if (*p->set.database) {
+        char *conninfo =
+            policy_store_conninfo(p->set.database, p->set.database_password_file, &error);
+        gboolean shared =
+            conninfo != NULL && policy_store_share(p->store, conninfo, store_log, p, &error);
+        policy_store_conninfo_free(conninfo);
+        if (!shared) {
+            host->error(err, "%s: %s", pb_config_where(host, cfg, "database"), error->message);
+            goto fail;
+        }
     }
     policy_store_set_max_devices(p->store, p->set.max_devices);
     p->engine.rules = p->rules;

@@ -49,6 +49,7 @@
  * itself if its row is still in the part of the batch not yet written, and has the writer
  * skip that row. It waits at most for one chunk being written (about a millisecond). */
 #include "policy-store.h"
+#include "policy-shared.h"
 
 #include <sqlite3.h>
 #include <string.h>
@@ -174,7 +175,15 @@ struct PolicyStore {
     guint max_devices; /* 0 = no bound */
     GQueue *age;
     guint64 created, evicted, refused;
+    /* The state shared with other servers (policy_store_share, policy-shared.h): writes go
+     * there first; its snapshots replace the assignments here (and in SQLite, the copy a
+     * server starts from while the database is away) and the one-shot marks of shared_once. */
+    PolicyShared *shared;
+    gint64 shared_written;   /* the version of this server's last shared write */
+    GHashTable *shared_once; /* "DEVICEKEY\nWHAT", as the last snapshot had them */
 };
+
+G_DEFINE_QUARK(policy - store - error - quark, policy_store_error)
 
 #define DEVICE_COLS                                                                            \
     "id, key, mac, uuid, serial, first_seen, last_seen, boot_count, just_imaged, last_image, " \
@@ -802,6 +811,7 @@ static void sync_all(PolicyStore *s)
 gboolean policy_store_flush(PolicyStore *s, gboolean wait, GError **error)
 {
     g_return_val_if_fail(s != NULL, FALSE);
+    policy_store_sync(s);
     if (wait)
         sync_all(s);
     else
@@ -1001,6 +1011,7 @@ gboolean policy_store_get(PolicyStore *s, gint64 id, PolicyDeviceRecord *out)
 gboolean policy_store_find_key(PolicyStore *s, const char *key, PolicyDeviceRecord *out,
                                GError **error)
 {
+    policy_store_sync(s);
     sync_all(s);
     sqlite3_stmt *st = stmt(s, Q_FIND_KEY);
     bind_text(st, 1, key);
@@ -1019,6 +1030,10 @@ gboolean policy_store_once_done(PolicyStore *s, gint64 id, const char *what, gbo
 {
     Dev *e = dev_get(s, id);
     *done = e != NULL && once_has(e, what);
+    if (!*done && e != NULL && s->shared_once != NULL && e->key != NULL) {
+        g_autofree char *k = g_strconcat(e->key, "\n", what, NULL);
+        *done = g_hash_table_contains(s->shared_once, k);
+    }
     return TRUE;
 }
 
@@ -1325,10 +1340,22 @@ static void assign_mem(PolicyStore *s, const char *key, const char *text)
         g_hash_table_remove(s->assign, key);
 }
 
+/* After a write to the shared state: snapshots older than it would undo it here. */
+static gboolean shared_wrote(PolicyStore *s, gint64 version)
+{
+    if (version < 0)
+        return FALSE;
+    s->shared_written = MAX(s->shared_written, version);
+    return TRUE;
+}
+
 gboolean policy_store_assign(PolicyStore *s, const char *key, const PolicyWork *w, gint64 now,
                              GError **error)
 {
     g_autofree char *text = policy_work_to_string(w);
+    if (s->shared != NULL &&
+        !shared_wrote(s, s->shared->ops->assign(s->shared, key, text, now, error)))
+        return FALSE;
     wl_enter(s);
     sqlite3_stmt *st = stmt(s, Q_ASSIGN);
     bind_text(st, 1, key);
@@ -1341,7 +1368,7 @@ gboolean policy_store_assign(PolicyStore *s, const char *key, const PolicyWork *
     return ok;
 }
 
-gboolean policy_store_delete_assignment(PolicyStore *s, const char *key, GError **error)
+static gboolean delete_assignment(PolicyStore *s, const char *key, GError **error)
 {
     wl_enter(s);
     sqlite3_stmt *st = stmt(s, Q_DEL_ASSIGN);
@@ -1351,6 +1378,24 @@ gboolean policy_store_delete_assignment(PolicyStore *s, const char *key, GError 
         assign_mem(s, key, NULL);
     wl_leave(s);
     return ok;
+}
+
+gboolean policy_store_delete_assignment(PolicyStore *s, const char *key, GError **error)
+{
+    if (s->shared != NULL && !shared_wrote(s, s->shared->ops->unassign(s->shared, key, error)))
+        return FALSE;
+    return delete_assignment(s, key, error);
+}
+
+gboolean policy_store_consume_assignment(PolicyStore *s, const char *key, const PolicyWork *w,
+                                         GError **error)
+{
+    if (s->shared != NULL) {
+        g_autofree char *text = policy_work_to_string(w);
+        if (!shared_wrote(s, s->shared->ops->consume(s->shared, key, text, error)))
+            return FALSE;
+    }
+    return delete_assignment(s, key, error);
 }
 
 gboolean policy_store_clear(PolicyStore *s, const char *key, guint *removed, GError **error)
@@ -1364,6 +1409,15 @@ gboolean policy_store_clear(PolicyStore *s, const char *key, guint *removed, GEr
         return FALSE;
     }
     gboolean had = g_hash_table_contains(s->assign, key);
+    if (s->shared != NULL) {
+        gboolean ok = shared_wrote(s, s->shared->ops->clear_once(s->shared, key, error));
+        if (ok && found && rec.key[0] && strcmp(rec.key, key) != 0)
+            ok = shared_wrote(s, s->shared->ops->clear_once(s->shared, rec.key, error));
+        if (!ok) {
+            policy_device_record_clear(&rec);
+            return FALSE;
+        }
+    }
     if (!policy_store_delete_assignment(s, key, error)) {
         policy_device_record_clear(&rec);
         return FALSE;
@@ -1402,6 +1456,10 @@ gboolean policy_store_mark_once(PolicyStore *s, gint64 id, const char *what, gin
 {
     Dev *e = dev_get_or_error(s, id, error);
     if (e == NULL)
+        return FALSE;
+    /* Shared: the database says whether another server did it first (TAKEN). */
+    if (s->shared != NULL && !once_has(e, what) &&
+        !shared_wrote(s, s->shared->ops->mark_once(s->shared, e->key, what, now, error)))
         return FALSE;
     wl_enter(s);
     gboolean ok = persist(s, e, error);
@@ -1567,6 +1625,9 @@ void policy_store_close(PolicyStore *s)
         policy_store_rollback(s);
         sync_all(s);
     }
+    if (s->shared != NULL)
+        s->shared->ops->close(s->shared);
+    g_clear_pointer(&s->shared_once, g_hash_table_destroy);
     if (s->thread != NULL) {
         g_mutex_lock(&s->lock);
         s->stop = TRUE;
@@ -1595,4 +1656,78 @@ void policy_store_close(PolicyStore *s)
     g_free(s->path);
     conn_close(&s->main);
     g_free(s);
+}
+
+/* ---- the shared state (policy-shared.h) ---------------------------------------------------- */
+
+gboolean policy_store_share(PolicyStore *s, const char *conninfo, PolicyStoreLogFn log,
+                            void *log_data, GError **error)
+{
+    g_return_val_if_fail(s->shared == NULL, FALSE);
+    s->shared = policy_shared_pg_open(conninfo, log, log_data, error);
+    if (s->shared == NULL)
+        return FALSE;
+    policy_store_sync(s);
+    return TRUE;
+}
+
+void policy_store_attach_shared(PolicyStore *s, PolicyShared *sh)
+{
+    g_return_if_fail(s->shared == NULL);
+    s->shared = sh;
+    policy_store_sync(s);
+}
+
+gboolean policy_store_shared(PolicyStore *s)
+{
+    return s->shared != NULL;
+}
+
+void policy_store_sync(PolicyStore *s)
+{
+    if (s->shared == NULL || s->in_txn)
+        return;
+    PolicySharedSnapshot *snap = s->shared->ops->take(s->shared);
+    if (snap == NULL)
+        return;
+    if (snap->version < s->shared_written) {
+        /* read before this server's own last write: the thread reads again (the version
+         * moved since) */
+        policy_shared_snapshot_free(snap);
+        return;
+    }
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    /* This server's copy of the assignments follows the database, in SQLite too: the copy a
+     * restart without the database starts from. */
+    wl_enter(s);
+    GHashTableIter it;
+    gpointer k, v;
+    GPtrArray *gone = g_ptr_array_new_with_free_func(g_free);
+    g_hash_table_iter_init(&it, s->assign);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        if (!g_hash_table_contains(snap->assign, k))
+            g_ptr_array_add(gone, g_strdup(k));
+    for (guint i = 0; i < gone->len; i++) {
+        sqlite3_stmt *st = stmt(s, Q_DEL_ASSIGN);
+        bind_text(st, 1, gone->pdata[i]);
+        if (run(s, st, NULL))
+            g_hash_table_remove(s->assign, gone->pdata[i]);
+    }
+    g_ptr_array_unref(gone);
+    g_hash_table_iter_init(&it, snap->assign);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const char *have = g_hash_table_lookup(s->assign, k);
+        if (have != NULL && strcmp(have, v) == 0)
+            continue;
+        sqlite3_stmt *st = stmt(s, Q_ASSIGN);
+        bind_text(st, 1, k);
+        bind_text(st, 2, v);
+        sqlite3_bind_int64(st, 3, now);
+        if (run(s, st, NULL))
+            g_hash_table_replace(s->assign, g_strdup(k), g_strdup(v));
+    }
+    wl_leave(s);
+    g_clear_pointer(&s->shared_once, g_hash_table_destroy);
+    s->shared_once = g_steal_pointer(&snap->once);
+    policy_shared_snapshot_free(snap);
 }

@@ -129,4 +129,36 @@ void policy_store_device_stats(PolicyStore *s, guint64 *created, guint64 *evicte
 guint policy_store_device_count(PolicyStore *s);
 guint policy_store_assignment_count(PolicyStore *s);
 
+/* ---- state shared by several servers (policy-shared.h says what and how) ------------------- */
+
+#define POLICY_STORE_ERROR policy_store_error_quark()
+GQuark policy_store_error_quark(void);
+typedef enum {
+    POLICY_STORE_ERROR_TAKEN,       /* another server used that work first: withhold it */
+    POLICY_STORE_ERROR_UNAVAILABLE, /* the shared database is away: nothing changed */
+} PolicyStoreError;
+
+typedef void (*PolicyStoreLogFn)(void *data, int level, const char *message);
+/* Shares assignments and one-shot work with the other servers of a PostgreSQL database
+ * (conninfo: a libpq connection string, its password included). Writes then go to the
+ * database first (refused with POLICY_STORE_ERROR_UNAVAILABLE while it is away); reads stay
+ * in memory, brought up to date by policy_store_sync(). log: warnings about the database
+ * (any thread). */
+gboolean policy_store_share(PolicyStore *s, const char *conninfo, PolicyStoreLogFn log,
+                            void *log_data, GError **error);
+gboolean policy_store_shared(PolicyStore *s);
+/* db (a libpq connection string or service) with the password of password_file (may be
+ * ""), for policy_store_share; wiped by policy_store_conninfo_free. */
+char *policy_store_conninfo(const char *db, const char *password_file, GError **error);
+void policy_store_conninfo_free(char *conninfo);
+/* Applies what the other servers changed, when the shared database's thread has read a newer
+ * state (a few hash operations; SQLite writes only for assignments that changed). Called by
+ * policy_store_flush() (the plugin's timer), the engine before each decision and the
+ * listings. Does nothing inside a transaction or without a shared database. */
+void policy_store_sync(PolicyStore *s);
+/* Uses up the one-shot assignment w of key: with a shared database, only if it is still
+ * there and still w (POLICY_STORE_ERROR_TAKEN when another server used it). */
+gboolean policy_store_consume_assignment(PolicyStore *s, const char *key, const PolicyWork *w,
+                                         GError **error);
+
 G_END_DECLS
