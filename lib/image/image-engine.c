@@ -20,10 +20,18 @@
 typedef struct Runner Runner;
 typedef gboolean (*JobFunc)(Runner *r, guint idx, guint8 *buf, GError **error);
 
+/* Where the time goes, summed over the threads (microseconds), logged at the end with
+ * G_MESSAGES_DEBUG=all: the calling thread's reading and waiting for a free buffer, the
+ * workers' stages. Tells a capture limited by its workers from one limited by its reader
+ * or by the store. */
+typedef enum { ST_READ, ST_WAIT, ST_ZERO, ST_HASH, ST_CODE, ST_PUT, ST_WRITE, ST_N } Stage;
+static const char *const stage_names[ST_N] = {
+    "read", "wait for a buffer", "zero test", "hash", "code", "store", "write"};
+
 struct Runner {
     GThreadPool *tp;
     GAsyncQueue *bufs;
-    guint nbufs;
+    guint nbufs, threads;
     GMutex mu;
     GError *err;
     gint failed;
@@ -32,7 +40,19 @@ struct Runner {
     guint64 done, total;
     PbProgressFunc progress;
     void *progress_data;
+    gint64 stage_us[ST_N];
+    gint64 started;
 };
+
+/* Adds the time since *t to stage s and restarts *t. */
+static void stage_add(Runner *r, Stage s, gint64 *t)
+{
+    gint64 now = g_get_monotonic_time();
+    g_mutex_lock(&r->mu);
+    r->stage_us[s] += now - *t;
+    g_mutex_unlock(&r->mu);
+    *t = now;
+}
 
 typedef struct {
     guint idx;
@@ -81,6 +101,7 @@ static void runner_init(Runner *r, guint threads, gsize bufsize, JobFunc fn, voi
     if (threads == 0)
         threads = g_get_num_processors();
     threads = CLAMP(threads, 1u, 64u);
+    r->threads = threads;
     g_mutex_init(&r->mu);
     r->fn = fn;
     r->ctx = ctx;
@@ -98,15 +119,19 @@ static void runner_init(Runner *r, guint threads, gsize bufsize, JobFunc fn, voi
         g_async_queue_push(r->bufs, b);
     }
     r->tp = g_thread_pool_new(runner_work, r, (gint)threads, FALSE, NULL);
+    r->started = g_get_monotonic_time();
 }
 
 static guint8 *runner_buffer(Runner *r)
 {
+    gint64 t = g_get_monotonic_time();
     for (;;) {
         guint8 *b = g_async_queue_timeout_pop(r->bufs, 200000);
         runner_tick(r);
-        if (b != NULL)
+        if (b != NULL) {
+            stage_add(r, ST_WAIT, &t);
             return b;
+        }
     }
 }
 
@@ -143,6 +168,12 @@ static gboolean runner_finish(Runner *r, GError **error)
     g_async_queue_unref(r->bufs);
     runner_tick(r);
     g_mutex_clear(&r->mu);
+    g_autoptr(GString) stages = g_string_new(NULL);
+    for (guint s = 0; s < ST_N; s++)
+        if (r->stage_us[s] > 0)
+            g_string_append_printf(stages, ", %s %.2f", stage_names[s], r->stage_us[s] / 1e6);
+    g_debug("%.2f s with %u threads; seconds summed over threads%s",
+            (g_get_monotonic_time() - r->started) / 1e6, r->threads, stages->str);
     if (r->err != NULL) {
         g_propagate_error(error, r->err);
         return FALSE;
@@ -266,12 +297,16 @@ static gboolean capture_job(Runner *r, guint idx, guint8 *buf, GError **error)
     gsize len = c->pos[idx].len;
     gboolean fresh = FALSE;
     guint64 stored_new = 0;
-    if (pb_is_zero(buf, len)) {
+    gint64 t = g_get_monotonic_time();
+    gboolean zero = pb_is_zero(buf, len);
+    stage_add(r, ST_ZERO, &t);
+    if (zero) {
         ref->kind = PB_CHUNK_ZERO;
     } else {
         guint8 hash[PB_HASH_LEN];
         PbChunkRef found;
         pb_sha256(buf, len, hash);
+        stage_add(r, ST_HASH, &t);
         if (c->io->has != NULL && c->io->has(c->io->self, hash, &found)) {
             *ref = found;
         } else {
@@ -282,12 +317,14 @@ static gboolean capture_job(Runner *r, guint idx, guint8 *buf, GError **error)
                 used = PB_CODEC_DELTA;
             else
                 coded = pb_chunk_encode(c->o->codec, c->o->level, buf, len, &used);
+            stage_add(r, ST_CODE, &t);
             gsize n;
             const void *d = g_bytes_get_data(coded, &n);
             if (!c->io->put(c->io->self, hash, used, d, n, error)) {
                 g_prefix_error(error, "chunk at offset %" G_GUINT64_FORMAT ": ", c->pos[idx].off);
                 return FALSE;
             }
+            stage_add(r, ST_PUT, &t);
             ref->kind = PB_CHUNK_DATA;
             ref->codec = (guint8)used;
             memcpy(ref->hash, hash, PB_HASH_LEN);
@@ -333,6 +370,7 @@ PbManifest *pb_capture(const char *disk, PbChunkIO *io, const PbCaptureOptions *
                        PbCaptureStats *st, GError **error)
 {
     memset(st, 0, sizeof(*st));
+    gint64 t0 = g_get_monotonic_time();
     PbDisk d;
     if (!pb_disk_open(&d, disk, FALSE, 0, error))
         return NULL;
@@ -388,6 +426,7 @@ PbManifest *pb_capture(const char *disk, PbChunkIO *io, const PbCaptureOptions *
     }
     g_mutex_init(&c.mu);
     Runner run;
+    g_debug("capture: layout and used-block maps %.2f s", (g_get_monotonic_time() - t0) / 1e6);
     runner_init(&run, o->threads, m->chunk_size, capture_job, &c, st->bytes_total, o->progress,
                 o->progress_data);
     for (guint i = 0; i < m->chunks->len && !runner_failed(&run); i++) {
@@ -411,7 +450,10 @@ PbManifest *pb_capture(const char *disk, PbChunkIO *io, const PbCaptureOptions *
         }
         guint8 *buf = runner_buffer(&run);
         GError *e = NULL;
-        if (!pread_full(d.fd, buf, pos[i].len, pos[i].off, &e)) {
+        gint64 t = g_get_monotonic_time();
+        gboolean got = pread_full(d.fd, buf, pos[i].len, pos[i].off, &e);
+        stage_add(&run, ST_READ, &t);
+        if (!got) {
             g_prefix_error(&e, "%s: ", disk);
             runner_fail(&run, e);
             g_async_queue_push(run.bufs, buf);

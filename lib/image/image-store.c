@@ -238,9 +238,12 @@ gboolean pb_store_flush(PbStore *s, GError **error)
         return TRUE;
     }
     gboolean ok = TRUE;
+    gint64 t0 = g_get_monotonic_time();
+    guint n = g_hash_table_size(s->pending);
     /* One syncfs puts every temporary's bytes on disk; only then do they get real names. */
     if (!pb_image_os_sync_batch(s->lock_fd))
         ok = io_error(error, "cannot sync", s->path);
+    gint64 t1 = g_get_monotonic_time();
     g_autoptr(GHashTable) dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     GHashTableIter it;
     gpointer v;
@@ -260,6 +263,8 @@ gboolean pb_store_flush(PbStore *s, GError **error)
     gpointer d;
     while (ok && g_hash_table_iter_next(&it, &d, NULL))
         ok = fsync_dir(d, error);
+    g_debug("store flush: %u chunks, sync %.2f s, renames and directories %.2f s", n,
+            (t1 - t0) / 1e6, (g_get_monotonic_time() - t1) / 1e6);
     return ok;
 }
 
