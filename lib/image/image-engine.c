@@ -350,6 +350,9 @@ static gboolean capture_job(Runner *r, guint idx, guint8 *buf, GError **error)
     return TRUE;
 }
 
+/* Chunks announced ahead of the reader (posix_fadvise WILLNEED). */
+#define READ_AHEAD 2
+
 static gboolean wanted(const PbCaptureOptions *o, int partno)
 {
     if (o->partitions == NULL || partno == 0)
@@ -429,25 +432,48 @@ PbManifest *pb_capture(const char *disk, PbChunkIO *io, const PbCaptureOptions *
     g_debug("capture: layout and used-block maps %.2f s", (g_get_monotonic_time() - t0) / 1e6);
     runner_init(&run, o->threads, m->chunk_size, capture_job, &c, st->bytes_total, o->progress,
                 o->progress_data);
-    for (guint i = 0; i < m->chunks->len && !runner_failed(&run); i++) {
+    /* What to do with each chunk: read it, or record it absent or unused. */
+    g_autofree guint8 *plan = g_new0(guint8, MAX(m->chunks->len, 1u));
+    for (guint i = 0; i < m->chunks->len; i++) {
         const PbRegion *r = &g_array_index(m->regions, PbRegion, pos[i].region);
-        PbChunkRef *ref = &g_array_index(m->chunks, PbChunkRef, i);
         const GArray *map = maps->pdata[pos[i].region];
-        if (!wanted(o, r->partno)) {
-            ref->kind = PB_CHUNK_ABSENT;
-            st->chunks_absent++;
-            continue;
-        }
         /* A partition's first and last chunks are always read: filesystems keep boot
          * sectors and backup headers there that their used-block maps may leave out (NTFS
          * keeps a backup boot sector in the partition's last sector). */
         gboolean edge = i == r->first_chunk || i + 1 == r->first_chunk + r->n_chunks;
-        if (map != NULL && !edge && !pb_domain_used(map, pos[i].off - r->offset, pos[i].len)) {
+        if (!wanted(o, r->partno))
+            plan[i] = PB_CHUNK_ABSENT;
+        else if (map != NULL && !edge && !pb_domain_used(map, pos[i].off - r->offset, pos[i].len))
+            plan[i] = PB_CHUNK_UNUSED;
+        else
+            plan[i] = PB_CHUNK_DATA;
+    }
+    guint ahead = 0;     /* chunks below this one were announced to the kernel */
+    guint announced = 0; /* chunks announced and not read yet */
+    for (guint i = 0; i < m->chunks->len && !runner_failed(&run); i++) {
+        PbChunkRef *ref = &g_array_index(m->chunks, PbChunkRef, i);
+        if (plan[i] == PB_CHUNK_ABSENT) {
+            ref->kind = PB_CHUNK_ABSENT;
+            st->chunks_absent++;
+            continue;
+        }
+        if (plan[i] == PB_CHUNK_UNUSED) {
             ref->kind = PB_CHUNK_UNUSED;
             st->chunks_unused++;
             runner_add_done(&run, pos[i].len);
             continue;
         }
+        /* The next chunks to read are asked for now, so the disk reads them while this
+         * one is copied and handed out: the reader otherwise waits for each 4 MiB read
+         * in turn (a capture from a cold cache spent 12 of its 19 s in pread). */
+        if (i < ahead)
+            announced--; /* this one was */
+        for (ahead = MAX(ahead, i + 1); ahead < m->chunks->len && announced < READ_AHEAD; ahead++)
+            if (plan[ahead] == PB_CHUNK_DATA) {
+                (void)posix_fadvise(d.fd, (off_t)pos[ahead].off, (off_t)pos[ahead].len,
+                                    POSIX_FADV_WILLNEED);
+                announced++;
+            }
         guint8 *buf = runner_buffer(&run);
         GError *e = NULL;
         gint64 t = g_get_monotonic_time();
