@@ -164,39 +164,52 @@ rm -f z1.img disk.zst
 
 # --- 2 % of the files changed, second capture, delta restore ------------------------------
 d_s=- d_bytes=- new2=- changed=0 changed_bytes=0
-if [ "$(id -u)" -eq 0 ] && mkdir mnt && mount -o loop,offset="$poff",sizelimit="$plen" disk.img mnt 2>/dev/null; then
-    mnt=$tmp/mnt
-    find mnt -type f | sort >files.all
-    total=$(wc -l <files.all)
-    want=$((total / 50)) # 2 %
+# The files are changed in a mount namespace of this script's own (unshare): a mount in the
+# machine's namespace is copied into every namespace another program creates meanwhile (ip
+# netns exec, unshare), and there umount only detaches it: the filesystem stays up, its
+# dirty data and final superblock reach disk.img seconds later, after the second capture
+# has read it (dmesg showed "unmounting filesystem" 1.3-1.4 s after that capture started
+# in 2 of 4 tries, and one of those restores differed; that was run 2's "NO"). In a
+# private namespace umount is the last reference and unmounts for real.
+cat >change.sh <<'EOC'
+set -u
+poff=$1 plen=$2 CHANGE=$3
+mkdir mnt && mount -o loop,offset="$poff",sizelimit="$plen" disk.img mnt || exit 3
+find mnt -type f | sort >files.all
+total=$(wc -l <files.all)
+want=$((total / 50)) # 2 %
+if [ "$CHANGE" = scattered ]; then
+    # Every 50th file in name order, rewritten with random text of the same size: the
+    # worst case for fixed-size chunks (changes everywhere, nothing compresses).
+    awk 'NR % 50 == 0' files.all >files.chg
+else
+    # A package update: whole directories (every 10th, in name order) until 2 % of the
+    # files, each file replaced by a new version (new blocks, as dpkg writes them) that
+    # differs in a few places.
+    sed 's|/[^/]*$||' files.all | uniq -c | awk 'NR % 10 == 0 { print $2 }' >dirs.chg
+    awk 'NR == FNR { d[$0] = 1; next } { p = $0; sub("/[^/]*$", "", p) } p in d' dirs.chg files.all |
+        head -n "$want" >files.chg
+fi
+while read -r f; do
+    n=$(stat -c %s "$f")
     if [ "$CHANGE" = scattered ]; then
-        # Every 50th file in name order, rewritten with random text of the same size: the
-        # worst case for fixed-size chunks (changes everywhere, nothing compresses).
-        awk 'NR % 50 == 0' files.all >files.chg
+        head -c "$n" /dev/urandom | base64 -w 0 | head -c "$n" >"$f.new"
     else
-        # A package update: whole directories (every 10th, in name order) until 2 % of the
-        # files, each file replaced by a new version (new blocks, as dpkg writes them) that
-        # differs in a few places.
-        sed 's|/[^/]*$||' files.all | uniq -c | awk 'NR % 10 == 0 { print $2 }' >dirs.chg
-        awk 'NR == FNR { d[$0] = 1; next } { p = $0; sub("/[^/]*$", "", p) } p in d' dirs.chg files.all |
-            head -n "$want" >files.chg
+        cp "$f" "$f.new"
+        for at in 0 $((n / 2)) $((n - 1)); do
+            printf 'v2' | dd of="$f.new" bs=1 seek="$at" conv=notrunc status=none
+        done
     fi
-    while read -r f; do
-        n=$(stat -c %s "$f")
-        if [ "$CHANGE" = scattered ]; then
-            head -c "$n" /dev/urandom | base64 -w 0 | head -c "$n" >"$f.new"
-        else
-            cp "$f" "$f.new"
-            for at in 0 $((n / 2)) $((n - 1)); do
-                printf 'v2' | dd of="$f.new" bs=1 seek="$at" conv=notrunc status=none
-            done
-        fi
-        mv "$f.new" "$f"
-    done <files.chg
-    changed=$(wc -l <files.chg)
-    changed_bytes=$(awk '{ print }' files.chg | tr '\n' '\0' | du -cb --files0-from=- | tail -1 | cut -f1)
-    umount mnt
-    mnt=
+    mv "$f.new" "$f"
+done <files.chg
+changed=$(wc -l <files.chg)
+changed_bytes=$(awk '{ print }' files.chg | tr '\n' '\0' | du -cb --files0-from=- | tail -1 | cut -f1)
+echo "$changed $changed_bytes" >changed.out
+umount mnt || exit 4
+EOC
+if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null 2>&1 &&
+    unshare --mount --propagation private sh change.sh "$poff" "$plen" "$CHANGE"; then
+    read -r changed changed_bytes <changed.out
     out=$("$IMG" make disk.img ./store:two --level "$LEVEL" --base newest --json)
     new2=$(echo "$out" | json bytes_new_stored)
     ndelta=$(echo "$out" | json chunks_delta)

@@ -247,8 +247,12 @@ GArray *pb_disk_used_map(PbDisk *d, const PbPartition *p, GError **error)
     if (tmpdir != NULL) {
         g_autofree char *mapfile = g_build_filename(tmpdir, "domain", NULL);
         g_autofree char *log = g_build_filename(tmpdir, "log", NULL);
-        char *pc[] = {(char *)tool, "-q",    "-D", "--domain", "-s", loop,
-                      "-o",         mapfile, "-L", log,        NULL};
+        /* -f 0: partclone's progress thread sleeps --UI-fresh seconds (default 2) between
+         * looks at whether the work is done, and partclone waits for it before exiting, so
+         * a map of milliseconds took 2 s (a fifth of a 4 GiB capture). With 0 it polls
+         * while the map runs: the map reads only the filesystem's bitmaps. */
+        char *pc[] = {(char *)tool, "-q", "-f",    "0",  "-D", "--domain", "-s",
+                      loop,         "-o", mapfile, "-L", log,  NULL};
         g_autofree char *text = NULL;
         gsize len;
         if (run(pc, NULL, error) && g_file_get_contents(mapfile, &text, &len, error))

@@ -20,10 +20,18 @@
 typedef struct Runner Runner;
 typedef gboolean (*JobFunc)(Runner *r, guint idx, guint8 *buf, GError **error);
 
+/* Where the time goes, summed over the threads (microseconds), logged at the end with
+ * G_MESSAGES_DEBUG=all: the calling thread's reading and waiting for a free buffer, the
+ * workers' stages. Tells a capture limited by its workers from one limited by its reader
+ * or by the store. */
+typedef enum { ST_READ, ST_WAIT, ST_ZERO, ST_HASH, ST_CODE, ST_PUT, ST_WRITE, ST_N } Stage;
+static const char *const stage_names[ST_N] = {
+    "read", "wait for a buffer", "zero test", "hash", "code", "store", "write"};
+
 struct Runner {
     GThreadPool *tp;
     GAsyncQueue *bufs;
-    guint nbufs;
+    guint nbufs, threads;
     GMutex mu;
     GError *err;
     gint failed;
@@ -32,7 +40,19 @@ struct Runner {
     guint64 done, total;
     PbProgressFunc progress;
     void *progress_data;
+    gint64 stage_us[ST_N];
+    gint64 started;
 };
+
+/* Adds the time since *t to stage s and restarts *t. */
+static void stage_add(Runner *r, Stage s, gint64 *t)
+{
+    gint64 now = g_get_monotonic_time();
+    g_mutex_lock(&r->mu);
+    r->stage_us[s] += now - *t;
+    g_mutex_unlock(&r->mu);
+    *t = now;
+}
 
 typedef struct {
     guint idx;
@@ -81,6 +101,7 @@ static void runner_init(Runner *r, guint threads, gsize bufsize, JobFunc fn, voi
     if (threads == 0)
         threads = g_get_num_processors();
     threads = CLAMP(threads, 1u, 64u);
+    r->threads = threads;
     g_mutex_init(&r->mu);
     r->fn = fn;
     r->ctx = ctx;
@@ -98,15 +119,19 @@ static void runner_init(Runner *r, guint threads, gsize bufsize, JobFunc fn, voi
         g_async_queue_push(r->bufs, b);
     }
     r->tp = g_thread_pool_new(runner_work, r, (gint)threads, FALSE, NULL);
+    r->started = g_get_monotonic_time();
 }
 
 static guint8 *runner_buffer(Runner *r)
 {
+    gint64 t = g_get_monotonic_time();
     for (;;) {
         guint8 *b = g_async_queue_timeout_pop(r->bufs, 200000);
         runner_tick(r);
-        if (b != NULL)
+        if (b != NULL) {
+            stage_add(r, ST_WAIT, &t);
             return b;
+        }
     }
 }
 
@@ -143,6 +168,12 @@ static gboolean runner_finish(Runner *r, GError **error)
     g_async_queue_unref(r->bufs);
     runner_tick(r);
     g_mutex_clear(&r->mu);
+    g_autoptr(GString) stages = g_string_new(NULL);
+    for (guint s = 0; s < ST_N; s++)
+        if (r->stage_us[s] > 0)
+            g_string_append_printf(stages, ", %s %.2f", stage_names[s], r->stage_us[s] / 1e6);
+    g_debug("%.2f s with %u threads; seconds summed over threads%s",
+            (g_get_monotonic_time() - r->started) / 1e6, r->threads, stages->str);
     if (r->err != NULL) {
         g_propagate_error(error, r->err);
         return FALSE;
@@ -266,12 +297,16 @@ static gboolean capture_job(Runner *r, guint idx, guint8 *buf, GError **error)
     gsize len = c->pos[idx].len;
     gboolean fresh = FALSE;
     guint64 stored_new = 0;
-    if (pb_is_zero(buf, len)) {
+    gint64 t = g_get_monotonic_time();
+    gboolean zero = pb_is_zero(buf, len);
+    stage_add(r, ST_ZERO, &t);
+    if (zero) {
         ref->kind = PB_CHUNK_ZERO;
     } else {
         guint8 hash[PB_HASH_LEN];
         PbChunkRef found;
         pb_sha256(buf, len, hash);
+        stage_add(r, ST_HASH, &t);
         if (c->io->has != NULL && c->io->has(c->io->self, hash, &found)) {
             *ref = found;
         } else {
@@ -282,12 +317,14 @@ static gboolean capture_job(Runner *r, guint idx, guint8 *buf, GError **error)
                 used = PB_CODEC_DELTA;
             else
                 coded = pb_chunk_encode(c->o->codec, c->o->level, buf, len, &used);
+            stage_add(r, ST_CODE, &t);
             gsize n;
             const void *d = g_bytes_get_data(coded, &n);
             if (!c->io->put(c->io->self, hash, used, d, n, error)) {
                 g_prefix_error(error, "chunk at offset %" G_GUINT64_FORMAT ": ", c->pos[idx].off);
                 return FALSE;
             }
+            stage_add(r, ST_PUT, &t);
             ref->kind = PB_CHUNK_DATA;
             ref->codec = (guint8)used;
             memcpy(ref->hash, hash, PB_HASH_LEN);
@@ -313,6 +350,9 @@ static gboolean capture_job(Runner *r, guint idx, guint8 *buf, GError **error)
     return TRUE;
 }
 
+/* Chunks announced ahead of the reader (posix_fadvise WILLNEED). */
+#define READ_AHEAD 2
+
 static gboolean wanted(const PbCaptureOptions *o, int partno)
 {
     if (o->partitions == NULL || partno == 0)
@@ -333,6 +373,7 @@ PbManifest *pb_capture(const char *disk, PbChunkIO *io, const PbCaptureOptions *
                        PbCaptureStats *st, GError **error)
 {
     memset(st, 0, sizeof(*st));
+    gint64 t0 = g_get_monotonic_time();
     PbDisk d;
     if (!pb_disk_open(&d, disk, FALSE, 0, error))
         return NULL;
@@ -388,30 +429,57 @@ PbManifest *pb_capture(const char *disk, PbChunkIO *io, const PbCaptureOptions *
     }
     g_mutex_init(&c.mu);
     Runner run;
+    g_debug("capture: layout and used-block maps %.2f s", (g_get_monotonic_time() - t0) / 1e6);
     runner_init(&run, o->threads, m->chunk_size, capture_job, &c, st->bytes_total, o->progress,
                 o->progress_data);
-    for (guint i = 0; i < m->chunks->len && !runner_failed(&run); i++) {
+    /* What to do with each chunk: read it, or record it absent or unused. */
+    g_autofree guint8 *plan = g_new0(guint8, MAX(m->chunks->len, 1u));
+    for (guint i = 0; i < m->chunks->len; i++) {
         const PbRegion *r = &g_array_index(m->regions, PbRegion, pos[i].region);
-        PbChunkRef *ref = &g_array_index(m->chunks, PbChunkRef, i);
         const GArray *map = maps->pdata[pos[i].region];
-        if (!wanted(o, r->partno)) {
-            ref->kind = PB_CHUNK_ABSENT;
-            st->chunks_absent++;
-            continue;
-        }
         /* A partition's first and last chunks are always read: filesystems keep boot
          * sectors and backup headers there that their used-block maps may leave out (NTFS
          * keeps a backup boot sector in the partition's last sector). */
         gboolean edge = i == r->first_chunk || i + 1 == r->first_chunk + r->n_chunks;
-        if (map != NULL && !edge && !pb_domain_used(map, pos[i].off - r->offset, pos[i].len)) {
+        if (!wanted(o, r->partno))
+            plan[i] = PB_CHUNK_ABSENT;
+        else if (map != NULL && !edge && !pb_domain_used(map, pos[i].off - r->offset, pos[i].len))
+            plan[i] = PB_CHUNK_UNUSED;
+        else
+            plan[i] = PB_CHUNK_DATA;
+    }
+    guint ahead = 0;     /* chunks below this one were announced to the kernel */
+    guint announced = 0; /* chunks announced and not read yet */
+    for (guint i = 0; i < m->chunks->len && !runner_failed(&run); i++) {
+        PbChunkRef *ref = &g_array_index(m->chunks, PbChunkRef, i);
+        if (plan[i] == PB_CHUNK_ABSENT) {
+            ref->kind = PB_CHUNK_ABSENT;
+            st->chunks_absent++;
+            continue;
+        }
+        if (plan[i] == PB_CHUNK_UNUSED) {
             ref->kind = PB_CHUNK_UNUSED;
             st->chunks_unused++;
             runner_add_done(&run, pos[i].len);
             continue;
         }
+        /* The next chunks to read are asked for now, so the disk reads them while this
+         * one is copied and handed out: the reader otherwise waits for each 4 MiB read
+         * in turn (a capture from a cold cache spent 12 of its 19 s in pread). */
+        if (i < ahead)
+            announced--; /* this one was */
+        for (ahead = MAX(ahead, i + 1); ahead < m->chunks->len && announced < READ_AHEAD; ahead++)
+            if (plan[ahead] == PB_CHUNK_DATA) {
+                (void)posix_fadvise(d.fd, (off_t)pos[ahead].off, (off_t)pos[ahead].len,
+                                    POSIX_FADV_WILLNEED);
+                announced++;
+            }
         guint8 *buf = runner_buffer(&run);
         GError *e = NULL;
-        if (!pread_full(d.fd, buf, pos[i].len, pos[i].off, &e)) {
+        gint64 t = g_get_monotonic_time();
+        gboolean got = pread_full(d.fd, buf, pos[i].len, pos[i].off, &e);
+        stage_add(&run, ST_READ, &t);
+        if (!got) {
             g_prefix_error(&e, "%s: ", disk);
             runner_fail(&run, e);
             g_async_queue_push(run.bufs, buf);
@@ -438,7 +506,46 @@ typedef struct {
     const PbRestoreOptions *o;
     PbRestoreStats *st;
     GMutex mu;
+    int dfd; /* the target opened with O_DIRECT, or -1 */
 } Restore;
+
+/* O_DIRECT wants offsets, lengths and memory aligned to the logical block size (512 or
+ * 4096); chunk buffers are page-aligned. */
+#define DIRECT_ALIGN 4096
+
+/* Writes a decoded chunk. A full restore writes aligned chunks with O_DIRECT: measured on
+ * a 4 GiB disk image file, system time 3.1-3.5 s -> 0.5-0.7 s and wall time 6.1-6.9 s ->
+ * 3.9-4.6 s in three pairs, because the page cache's copy, allocation and reclaim and the
+ * later write-back of 2 GiB all go. What is not aligned goes through the page cache,
+ * its write-back started at once so that the final fsync waits for little (0.6-0.8 s
+ * less) and the dirty set stays small. */
+static gboolean write_chunk(Restore *rs, const guint8 *buf, gsize len, guint64 off, GError **error)
+{
+    if (rs->dfd >= 0 && len % DIRECT_ALIGN == 0 && off % DIRECT_ALIGN == 0) {
+        ssize_t n;
+        do
+            n = pwrite(rs->dfd, buf, len, (off_t)off);
+        while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)len)
+            return TRUE;
+        if (n < 0 && errno != EINVAL) {
+            int e = errno;
+            g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO,
+                        "write at offset %" G_GUINT64_FORMAT ": %s", off, g_strerror(e));
+            return FALSE;
+        }
+        /* EINVAL (an alignment this target refuses) or a short write: the rest buffered. */
+        if (n > 0) {
+            buf += n;
+            off += (guint64)n;
+            len -= (gsize)n;
+        }
+    }
+    if (!pwrite_full(rs->d->fd, buf, len, off, error))
+        return FALSE;
+    (void)sync_file_range(rs->d->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+    return TRUE;
+}
 
 static void restore_count(Restore *rs, int what, guint64 bytes)
 {
@@ -559,6 +666,7 @@ static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
             if (t == buf)
                 t = copy = g_memdup2(buf, len);
         }
+        gint64 t0 = g_get_monotonic_time();
         if (!pb_chunk_fetch(rs->io, ref, buf, len, NULL, NULL, error)) {
             char hex[PB_HASH_HEX_LEN + 1];
             pb_hash_to_hex(ref->hash, hex);
@@ -566,9 +674,10 @@ static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
             target_done(map, mlen);
             return FALSE;
         }
+        stage_add(r, ST_CODE, &t0);
         guint64 written = 0;
         if (t == NULL) {
-            ok = pwrite_full(rs->d->fd, buf, len, toff, error);
+            ok = write_chunk(rs, buf, len, toff, error);
             written = len;
         } else {
             const gsize blk = PB_DELTA_BLOCK;
@@ -587,6 +696,7 @@ static gboolean restore_job(Runner *r, guint idx, guint8 *buf, GError **error)
             }
         }
         target_done(map, mlen);
+        stage_add(r, ST_WRITE, &t0);
         if (ok)
             restore_count(rs, 1, written);
     }
@@ -666,7 +776,15 @@ gboolean pb_restore(const PbManifest *m, PbChunkIO *io, const char *disk, const 
         return FALSE;
     }
     g_autofree ChunkPos *pos = chunk_positions(m);
-    Restore rs = {.m = m, .pos = pos, .io = io, .d = &d, .o = o, .st = st};
+    Restore rs = {.m = m, .pos = pos, .io = io, .d = &d, .o = o, .st = st, .dfd = -1};
+    /* Not for a delta restore: it maps the target, and mapped pages and O_DIRECT writes of
+     * the same blocks do not mix. A target that refuses O_DIRECT (tmpfs) is written
+     * through the page cache. */
+    if (!o->delta) {
+        char self[64];
+        g_snprintf(self, sizeof(self), "/proc/self/fd/%d", d.fd);
+        rs.dfd = open(self, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    }
     rs.shift = (gint64)target_off - (gint64)src_off;
     g_mutex_init(&rs.mu);
     for (guint i = first; i < first + count; i++)
@@ -678,11 +796,15 @@ gboolean pb_restore(const PbManifest *m, PbChunkIO *io, const char *disk, const 
         runner_submit(&run, i, runner_buffer(&run));
     gboolean ok = runner_finish(&run, error);
     g_mutex_clear(&rs.mu);
+    if (rs.dfd >= 0)
+        close(rs.dfd);
+    gint64 t0 = g_get_monotonic_time();
     if (ok && fsync(d.fd) != 0) {
         int e = errno;
         g_set_error(error, PB_IMAGE_ERROR, PB_IMAGE_ERROR_IO, "%s: %s", disk, g_strerror(e));
         ok = FALSE;
     }
+    g_debug("restore: fsync %.2f s", (g_get_monotonic_time() - t0) / 1e6);
     gboolean grow =
         ok && o->partition == 0 && d.size > m->disk_size && g_strcmp0(m->label, "gpt") == 0;
     /* The kernel still holds the old partition table of a disk we rewrote; ask it to read

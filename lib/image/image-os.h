@@ -35,7 +35,9 @@ gboolean pb_image_os_sync_file(int fd);
 
 /* A temporary written unsynced, to be made durable by the next pb_image_os_sync_batch on
  * the store's lock file: the batch costs one sync for the whole store where the OS has one
- * (syncfs), else each file is synced here. */
+ * (syncfs), else each file is synced here. The store also calls sync_batch after renaming
+ * a batch into place, for the renames (syncfs covers directories; on Windows the renames
+ * are written through). */
 gboolean pb_image_os_batch_add(int fd);
 gboolean pb_image_os_sync_batch(int lock_fd);
 

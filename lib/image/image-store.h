@@ -27,7 +27,8 @@ gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkR
  * (put_manifest, close, or every 1024 chunks). */
 gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
                             const void *data, gsize len, GError **error);
-/* Puts every chunk written so far on disk (one syncfs) and renames each to its name. */
+/* Puts every chunk written so far on disk (one syncfs), renames each to its name and makes
+ * the renames durable (another). */
 gboolean pb_store_flush(PbStore *s, GError **error);
 /* The stored (coded) bytes of ref's hash, and how they are coded (the store may hold a
  * chunk coded otherwise than the manifest that names it says, e.g. after an import). */
