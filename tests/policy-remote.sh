@@ -91,14 +91,19 @@ pids="$pids $slow"
 asking() { grep -q "52:54:00:aa:00:03: asking PrebootServer" "$tmp/log/novell-zmgprebootpolicy.log"; }
 wait_until 5 asking
 check "the question is asked (and waits)" asking
+# An event, not a time: the other request is answered while the slow one still waits.
 t=$(curl -s -o /dev/null -w '%{time_total}' --max-time 5 "http://127.0.0.1:$http_port/nothing")
-check "the main loop answers while a PrebootServer question waits (${t}s)" \
-    awk -v t="$t" 'BEGIN { exit !(t < 1.0) }'
+check "the main loop answers while a PrebootServer question waits (${t}s)" kill -0 "$slow"
 wait "$slow"
 out=$(cat "$tmp/slow.out")
 t=$(cat "$tmp/slow.time")
 contains "no answer: the rules decide (lab.efi)" "$out" "chain --autofree lab.efi"
-check "... after the 1.5 s deadline and not much later (${t}s)" \
-    awk -v t="$t" 'BEGIN { exit !(t >= 1.4 && t < 3.0) }'
-check "the fallback is logged" grep -q "no answer within 1500 ms" "$tmp/log/novell-zmgprebootpolicy.log"
+# Not before the deadline; the upper bound only catches a wait for curl's own 10 s limit
+# (a loaded machine may add seconds, which a tighter bound would report as a failure).
+check "... after the 1.5 s deadline, not at curl's limit (${t}s)" \
+    awk -v t="$t" 'BEGIN { exit !(t >= 1.4 && t < 9.0) }'
+# The log line may land just after the answer is sent: wait for it.
+fell_back() { grep -q "no answer within 1500 ms" "$tmp/log/novell-zmgprebootpolicy.log"; }
+wait_until 10 fell_back
+check "the fallback is logged" fell_back
 finish
