@@ -1,6 +1,6 @@
 /* test-imaging-io.c - the imaging server moves chunk bytes off the daemon's main loop: with
  * the backend's first chunk write, then its first chunk read, held at a gate
- * (tests/plugins/gatebackend.c) for as long as the test wants, the same server still
+ * (tests/backends/gatebackend.c) for as long as the test wants, the same server still
  * answers another request, and the held upload and download then complete intact.
  *
  * Three threads: the main one turns the host's loop (as prebootd does); an uploader or
@@ -59,7 +59,7 @@ static void fx_setup(Fixture *f, gconstpointer data)
     guint n = g_strv_length(g.plugin_path);
     g.plugin_path = g_renew(char *, g.plugin_path, n + 3);
     g.plugin_path[n] = build_dir("plugins", "http");
-    g.plugin_path[n + 1] = build_dir("tests", "plugins");
+    g.plugin_path[n + 1] = build_dir("tests", "backends");
     g.plugin_path[n + 2] = NULL;
     f->host = pb_host_new(&g);
     pb_global_config_clear(&g);
