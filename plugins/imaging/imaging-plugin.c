@@ -2394,9 +2394,12 @@ static bool imaging_start(void *self, pb_err *err)
 {
     Imaging *p = self;
     g_autoptr(GError) e = NULL;
-    p->pool = g_thread_pool_new(worker, p, WORKERS, FALSE, &e);
+    /* Exclusive: the threads start now and stay. GLib's shared threads are kept idle two
+     * at most, so a pool of them starts a thread for most chunks (milliseconds on a busy
+     * machine, per chunk uploaded). */
+    p->pool = g_thread_pool_new(worker, p, WORKERS, TRUE, &e);
     if (p->pool != NULL)
-        p->io = g_thread_pool_new(worker, p, IO_WORKERS, FALSE, &e);
+        p->io = g_thread_pool_new(worker, p, IO_WORKERS, TRUE, &e);
     if (p->io == NULL) {
         p->host->error(err, "cannot start worker threads: %s", e->message);
         if (p->pool != NULL)
