@@ -144,7 +144,11 @@ typedef struct {
     gboolean upload;
     int status, stats_status;
     GByteArray *got;
-    gint done; /* threads finished */
+    gint done;        /* threads finished */
+    gint in_gate;     /* the checker's open() of the gate returned */
+    gint transfer_ok; /* the transfer ended */
+    int unblock_fd;   /* a reader the transfer thread opened when nothing entered the gate */
+    gboolean missed;  /* the transfer ended without its backend call entering the gate */
 } Run;
 
 static gpointer transfer_thread(gpointer data)
@@ -159,6 +163,11 @@ static gpointer transfer_thread(gpointer data)
     else
         head = g_strdup_printf("GET /imaging/v1/chunks/%s HTTP/1.0\r\nHost: x\r\n\r\n", r->hex);
     r->status = http(r->f->port, head, r->chunk, r->upload ? CHUNK : 0, &r->got);
+    g_atomic_int_set(&r->transfer_ok, 1);
+    /* Nothing entered the gate (a defect): let the checker's open() return, so that the
+     * test fails rather than hangs. */
+    if (!g_atomic_int_get(&r->in_gate))
+        r->unblock_fd = open(r->gate, O_RDONLY | O_NONBLOCK);
     g_atomic_int_inc(&r->done);
     g_main_context_wakeup(NULL);
     return NULL;
@@ -170,6 +179,8 @@ static gpointer checker_thread(gpointer data)
     /* Returns once the backend has opened the other end: the held call is in progress. */
     int fd = open(r->gate, O_WRONLY);
     g_assert_cmpint(fd, >=, 0);
+    g_atomic_int_set(&r->in_gate, 1);
+    r->missed = g_atomic_int_get(&r->transfer_ok);
     GByteArray *body = NULL;
     r->stats_status =
         http(r->f->port, "GET /imaging/v1/stats HTTP/1.0\r\nHost: x\r\n\r\n", NULL, 0, &body);
@@ -187,6 +198,7 @@ static void run(Fixture *f, Run *r, const char *gate_name)
     g_assert_cmpint(mkfifo(gate, 0600), ==, 0);
     r->f = f;
     r->gate = gate;
+    r->unblock_fd = -1;
     GThread *a = g_thread_new("transfer", transfer_thread, r);
     GThread *b = g_thread_new("checker", checker_thread, r);
     /* The daemon's loop turns until both are done (each wakes it when it is); each waits
@@ -196,7 +208,10 @@ static void run(Fixture *f, Run *r, const char *gate_name)
         g_main_context_iteration(NULL, TRUE);
     g_thread_join(a);
     g_thread_join(b);
+    if (r->unblock_fd >= 0)
+        close(r->unblock_fd);
     g_unlink(gate);
+    g_assert_false(r->missed); /* the backend call was held while the checker asked */
 }
 
 static void test_off_loop(Fixture *f, gconstpointer data)

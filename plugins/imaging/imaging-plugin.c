@@ -238,10 +238,13 @@ typedef struct Transfer {
     guint32 write_status; /* a failed write: its answer, once the body is drained */
     char write_error[256];
     guint64 received;
-    GByteArray *fill;     /* chunk upload: body bytes not yet handed to a writer */
-    GByteArray *spare;    /* the block a finished write gave back, for reuse */
-    gsize io_reserved;    /* of Imaging.io_buffered */
-    struct Download *dl;  /* chunk download: its reading ahead */
+    GByteArray *fill;    /* chunk upload: body bytes not yet handed to a writer */
+    GByteArray *spare;   /* the block a finished write gave back, for reuse */
+    gsize io_reserved;   /* of Imaging.io_buffered */
+    struct Download *dl; /* chunk download: its reading ahead */
+    guint32 codec;       /* chunk upload: as declared (PB_BACKEND_CODEC_*) */
+    guint64 length, stored;
+    gboolean began;       /* chunk upload: a job has called (or calls) chunk_begin */
     gboolean body_ended;  /* chunk upload: the whole body is in */
     gboolean stalled;     /* chunk upload: intake suspended until a write is done */
     gboolean upload;      /* chunk put, missing query or image commit: gc waits for it */
@@ -288,6 +291,7 @@ typedef struct {
     void *writer;
     GString *body;
     GByteArray *data; /* a block to write (JOB_CHUNK_WRITE, JOB_CHUNK_COMMIT) */
+    gboolean begin;   /* begin the chunk first (the upload's first block) */
     Download *dl;     /* JOB_CHUNK_READ */
     /* JOB_CHUNK_OPEN */
     pb_backend_chunk_info info;
@@ -851,10 +855,18 @@ static gint64 read_block(Imaging *p, void *reader, guint64 off, guint8 *buf, gsi
     return (gint64)got;
 }
 
-/* Writes a block; on a failure the writer is aborted (nothing of the chunk is kept). */
+/* Writes a block, the first one after beginning the chunk (EXISTS: stored already, nothing
+ * to write); on a failure the writer is aborted (nothing of the chunk is kept). */
 static void write_block(Imaging *p, Job *j)
 {
     j->status = PB_BACKEND_OK;
+    if (j->begin) {
+        const Transfer *t = j->t; /* these fields are set before the first job, then read */
+        j->status = p->be->chunk_begin(p->bh, t->path.hash, t->codec, t->length, t->stored,
+                                       &j->writer, &j->err);
+        if (j->status != PB_BACKEND_OK)
+            return;
+    }
     if (j->data != NULL && j->data->len > 0)
         j->status = p->be->chunk_write(j->writer, j->data->data, j->data->len, &j->err);
     if (j->status != PB_BACKEND_OK) {
@@ -914,6 +926,7 @@ static void worker(gpointer data, gpointer user)
         write_block(p, j);
         g_strlcpy(j->message, j->err.message, sizeof(j->message));
         break;
+
     case JOB_CHUNK_OPEN:
         j->info.struct_size = sizeof(j->info);
         j->status = p->be->chunk_open(p->bh, j->t->path.hash, &j->info, &j->reader, &j->err);
@@ -1057,13 +1070,17 @@ static void finish_job(Imaging *p, Job *j)
     case JOB_CHUNK_OPEN:
         finish_open(p, t, j);
         break;
+
     case JOB_MANIFEST:
         finish_manifest(p, t, j);
         break;
     case JOB_CHUNK_READ:
         break; /* finish_read */
     case JOB_CHUNK_COMMIT:
-        if (j->status == PB_BACKEND_OK) {
+        if (j->status == PB_BACKEND_EXISTS) { /* found when it was begun */
+            held_touch(p, t->path.hash, t->client);
+            answer(p, resp, 200, "already stored\n");
+        } else if (j->status == PB_BACKEND_OK) {
             p->host->counter_add(p->c.chunks_received, 1);
             p->host->counter_add(p->c.bytes_received, (gint64)t->received);
             held_touch(p, t->path.hash, t->client);
@@ -1138,8 +1155,11 @@ static Job *job_new(Transfer *t, JobKind kind)
     j->t = t;
     j->writer = g_steal_pointer(&t->writer);
     j->body = g_steal_pointer(&t->body);
-    if (kind == JOB_CHUNK_COMMIT || kind == JOB_CHUNK_WRITE)
+    if (kind == JOB_CHUNK_COMMIT || kind == JOB_CHUNK_WRITE) {
         j->data = g_steal_pointer(&t->fill);
+        j->begin = !t->began;
+        t->began = TRUE;
+    }
     t->busy = TRUE;
     return j;
 }
@@ -1168,6 +1188,15 @@ static void finish_write(Imaging *p, Transfer *t, Job *j)
     if (j->data != NULL && t->spare == NULL) {
         g_byte_array_set_size(j->data, 0);
         t->spare = g_steal_pointer(&j->data);
+    }
+    if (j->status == PB_BACKEND_EXISTS) {
+        /* Stored already: the rest of the body is read and dropped, then the answer goes. */
+        held_touch(p, t->path.hash, t->client);
+        t->write_status = PB_BACKEND_EXISTS;
+        g_clear_pointer(&t->fill, g_byte_array_unref);
+        t->stalled = FALSE;
+        answer(p, t->resp, 200, "already stored\n");
+        return;
     }
     if (j->status != PB_BACKEND_OK) {
         /* Nothing of this chunk is kept (the worker aborted it); the client hears why at
@@ -1553,10 +1582,8 @@ static bool chunk_body(void *handle, const pb_http_request *req, pb_http_respons
         return true;
     }
     t->body_ended = TRUE;
-    if (t->write_status == PB_BACKEND_EXISTS)
-        return answer(p, resp, 200, "already stored\n");
     if (t->write_status != PB_BACKEND_OK)
-        return true; /* answered already */
+        return true; /* answered already (stored already, or a write failed) */
     if (t->busy)
         p->http->suspend(p->http->ctx, resp); /* the commit follows the write in flight */
     else
@@ -1587,22 +1614,11 @@ static bool serve_chunk_put(Imaging *p, const pb_http_request *req, pb_http_resp
         !io_reserve(p, t, stored == PB_HTTP_LENGTH_UNKNOWN ? IO_BLOCK : stored))
         return true;
     t->fill = g_byte_array_sized_new((guint)MIN(stored, (guint64)IO_BLOCK));
-    pb_backend_error e = {.struct_size = sizeof(e)};
-    guint32 st = p->be->chunk_begin(
-        p->bh, path->hash, codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE,
-        length, stored == PB_HTTP_LENGTH_UNKNOWN ? UINT64_MAX : stored, &t->writer, &e);
-    if (st == PB_BACKEND_EXISTS) {
-        held_touch(p, path->hash, req->client ? req->client : "?");
-        /* A client waiting for "100 Continue" sends nothing more; one already sending would
-         * see its connection reset by an early answer: it is read and dropped. */
-        const char *expect = h->header(h->ctx, req, "Expect");
-        if (expect != NULL && g_ascii_strcasecmp(expect, "100-continue") == 0)
-            return answer(p, resp, 200, "already stored\n");
-        t->write_status = PB_BACKEND_EXISTS;
-        return h->receive_body(h->ctx, resp, chunk_body, t);
-    }
-    if (st != PB_BACKEND_OK)
-        return answer(p, resp, status_http(st), "%s\n", e.message);
+    t->codec = codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE;
+    t->length = length;
+    t->stored = stored == PB_HTTP_LENGTH_UNKNOWN ? UINT64_MAX : stored;
+    /* The chunk is begun (is it stored already? its temporary file) by the worker that
+     * writes its first block, not here on the loop. */
     return h->receive_body(h->ctx, resp, chunk_body, t);
 }
 
