@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHUNK (1024 * 1024) /* four of the plugin's write blocks */
+#define CHUNK (4 * 1024 * 1024) /* four of the plugin's write blocks */
 
 typedef struct {
     char *dir, *store;

@@ -46,9 +46,11 @@
 #define IO_WORKERS 8
 /* Bytes one chunk transfer reads ahead or hands a writer at once; a transfer holds at most
  * two such blocks (one a worker fills or writes, one the listener copies), plus the last
- * piece of body that arrived (tens of KiB), and all of them together at most IO_MAX. */
-#define IO_BLOCK ((gsize)256 * 1024)
-#define IO_MAX   ((gsize)64 * 1024 * 1024)
+ * piece of body that arrived (tens of KiB), and all of them together at most IO_MAX (the
+ * default max_transfers' worth). Large, because each block costs a trip to a worker and
+ * back, which on a loaded machine waits for the scheduler twice. */
+#define IO_BLOCK ((gsize)1024 * 1024)
+#define IO_MAX   ((gsize)128 * 1024 * 1024)
 /* Refusals written to the result log per second at most: a client cannot fill the log. */
 #define REFUSALS_LOGGED_PER_SECOND 10
 
