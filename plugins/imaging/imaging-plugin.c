@@ -818,9 +818,14 @@ static void job_missing(Imaging *p, Job *j)
     gsize n = 0;
     g_autofree guint8 *hashes =
         imaging_hash_list_parse(j->body->str, j->body->len, IMAGING_MISSING_MAX, &n, &e);
-    if (hashes == NULL) {
+    if (e != NULL) {
         j->http_status = 400;
         g_snprintf(j->message, sizeof(j->message), "%s", e->message);
+        return;
+    }
+    if (n == 0) { /* an empty list (NULL without an error): none is missing */
+        j->out = g_string_new(NULL);
+        j->http_status = 200;
         return;
     }
     g_autofree guint8 *missing = g_malloc0(MAX(n, 1));
