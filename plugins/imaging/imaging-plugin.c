@@ -916,8 +916,13 @@ static void drain_done(void *data);
 
 static void worker(gpointer data, gpointer user)
 {
+    static GPrivate lowered;
     Job *j = data;
     Imaging *p = user;
+    if (g_private_get(&lowered) == NULL) {
+        imaging_thread_background();
+        g_private_set(&lowered, GINT_TO_POINTER(1));
+    }
     j->err.struct_size = sizeof(j->err);
     switch (j->kind) {
     case JOB_CHUNK_COMMIT:
