@@ -430,7 +430,10 @@ plugins:
   - {module: http, listen: 10.9.1.1, port: 18081, log_level: 1}
   - {module: imaging, store: $tmp/pxe-store, upload_token_file: $tmp/token, upload_networks: [10.9.1.0/24], log_level: 1}
 EOC
-    ip netns exec $SRV "$B/core/prebootd" -f -c pxe.yaml >pxe-daemon.log 2>&1 &
+    # PXE_NICE=-10 runs the daemon ahead of everything else on the machine (the client, the
+    # load generator, other work): what is left of its p99 is its own doing, not the
+    # scheduler's (on a shared machine the difference between the two runs says which).
+    ip netns exec $SRV nice -n "${PXE_NICE:-0}" "$B/core/prebootd" -f -c pxe.yaml >pxe-daemon.log 2>&1 &
     net_pids="$net_pids $!"
     for _ in $(seq 1 100); do
         ip netns exec $CLI curl -s -o /dev/null --max-time 1 http://10.9.1.1:18081/imaging/v1/images && break
@@ -456,7 +459,7 @@ EOC
     wait $rs && restore_state="$restore_state; ok" || restore_state="$restore_state; FAILED: $(tail -n 1 pxe-restore.out)"
     rm -f pxe-r.img
     echo
-    echo "proxyDHCP (port 4011) at $PXE_RATE/s for ${PXE_SECONDS}s, one daemon with proxydhcp + http + imaging; load: $(uptime | sed 's/.*load average/load average/')"
+    echo "proxyDHCP (port 4011) at $PXE_RATE/s for ${PXE_SECONDS}s, one daemon with proxydhcp + http + imaging (nice ${PXE_NICE:-0}); load: $(uptime | sed 's/.*load average/load average/')"
     echo
     echo "| while | p50 us | p99 us | lost % |"
     echo "| --- | --- | --- | --- |"
