@@ -916,13 +916,10 @@ static void drain_done(void *data);
 
 static void worker(gpointer data, gpointer user)
 {
-    static GPrivate lowered;
     Job *j = data;
     Imaging *p = user;
-    if (g_private_get(&lowered) == NULL) {
-        imaging_thread_background();
-        g_private_set(&lowered, GINT_TO_POINTER(1));
-    }
+    /* Each job (one system call): a GPrivate flag would outlive the module (unloaded). */
+    imaging_thread_background();
     j->err.struct_size = sizeof(j->err);
     switch (j->kind) {
     case JOB_CHUNK_COMMIT:
