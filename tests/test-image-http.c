@@ -330,6 +330,46 @@ static void test_client(void)
     g_assert_cmpstr(pb_http_base(hr), ==, loc_b);
     g_assert_cmpmem(mr->seal, PB_HASH_LEN, mf->seal, PB_HASH_LEN);
 
+    /* Queued puts (pb_http_set_put_queue, as preboot-img make uses them): put() returns at
+     * once; the commit waits for them. A chunk the server refuses fails the flush, every
+     * later put and the commit with the server's reason. */
+    {
+        g_autoptr(PbHttp) hq = pb_http_new(loc, TOKEN, 5, &e);
+        pb_http_set_put_queue(hq, 2);
+        PbChunkIO ioq;
+        pb_http_chunk_io(hq, &ioq);
+        for (guint i = 0; i < 3; i++)
+            g_assert_true(ioq.put(ioq.self, hash[i], PB_CODEC_ZSTD,
+                                  g_bytes_get_data(coded[i], NULL), stored[i], &e));
+        g_assert_no_error(e);
+        g_assert_true(pb_http_flush(hq, &e));
+        g_assert_no_error(e);
+        pb_http_get_stats(hq, &st);
+        g_assert_cmpuint(st.chunk_puts, ==, 3);
+        g_assert_true(pb_http_commit(hq, "queued", m, FALSE, NULL, NULL, &e));
+        g_assert_no_error(e);
+
+        g_autoptr(PbHttp) hbad = pb_http_new(loc, TOKEN, 5, &e);
+        pb_http_set_put_queue(hbad, 2);
+        pb_http_chunk_io(hbad, &ioq);
+        guint8 wrong[PB_HASH_LEN];
+        memset(wrong, 0x5a, sizeof(wrong));
+        g_assert_true(ioq.put(ioq.self, wrong, PB_CODEC_ZSTD, g_bytes_get_data(coded[0], NULL),
+                              stored[0], &e)); /* queued: the answer comes later */
+        g_assert_false(pb_http_flush(hbad, &e));
+        g_assert_error(e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT);
+        g_clear_error(&e);
+        g_assert_false(ioq.put(ioq.self, hash[1], PB_CODEC_ZSTD, g_bytes_get_data(coded[1], NULL),
+                               stored[1], &e));
+        g_assert_error(e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT);
+        g_clear_error(&e);
+        GPtrArray *bad_lack = NULL;
+        g_assert_false(pb_http_commit(hbad, "bad", m, FALSE, NULL, &bad_lack, &e));
+        g_assert_error(e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_CORRUPT);
+        g_assert_null(bad_lack);
+        g_clear_error(&e);
+    }
+
     /* A server that is gone: the client gives up within its retry time. */
     stop_server(&b);
     b.pid = 0;

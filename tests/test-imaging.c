@@ -580,6 +580,10 @@ static void test_plugin(Fixture *f, gconstpointer data)
     g_assert_cmpint(http(f, "POST", "/imaging/v1/chunks/missing", NULL, hex, 64, &body), ==, 200);
     g_assert_cmpstr(body, ==, "");
     g_free(body);
+    /* An empty list (it once crashed the worker): nothing is missing. */
+    g_assert_cmpint(http(f, "POST", "/imaging/v1/chunks/missing", NULL, "", 0, &body), ==, 200);
+    g_assert_cmpstr(body, ==, "");
+    g_free(body);
     g_autofree char *create = g_strconcat(auth, "If-None-Match: *\r\n", NULL);
     g_assert_cmpint(http(f, "PUT", "/imaging/v1/images/one", create, text->str, text->len, &body),
                     ==, 201);

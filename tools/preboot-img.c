@@ -376,6 +376,10 @@ static PbManifest *do_capture(const char *disk, Target *t, const Opts *o, PbCapt
         }
     }
     co.base = base;
+    /* Chunks go to a server in the background while the next ones are compressed; the
+     * commit waits for them (and fails with the first that did not get there). */
+    if (t->http != NULL)
+        pb_http_set_put_queue(t->http, PB_HTTP_PUT_QUEUE);
     g_autoptr(PbManifest) m = pb_capture(disk, &t->io, &co, st, error);
     if (m == NULL)
         return NULL;

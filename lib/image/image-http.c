@@ -37,7 +37,21 @@ struct PbHttp {
     GHashTable *uses; /* GBytes hash -> remaining uses (GUINT_TO_POINTER), repeated chunks */
     GHashTable *kept; /* GBytes hash -> Kept *: fetched bytes of repeated chunks */
     gsize kept_bytes;
+    /* Puts in the background (pb_http_set_put_queue): at most put_queue queued or being
+     * sent; the first failure is kept and fails every later put, flush and commit. */
+    GThreadPool *senders;
+    guint put_queue, put_pending;
+    GCond put_done;
+    GError *put_error;
 };
+
+typedef struct {
+    PbHttp *h;
+    guint8 hash[PB_HASH_LEN];
+    PbCodec codec;
+    void *data;
+    gsize len;
+} PutJob;
 
 typedef struct {
     GBytes *data;
@@ -129,6 +143,7 @@ PbHttp *pb_http_new(const char *location, const char *token, guint retry_seconds
     PbHttp *h = g_new0(PbHttp, 1);
     g_mutex_init(&h->mu);
     g_cond_init(&h->slot_free);
+    g_cond_init(&h->put_done);
     h->base = base;
     h->auth = token != NULL ? g_strdup_printf("Authorization: Bearer %s", token) : NULL;
     h->idle = g_ptr_array_new_with_free_func((GDestroyNotify)curl_easy_cleanup);
@@ -152,6 +167,10 @@ void pb_http_free(PbHttp *h)
 {
     if (h == NULL)
         return;
+    if (h->senders != NULL)
+        g_thread_pool_free(h->senders, FALSE, TRUE); /* the queued puts are sent first */
+    g_clear_error(&h->put_error);
+    g_cond_clear(&h->put_done);
     g_ptr_array_unref(h->idle);
     g_hash_table_unref(h->known);
     g_cond_clear(&h->slot_free);
@@ -510,12 +529,9 @@ static gboolean io_has(void *self, const guint8 hash[PB_HASH_LEN], PbChunkRef *f
     return r > 0;
 }
 
-static gboolean io_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec, const void *data,
-                       gsize len, GError **error)
+static gboolean put_now(PbHttp *h, const guint8 hash[PB_HASH_LEN], PbCodec codec, const void *data,
+                        gsize len, GError **error)
 {
-    PbHttp *h = self;
-    if (known_lookup(h, hash, NULL))
-        return TRUE; /* another worker sent the same bytes */
     g_autoptr(GPtrArray) hdrs = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(hdrs, g_strdup_printf("X-Preboot-Codec: %s", pb_codec_name(codec)));
     /* The uncompressed length the API asks for: the engine does not pass it, but a zstd
@@ -591,6 +607,80 @@ static gboolean io_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec
     resp_clear(&rs);
     g_free(rq.url);
     return ok;
+}
+
+static void put_job_run(gpointer data, gpointer user)
+{
+    PutJob *pj = data;
+    PbHttp *h = pj->h;
+    GError *e = NULL;
+    gboolean ok = put_now(h, pj->hash, pj->codec, pj->data, pj->len, &e);
+    g_mutex_lock(&h->mu);
+    if (!ok && h->put_error == NULL)
+        h->put_error = g_steal_pointer(&e);
+    h->put_pending--;
+    g_cond_broadcast(&h->put_done);
+    g_mutex_unlock(&h->mu);
+    if (e != NULL)
+        g_error_free(e);
+    g_free(pj->data);
+    g_free(pj);
+}
+
+void pb_http_set_put_queue(PbHttp *h, guint n)
+{
+    g_return_if_fail(h->senders == NULL); /* once, before the first put */
+    n = MIN(n, (guint)PB_HTTP_INFLIGHT_MAX);
+    if (n == 0)
+        return;
+    h->senders = g_thread_pool_new(put_job_run, h, (gint)n, TRUE, NULL);
+    if (h->senders != NULL)
+        h->put_queue = n;
+}
+
+gboolean pb_http_flush(PbHttp *h, GError **error)
+{
+    g_mutex_lock(&h->mu);
+    while (h->put_pending > 0)
+        g_cond_wait(&h->put_done, &h->mu);
+    gboolean ok = h->put_error == NULL;
+    if (!ok)
+        g_set_error_literal(error, h->put_error->domain, h->put_error->code, h->put_error->message);
+    g_mutex_unlock(&h->mu);
+    return ok;
+}
+
+static gboolean io_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec, const void *data,
+                       gsize len, GError **error)
+{
+    PbHttp *h = self;
+    if (known_lookup(h, hash, NULL))
+        return TRUE; /* another worker sent (or queued) the same bytes */
+    if (h->put_queue == 0)
+        return put_now(h, hash, codec, data, len, error);
+    /* Queued: the capture goes on reading and compressing while the server stores and
+     * verifies this chunk (a round trip and its fsyncs), a few chunks at once. */
+    g_mutex_lock(&h->mu);
+    while (h->put_pending >= h->put_queue && h->put_error == NULL)
+        g_cond_wait(&h->put_done, &h->mu);
+    if (h->put_error != NULL) {
+        g_set_error_literal(error, h->put_error->domain, h->put_error->code, h->put_error->message);
+        g_mutex_unlock(&h->mu);
+        return FALSE;
+    }
+    h->put_pending++;
+    g_mutex_unlock(&h->mu);
+    /* Known from now on: a repeat of it in the disk names it without sending it twice; if
+     * this put fails, so do the capture and its commit. */
+    known_add(h, hash, codec, len);
+    PutJob *pj = g_new0(PutJob, 1);
+    pj->h = h;
+    memcpy(pj->hash, hash, PB_HASH_LEN);
+    pj->codec = codec;
+    pj->data = g_memdup2(data, len);
+    pj->len = len;
+    g_thread_pool_push(h->senders, pj, NULL);
+    return TRUE;
 }
 
 /* A repeated chunk fetched before: its bytes, one use fewer (forgotten after the last). */
@@ -851,6 +941,10 @@ PbManifest *pb_http_get_manifest(PbHttp *h, const char *name, GError **error)
 gboolean pb_http_commit(PbHttp *h, const char *name, PbManifest *m, gboolean create_only,
                         gboolean *created, GPtrArray **missing, GError **error)
 {
+    if (missing != NULL)
+        *missing = NULL;
+    if (!pb_http_flush(h, error))
+        return FALSE; /* a chunk the manifest names did not get there */
     g_autoptr(GString) text = pb_manifest_build(m);
     g_autofree char *path = g_strconcat("/images/", name, NULL);
     g_autoptr(GPtrArray) hdrs = g_ptr_array_new();

@@ -53,6 +53,17 @@ void pb_http_get_stats(PbHttp *h, PbHttpStats *st);
  * pb_http_missing, by earlier puts and heads), else asks with HEAD. */
 void pb_http_chunk_io(PbHttp *h, PbChunkIO *io);
 
+/* Makes the put() of pb_http_chunk_io return once the chunk is queued: up to n chunks (at
+ * most PB_HTTP_INFLIGHT_MAX) are sent at once in the background, each copied, so that a
+ * capture keeps reading and compressing while the server stores and verifies. A failed
+ * put fails every later put, pb_http_flush() and pb_http_commit() with its error. Call
+ * once, before the first put; 0 (the default): put() returns when the server answered. */
+#define PB_HTTP_PUT_QUEUE 6 /* what preboot-img uses: the per-address limit less two */
+void pb_http_set_put_queue(PbHttp *h, guint n);
+/* Waits for the queued puts; FALSE with the first failure among them. pb_http_commit()
+ * does this first. */
+gboolean pb_http_flush(PbHttp *h, GError **error);
+
 /* POST chunks/missing for every distinct DATA chunk of m (in batches of
  * PB_HTTP_MISSING_BATCH): returns the hashes the server lacks (hex), and remembers the
  * others as held, with m's codec and stored length. Also counts how often m names each

@@ -1,6 +1,9 @@
-/* imaging-addr-posix.c - the address the imaging server advertises when none is configured
- * (imaging-net.h); the Windows twin is imaging-addr-win32.c. */
+/* imaging-addr-posix.c - the address the imaging server advertises when none is configured,
+ * and its workers' priority (imaging-net.h); the Windows twin is imaging-addr-win32.c. */
 #include "imaging-net.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,4 +29,12 @@ void imaging_detect_address(const char *configured, char *out, gsize len)
         getsockname(fd, (struct sockaddr *)&me, &ml) == 0 && me.sin_addr.s_addr != 0)
         inet_ntop(AF_INET, &me.sin_addr, out, (socklen_t)len);
     close(fd);
+}
+
+void imaging_thread_background(void)
+{
+#ifdef SYS_gettid
+    /* Linux: a thread's nice value is its own (setpriority on its thread id). */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+#endif
 }

@@ -1,9 +1,10 @@
 /* imaging-addr-win32.c - the address the imaging server advertises when none is configured
- * (imaging-net.h), with Winsock (started by the daemon, win32/os-win32.c); the twin of
- * imaging-addr-posix.c. */
+ * (imaging-net.h), with Winsock (started by the daemon, win32/os-win32.c), and its workers'
+ * priority; the twin of imaging-addr-posix.c. */
 #include "imaging-net.h"
 
 #include "win32-sock.h" /* lib/net/ */
+#include <windows.h>    /* after winsock2.h (win32-sock.h) */
 
 void imaging_detect_address(const char *configured, char *out, gsize len)
 {
@@ -24,4 +25,9 @@ void imaging_detect_address(const char *configured, char *out, gsize len)
         getsockname(fd, (struct sockaddr *)&me, &ml) == 0 && me.sin_addr.s_addr != 0)
         inet_ntop(AF_INET, &me.sin_addr, out, len);
     closesocket(fd);
+}
+
+void imaging_thread_background(void)
+{
+    SetThreadPriority(GetCurrentThread(), THREAD_PRIORITY_BELOW_NORMAL);
 }

@@ -15,5 +15,9 @@ gboolean imaging_bearer_ok(const char *authorization, const char *token);
 /* configured when not empty, else the local address the routing table would use to reach
  * other hosts (no packet is sent), else "127.0.0.1". */
 void imaging_detect_address(const char *configured, char *out, gsize len);
+/* Lowers the calling thread's scheduling priority (a worker's): verifying chunks must not
+ * take the CPU from the main loop, which answers DHCP. Best effort; a no-op where the
+ * system has no per-thread priority. */
+void imaging_thread_background(void);
 
 G_END_DECLS

@@ -3,11 +3,16 @@
  * lasting statistics through a LIBRARY_NAME backend (include/preboot/backend.h), work for a
  * device through the policy service, the legacy statistics (D.11.2) and `prebootctl imaging`.
  *
- * Nothing here holds an image: uploads are written to the backend piece by piece as they
- * arrive, downloads are read from it as the client takes them. The main loop, which also
- * answers DHCP and TFTP, never waits for a hash or an fsync: chunk verification, catalog
- * commits and missing-chunk lookups run on a small worker pool while the request is
- * suspended, and their answers are sent from the main loop (host->defer()). */
+ * Nothing here holds an image: uploads are written to the backend in blocks as they
+ * arrive, downloads are read from it in blocks as the client takes them. The main loop,
+ * which also answers DHCP and TFTP, never touches the backend's bytes: it only copies
+ * between the listener and bounded per-transfer buffers. Chunk opens, reads and writes run
+ * on an I/O worker pool (a download reads the next block ahead while the current one is
+ * sent, and waits suspended when the client is faster than the disk; an upload hands full
+ * blocks to a worker and stops taking the body while two are in hand), and chunk
+ * verification, catalog commits, manifest reads and missing-chunk lookups run on a second
+ * pool, so that a slow fsync never holds a download back. Results come back to the main
+ * loop (host->defer()), where the answers are sent. */
 #include "build-config.h"
 
 #include <preboot/backend.h>
@@ -39,6 +44,16 @@
 #define BUFFERED_MAX   (256u * 1024u * 1024u)
 #define STATS_FLUSH_MS 5000
 #define WORKERS        4
+/* Chunk reads and writes waiting on a disk (or a remote store) do not use the CPU: more
+ * of them than cores keeps 8 restores and uploads moving while commits verify. */
+#define IO_WORKERS 8
+/* Bytes one chunk transfer reads ahead or hands a writer at once; a transfer holds at most
+ * two such blocks (one a worker fills or writes, one the listener copies), plus the last
+ * piece of body that arrived (tens of KiB), and all of them together at most IO_MAX (the
+ * default max_transfers' worth). Large, because each block costs a trip to a worker and
+ * back, which on a loaded machine waits for the scheduler twice. */
+#define IO_BLOCK ((gsize)1024 * 1024)
+#define IO_MAX   ((gsize)128 * 1024 * 1024)
 /* Refusals written to the result log per second at most: a client cannot fill the log. */
 #define REFUSALS_LOGGED_PER_SECOND 10
 
@@ -224,7 +239,7 @@ typedef struct {
 typedef struct Imaging Imaging;
 
 /* One request that transfers or buffers something (uploads, downloads, bodies). */
-typedef struct {
+typedef struct Transfer {
     Imaging *p;
     ImagingPath path;
     const pb_http_request *req;
@@ -235,24 +250,78 @@ typedef struct {
     GString *body;        /* buffered bodies: manifest, missing, results */
     gsize reserved;       /* of Imaging.buffered */
     gsize body_max;
-    void *writer;         /* chunk upload in progress */
+    void *writer;         /* chunk upload in progress (a worker's while it writes) */
     guint32 write_status; /* a failed write: its answer, once the body is drained */
     char write_error[256];
     guint64 received;
+    GByteArray *fill;    /* chunk upload: body bytes not yet handed to a writer */
+    GByteArray *spare;   /* the block a finished write gave back, for reuse */
+    gsize io_reserved;   /* of Imaging.io_buffered */
+    struct Download *dl; /* chunk download: its reading ahead */
+    guint32 codec;       /* chunk upload: as declared (PB_BACKEND_CODEC_*) */
+    guint64 length, stored;
+    gboolean began;       /* chunk upload: a job has called (or calls) chunk_begin */
+    gboolean body_ended;  /* chunk upload: the whole body is in */
+    gboolean stalled;     /* chunk upload: intake suspended until a write is done */
     gboolean upload;      /* chunk put, missing query or image commit: gc waits for it */
     gboolean whole_chunk; /* a GET of a whole chunk: sent once the response completes */
-    gboolean busy;        /* a job runs on a worker: suspended */
-    gboolean orphan;      /* the listener dropped the request: no answer, no on_done */
+    /* A job that names this transfer runs on a worker (one at a time). Opens and commits
+     * suspend the request; a block write does not, so the request may end meanwhile: then
+     * it is an orphan, freed when the job is done. */
+    gboolean busy;
+    gboolean orphan; /* the listener dropped the request: no answer, no on_done */
     gint64 started_us;
 } Transfer;
 
-typedef enum { JOB_CHUNK_COMMIT, JOB_IMAGE_COMMIT, JOB_MISSING, JOB_GC } JobKind;
+/* A chunk download, read ahead by the I/O workers: `cur` is what the listener copies from,
+ * `next` what a worker fills meanwhile. Main loop only, except `next` and the reader while
+ * `reading` (the worker's then). Lives as long as the listener's stream and a read in
+ * flight both (refs), which may be longer than its request. */
+typedef struct Download {
+    Imaging *p;
+    struct Transfer *t; /* NULL once the request is over */
+    guint refs;
+    void *reader;
+    guint64 size;
+    gsize block, reserved;
+    guint8 *cur, *next;
+    guint64 cur_off, next_off;
+    gsize cur_len, next_len;
+    gboolean reading, next_ok, waiting, failed;
+} Download;
+
+typedef enum {
+    JOB_CHUNK_COMMIT,
+    JOB_IMAGE_COMMIT,
+    JOB_MISSING,
+    JOB_GC,
+    JOB_CHUNK_OPEN,  /* I/O: open a chunk for a download, read its first block */
+    JOB_CHUNK_READ,  /* I/O: read the next block of a download */
+    JOB_CHUNK_WRITE, /* I/O: write a block of an upload */
+    JOB_MANIFEST,    /* the catalog entry and manifest of an image, for a GET */
+} JobKind;
 
 typedef struct {
     JobKind kind;
     Transfer *t;
     void *writer;
     GString *body;
+    GByteArray *data; /* a block to write (JOB_CHUNK_WRITE, JOB_CHUNK_COMMIT) */
+    gboolean begin;   /* begin the chunk first (the upload's first block) */
+    Download *dl;     /* JOB_CHUNK_READ */
+    /* JOB_CHUNK_OPEN */
+    pb_backend_chunk_info info;
+    void *reader;
+    gboolean prefetch;
+    guint8 *buf;
+    gint64 nread;
+    /* JOB_MANIFEST */
+    gboolean get;
+    char *if_none_match;
+    gboolean found;
+    char seal[PB_HASH_HEX_LEN + 1];
+    char location[256];
+    guint8 info_seal[PB_HASH_LEN]; /* the parsed manifest's, for Images Sent */
     /* results */
     guint32 status; /* pb_backend_status */
     pb_backend_error err;
@@ -263,6 +332,16 @@ typedef struct {
     guint http_status;
     char message[320];
 } Job;
+
+typedef struct {
+    gboolean found;
+    char seal[PB_HASH_HEX_LEN + 1];
+    char location[256];
+    GString *json;
+} InfoCopy;
+
+static void info_copy(void *data, const pb_backend_image *im);
+static bool append_bytes(void *data, const void *bytes, size_t len);
 
 struct Imaging {
     const pb_host *host;
@@ -281,6 +360,8 @@ struct Imaging {
     gsize buffered; /* bytes reserved by buffered bodies */
     guint peer_next;
     GThreadPool *pool;
+    GThreadPool *io;   /* chunk opens, reads and writes (IO_WORKERS) */
+    gsize io_buffered; /* bytes reserved by chunk transfers' blocks (at most IO_MAX) */
     GMutex done_lock;
     GQueue done; /* Job*, finished on a worker */
     gboolean drain_pending;
@@ -535,9 +616,35 @@ static void gc_deferred(void *data)
     gc_maybe_start(data);
 }
 
+static void download_unref(Download *dl)
+{
+    if (--dl->refs > 0)
+        return;
+    Imaging *p = dl->p;
+    if (dl->t != NULL)
+        dl->t->dl = NULL;
+    if (dl->reader != NULL && p->be != NULL)
+        p->be->chunk_close(dl->reader);
+    p->io_buffered -= dl->reserved;
+    g_free(dl->cur);
+    g_free(dl->next);
+    g_free(dl);
+}
+
 static void transfer_free(Transfer *t)
 {
     Imaging *p = t->p;
+    if (t->dl != NULL) {
+        /* The download's blocks outlive the request until the listener lets go of them. */
+        t->dl->reserved += t->io_reserved;
+        t->dl->t = NULL;
+        t->io_reserved = 0;
+    }
+    p->io_buffered -= t->io_reserved;
+    if (t->fill != NULL)
+        g_byte_array_unref(t->fill);
+    if (t->spare != NULL)
+        g_byte_array_unref(t->spare);
     if (t->upload && --p->uploads == 0 && p->gc_wanted && !p->stopping)
         p->host->defer(p->inst, gc_deferred, p);
     if (t->counted) {
@@ -567,7 +674,29 @@ static void on_transfer_done(void *handle, bool completed)
         while (n-- > 0)
             stat_bump(p, ST_SENT);
     }
+    if (t->dl != NULL)
+        t->dl->t = NULL; /* resp is gone: a read that ends now resumes nothing */
+    if (t->busy) {
+        t->orphan = TRUE; /* a block write still holds the writer: freed when it is done */
+        return;
+    }
     transfer_free(handle);
+}
+
+/* Reserves the two blocks of a chunk transfer, or answers 503: all transfers together
+ * hold at most IO_MAX of buffers, whatever max_transfers says. */
+static gboolean io_reserve(Imaging *p, Transfer *t, guint64 size)
+{
+    gsize want = 2 * (gsize)MIN(size, (guint64)IO_BLOCK) + 64 * 1024;
+    if (p->io_buffered + want > IO_MAX) {
+        p->host->counter_add(p->c.busy, 1);
+        p->http->add_header(p->http->ctx, t->resp, "Retry-After", "5");
+        answer(p, t->resp, 503, "busy: too many chunk transfers buffered at once\n");
+        return FALSE;
+    }
+    p->io_buffered += want;
+    t->io_reserved = want;
+    return TRUE;
 }
 
 static Transfer *transfer_new(Imaging *p, const pb_http_request *req, pb_http_response *resp,
@@ -627,8 +756,16 @@ static gboolean transfer_admit(Imaging *p, Transfer *t)
 
 /* ---- worker jobs ------------------------------------------------------------------------ */
 
-static void job_free(Job *j)
+static void job_free(Imaging *p, Job *j)
 {
+    if (j->reader != NULL && p->be != NULL)
+        p->be->chunk_close(j->reader);
+    if (j->writer != NULL && p->be != NULL)
+        p->be->chunk_abort(j->writer);
+    if (j->data != NULL)
+        g_byte_array_unref(j->data);
+    g_free(j->buf);
+    g_free(j->if_none_match);
     if (j->keep != NULL)
         g_byte_array_unref(j->keep);
     if (j->body != NULL)
@@ -712,9 +849,14 @@ static void job_missing(Imaging *p, Job *j)
     gsize n = 0;
     g_autofree guint8 *hashes =
         imaging_hash_list_parse(j->body->str, j->body->len, IMAGING_MISSING_MAX, &n, &e);
-    if (hashes == NULL) {
+    if (e != NULL) {
         j->http_status = 400;
         g_snprintf(j->message, sizeof(j->message), "%s", e->message);
+        return;
+    }
+    if (n == 0) { /* an empty list (NULL without an error): none is missing */
+        j->out = g_string_new(NULL);
+        j->http_status = 200;
         return;
     }
     g_autofree guint8 *missing = g_malloc0(MAX(n, 1));
@@ -735,19 +877,116 @@ static void job_missing(Imaging *p, Job *j)
     j->http_status = 200;
 }
 
+/* Reads len bytes at off whole (a reader may answer in pieces): the count, short only at
+ * the end of the chunk, or -1. */
+static gint64 read_block(Imaging *p, void *reader, guint64 off, guint8 *buf, gsize len)
+{
+    gsize got = 0;
+    while (got < len) {
+        int64_t n = p->be->chunk_read(reader, off + got, buf + got, len - got);
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (gsize)n;
+    }
+    return (gint64)got;
+}
+
+/* Writes a block, the first one after beginning the chunk (EXISTS: stored already, nothing
+ * to write); on a failure the writer is aborted (nothing of the chunk is kept). */
+static void write_block(Imaging *p, Job *j)
+{
+    j->status = PB_BACKEND_OK;
+    if (j->begin) {
+        const Transfer *t = j->t; /* these fields are set before the first job, then read */
+        j->status = p->be->chunk_begin(p->bh, t->path.hash, t->codec, t->length, t->stored,
+                                       &j->writer, &j->err);
+        if (j->status != PB_BACKEND_OK)
+            return;
+    }
+    if (j->data != NULL && j->data->len > 0)
+        j->status = p->be->chunk_write(j->writer, j->data->data, j->data->len, &j->err);
+    if (j->status != PB_BACKEND_OK) {
+        p->be->chunk_abort(j->writer);
+        j->writer = NULL;
+    }
+}
+
+/* The manifest of an image for a GET or HEAD: its catalog entry, then (unless the client
+ * has it or it lives elsewhere) its text, and the DATA hashes a GET follows (Images Sent). */
+static void job_manifest(Imaging *p, Job *j)
+{
+    InfoCopy c = {0};
+    j->status = p->be->image_info(p->bh, j->t->path.name, info_copy, &c, &j->err);
+    if (j->status != PB_BACKEND_OK)
+        return;
+    j->found = TRUE;
+    g_strlcpy(j->seal, c.seal, sizeof(j->seal));
+    g_strlcpy(j->location, c.location, sizeof(j->location));
+    g_autofree char *etag = g_strdup_printf("\"%s\"", c.seal);
+    if (c.location[0] != '\0' || (j->if_none_match != NULL && strcmp(j->if_none_match, etag) == 0))
+        return;
+    j->out = g_string_new(NULL);
+    j->status = p->be->image_manifest(p->bh, j->t->path.name, append_bytes, j->out, &j->err);
+    if (j->status != PB_BACKEND_OK || !j->get)
+        return;
+    g_autoptr(PbManifest) m = pb_manifest_parse(j->out->str, j->out->len, NULL);
+    if (m == NULL)
+        return; /* the backend holds what a commit checked: not expected */
+    memcpy(j->info_seal, m->seal, PB_HASH_LEN);
+    j->keep = g_byte_array_new();
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, i);
+        if (r->kind == PB_CHUNK_DATA)
+            g_byte_array_append(j->keep, r->hash, PB_HASH_LEN);
+    }
+}
+
 static void drain_done(void *data);
 
 static void worker(gpointer data, gpointer user)
 {
     Job *j = data;
     Imaging *p = user;
+    /* Each job (one system call): a GPrivate flag would outlive the module (unloaded). */
+    imaging_thread_background();
     j->err.struct_size = sizeof(j->err);
     switch (j->kind) {
     case JOB_CHUNK_COMMIT:
-        j->status = p->be->chunk_commit(j->writer, &j->err);
-        j->writer = NULL;
+        write_block(p, j); /* the last block of the body, then verify and keep */
+        if (j->status == PB_BACKEND_OK) {
+            j->status = p->be->chunk_commit(j->writer, &j->err);
+            j->writer = NULL;
+        }
         j->http_status = j->status == PB_BACKEND_OK ? 201 : status_http(j->status);
         g_strlcpy(j->message, j->err.message, sizeof(j->message));
+        break;
+    case JOB_CHUNK_WRITE:
+        write_block(p, j);
+        g_strlcpy(j->message, j->err.message, sizeof(j->message));
+        break;
+
+    case JOB_CHUNK_OPEN:
+        j->info.struct_size = sizeof(j->info);
+        j->status = p->be->chunk_open(p->bh, j->t->path.hash, &j->info, &j->reader, &j->err);
+        g_strlcpy(j->message, j->err.message, sizeof(j->message));
+        if (j->status == PB_BACKEND_OK && j->prefetch && j->info.stored > 0) {
+            gsize n = (gsize)MIN(j->info.stored, (guint64)IO_BLOCK);
+            j->buf = g_malloc(n);
+            j->nread = read_block(p, j->reader, 0, j->buf, n);
+        }
+        break;
+    case JOB_CHUNK_READ: {
+        Download *dl = j->dl;
+        gsize n = (gsize)MIN(dl->size - dl->next_off, (guint64)dl->block);
+        j->nread = read_block(p, dl->reader, dl->next_off, dl->next, n);
+        if (j->nread == 0 && n > 0)
+            j->nread = -1; /* shorter than it said it was */
+        break;
+    }
+    case JOB_MANIFEST:
+        job_manifest(p, j);
         break;
     case JOB_IMAGE_COMMIT:
         job_image_commit(p, j);
@@ -843,22 +1082,48 @@ static void finish_gc(Imaging *p, Job *j)
               p->gc_last);
 }
 
+static void finish_read(Imaging *p, Job *j);
+static void finish_write(Imaging *p, Transfer *t, Job *j);
+static void finish_open(Imaging *p, Transfer *t, Job *j);
+static void finish_manifest(Imaging *p, Transfer *t, Job *j);
+
 static void finish_job(Imaging *p, Job *j)
 {
     if (j->kind == JOB_GC) {
         finish_gc(p, j);
         return;
     }
+    if (j->kind == JOB_CHUNK_READ) {
+        finish_read(p, j);
+        return;
+    }
     Transfer *t = j->t;
     t->busy = FALSE;
+    if (j->kind == JOB_CHUNK_WRITE)
+        t->writer = g_steal_pointer(&j->writer); /* back to the transfer (NULL if aborted) */
     if (t->orphan) {
         transfer_free(t);
         return;
     }
     pb_http_response *resp = t->resp;
     switch (j->kind) {
+    case JOB_CHUNK_WRITE:
+        finish_write(p, t, j);
+        break;
+    case JOB_CHUNK_OPEN:
+        finish_open(p, t, j);
+        break;
+
+    case JOB_MANIFEST:
+        finish_manifest(p, t, j);
+        break;
+    case JOB_CHUNK_READ:
+        break; /* finish_read */
     case JOB_CHUNK_COMMIT:
-        if (j->status == PB_BACKEND_OK) {
+        if (j->status == PB_BACKEND_EXISTS) { /* found when it was begun */
+            held_touch(p, t->path.hash, t->client);
+            answer(p, resp, 200, "already stored\n");
+        } else if (j->status == PB_BACKEND_OK) {
             p->host->counter_add(p->c.chunks_received, 1);
             p->host->counter_add(p->c.bytes_received, (gint64)t->received);
             held_touch(p, t->path.hash, t->client);
@@ -924,20 +1189,257 @@ static void drain_done(void *data)
         if (j == NULL)
             return;
         finish_job(p, j);
-        job_free(j);
+        job_free(p, j);
     }
 }
 
-static void run_job(Imaging *p, Transfer *t, JobKind kind)
+static Job *job_new(Transfer *t, JobKind kind)
 {
     Job *j = g_new0(Job, 1);
     j->kind = kind;
     j->t = t;
     j->writer = g_steal_pointer(&t->writer);
     j->body = g_steal_pointer(&t->body);
+    if (kind == JOB_CHUNK_COMMIT || kind == JOB_CHUNK_WRITE) {
+        j->data = g_steal_pointer(&t->fill);
+        j->begin = !t->began;
+        t->began = TRUE;
+    }
     t->busy = TRUE;
+    return j;
+}
+
+/* A job the request waits for, suspended: its answer comes from finish_job(). */
+static void run_job(Imaging *p, Transfer *t, JobKind kind)
+{
+    Job *j = job_new(t, kind);
     p->http->suspend(p->http->ctx, t->resp);
-    g_thread_pool_push(p->pool, j, NULL);
+    gboolean io = kind == JOB_CHUNK_OPEN;
+    g_thread_pool_push(io ? p->io : p->pool, j, NULL);
+}
+
+/* ---- chunk transfers: blocks on the I/O workers ----------------------------------------- */
+
+/* Hands the upload's full block to a writer; the body keeps coming into the spare one. */
+static void write_start(Imaging *p, Transfer *t)
+{
+    Job *j = job_new(t, JOB_CHUNK_WRITE);
+    t->fill = t->spare != NULL ? g_steal_pointer(&t->spare) : g_byte_array_sized_new(IO_BLOCK);
+    g_thread_pool_push(p->io, j, NULL);
+}
+
+static void finish_write(Imaging *p, Transfer *t, Job *j)
+{
+    if (j->data != NULL && t->spare == NULL) {
+        g_byte_array_set_size(j->data, 0);
+        t->spare = g_steal_pointer(&j->data);
+    }
+    if (j->status == PB_BACKEND_EXISTS) {
+        /* Stored already: the rest of the body is read and dropped, then the answer goes. */
+        held_touch(p, t->path.hash, t->client);
+        t->write_status = PB_BACKEND_EXISTS;
+        g_clear_pointer(&t->fill, g_byte_array_unref);
+        t->stalled = FALSE;
+        answer(p, t->resp, 200, "already stored\n");
+        return;
+    }
+    if (j->status != PB_BACKEND_OK) {
+        /* Nothing of this chunk is kept (the worker aborted it); the client hears why at
+         * once, and the rest of its body is read and dropped. */
+        t->write_status = j->status;
+        g_strlcpy(t->write_error, j->message, sizeof(t->write_error));
+        g_clear_pointer(&t->fill, g_byte_array_unref);
+        if (j->status == PB_BACKEND_NO_SPACE)
+            p->host->counter_add(p->c.no_space, 1);
+        p->host->log(p->inst, PB_LOG_WARNING, "%s: chunk %s: %s", t->client, t->path.hash_hex,
+                     j->message);
+        t->stalled = FALSE;
+        answer(p, t->resp, status_http(j->status), "%s\n", j->message);
+        return;
+    }
+    if (t->body_ended) {
+        run_job(p, t, JOB_CHUNK_COMMIT);
+        return;
+    }
+    if (t->fill->len >= IO_BLOCK)
+        write_start(p, t);
+    if (t->stalled) {
+        t->stalled = FALSE;
+        p->http->resume(p->http->ctx, t->resp);
+    }
+}
+
+/* Starts reading the block at off into dl->next, on a worker. */
+static void download_fill(Imaging *p, Download *dl, guint64 off)
+{
+    Job *j = g_new0(Job, 1);
+    j->kind = JOB_CHUNK_READ;
+    j->dl = dl;
+    dl->refs++;
+    dl->reading = TRUE;
+    dl->next_ok = FALSE;
+    dl->next_off = off;
+    g_thread_pool_push(p->io, j, NULL);
+}
+
+/* The listener's read_fn: copies from the block in hand; asks for the next one ahead of
+ * need; says "again" (the request waits, suspended) when the client is ahead of the disk. */
+static int64_t download_read(void *handle, uint64_t offset, void *buf, size_t len)
+{
+    Download *dl = handle;
+    Imaging *p = dl->p;
+    if (dl->failed)
+        return -1;
+    if (offset >= dl->size)
+        return 0;
+    if (offset < dl->cur_off || offset >= dl->cur_off + dl->cur_len) {
+        if (dl->reading) {
+            dl->waiting = TRUE;
+            return PB_HTTP_READ_AGAIN;
+        }
+        if (!dl->next_ok || offset < dl->next_off || offset >= dl->next_off + dl->next_len) {
+            if (p->io == NULL)
+                return -1; /* stopping */
+            download_fill(p, dl, offset);
+            dl->waiting = TRUE;
+            return PB_HTTP_READ_AGAIN;
+        }
+        guint8 *b = dl->cur;
+        dl->cur = dl->next;
+        dl->cur_off = dl->next_off;
+        dl->cur_len = dl->next_len;
+        dl->next = b;
+        dl->next_ok = FALSE;
+    }
+    gsize at = (gsize)(offset - dl->cur_off);
+    gsize n = MIN(len, dl->cur_len - at);
+    memcpy(buf, dl->cur + at, n);
+    guint64 end = dl->cur_off + dl->cur_len;
+    if (!dl->reading && !dl->next_ok && end < dl->size && p->io != NULL)
+        download_fill(p, dl, end); /* read ahead while this block is sent */
+    return (int64_t)n;
+}
+
+static void download_stream_free(void *handle)
+{
+    download_unref(handle);
+}
+
+static void finish_read(Imaging *p, Job *j)
+{
+    Download *dl = j->dl;
+    dl->reading = FALSE;
+    if (j->nread < 0) {
+        dl->failed = TRUE;
+        p->host->log(p->inst, PB_LOG_WARNING, "chunk read failed at %" G_GUINT64_FORMAT,
+                     dl->next_off);
+    } else {
+        dl->next_len = (gsize)j->nread;
+        dl->next_ok = TRUE;
+    }
+    /* The listener asked and was told to wait (or the read failed): wake the request. */
+    if (dl->waiting && dl->t != NULL && !dl->t->orphan && p->http != NULL) {
+        dl->waiting = FALSE;
+        p->http->resume(p->http->ctx, dl->t->resp);
+    }
+    download_unref(dl);
+}
+
+static void finish_open(Imaging *p, Transfer *t, Job *j)
+{
+    pb_http_response *resp = t->resp;
+    const pb_http_request *req = t->req;
+    const pb_http_service *h = p->http;
+    if (j->status != PB_BACKEND_OK) {
+        answer(p, resp, status_http(j->status), "%s\n", j->message);
+        return;
+    }
+    pb_backend_chunk_info *info = &j->info;
+    char len[32];
+    g_snprintf(len, sizeof(len), "%" G_GUINT64_FORMAT, info->length);
+    g_autofree char *etag = g_strdup_printf("\"%s\"", t->path.hash_hex);
+    h->add_header(h->ctx, resp, "ETag", etag);
+    h->add_header(h->ctx, resp, "Cache-Control", "public, max-age=31536000, immutable");
+    h->add_header(h->ctx, resp, "X-Preboot-Codec",
+                  info->codec == PB_BACKEND_CODEC_ZSTD ? "zstd" : "none");
+    if (info->length > 0)
+        h->add_header(h->ctx, resp, "X-Preboot-Length", len);
+    const char *inm = h->header(h->ctx, req, "If-None-Match");
+    if (inm != NULL && strcmp(inm, etag) == 0) {
+        h->respond(h->ctx, resp, 304, NULL, NULL, 0);
+        return; /* job_free closes the reader */
+    }
+    Download *dl = g_new0(Download, 1);
+    dl->p = p;
+    dl->t = t;
+    dl->refs = 1; /* the listener's stream */
+    dl->reader = g_steal_pointer(&j->reader);
+    dl->size = info->stored;
+    dl->block = (gsize)MAX(1, MIN(info->stored, (guint64)IO_BLOCK));
+    dl->next = j->buf != NULL ? g_steal_pointer(&j->buf) : g_malloc(dl->block);
+    dl->cur = g_malloc(dl->block);
+    if (j->prefetch && info->stored > 0) {
+        if (j->nread < 0 || (j->nread == 0 && info->stored > 0))
+            dl->failed = TRUE;
+        else {
+            dl->next_len = (gsize)j->nread;
+            dl->next_ok = TRUE;
+        }
+    }
+    t->dl = dl;
+    if (req->method_id & PB_HTTP_M_GET) {
+        p->host->counter_add(p->c.chunks_sent, 1);
+        /* Only a whole chunk counts towards an image sent (preboot-img fetches whole ones). */
+        t->whole_chunk = h->header(h->ctx, req, "Range") == NULL;
+    }
+    h->respond_range(h->ctx, req, resp, "application/octet-stream", info->stored, download_read,
+                     download_stream_free, dl);
+}
+
+static void finish_manifest(Imaging *p, Transfer *t, Job *j)
+{
+    pb_http_response *resp = t->resp;
+    const char *client = t->client;
+    const char *name = t->path.name;
+    if (!j->found) {
+        if (j->get)
+            log_event(p, client, "download", name, "failed", j->err.message);
+        answer(p, resp, status_http(j->status), "%s\n", j->err.message);
+        return;
+    }
+    if (j->location[0] != '\0') {
+        /* The catalog places this image on another server: refer the client there. */
+        g_autofree char *loc = g_strdup_printf("%s%s" IMAGING_PREFIX "images/%s",
+                                               strstr(j->location, "://") != NULL ? "" : "http://",
+                                               j->location, name);
+        p->host->counter_add(p->c.referred, 1);
+        if (j->get)
+            log_event(p, client, "download", name, "referred", loc);
+        p->http->add_header(p->http->ctx, resp, "Location", loc);
+        answer(p, resp, 307, "image %s is on %s\n", name, j->location);
+        return;
+    }
+    g_autofree char *etag = g_strdup_printf("\"%s\"", j->seal);
+    p->http->add_header(p->http->ctx, resp, "ETag", etag);
+    p->http->add_header(p->http->ctx, resp, "Cache-Control", "no-cache");
+    if (j->out == NULL) { /* If-None-Match matched */
+        p->http->respond(p->http->ctx, resp, 304, NULL, NULL, 0);
+        return;
+    }
+    if (j->status != PB_BACKEND_OK) {
+        answer(p, resp, status_http(j->status), "%s\n", j->err.message);
+        return;
+    }
+    if (j->get) {
+        p->host->log(p->inst, PB_LOG_TRANSACTION, "%s: manifest of %s sent", client, name);
+        log_event(p, client, "download", name, "ok", "manifest sent");
+        /* A manifest sent: follow the download of its chunks (Images Sent, imaging-sent.h). */
+        if (j->keep != NULL &&
+            imaging_sent_manifest(p->sent, client, name, j->info_seal, j->keep->data,
+                                  j->keep->len / PB_HASH_LEN, (gint64)p->host->monotonic_us()))
+            stat_bump(p, ST_SENT);
+    }
+    p->http->respond(p->http->ctx, resp, 200, TEXT, j->out->str, j->out->len);
 }
 
 /* ---- access ----------------------------------------------------------------------------- */
@@ -1202,13 +1704,6 @@ static bool serve_list(Imaging *p, pb_http_response *resp)
     return answer_json(p, resp, 200, o);
 }
 
-typedef struct {
-    gboolean found;
-    char seal[PB_HASH_HEX_LEN + 1];
-    char location[256];
-    GString *json;
-} InfoCopy;
-
 static void info_copy(void *data, const pb_backend_image *im)
 {
     InfoCopy *c = data;
@@ -1225,63 +1720,17 @@ static bool append_bytes(void *data, const void *bytes, size_t len)
     return true;
 }
 
-/* A manifest sent: follow the download of its chunks (Images Sent, imaging-sent.h). */
-static void follow_download(Imaging *p, const char *client, const char *name, const GString *text)
-{
-    g_autoptr(PbManifest) m = pb_manifest_parse(text->str, text->len, NULL);
-    if (m == NULL)
-        return; /* the backend holds what a commit checked: not expected */
-    g_autoptr(GByteArray) hashes = g_byte_array_new();
-    for (guint i = 0; i < m->chunks->len; i++) {
-        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
-        if (c->kind == PB_CHUNK_DATA)
-            g_byte_array_append(hashes, c->hash, PB_HASH_LEN);
-    }
-    if (imaging_sent_manifest(p->sent, client, name, m->seal, hashes->data,
-                              hashes->len / PB_HASH_LEN, (gint64)p->host->monotonic_us()))
-        stat_bump(p, ST_SENT);
-}
-
 static bool serve_manifest(Imaging *p, const pb_http_request *req, pb_http_response *resp,
                            const ImagingPath *path)
 {
-    InfoCopy c = {0};
-    pb_backend_error e = {.struct_size = sizeof(e)};
-    guint32 st = p->be->image_info(p->bh, path->name, info_copy, &c, &e);
-    gboolean get = (req->method_id & PB_HTTP_M_GET) != 0;
-    if (st != PB_BACKEND_OK) {
-        if (get)
-            log_event(p, req->client, "download", path->name, "failed", e.message);
-        return answer(p, resp, status_http(st), "%s\n", e.message);
-    }
-    if (c.location[0] != '\0') {
-        /* The catalog places this image on another server: refer the client there. */
-        g_autofree char *loc = g_strdup_printf("%s%s" IMAGING_PREFIX "images/%s",
-                                               strstr(c.location, "://") != NULL ? "" : "http://",
-                                               c.location, path->name);
-        p->host->counter_add(p->c.referred, 1);
-        if (get)
-            log_event(p, req->client, "download", path->name, "referred", loc);
-        p->http->add_header(p->http->ctx, resp, "Location", loc);
-        return answer(p, resp, 307, "image %s is on %s\n", path->name, c.location);
-    }
-    g_autofree char *etag = g_strdup_printf("\"%s\"", c.seal);
-    const char *inm = p->http->header(p->http->ctx, req, "If-None-Match");
-    p->http->add_header(p->http->ctx, resp, "ETag", etag);
-    p->http->add_header(p->http->ctx, resp, "Cache-Control", "no-cache");
-    if (inm != NULL && strcmp(inm, etag) == 0)
-        return p->http->respond(p->http->ctx, resp, 304, NULL, NULL, 0);
-    g_autoptr(GString) text = g_string_new(NULL);
-    st = p->be->image_manifest(p->bh, path->name, append_bytes, text, &e);
-    if (st != PB_BACKEND_OK)
-        return answer(p, resp, status_http(st), "%s\n", e.message);
-    if (get) {
-        p->host->log(p->inst, PB_LOG_TRANSACTION, "%s: manifest of %s sent", req->client,
-                     path->name);
-        log_event(p, req->client, "download", path->name, "ok", "manifest sent");
-        follow_download(p, req->client, path->name, text);
-    }
-    return p->http->respond(p->http->ctx, resp, 200, TEXT, text->str, text->len);
+    /* The catalog and the manifest (up to MANIFEST_MAX) are read on a worker. */
+    Transfer *t = transfer_new(p, req, resp, path);
+    Job *j = job_new(t, JOB_MANIFEST);
+    j->get = (req->method_id & PB_HTTP_M_GET) != 0;
+    j->if_none_match = g_strdup(p->http->header(p->http->ctx, req, "If-None-Match"));
+    p->http->suspend(p->http->ctx, resp);
+    g_thread_pool_push(p->pool, j, NULL);
+    return true;
 }
 
 static bool serve_info(Imaging *p, pb_http_response *resp, const ImagingPath *path)
@@ -1310,61 +1759,20 @@ static bool serve_delete(Imaging *p, const pb_http_request *req, pb_http_respons
 
 /* ---- chunks ----------------------------------------------------------------------------- */
 
-typedef struct {
-    Imaging *p;
-    void *reader;
-} ChunkRead;
-
-static int64_t chunk_read(void *handle, uint64_t offset, void *buf, size_t len)
-{
-    ChunkRead *r = handle;
-    return r->p->be->chunk_read(r->reader, offset, buf, len);
-}
-
-static void chunk_read_free(void *handle)
-{
-    ChunkRead *r = handle;
-    r->p->be->chunk_close(r->reader);
-    g_free(r);
-}
-
 static bool serve_chunk_get(Imaging *p, const pb_http_request *req, pb_http_response *resp,
                             const ImagingPath *path)
 {
     Transfer *t = transfer_new(p, req, resp, path);
-    if (!transfer_admit(p, t))
+    if (!transfer_admit(p, t) || !io_reserve(p, t, IO_BLOCK))
         return true;
-    pb_backend_chunk_info info = {.struct_size = sizeof(info)};
-    pb_backend_error e = {.struct_size = sizeof(e)};
-    void *reader = NULL;
-    guint32 st = p->be->chunk_open(p->bh, path->hash, &info, &reader, &e);
-    if (st != PB_BACKEND_OK)
-        return answer(p, resp, status_http(st), "%s\n", e.message);
-    char len[32];
-    g_snprintf(len, sizeof(len), "%" G_GUINT64_FORMAT, info.length);
-    g_autofree char *etag = g_strdup_printf("\"%s\"", path->hash_hex);
-    const pb_http_service *h = p->http;
-    h->add_header(h->ctx, resp, "ETag", etag);
-    h->add_header(h->ctx, resp, "Cache-Control", "public, max-age=31536000, immutable");
-    h->add_header(h->ctx, resp, "X-Preboot-Codec",
-                  info.codec == PB_BACKEND_CODEC_ZSTD ? "zstd" : "none");
-    if (info.length > 0)
-        h->add_header(h->ctx, resp, "X-Preboot-Length", len);
-    const char *inm = h->header(h->ctx, req, "If-None-Match");
-    if (inm != NULL && strcmp(inm, etag) == 0) {
-        p->be->chunk_close(reader);
-        return h->respond(h->ctx, resp, 304, NULL, NULL, 0);
-    }
-    ChunkRead *r = g_new0(ChunkRead, 1);
-    r->p = p;
-    r->reader = reader;
-    if (req->method_id & PB_HTTP_M_GET) {
-        p->host->counter_add(p->c.chunks_sent, 1);
-        /* Only a whole chunk counts towards an image sent (preboot-img fetches whole ones). */
-        t->whole_chunk = h->header(h->ctx, req, "Range") == NULL;
-    }
-    return h->respond_range(h->ctx, req, resp, "application/octet-stream", info.stored, chunk_read,
-                            chunk_read_free, r);
+    /* Opened (and, for a whole chunk, its first block read) on an I/O worker; the answer
+     * starts from finish_open(). */
+    Job *j = job_new(t, JOB_CHUNK_OPEN);
+    j->prefetch =
+        (req->method_id & PB_HTTP_M_GET) && p->http->header(p->http->ctx, req, "Range") == NULL;
+    p->http->suspend(p->http->ctx, resp);
+    g_thread_pool_push(p->io, j, NULL);
+    return true;
 }
 
 static bool chunk_body(void *handle, const pb_http_request *req, pb_http_response *resp,
@@ -1376,27 +1784,26 @@ static bool chunk_body(void *handle, const pb_http_request *req, pb_http_respons
         t->received += len;
         if (t->write_status != PB_BACKEND_OK)
             return true; /* drained: the answer goes out at the end */
-        pb_backend_error e = {.struct_size = sizeof(e)};
-        guint32 st = p->be->chunk_write(t->writer, data, len, &e);
-        if (st != PB_BACKEND_OK) {
-            /* Nothing of this chunk is kept; the client hears why once its body is in. */
-            p->be->chunk_abort(t->writer);
-            t->writer = NULL;
-            t->write_status = st;
-            g_strlcpy(t->write_error, e.message, sizeof(t->write_error));
-            if (st == PB_BACKEND_NO_SPACE)
-                p->host->counter_add(p->c.no_space, 1);
-            p->host->log(p->inst, PB_LOG_WARNING, "%s: chunk %s: %s", t->client, t->path.hash_hex,
-                         e.message);
-            answer(p, resp, status_http(st), "%s\n", e.message);
+        /* Bounded: a full block goes to a writer; with one already writing, intake stops
+         * (suspend) until it is done, so the fill holds a block and one piece at most. */
+        g_byte_array_append(t->fill, data, (guint)len);
+        if (t->fill->len >= IO_BLOCK) {
+            if (!t->busy)
+                write_start(p, t);
+            else if (!t->stalled) {
+                t->stalled = TRUE;
+                p->http->suspend(p->http->ctx, resp);
+            }
         }
         return true;
     }
-    if (t->write_status == PB_BACKEND_EXISTS)
-        return answer(p, resp, 200, "already stored\n");
+    t->body_ended = TRUE;
     if (t->write_status != PB_BACKEND_OK)
-        return true; /* answered already */
-    run_job(p, t, JOB_CHUNK_COMMIT);
+        return true; /* answered already (stored already, or a write failed) */
+    if (t->busy)
+        p->http->suspend(p->http->ctx, resp); /* the commit follows the write in flight */
+    else
+        run_job(p, t, JOB_CHUNK_COMMIT);
     return true;
 }
 
@@ -1419,24 +1826,15 @@ static bool serve_chunk_put(Imaging *p, const pb_http_request *req, pb_http_resp
                       "%" G_GUINT64_FORMAT " bytes for a chunk of %" G_GUINT64_FORMAT "\n", stored,
                       length);
     Transfer *t = transfer_new(p, req, resp, path);
-    if (!transfer_admit(p, t))
+    if (!transfer_admit(p, t) ||
+        !io_reserve(p, t, stored == PB_HTTP_LENGTH_UNKNOWN ? IO_BLOCK : stored))
         return true;
-    pb_backend_error e = {.struct_size = sizeof(e)};
-    guint32 st = p->be->chunk_begin(
-        p->bh, path->hash, codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE,
-        length, stored == PB_HTTP_LENGTH_UNKNOWN ? UINT64_MAX : stored, &t->writer, &e);
-    if (st == PB_BACKEND_EXISTS) {
-        held_touch(p, path->hash, req->client ? req->client : "?");
-        /* A client waiting for "100 Continue" sends nothing more; one already sending would
-         * see its connection reset by an early answer: it is read and dropped. */
-        const char *expect = h->header(h->ctx, req, "Expect");
-        if (expect != NULL && g_ascii_strcasecmp(expect, "100-continue") == 0)
-            return answer(p, resp, 200, "already stored\n");
-        t->write_status = PB_BACKEND_EXISTS;
-        return h->receive_body(h->ctx, resp, chunk_body, t);
-    }
-    if (st != PB_BACKEND_OK)
-        return answer(p, resp, status_http(st), "%s\n", e.message);
+    t->fill = g_byte_array_sized_new((guint)MIN(stored, (guint64)IO_BLOCK));
+    t->codec = codec == PB_CODEC_ZSTD ? PB_BACKEND_CODEC_ZSTD : PB_BACKEND_CODEC_NONE;
+    t->length = length;
+    t->stored = stored == PB_HTTP_LENGTH_UNKNOWN ? UINT64_MAX : stored;
+    /* The chunk is begun (is it stored already? its temporary file) by the worker that
+     * writes its first block, not here on the loop. */
     return h->receive_body(h->ctx, resp, chunk_body, t);
 }
 
@@ -2350,14 +2748,24 @@ static bool imaging_start(void *self, pb_err *err)
 {
     Imaging *p = self;
     g_autoptr(GError) e = NULL;
-    p->pool = g_thread_pool_new(worker, p, WORKERS, FALSE, &e);
-    if (p->pool == NULL) {
+    /* Exclusive: the threads start now and stay. GLib's shared threads are kept idle two
+     * at most, so a pool of them starts a thread for most chunks (milliseconds on a busy
+     * machine, per chunk uploaded). */
+    p->pool = g_thread_pool_new(worker, p, WORKERS, TRUE, &e);
+    if (p->pool != NULL)
+        p->io = g_thread_pool_new(worker, p, IO_WORKERS, TRUE, &e);
+    if (p->io == NULL) {
         p->host->error(err, "cannot start worker threads: %s", e->message);
+        if (p->pool != NULL)
+            g_thread_pool_free(p->pool, FALSE, TRUE);
+        p->pool = NULL;
         backend_close(p);
         return false;
     }
     if (!p->host->command_register(p->inst, "imaging", usage, cmd_imaging, err)) {
+        g_thread_pool_free(p->io, FALSE, TRUE);
         g_thread_pool_free(p->pool, FALSE, TRUE);
+        p->io = NULL;
         p->pool = NULL;
         backend_close(p);
         return false;
@@ -2447,6 +2855,11 @@ static void imaging_stop(void *self)
     p->host->service_unwatch(p->http_watch);
     p->http_watch = NULL;
     p->http = NULL;
+    /* Both pools finish what they hold (a read ahead of a download the listener dropped
+     * too); drain_done() then frees it, closing its readers before the backend closes. */
+    if (p->io != NULL)
+        g_thread_pool_free(p->io, FALSE, TRUE);
+    p->io = NULL;
     if (p->pool != NULL)
         g_thread_pool_free(p->pool, FALSE, TRUE);
     p->pool = NULL;
