@@ -1409,9 +1409,9 @@ static void finish_manifest(Imaging *p, Transfer *t, Job *j)
     }
     if (j->location[0] != '\0') {
         /* The catalog places this image on another server: refer the client there. */
-        g_autofree char *loc = g_strdup_printf("%s%s" IMAGING_PREFIX "images/%s",
-                                               strstr(j->location, "://") != NULL ? "" : "http://",
-                                               j->location, name);
+        g_autofree char *loc =
+            g_strdup_printf("%s%s" IMAGING_PREFIX "images/%s",
+                            strstr(j->location, "://") != NULL ? "" : "http://", j->location, name);
         p->host->counter_add(p->c.referred, 1);
         if (j->get)
             log_event(p, client, "download", name, "referred", loc);
