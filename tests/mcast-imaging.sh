@@ -19,41 +19,13 @@ CTL=$B/tools/prebootctl
 IMG=$B/tools/preboot-img
 [ -d "$B/plugins/imaging" ] && [ -d "$B/backends/local" ] || skip_all "no imaging plugin built"
 P=pbi$$
-ip netns add ${P}br 2>/dev/null || skip_all "cannot create network namespaces"
-if ! ip netns exec ${P}br true 2>/dev/null; then
-    ip netns del ${P}br
-    skip_all "ip netns exec does not work here"
-fi
-W=$(mktemp -d "${TMPDIR:-/tmp}/mcast-imaging.XXXXXX")
-PIDS=
-NSES=${P}br
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null; done
-    for p in $PIDS; do wait "$p" 2>/dev/null; done
-    for ns in $NSES; do ip netns del "$ns" 2>/dev/null; done
-    if [ -n "${KEEP:-}" ]; then echo "# kept $W"; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-cd "$W" || exit 1
+. "$top_srcdir/tests/lib-netns.sh"
+netns_begin mcast-imaging
 json() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" | head -n 1; }
 
-ip -n ${P}br link add br0 type bridge
-ip -n ${P}br link set br0 type bridge mcast_snooping 0
-ip -n ${P}br link set br0 up
-host() {
-    ip netns add ${P}$1
-    NSES="$NSES ${P}$1"
-    ip link add ${P}$1 type veth peer name eth0 netns ${P}$1
-    ip link set ${P}$1 netns ${P}br
-    ip -n ${P}br link set ${P}$1 name p$1 master br0 up
-    ip -n ${P}$1 addr add $2/24 brd + dev eth0
-    ip -n ${P}$1 link set eth0 up
-    ip -n ${P}$1 link set lo up
-    ip -n ${P}$1 route add 224.0.0.0/4 dev eth0
-}
-host s 10.79.0.1
-for i in 1 2 3; do host r$i 10.79.0.1$i; done
+netns_bridge
+netns_host s 10.79.0.1
+for i in 1 2 3; do netns_host r$i 10.79.0.1$i; done
 # lossy HOST PERCENT: drop that share of the UDP datagrams reaching it (not the HTTP)
 lossy() {
     if [ "$2" -ge 100 ]; then rule="meta l4proto udp counter drop"; else
