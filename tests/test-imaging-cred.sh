@@ -7,6 +7,7 @@
 # only upload networks get one; the server's
 # key is made 0600 in the state directory and outlives a restart; the global token still works.
 . "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib-imaging.sh"
 command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
 B=$top_builddir
 [ -x "$B/tools/preboot-img" ] || skip_all "preboot-img is not built (lib/image: Linux only)"
@@ -31,17 +32,9 @@ cred_of() { sed -n 's/.*"credential":"\([^"]*\)".*/\1/p'; }
 wid_of() { sed -n 's/.*"work_id":"\([0-9a-f]*\)".*/\1/p'; }
 
 write_config() { # CREDENTIAL-LIFETIME
-    cat >"$T/p.yaml" <<EOC
-daemon:
-  plugin_path: [$B/plugins/http/.libs, $B/plugins/imaging/.libs, $B/backends/local/.libs, $B/plugins/policy/.libs]
-  log_dir: $T/log
-  state_dir: $T/state
-  pid_file: $T/prebootd.pid
-  control_socket: $T/control.sock
-plugins:
-  - module: http
-    listen: 127.0.0.1
-    port: $port
+    {
+        imaging_config_head "$T/state" "$port" "$B/plugins/policy/.libs"
+        cat <<EOC
   - module: policy
     port: 0
     rules_file: $T/rules.yaml
@@ -51,6 +44,7 @@ plugins:
     upload_networks: [127.0.0.1/32]
     credential_lifetime: $1
 EOC
+    } >"$T/p.yaml"
 }
 cat >"$T/rules.yaml" <<EOC
 version: 1

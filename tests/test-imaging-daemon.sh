@@ -56,17 +56,9 @@ imaging:
   kernel: http://127.0.0.1:$port/vmlinuz
 EOF
 write_config() { # STORE-DIRECTORY
-    cat >"$T/p.yaml" <<EOF
-daemon:
-  plugin_path: [$B/plugins/http/.libs, $B/plugins/imaging/.libs, $B/backends/local/.libs, $B/plugins/policy/.libs]
-  log_dir: $T/log
-  state_dir: $T/state
-  pid_file: $T/prebootd.pid
-  control_socket: $T/control.sock
-plugins:
-  - module: http
-    listen: 127.0.0.1
-    port: $port
+    {
+        imaging_config_head "$T/state" "$port" "$B/plugins/policy/.libs"
+        cat <<EOF
   - module: policy
     port: 0
     rules_file: $T/rules.yaml
@@ -78,6 +70,7 @@ plugins:
     max_transfers: 5
     referral_peers: [192.0.2.50:8080]
 EOF
+    } >"$T/p.yaml"
 }
 start() {
     "$B/core/prebootd" -f -c "$T/p.yaml" >>"$T/stderr" 2>&1 &

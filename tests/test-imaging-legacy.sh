@@ -7,6 +7,7 @@
 # it as PrebootServer hands out the work it answers, and its own rules' once it is gone (a
 # server that never answers is policy-remote.sh's).
 . "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/lib-imaging.sh"
 command -v curl >/dev/null 2>&1 || skip_all "curl is not installed"
 B=$top_builddir
 [ -x "$B/tools/preboot-img" ] || skip_all "preboot-img is not built (lib/image: Linux only)"
@@ -33,23 +34,16 @@ version: 1
 imaging:
   kernel: http://$S/vmlinuz
 EOC
-cat >"$T/p.yaml" <<EOC
-daemon:
-  plugin_path: [$B/plugins/http/.libs, $B/plugins/imaging/.libs, $B/backends/local/.libs, $B/plugins/policy/.libs]
-  log_dir: $T/log
-  state_dir: $T/state
-  pid_file: $T/prebootd.pid
-  control_socket: $T/control.sock
-plugins:
-  - module: http
-    listen: 127.0.0.1
-    port: $ps
+{
+    imaging_config_head "$T/state" "$ps" "$B/plugins/policy/.libs"
+    cat <<EOC
   - module: policy
     port: 0
     rules_file: $T/rules.yaml
   - module: imaging
     legacy: $T/novell-pbserv.conf
 EOC
+} >"$T/p.yaml"
 "$B/core/prebootd" -f -c "$T/p.yaml" >>"$T/stderr" 2>&1 &
 pid=$!
 check "prebootd starts on novell-pbserv.conf" \
