@@ -169,8 +169,17 @@ all_same() { for i in 1 2 3 4; do cmp -s "$T/par$i" "$fa1" || return 1; done; }
 check "four clients at once get the chunk B lacked, whole" all_same
 check "B fetched it from A once" \
     [ "$(grep -c "chunk $h1 fetched from" "$T/b/log/novell-pbserv.log")" -eq 1 ]
+# prebootctl imaging replicate runs in the background (it must not hold B's main loop): it
+# answers at once; its status says when it ended, and each image's result is in the log.
+repl_ended() { ctlb imaging replicate status 2>&1 | grep -q "^last replication"; }
+repl_log() { ctlb imaging log 2>&1 | grep -E " replicate +$1 " | head -n 1; }
 out=$(ctlb imaging replicate img2 2>&1)
-contains "prebootctl imaging replicate img2 pulls what B lacks" "$out" "fetched and verified"
+contains "prebootctl imaging replicate img2 answers at once, replicating in the background" \
+    "$out" "in the background"
+wait_until 120 repl_ended
+check "the replication ends (prebootctl imaging replicate status)" repl_ended
+out=$(repl_log img2)
+contains "prebootctl imaging replicate img2 pulls what B lacks (result log)" "$out" "fetched and verified"
 check "and says nothing failed" sh -c "! printf '%s' '$out' | grep -q FAILED"
 curl -s "$UA/images/img2" | awk '$1 == "c" && $2 ~ /^[0-9a-f]+$/ {print $2}' | sort -u >"$T/h2"
 held_by_b() {
@@ -179,8 +188,11 @@ held_by_b() {
     done <"$T/h2"
 }
 check "B now holds every chunk of img2 on its disk" [ -s "$T/h2" ] && held_by_b
-out=$(ctlb imaging replicate 2>&1)
-contains "replicate with no name: every image, nothing left to fetch" "$out" "0 missing here"
+ctlb imaging replicate >/dev/null 2>&1
+wait_until 120 repl_ended
+out=$(ctlb imaging replicate status 2>&1)
+contains "replicate with no name: every image, all complete" "$out" "all complete"
+contains "... nothing left to fetch" "$(repl_log img2)" "0 missing here"
 check "nothing was removed on A" [ "$(find "$T/a/store/chunks" -type f | wc -l)" -ge "$na" ]
 
 # ---- one name captured at once on both -------------------------------------------------------
@@ -251,6 +263,7 @@ none_on_b() {
 check "and B pulled none of its chunks" [ -s "$T/h3" ] && none_on_b
 check "img1, which B holds whole, is served by B itself" [ "$(code "$UB/images/img1")" = 200 ]
 ctlb imaging replicate img3 >/dev/null 2>&1
+wait_until 120 repl_ended
 check "once B has replicated img3 it serves it itself" [ "$(code "$UB/images/img3")" = 200 ]
 
 # ---- hygiene ---------------------------------------------------------------------------------

@@ -383,6 +383,13 @@ struct Imaging {
     /* Per-device credentials (imaging-cred.h): the key (credential.key in the state
      * directory), what each piece of work did ("MAC|WORK_ID" -> CredWork), and the longest
      * credential_lifetime this process has handed out. */
+    /* prebootctl imaging replicate runs on a thread of its own (it may pull gigabytes
+     * through a shared backend, which must not hold the main loop that answers DHCP): one at
+     * a time; its progress under repl_lock, each image's result in the result log. */
+    GThread *repl;
+    gint repl_done, repl_cancel;
+    GMutex repl_lock;
+    char repl_status[160];
     guint8 cred_key[IMAGING_CRED_KEY_LEN];
     gboolean cred_ready;
     GHashTable *cred_works;
@@ -2326,7 +2333,7 @@ static void on_http(void *data, unsigned event, const char *name, uint32_t versi
 /* ---- prebootctl imaging ----------------------------------------------------------------- */
 
 static const char usage[] = "imaging list | info NAME | delete NAME | log [--json] [N] | stats "
-                            "[--json] | replicate [NAME] | gc | refer NAME SERVER";
+                            "[--json] | replicate [NAME|status] | gc | refer NAME SERVER";
 
 typedef struct {
     const pb_host *h;
@@ -2448,75 +2455,160 @@ failed:
 
 /* prebootctl imaging replicate [NAME]: opens every DATA chunk of the image(s) this server
  * does not hold (chunk_stat), which a shared backend (libpreboot-pg) pulls from a server holding
- * it, verifies and keeps. Nothing is removed anywhere. Says how many chunks came, and fails if any
- * did not. */
+ * it, verifies and keeps. Nothing is removed anywhere. It runs on a thread of its own (backend
+ * calls are safe from any thread, doc/backend-abi.md; the host's are not, so it writes only
+ * the result log and its status line): each image's result, with how many chunks came and
+ * whether any failed, lands in the result log as type "replicate". */
+typedef struct {
+    Imaging *p;
+    char *only;
+} Replication;
+
+static void repl_status(Imaging *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void repl_status(Imaging *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_mutex_lock(&p->repl_lock);
+    g_vsnprintf(p->repl_status, sizeof(p->repl_status), fmt, ap);
+    g_mutex_unlock(&p->repl_lock);
+    va_end(ap);
+}
+
+/* One image: how many of its distinct data chunks were missing here, and fetched. */
+static gboolean replicate_image(Imaging *p, const char *name)
+{
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    g_autoptr(GString) text = g_string_new(NULL);
+    g_autoptr(GError) ge = NULL;
+    if (p->be->image_manifest(p->bh, name, take_bytes, text, &e) != PB_BACKEND_OK) {
+        log_event(p, "prebootctl", "replicate", name, "failed", e.message);
+        return FALSE;
+    }
+    g_autoptr(PbManifest) m = pb_manifest_parse(text->str, text->len, &ge);
+    if (m == NULL) {
+        log_event(p, "prebootctl", "replicate", name, "failed", ge->message);
+        return FALSE;
+    }
+    g_autoptr(GHashTable) seen =
+        g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
+    g_autoptr(GArray) hashes = g_array_new(FALSE, FALSE, PB_HASH_LEN);
+    for (guint c = 0; c < m->chunks->len; c++) {
+        const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, c);
+        if (r->kind != PB_CHUNK_DATA)
+            continue;
+        g_autoptr(GBytes) k = g_bytes_new(r->hash, PB_HASH_LEN);
+        if (g_hash_table_contains(seen, k))
+            continue;
+        g_hash_table_add(seen, g_bytes_ref(k));
+        g_array_append_vals(hashes, r->hash, 1);
+    }
+    guint want = 0, got = 0, failed = 0;
+    g_autofree char *first_error = NULL;
+    for (guint c = 0; c < hashes->len && !g_atomic_int_get(&p->repl_cancel); c++) {
+        void *reader = NULL;
+        pb_backend_chunk_info info = {.struct_size = sizeof(info)};
+        const uint8_t *hash = (const uint8_t *)hashes->data + (gsize)c * PB_HASH_LEN;
+        repl_status(p, "replicating %s: chunk %u of %u, %u fetched", name, c + 1, hashes->len, got);
+        /* chunk_stat: held on this server (chunk_missing of a shared backend answers for
+         * every server) */
+        if (p->be->chunk_stat(p->bh, hash, &info, &e) == PB_BACKEND_OK)
+            continue;
+        want++;
+        if (p->be->chunk_open(p->bh, hash, &info, &reader, &e) == PB_BACKEND_OK) {
+            p->be->chunk_close(reader);
+            got++;
+        } else {
+            if (first_error == NULL) {
+                char hex[PB_HASH_HEX_LEN + 1];
+                pb_hash_to_hex(hash, hex);
+                first_error = g_strdup_printf("; chunk %s: %s", hex, e.message);
+            }
+            failed++;
+        }
+    }
+    gboolean cancelled = g_atomic_int_get(&p->repl_cancel);
+    g_autofree char *msg = g_strdup_printf(
+        "%u chunk(s), %u missing here, %u fetched and verified%s%s%s", hashes->len, want, got,
+        failed ? ", SOME FAILED" : "", cancelled ? ", stopped with the daemon" : "",
+        first_error ? first_error : "");
+    log_event(p, "prebootctl", "replicate", name, failed || cancelled ? "failed" : "ok", msg);
+    return failed == 0 && !cancelled;
+}
+
+static gpointer replicate_thread(gpointer data)
+{
+    Replication *r = data;
+    Imaging *p = r->p;
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    guint failed = 0;
+    if (r->only != NULL)
+        g_ptr_array_add(names, g_strdup(r->only));
+    else if (p->be->image_list(p->bh, take_name, names, &e) != PB_BACKEND_OK) {
+        log_event(p, "prebootctl", "replicate", "", "failed", e.message);
+        failed++;
+    }
+    for (guint i = 0; i < names->len && !g_atomic_int_get(&p->repl_cancel); i++)
+        if (!replicate_image(p, names->pdata[i]))
+            failed++;
+    repl_status(p, "last replication (%s): %u image(s), %s; see prebootctl imaging log",
+                r->only ? r->only : "every image", names->len,
+                failed ? "SOME FAILED" : "all complete");
+    g_free(r->only);
+    g_free(r);
+    g_atomic_int_set(&p->repl_done, 1);
+    return NULL;
+}
+
+/* Joins a replication that has ended (or, stopping, ends it first). */
+static void replicate_reap(Imaging *p, gboolean stop)
+{
+    if (p->repl == NULL)
+        return;
+    if (stop)
+        g_atomic_int_set(&p->repl_cancel, 1);
+    else if (!g_atomic_int_get(&p->repl_done))
+        return;
+    g_thread_join(p->repl);
+    p->repl = NULL;
+}
+
 static bool cmd_replicate(Imaging *p, const char *only, pb_reply *reply)
 {
     const pb_host *h = p->host;
-    pb_backend_error e = {.struct_size = sizeof(e)};
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    if (only != NULL)
-        g_ptr_array_add(names, g_strdup(only));
-    else if (p->be->image_list(p->bh, take_name, names, &e) != PB_BACKEND_OK) {
-        h->reply(reply, "%s\n", e.message);
+    replicate_reap(p, FALSE);
+    if (only != NULL && strcmp(only, "status") == 0) {
+        g_mutex_lock(&p->repl_lock);
+        h->reply(reply, "%s\n", p->repl_status[0] ? p->repl_status : "no replication yet");
+        g_mutex_unlock(&p->repl_lock);
+        return true;
+    }
+    if (p->repl != NULL) {
+        g_mutex_lock(&p->repl_lock);
+        h->reply(reply, "a replication is running (%s): try again when it is done\n",
+                 p->repl_status);
+        g_mutex_unlock(&p->repl_lock);
         return false;
     }
-    guint failed_total = 0;
-    for (guint i = 0; i < names->len; i++) {
-        const char *name = names->pdata[i];
-        g_autoptr(GString) text = g_string_new(NULL);
-        g_autoptr(GError) ge = NULL;
-        if (p->be->image_manifest(p->bh, name, take_bytes, text, &e) != PB_BACKEND_OK) {
-            h->reply(reply, "%s: %s\n", name, e.message);
-            failed_total++;
-            continue;
-        }
-        g_autoptr(PbManifest) m = pb_manifest_parse(text->str, text->len, &ge);
-        if (m == NULL) {
-            h->reply(reply, "%s: %s\n", name, ge->message);
-            failed_total++;
-            continue;
-        }
-        g_autoptr(GHashTable) seen =
-            g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
-        g_autoptr(GArray) hashes = g_array_new(FALSE, FALSE, PB_HASH_LEN);
-        for (guint c = 0; c < m->chunks->len; c++) {
-            const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, c);
-            if (r->kind != PB_CHUNK_DATA)
-                continue;
-            g_autoptr(GBytes) k = g_bytes_new(r->hash, PB_HASH_LEN);
-            if (g_hash_table_contains(seen, k))
-                continue;
-            g_hash_table_add(seen, g_bytes_ref(k));
-            g_array_append_vals(hashes, r->hash, 1);
-        }
-        guint want = 0, got = 0, failed = 0;
-        for (guint c = 0; c < hashes->len; c++) {
-            void *reader = NULL;
-            pb_backend_chunk_info info = {.struct_size = sizeof(info)};
-            const uint8_t *hash = (const uint8_t *)hashes->data + (gsize)c * PB_HASH_LEN;
-            /* chunk_stat: held on this server (chunk_missing of a shared backend answers
-             * for every server) */
-            if (p->be->chunk_stat(p->bh, hash, &info, &e) == PB_BACKEND_OK)
-                continue;
-            want++;
-            if (p->be->chunk_open(p->bh, hash, &info, &reader, &e) == PB_BACKEND_OK) {
-                p->be->chunk_close(reader);
-                got++;
-            } else {
-                char hex[PB_HASH_HEX_LEN + 1];
-                pb_hash_to_hex(hash, hex);
-                h->reply(reply, "%s: chunk %s: %s\n", name, hex, e.message);
-                failed++;
-            }
-        }
-        failed_total += failed;
-        h->reply(reply, "%s: %u chunk(s), %u missing here, %u fetched and verified%s\n", name,
-                 hashes->len, want, got, failed ? ", SOME FAILED" : "");
-        h->log(p->inst, PB_LOG_TRANSACTION, "replicate %s: %u of %u missing chunk(s) fetched", name,
-               got, want);
+    if (only != NULL && !pb_name_valid(only)) {
+        h->reply(reply, "replicate: not an image name: %s\n", only);
+        return false;
     }
-    return failed_total == 0;
+    Replication *r = g_new0(Replication, 1);
+    r->p = p;
+    r->only = g_strdup(only);
+    g_atomic_int_set(&p->repl_done, 0);
+    g_atomic_int_set(&p->repl_cancel, 0);
+    repl_status(p, "replicating %s: starting", only ? only : "every image");
+    p->repl = g_thread_new("imaging-replicate", replicate_thread, r);
+    h->log(p->inst, PB_LOG_TRANSACTION, "replicate %s: started (prebootctl)",
+           only ? only : "every image");
+    h->reply(reply,
+             "replicating %s in the background: `prebootctl imaging replicate status` says how "
+             "far; each image's result goes to `prebootctl imaging log` (type replicate)\n",
+             only ? only : "every image");
+    return true;
 }
 
 static bool cmd_imaging(void *self, int argc, const char *const *argv, pb_reply *reply)
@@ -2664,6 +2756,7 @@ static void imaging_free(Imaging *p)
         g_hash_table_unref(p->cred_works);
     memset(p->cred_key, 0, sizeof(p->cred_key));
     g_mutex_clear(&p->done_lock);
+    g_mutex_clear(&p->repl_lock);
     settings_clear(&p->set);
     g_free(p);
 }
@@ -2681,6 +2774,7 @@ static void *imaging_create(const pb_host *host, pb_instance *inst, const pb_con
     p->host = host;
     p->inst = inst;
     g_mutex_init(&p->done_lock);
+    g_mutex_init(&p->repl_lock);
     g_queue_init(&p->done);
     p->transfers = g_hash_table_new(NULL, NULL);
     p->per_address = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -2863,6 +2957,7 @@ static void imaging_stop(void *self)
     if (p->pool != NULL)
         g_thread_pool_free(p->pool, FALSE, TRUE);
     p->pool = NULL;
+    replicate_reap(p, TRUE);      /* a replication stops between two chunks */
     drain_done(p);                /* frees the transfers the workers held */
     imaging_service_free(p->svc); /* withdrawn by the host already, its users stopped */
     p->svc = NULL;
