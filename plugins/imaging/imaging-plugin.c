@@ -387,7 +387,7 @@ struct Imaging {
      * through a shared backend, which must not hold the main loop that answers DHCP): one at
      * a time; its progress under repl_lock, each image's result in the result log. */
     GThread *repl;
-    gint repl_done, repl_cancel;
+    gint repl_done, repl_cancel, repl_unlogged;
     GMutex repl_lock;
     char repl_status[160];
     guint8 cred_key[IMAGING_CRED_KEY_LEN];
@@ -2475,6 +2475,21 @@ static void repl_status(Imaging *p, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The result log from the replication's thread: the backend's call is safe there, the host's
+ * log (log_result's warning) is not, so a failure to log is only counted. */
+static void repl_log(Imaging *p, const char *image, const char *result, const char *message)
+{
+    pb_backend_result r = {.struct_size = sizeof(r),
+                           .source = "prebootctl",
+                           .type = "replicate",
+                           .image = image,
+                           .result = result,
+                           .message = message};
+    pb_backend_error e = {.struct_size = sizeof(e)};
+    if (p->be->result_add(p->bh, &r, &e) != PB_BACKEND_OK)
+        g_atomic_int_inc(&p->repl_unlogged);
+}
+
 /* One image: how many of its distinct data chunks were missing here, and fetched. */
 static gboolean replicate_image(Imaging *p, const char *name)
 {
@@ -2482,12 +2497,12 @@ static gboolean replicate_image(Imaging *p, const char *name)
     g_autoptr(GString) text = g_string_new(NULL);
     g_autoptr(GError) ge = NULL;
     if (p->be->image_manifest(p->bh, name, take_bytes, text, &e) != PB_BACKEND_OK) {
-        log_event(p, "prebootctl", "replicate", name, "failed", e.message);
+        repl_log(p, name, "failed", e.message);
         return FALSE;
     }
     g_autoptr(PbManifest) m = pb_manifest_parse(text->str, text->len, &ge);
     if (m == NULL) {
-        log_event(p, "prebootctl", "replicate", name, "failed", ge->message);
+        repl_log(p, name, "failed", ge->message);
         return FALSE;
     }
     g_autoptr(GHashTable) seen =
@@ -2532,7 +2547,7 @@ static gboolean replicate_image(Imaging *p, const char *name)
         "%u chunk(s), %u missing here, %u fetched and verified%s%s%s", hashes->len, want, got,
         failed ? ", SOME FAILED" : "", cancelled ? ", stopped with the daemon" : "",
         first_error ? first_error : "");
-    log_event(p, "prebootctl", "replicate", name, failed || cancelled ? "failed" : "ok", msg);
+    repl_log(p, name, failed || cancelled ? "failed" : "ok", msg);
     return failed == 0 && !cancelled;
 }
 
@@ -2546,15 +2561,17 @@ static gpointer replicate_thread(gpointer data)
     if (r->only != NULL)
         g_ptr_array_add(names, g_strdup(r->only));
     else if (p->be->image_list(p->bh, take_name, names, &e) != PB_BACKEND_OK) {
-        log_event(p, "prebootctl", "replicate", "", "failed", e.message);
+        repl_log(p, "", "failed", e.message);
         failed++;
     }
     for (guint i = 0; i < names->len && !g_atomic_int_get(&p->repl_cancel); i++)
         if (!replicate_image(p, names->pdata[i]))
             failed++;
-    repl_status(p, "last replication (%s): %u image(s), %s; see prebootctl imaging log",
+    guint unlogged = (guint)g_atomic_int_get(&p->repl_unlogged);
+    repl_status(p, "last replication (%s): %u image(s), %s; see prebootctl imaging log%s",
                 r->only ? r->only : "every image", names->len,
-                failed ? "SOME FAILED" : "all complete");
+                failed ? "SOME FAILED" : "all complete",
+                unlogged ? " (some results could not be logged)" : "");
     g_free(r->only);
     g_free(r);
     g_atomic_int_set(&p->repl_done, 1);
@@ -2600,6 +2617,7 @@ static bool cmd_replicate(Imaging *p, const char *only, pb_reply *reply)
     r->only = g_strdup(only);
     g_atomic_int_set(&p->repl_done, 0);
     g_atomic_int_set(&p->repl_cancel, 0);
+    g_atomic_int_set(&p->repl_unlogged, 0);
     repl_status(p, "replicating %s: starting", only ? only : "every image");
     p->repl = g_thread_new("imaging-replicate", replicate_thread, r);
     h->log(p->inst, PB_LOG_TRANSACTION, "replicate %s: started (prebootctl)",
