@@ -14,7 +14,8 @@
 # 3. Replication: a SIZE_MB disk (random data) captured on server A; B pulls it with
 #    `prebootctl imaging replicate`, timed, against `rsync -a` of A's chunk files to an empty
 #    directory; then 2 % of the disk rewritten, captured again on A, replicated again and
-#    rsynced again (incremental).
+#    rsynced again (incremental). The first copy also reports the CPU seconds A and B used,
+#    and rsync's (steadier than the wall time on a machine other jobs share).
 # Everything started here is stopped by PID; the load generator is bench/pg-bench.c.
 set -u
 B=${1:-${top_builddir:-.}}
@@ -107,8 +108,8 @@ wait_until 20 "$B/tools/prebootctl" -c "$T/b/p.yaml" status || { echo "B did not
 now() { date +%s.%N; }
 nfiles() { find "$1" -type f 2>/dev/null | wc -l; }
 # replicate: `prebootctl imaging replicate big` on B, timed until B holds as many chunk files
-# as A (prebootctl gives up waiting for the reply after 10 s, while the command, which runs
-# on B's main loop, goes on: the files are what counts).
+# as A (the command answers at once and replicates on a thread of its own: the files, under
+# their real names once synced, are what counts).
 replicate() {
     "$B/tools/prebootctl" -c "$T/b/p.yaml" imaging replicate big >"$T/replicate.out" 2>&1 &
     rp=$!
@@ -118,6 +119,11 @@ replicate() {
     tail -n 1 "$T/replicate.out"
 }
 secs() { echo "$2 - $1" | bc; }
+# CPU seconds (user + system, every thread) used so far by A and B, and by this script's
+# waited-for children (rsync): on a machine other jobs share, steadier than the wall time.
+tck=$(getconf CLK_TCK)
+cpu_ab() { echo "($(cut -d' ' -f14,15 "/proc/$pida/stat" "/proc/$pidb/stat" | tr ' \n' '++')0) / $tck" | bc -l; }
+cpu_kids() { echo "($(sed 's/.*) //' "/proc/$$/stat" | cut -d' ' -f14,15 | tr ' ' '+')) / $tck" | bc -l; }
 echo "### replication, ${SIZE_MB} MiB disk of random data, 4 MiB chunks"
 head -c "$((SIZE_MB * 1048576))" /dev/urandom >"$T/disk.img"
 t0=$(now)
@@ -125,15 +131,19 @@ env PREBOOT_TOKEN=$TOKEN "$B/tools/preboot-img" make "$T/disk.img" "127.0.0.1:$p
 t1=$(now)
 echo "capture on A: $(secs "$t0" "$t1") s ($(du -sm "$T/a/store/chunks" | cut -f1) MiB of chunks)"
 sync
+c0=$(cpu_ab)
 t0=$(now)
 replicate
 t1=$(now)
-echo "replicate to B (first copy): $(secs "$t0" "$t1") s"
+c1=$(cpu_ab)
+echo "replicate to B (first copy): $(secs "$t0" "$t1") s, CPU of A and B $(printf %.2f "$(secs "$c0" "$c1")") s (load $(cut -d' ' -f1 /proc/loadavg))"
 sync
+c0=$(cpu_kids)
 t0=$(now)
 rsync -a "$T/a/store/chunks/" "$T/rsync/"
 t1=$(now)
-echo "rsync -a of A's chunks (first copy): $(secs "$t0" "$t1") s"
+c1=$(cpu_kids)
+echo "rsync -a of A's chunks (first copy): $(secs "$t0" "$t1") s, CPU $(printf %.2f "$(secs "$c0" "$c1")") s"
 # 2 %: that many 4 MiB regions rewritten at spread offsets
 regions=$((SIZE_MB / 4))
 change=$((regions * 2 / 100))
