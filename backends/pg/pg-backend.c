@@ -447,6 +447,11 @@ static uint32_t cache_query(Pg *g, const char *name, pb_backend_image_fn fn, voi
 
 /* ---- open and close ----------------------------------------------------------------------- */
 
+static void handle_free(gpointer c)
+{
+    curl_easy_cleanup(c);
+}
+
 static void pg_close(void *be)
 {
     Pg *g = be;
@@ -507,7 +512,7 @@ static void *pg_open(const pb_backend_config *cfg, pb_backend_error *err)
     g_mutex_init(&g->flock);
     g_cond_init(&g->flanded);
     g->flights = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-    g->handles = g_ptr_array_new_with_free_func((GDestroyNotify)curl_easy_cleanup);
+    g->handles = g_ptr_array_new_with_free_func(handle_free);
     g->dir = g_strdup(dir);
     g_autofree char *referral = NULL;
     g->conninfo = pb_pq_take_option(loc, "preboot_referral", &referral);
