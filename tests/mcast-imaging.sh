@@ -215,11 +215,18 @@ for i in 1 2 3 4 5 6 7; do
     R8="$R8 $RPID"
 done
 check "room8: seven receivers joined" wait_until 30 joined room8 7
+# r7 is held (SIGSTOP) until the late one has joined: the session, waiting for it, is still
+# running then, however fast the others finish the small image.
+held=$RPID
+kill -STOP $held
 out=$(ctl mcast go room8)
 contains "room8: go with seven" "$out" "session room8: starting"
 check "room8: sending began" wait_until 30 sending room8
 receiver r8 room8 e8.img
 R8="$R8 $RPID"
+check "room8: the late receiver joined" wait_until 30 \
+    grep -q "session room8: receiver 10.79.0.18:[0-9]* (r8) joined" log/multicast.log
+kill -CONT $held
 for p in $R8; do wait $p; done
 check "room8: the lossy receiver's rule dropped datagrams" \
     sh -c "ip netns exec ${P}r2 nft list table inet lossy | grep -q 'packets [1-9]'"

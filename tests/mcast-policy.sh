@@ -190,11 +190,18 @@ for i in 1 2 3 4 5 6 7; do
     R8="$R8 $RPID"
 done
 check "room8: seven devices joined the session the policy started" wait_until 30 joined room8 7
+# Device 7 is held (SIGSTOP) until the late one has joined: the session, waiting for it, is
+# still running then, however fast the others finish the small image.
+held=$RPID
+kill -STOP $held
 out=$(ctl mcast go room8)
 contains "room8: go with seven" "$out" "session room8: starting"
 check "room8: sending began" wait_until 30 sending room8
 auto8 8
 R8="$R8 $RPID"
+check "room8: the late device joined" wait_until 30 \
+    grep -q "session room8: receiver 10.79.0.28:[0-9]* (52:54:00:79:01:08) joined" log/multicast.log
+kill -CONT $held
 fails=0
 for p in $R8; do wait $p || fails=$((fails + 1)); done
 check "room8: preboot-img auto succeeded on all eight ($fails failed)" [ $fails -eq 0 ]
@@ -216,7 +223,7 @@ check "room8: imaging log: eight session results, ok ($ok8)" [ $ok8 -eq 8 ]
 again=0
 for i in 1 2 3 4 5 6 7 8; do
     ip netns exec ${P}d$i env PREBOOT_TOKEN=$TOKEN "$IMG" auto "$SERVER" u$i.img \
-        --mac 52:54:00:79:01:0$i --json >again$i.json 2>&1
+        --mac 52:54:00:79:01:0$i --json --wait 5 >again$i.json 2>&1
     [ $? -eq 3 ] && again=$((again + 1))
 done
 check "room8: each device asks again: no work for any ($again of 8)" [ $again -eq 8 ]
