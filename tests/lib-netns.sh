@@ -49,3 +49,19 @@ netns_host() {
     ip -n ${P}$1 link set lo up
     ip -n ${P}$1 route add 224.0.0.0/4 dev eth0
 }
+
+# netns_lossy NAME PERCENT: drop that share of the UDP datagrams reaching ${P}NAME (nftables:
+# this kernel has no netem), not its TCP (HTTP); netns_unlossy NAME takes the rule away.
+netns_lossy() {
+    if [ "$2" -ge 100 ]; then rule="meta l4proto udp counter drop"; else
+        rule="meta l4proto udp numgen random mod 100 < $2 counter drop"; fi
+    ip netns exec ${P}$1 nft -f - <<NFT
+table inet lossy {
+  chain in {
+    type filter hook input priority 0;
+    $rule
+  }
+}
+NFT
+}
+netns_unlossy() { ip netns exec ${P}$1 nft delete table inet lossy; }

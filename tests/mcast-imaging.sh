@@ -6,7 +6,10 @@
 # the unicast fallback from the imaging server finishes a receiver behind 100 % loss after
 # the start, a receiver killed and restarted mid-session, and a slow (tbf-limited) receiver
 # told to go by slow_policy unicast while the others finish without it. Every restore is
-# compared bit for bit. Root only; every wait is bounded.
+# compared bit for bit. Then the issue's room of eight on a small image: a session from
+# `mcast start ... clients=8` with one lossy (nftables), one slow (tbf) receiver and one
+# joining after sending began (seven joined, `mcast go`), and a master client's session to
+# eight receivers stored by the server too. Root only; every wait is bounded.
 . "$top_srcdir/tests/tap.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
@@ -25,21 +28,10 @@ json() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" | head -n 1; }
 
 netns_bridge
 netns_host s 10.79.0.1
-for i in 1 2 3; do netns_host r$i 10.79.0.1$i; done
-# lossy HOST PERCENT: drop that share of the UDP datagrams reaching it (not the HTTP)
-lossy() {
-    if [ "$2" -ge 100 ]; then rule="meta l4proto udp counter drop"; else
-        rule="meta l4proto udp numgen random mod 100 < $2 counter drop"; fi
-    ip netns exec ${P}$1 nft -f - <<NFT
-table inet lossy {
-  chain in {
-    type filter hook input priority 0;
-    $rule
-  }
-}
-NFT
-}
-unlossy() { ip netns exec ${P}$1 nft delete table inet lossy; }
+# r1-r8: the room of eight; r9: the master of the eight-receiver master session
+for i in 1 2 3 4 5 6 7 8 9; do netns_host r$i 10.79.0.1$i; done
+lossy() { netns_lossy "$@"; }
+unlossy() { netns_unlossy "$@"; }
 
 # a 48 MiB disk: ext4 with text and random data, 1 MiB chunks
 mkdir -p tree
@@ -54,6 +46,13 @@ truncate -s 48M master.img
 printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q master.img
 mkfs.ext4 -q -F -d tree -E offset=1048576 master.img 47104k
 # what the local store has, and the imaging backend has not: a session must not serve it
+# the room of eight's disk: 8 MiB, ext4, 256 KiB chunks (little to send, many chunks)
+mkdir -p small
+seq 1 40000 | sed 's/^/small: /' >small/text
+head -c 3000000 /dev/urandom >small/random
+truncate -s 8M small.img
+printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q small.img
+mkfs.ext4 -q -F -d small -E offset=1048576 small.img 7168k
 "$IMG" make disk.img ./store:onlylocal --chunk-size 1048576 >/dev/null || exit 1
 
 PORT=$(pick_port 3)
@@ -94,6 +93,9 @@ check "the multicast plugin reads the imaging backend" \
 PREBOOT_TOKEN=$(cat token) ip netns exec ${P}r1 "$IMG" make disk.img 10.79.0.1:$HP:base \
     --chunk-size 1048576 >make.out 2>&1
 check "the image is uploaded to the imaging server" [ $? -eq 0 ]
+PREBOOT_TOKEN=$(cat token) ip netns exec ${P}r1 "$IMG" make small.img 10.79.0.1:$HP:small \
+    --chunk-size 262144 >>make.out 2>&1
+check "the room of eight's image is uploaded" [ $? -eq 0 ]
 out=$(ctl imaging list)
 contains "imaging list shows it" "$out" "base"
 
@@ -198,6 +200,46 @@ check "slow: the others finished first ($s1 s against $s3 s)" \
     awk "BEGIN { exit !($s1 < $s3) }"
 check "slow: the sender logged it" grep -q "session slow: receiver 10.79.0.13.*told to finish by unicast" log/multicast.log
 
+# ---- eight receivers: one lossy, one slow, one late joiner ---------------------------------
+# (sending: some receiver of session $1 has a chunk)
+sending() { ctl mcast status --json "$1" | grep -q '"chunks":[1-9]'; }
+joined() { ctl mcast status --json "$1" | grep -q "\"clients\":$2[,}]"; }
+t0=$(date +%s)
+out=$(ctl mcast start room8 small clients=8)
+check "room8: mcast start ... clients=8" [ $? -eq 0 ]
+lossy r2 10
+tc -n ${P}br qdisc add dev pr3 root tbf rate 15mbit burst 32kbit latency 50ms
+R8=
+for i in 1 2 3 4 5 6 7; do
+    receiver r$i room8 e$i.img
+    R8="$R8 $RPID"
+done
+check "room8: seven receivers joined" wait_until 30 joined room8 7
+# r7 is held (SIGSTOP) until the late one has joined: the session, waiting for it, is still
+# running then, however fast the others finish the small image.
+held=$RPID
+kill -STOP $held
+out=$(ctl mcast go room8)
+contains "room8: go with seven" "$out" "session room8: starting"
+check "room8: sending began" wait_until 30 sending room8
+receiver r8 room8 e8.img
+R8="$R8 $RPID"
+check "room8: the late receiver joined" wait_until 30 \
+    grep -q "session room8: receiver 10.79.0.18:[0-9]* (r8) joined" log/multicast.log
+kill -CONT $held
+for p in $R8; do wait $p; done
+check "room8: the lossy receiver's rule dropped datagrams" \
+    sh -c "ip netns exec ${P}r2 nft list table inet lossy | grep -q 'packets [1-9]'"
+unlossy r2
+tc -n ${P}br qdisc del dev pr3 root
+for i in 1 2 3 4 5 6 7 8; do
+    check "room8: receiver $i bit-exact" cmp -s small.img e$i.img
+    check "room8: receiver $i finished well" test "$(json ok <e$i.img.json)" = true
+done
+check "room8: the late joiner joined the running session" \
+    sh -c "sed -n '/session room8: sending image small to 7/,\$p' log/multicast.log | grep -q 'receiver 10.79.0.18:[0-9]* (r8) joined'"
+diag "room8: late joiner: $(json chunks_received <e8.img.json) chunks by the session, $(json chunks_fallback <e8.img.json) by unicast; lossy: $(json chunks_fallback <e2.img.json) by unicast; slow: $(json chunks_fallback <e3.img.json) by unicast; $(($(date +%s) - t0)) s"
+
 # ---- a master client's session stored through the backend ---------------------------------
 out=$(ctl mcast store m1 fromclient)
 contains "mcast store: accepted" "$out" "will be stored as image fromclient"
@@ -223,6 +265,34 @@ contains "master: the result log has the session" "$out" "fromclient"
 ip netns exec ${P}r3 "$IMG" restore 10.79.0.1:$HP:fromclient check.img >/dev/null 2>&1
 check "master: the stored image restores bit-exact from the imaging server" cmp -s master.img check.img
 check "master: nothing of it went to the plugin's own store" test ! -e store/images/fromclient.pbm
+
+# ---- a master client's session to eight receivers, stored by the server too ----------------
+# (the server's store receiver is the ninth: clients=9)
+t0=$(date +%s)
+out=$(ctl mcast store m8 fromclient8)
+contains "master8: mcast store accepted" "$out" "will be stored as image fromclient8"
+ip netns exec ${P}r9 "$IMG" session m8 master small.img clients=9 --port $PORT \
+    --range 239.192.79.0/24 --json >master8.json 2>master8.log &
+pm=$!
+PIDS="$PIDS $pm"
+R8=
+for i in 1 2 3 4 5 6 7 8; do
+    ip netns exec ${P}r$i "$IMG" session m8 f$i.img --json --port $PORT \
+        --announce-group 239.192.79.0 --label r$i --wait 30 >f$i.img.json 2>f$i.img.log &
+    R8="$R8 $!"
+    PIDS="$PIDS $!"
+done
+wait $pm
+check "master8: the session ends well" grep -q '"ok":true' master8.json
+for p in $R8; do wait $p; done
+for i in 1 2 3 4 5 6 7 8; do
+    check "master8: receiver $i bit-exact" cmp -s small.img f$i.img
+done
+check "master8: the server stored it" \
+    wait_until 20 sh -c "$CTL -c $W/preboot.yaml mcast status | grep -q 'as image fromclient8: stored'"
+ip netns exec ${P}r1 "$IMG" restore 10.79.0.1:$HP:fromclient8 check8.img >/dev/null 2>&1
+check "master8: the stored image restores bit-exact" cmp -s small.img check8.img
+diag "master8: $(($(date +%s) - t0)) s"
 
 ctl stop >/dev/null 2>&1
 check "prebootd stops" wait_until 10 sh -c "! kill -0 $dpid 2>/dev/null"

@@ -8,11 +8,13 @@
 # through the multicast plugin's service, the second finds it running, both join, restore
 # bit-exact, verify against the server's image and report; the session ran once, the
 # one-shot work is used up once (the next ask gets no work), the imaging log has both
-# results. Root only; every wait is bounded.
+# results. Then a room of eight devices assigned one session (clients=8): one loses a tenth
+# of its UDP datagrams, one asks only once sending began; all bit-exact, each one's work
+# used up once. Root only; every wait is bounded.
 . "$top_srcdir/tests/tap.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
-for tool in ip sfdisk mkfs.ext4 cmp; do
+for tool in ip nft sfdisk mkfs.ext4 cmp; do
     command -v $tool >/dev/null 2>&1 || skip_all "$tool not installed"
 done
 B=$top_builddir
@@ -30,6 +32,8 @@ json() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" | head -n 1; }
 netns_bridge
 netns_host s 10.79.0.1
 for i in 1 2 3; do netns_host r$i 10.79.0.1$i; done
+# d1-d8: the room of eight
+for i in 1 2 3 4 5 6 7 8; do netns_host d$i 10.79.0.2$i; done
 
 # ---- golden: 32 MiB, MBR, ext4 with text and random data ------------------------------------
 mkdir -p tree
@@ -38,6 +42,14 @@ head -c 6000000 /dev/urandom >tree/random
 truncate -s 32M disk.img
 printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q disk.img
 mkfs.ext4 -q -F -d tree -E offset=1048576 disk.img 31744k
+
+# small: the room of eight's, 8 MiB, uploaded with 256 KiB chunks
+mkdir -p small
+seq 1 40000 | sed 's/^/small: /' >small/text
+head -c 3000000 /dev/urandom >small/random
+truncate -s 8M small.img
+printf 'label: dos\nstart=2048, type=83\n' | sfdisk -q small.img
+mkfs.ext4 -q -F -d small -E offset=1048576 small.img 7168k
 
 PORT=$(pick_port 4)
 TOKEN=t0k3n-mcast-policy
@@ -69,6 +81,9 @@ check "prebootd runs http, policy, imaging and multicast" wait_until 10 ctl stat
 ip netns exec ${P}s env PREBOOT_TOKEN=$TOKEN "$IMG" make disk.img "$SERVER:golden" \
     --chunk-size 1048576 >make.out 2>&1
 check "golden uploaded to the imaging server" [ $? -eq 0 ]
+ip netns exec ${P}s env PREBOOT_TOKEN=$TOKEN "$IMG" make small.img "$SERVER:small" \
+    --chunk-size 262144 >>make.out 2>&1
+check "small uploaded to the imaging server" [ $? -eq 0 ]
 
 MAC1=52:54:00:79:00:01
 MAC2=52:54:00:79:00:02
@@ -146,4 +161,72 @@ ctl imaging log --json >log.json 2>&1
 check "...and the failure is reported" logged $MAC3 failed
 contains "...the work stays (only a success uses it up)" \
     "$(ctl policy show 2>&1; ctl policy devices 2>&1)" "multicast lab image=nosuch clients=1 once"
+
+# ---- a room of eight started by policy: one lossy device, one late --------------------------
+# Eight devices assigned "join session room8 image=small clients=8 once"; seven ask and
+# join, the operator says go, the eighth asks once sending began (the late joiner); d2 loses
+# a tenth of its UDP datagrams. All restore bit-exact, report, and each one's work is used
+# up once: the session ran once more, nobody gets work again.
+sending() { ctl mcast status --json "$1" | grep -q '"chunks":[1-9]'; }
+joined() { ctl mcast status --json "$1" | grep -q "\"clients\":$2[,}]"; }
+started() { ctl mcast status --json | sed -n 's/.*"sessions_started":\([0-9]*\).*/\1/p'; }
+t0=$(date +%s)
+n0=$(started)
+for i in 1 2 3 4 5 6 7 8; do
+    ctl policy assign 52:54:00:79:01:0$i join session room8 image=small clients=8 once >/dev/null
+done
+netns_lossy d2 10
+# auto8 I: device dI runs preboot-img auto
+auto8() {
+    truncate -s 8M u$1.img
+    ip netns exec ${P}d$1 env PREBOOT_TOKEN=$TOKEN "$IMG" auto "$SERVER" u$1.img \
+        --mac 52:54:00:79:01:0$1 --json --wait 60 >u$1.img.json 2>u$1.img.log &
+    RPID=$!
+    PIDS="$PIDS $RPID"
+}
+R8=
+for i in 1 2 3 4 5 6 7; do
+    auto8 $i
+    R8="$R8 $RPID"
+done
+check "room8: seven devices joined the session the policy started" wait_until 30 joined room8 7
+# Device 7 is held (SIGSTOP) until the late one has joined: the session, waiting for it, is
+# still running then, however fast the others finish the small image.
+held=$RPID
+kill -STOP $held
+out=$(ctl mcast go room8)
+contains "room8: go with seven" "$out" "session room8: starting"
+check "room8: sending began" wait_until 30 sending room8
+auto8 8
+R8="$R8 $RPID"
+check "room8: the late device joined" wait_until 30 \
+    grep -q "session room8: receiver 10.79.0.28:[0-9]* (52:54:00:79:01:08) joined" log/multicast.log
+kill -CONT $held
+fails=0
+for p in $R8; do wait $p || fails=$((fails + 1)); done
+check "room8: preboot-img auto succeeded on all eight ($fails failed)" [ $fails -eq 0 ]
+check "room8: the lossy device's rule dropped datagrams" \
+    sh -c "ip netns exec ${P}d2 nft list table inet lossy | grep -q 'packets [1-9]'"
+netns_unlossy d2
+for i in 1 2 3 4 5 6 7 8; do
+    check "room8: device $i restored bit-exact" cmp -s small.img u$i.img
+done
+contains "room8: the late device restored from the session, verified, reported" \
+    "$(cat u8.img.json)" '"session":"room8","disk":"u8.img","ok":true,"reported":true,"received":true,"verified":true'
+check "room8: the late device joined the running session" \
+    sh -c "sed -n '/session room8: sending image small to 7/,\$p' log/multicast.log | grep -q 'receiver 10.79.0.28:[0-9]* (52:54:00:79:01:08) joined'"
+check "room8: the policy started the session once" [ "$(started)" -eq $((n0 + 1)) ]
+ctl imaging log --json >log.json 2>&1
+ok8=0
+for i in 1 2 3 4 5 6 7 8; do logged 52:54:00:79:01:0$i ok && ok8=$((ok8 + 1)); done
+check "room8: imaging log: eight session results, ok ($ok8)" [ $ok8 -eq 8 ]
+again=0
+for i in 1 2 3 4 5 6 7 8; do
+    ip netns exec ${P}d$i env PREBOOT_TOKEN=$TOKEN "$IMG" auto "$SERVER" u$i.img \
+        --mac 52:54:00:79:01:0$i --json --wait 5 >again$i.json 2>&1
+    [ $? -eq 3 ] && again=$((again + 1))
+done
+check "room8: each device asks again: no work for any ($again of 8)" [ $again -eq 8 ]
+check "room8: ...and nothing started again" [ "$(started)" -eq $((n0 + 1)) ]
+diag "room8: lossy device repaired $(json bytes_repaired <u2.img.json) bytes by unicast, late one $(json bytes_repaired <u8.img.json); $(($(date +%s) - t0)) s"
 finish
