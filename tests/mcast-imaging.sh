@@ -152,7 +152,10 @@ check "lossy: receiver 2 bit-exact" cmp -s disk.img b2.img
 check "lossy: receiver 3 (100 % loss) bit-exact" cmp -s disk.img b3.img
 check "lossy: receiver 3 fetched chunks by unicast" \
     test "$(json chunks_fallback <b3.img.json)" -gt 0
-contains "lossy: ...because it heard nothing" "$(cat b3.img.json)" '"fallback":"nothing heard'
+# Why it went to unicast depends on which comes first: its own silence timer (--fallback-after)
+# or the sender, which sees it ask for everything again and tells it to (slow): either is right.
+fell_back_why() { grep -Eq '"fallback":"(nothing heard|told to by the sender)' b3.img.json; }
+check "lossy: ...because it heard nothing, or the sender sent it there" fell_back_why
 check "lossy: the sender logged it going to unicast" \
     grep -q "session lossy: receiver 10.79.0.13.*finishes by unicast" log/multicast.log
 

@@ -15,8 +15,19 @@ done
 [ -x "$B/tools/preboot-img" ] || skip_all "preboot-img is not built (lib/image: Linux only)"
 T=$(mktemp -d "${TMPDIR:-/tmp}/imaging-tls.XXXXXX")
 pid=
+# stop_pid PID: SIGTERM and at most 30 s for it to end (a zombie has ended: kill -0 still
+# reaches it); else its state goes to the log and SIGKILL ends it. Its exit status.
+stop_pid() {
+    kill "$1" 2>/dev/null || return 1
+    if ! wait_until 30 sh -c "! kill -0 $1 || grep -q '^State:.*Z' /proc/$1/status"; then
+        diag "pid $1 did not stop within 30 s: $(grep '^State' /proc/"$1"/status 2>/dev/null)," \
+            "wchan $(cat /proc/"$1"/wchan 2>/dev/null)"
+        kill -9 "$1" 2>/dev/null
+    fi
+    wait "$1"
+}
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    [ -n "$pid" ] && stop_pid "$pid" 2>/dev/null
     rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
@@ -56,7 +67,7 @@ refused() {
     pid=$!
     wait_until 20 grep -q "http: create failed" "$T/refused.out"
     r=$?
-    kill "$pid" && wait "$pid"
+    stop_pid "$pid"
     pid=
     return $r
 }
@@ -101,7 +112,7 @@ check "preboot-img without --cacert refuses the self-signed server" [ $? -ne 0 ]
 pimg make "$T/disk.img" "$S" --chunk-size 1048576 --token-file "$T/token" \
     --cacert "$T/cert.pem" >"$T/make.out" 2>"$T/make.err"
 check "preboot-img make over https with --cacert" [ $? -eq 0 ]
-contains "the image is in the catalog" "$(curl -s --cacert "$T/cert.pem" "$U/images")" '"name":"tlsimg"'
+contains "the image is in the catalog" "$(curl -s --cacert "$T/cert.pem" --max-time 10 "$U/images")" '"name":"tlsimg"'
 truncate -s 6M "$T/restored.img"
 pimg restore "$S" "$T/restored.img" --cacert "$T/cert.pem" \
     >"$T/restore.out" 2>"$T/restore.err"
@@ -118,7 +129,7 @@ out=$(ctl reload 2>&1)
 check "a reload with the same files is accepted" [ $? -eq 0 ]
 check "and HTTPS still answers" listening
 
-kill "$pid" && wait "$pid"
+stop_pid "$pid"
 check "prebootd stops cleanly" [ $? -eq 0 ]
 pid=
 grep -i "sanitizer\|runtime error" "$T/stderr" >/dev/null &&
