@@ -62,6 +62,31 @@ static void test_manifest_roundtrip(void)
     g_assert_cmpuint(st.n_absent, ==, back->chunks->len - 3);
 }
 
+/* pb_manifest_data_hashes: DATA chunks only, each once; manifest order or memcmp order. */
+static void test_manifest_data_hashes(void)
+{
+    g_autoptr(PbManifest) m = sample();
+    guint8 hx[PB_HASH_LEN], hb[PB_HASH_LEN];
+    pb_sha256("x", 1, hx);
+    pb_sha256("b", 1, hb);
+    /* chunks 0 "x", 1 zero, 2 unused; then "b", "x" again, "b" again */
+    for (guint i = 3; i < 6; i++) {
+        PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        c->kind = PB_CHUNK_DATA;
+        memcpy(c->hash, i == 4 ? hx : hb, PB_HASH_LEN);
+    }
+    g_autoptr(GByteArray) in_order = pb_manifest_data_hashes(m, FALSE);
+    g_assert_cmpuint(in_order->len, ==, 2 * PB_HASH_LEN);
+    g_assert_cmpmem(in_order->data, PB_HASH_LEN, hx, PB_HASH_LEN);
+    g_assert_cmpmem(in_order->data + PB_HASH_LEN, PB_HASH_LEN, hb, PB_HASH_LEN);
+    g_autoptr(GByteArray) sorted = pb_manifest_data_hashes(m, TRUE);
+    g_assert_cmpuint(sorted->len, ==, 2 * PB_HASH_LEN);
+    g_assert_cmpint(memcmp(sorted->data, sorted->data + PB_HASH_LEN, PB_HASH_LEN), <, 0);
+    g_autoptr(PbManifest) empty = pb_manifest_new();
+    g_autoptr(GByteArray) none = pb_manifest_data_hashes(empty, TRUE);
+    g_assert_cmpuint(none->len, ==, 0);
+}
+
 /* Re-seals edited text so the test reaches the check it aims at, not the seal. */
 static char *reseal(const char *body)
 {
@@ -540,6 +565,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/image/manifest/roundtrip", test_manifest_roundtrip);
+    g_test_add_func("/image/manifest/data-hashes", test_manifest_data_hashes);
     g_test_add_func("/image/manifest/refusals", test_manifest_refusals);
     g_test_add_func("/image/chunk/coding", test_chunk_coding);
     g_test_add_func("/image/chunk/delta", test_delta);

@@ -113,6 +113,9 @@ typedef struct {
     guint64 unique_stored_bytes;
 } PbManifestStats;
 void pb_manifest_stats(const PbManifest *m, PbManifestStats *st);
+/* The distinct DATA chunk hashes of m, PB_HASH_LEN bytes each: in the order the manifest
+ * first names them, or in memcmp order when sorted (for bsearch and the backends' commits). */
+GByteArray *pb_manifest_data_hashes(const PbManifest *m, gboolean sorted);
 
 /* Chunks: SHA-256 (libcrypto), zero test, coding. */
 void pb_sha256(const void *data, gsize len, guint8 out[PB_HASH_LEN]);

@@ -79,6 +79,50 @@ static int cmp_hash(gconstpointer a, gconstpointer b)
     return memcmp(((const PbChunkRef *)a)->hash, ((const PbChunkRef *)b)->hash, PB_HASH_LEN);
 }
 
+static int cmp_raw_hash(const void *a, const void *b)
+{
+    return memcmp(a, b, PB_HASH_LEN);
+}
+
+/* SHA-256 output is uniform: its first bytes are a good enough hash key. */
+static guint raw_hash_hash(gconstpointer k)
+{
+    guint h;
+    memcpy(&h, k, sizeof(h));
+    return h;
+}
+
+static gboolean raw_hash_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, PB_HASH_LEN) == 0;
+}
+
+GByteArray *pb_manifest_data_hashes(const PbManifest *m, gboolean sorted)
+{
+    GByteArray *out = g_byte_array_new();
+    g_autoptr(GHashTable) seen =
+        sorted ? NULL : g_hash_table_new(raw_hash_hash, raw_hash_equal); /* keys: m's own */
+    for (guint i = 0; i < m->chunks->len; i++) {
+        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
+        if (c->kind != PB_CHUNK_DATA)
+            continue;
+        if (seen != NULL && !g_hash_table_add(seen, (gpointer)c->hash))
+            continue;
+        g_byte_array_append(out, c->hash, PB_HASH_LEN);
+    }
+    if (!sorted)
+        return out;
+    gsize n = out->len / PB_HASH_LEN, u = 0;
+    if (n > 0) /* an empty GByteArray may have no data, and qsort's array may not be NULL */
+        qsort(out->data, n, PB_HASH_LEN, cmp_raw_hash);
+    for (gsize i = 0; i < n; i++)
+        if (u == 0 || memcmp(out->data + (u - 1) * PB_HASH_LEN, out->data + i * PB_HASH_LEN,
+                             PB_HASH_LEN) != 0)
+            memmove(out->data + u++ * PB_HASH_LEN, out->data + i * PB_HASH_LEN, PB_HASH_LEN);
+    g_byte_array_set_size(out, (guint)(u * PB_HASH_LEN));
+    return out;
+}
+
 void pb_manifest_stats(const PbManifest *m, PbManifestStats *st)
 {
     memset(st, 0, sizeof(*st));

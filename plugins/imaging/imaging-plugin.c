@@ -807,20 +807,9 @@ static void job_image_commit(Imaging *p, Job *j)
     }
     PbManifestStats st;
     pb_manifest_stats(m, &st);
-    g_autoptr(GByteArray) hashes = g_byte_array_new();
-    for (guint i = 0; i < m->chunks->len; i++) {
-        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
-        if (c->kind == PB_CHUNK_DATA)
-            g_byte_array_append(hashes, c->hash, PB_HASH_LEN);
-    }
-    gsize n = hashes->len / PB_HASH_LEN;
-    if (n > 0) /* an empty GByteArray may have no data, and qsort's array may not be NULL */
-        qsort(hashes->data, n, PB_HASH_LEN, cmp_hash);
-    gsize u = 0; /* unique: a chunk named twice is looked up (and reported) once */
-    for (gsize i = 0; i < n; i++)
-        if (u == 0 || memcmp(hashes->data + (u - 1) * PB_HASH_LEN, hashes->data + i * PB_HASH_LEN,
-                             PB_HASH_LEN) != 0)
-            memmove(hashes->data + u++ * PB_HASH_LEN, hashes->data + i * PB_HASH_LEN, PB_HASH_LEN);
+    /* Distinct and sorted: a chunk named twice is looked up (and reported) once. */
+    g_autoptr(GByteArray) hashes = pb_manifest_data_hashes(m, TRUE);
+    guint u = hashes->len / PB_HASH_LEN;
     char seal[PB_HASH_HEX_LEN + 1];
     pb_hash_to_hex(m->seal, seal);
     pb_backend_image im = {.struct_size = sizeof(im),
@@ -832,7 +821,6 @@ static void job_image_commit(Imaging *p, Job *j)
                            .seal = seal,
                            .location = ""};
     j->out = g_string_new(NULL);
-    g_byte_array_set_size(hashes, (guint)(u * PB_HASH_LEN));
     j->keep = g_byte_array_ref(hashes); /* for held_release() */
     bool replaced = false;
     j->status = p->be->image_commit(p->bh, &im, j->body->str, j->body->len,
@@ -2505,26 +2493,16 @@ static gboolean replicate_image(Imaging *p, const char *name)
         repl_log(p, name, "failed", ge->message);
         return FALSE;
     }
-    g_autoptr(GHashTable) seen =
-        g_hash_table_new_full(g_bytes_hash, g_bytes_equal, (GDestroyNotify)g_bytes_unref, NULL);
-    g_autoptr(GArray) hashes = g_array_new(FALSE, FALSE, PB_HASH_LEN);
-    for (guint c = 0; c < m->chunks->len; c++) {
-        const PbChunkRef *r = &g_array_index(m->chunks, PbChunkRef, c);
-        if (r->kind != PB_CHUNK_DATA)
-            continue;
-        g_autoptr(GBytes) k = g_bytes_new(r->hash, PB_HASH_LEN);
-        if (g_hash_table_contains(seen, k))
-            continue;
-        g_hash_table_add(seen, g_bytes_ref(k));
-        g_array_append_vals(hashes, r->hash, 1);
-    }
+    /* In the manifest's order: a shared backend reads ahead in that order. */
+    g_autoptr(GByteArray) hashes = pb_manifest_data_hashes(m, FALSE);
+    guint n_hashes = hashes->len / PB_HASH_LEN;
     guint want = 0, got = 0, failed = 0;
     g_autofree char *first_error = NULL;
-    for (guint c = 0; c < hashes->len && !g_atomic_int_get(&p->repl_cancel); c++) {
+    for (guint c = 0; c < n_hashes && !g_atomic_int_get(&p->repl_cancel); c++) {
         void *reader = NULL;
         pb_backend_chunk_info info = {.struct_size = sizeof(info)};
         const uint8_t *hash = (const uint8_t *)hashes->data + (gsize)c * PB_HASH_LEN;
-        repl_status(p, "replicating %s: chunk %u of %u, %u fetched", name, c + 1, hashes->len, got);
+        repl_status(p, "replicating %s: chunk %u of %u, %u fetched", name, c + 1, n_hashes, got);
         /* chunk_stat: held on this server (chunk_missing of a shared backend answers for
          * every server) */
         if (p->be->chunk_stat(p->bh, hash, &info, &e) == PB_BACKEND_OK)
@@ -2544,7 +2522,7 @@ static gboolean replicate_image(Imaging *p, const char *name)
     }
     gboolean cancelled = g_atomic_int_get(&p->repl_cancel);
     g_autofree char *msg = g_strdup_printf(
-        "%u chunk(s), %u missing here, %u fetched and verified%s%s%s", hashes->len, want, got,
+        "%u chunk(s), %u missing here, %u fetched and verified%s%s%s", n_hashes, want, got,
         failed ? ", SOME FAILED" : "", cancelled ? ", stopped with the daemon" : "",
         first_error ? first_error : "");
     repl_log(p, name, failed || cancelled ? "failed" : "ok", msg);

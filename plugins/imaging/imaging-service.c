@@ -136,11 +136,6 @@ static uint32_t svc_chunk_put(void *ctx, const uint8_t hash[PB_IMAGING_HASH_LEN]
     return from_backend(err, s->be->chunk_commit(w, &e), &e);
 }
 
-static int cmp_hash(const void *a, const void *b)
-{
-    return memcmp(a, b, PB_HASH_LEN);
-}
-
 static void count_missing(void *data, const char *hex)
 {
     (*(guint *)data)++;
@@ -159,19 +154,8 @@ static uint32_t svc_image_commit(void *ctx, const char *name, const char *manife
     PbManifestStats ms;
     pb_manifest_stats(m, &ms);
     /* The distinct DATA chunks, sorted: what the backend checks are all stored. */
-    g_autoptr(GByteArray) hashes = g_byte_array_new();
-    for (guint i = 0; i < m->chunks->len; i++) {
-        const PbChunkRef *c = &g_array_index(m->chunks, PbChunkRef, i);
-        if (c->kind == PB_CHUNK_DATA)
-            g_byte_array_append(hashes, c->hash, PB_HASH_LEN);
-    }
-    gsize n = hashes->len / PB_HASH_LEN, u = 0;
-    if (n > 0)
-        qsort(hashes->data, n, PB_HASH_LEN, cmp_hash);
-    for (gsize i = 0; i < n; i++)
-        if (u == 0 || memcmp(hashes->data + (u - 1) * PB_HASH_LEN, hashes->data + i * PB_HASH_LEN,
-                             PB_HASH_LEN) != 0)
-            memmove(hashes->data + u++ * PB_HASH_LEN, hashes->data + i * PB_HASH_LEN, PB_HASH_LEN);
+    g_autoptr(GByteArray) hashes = pb_manifest_data_hashes(m, TRUE);
+    guint u = hashes->len / PB_HASH_LEN;
     char seal[PB_HASH_HEX_LEN + 1];
     pb_hash_to_hex(m->seal, seal);
     pb_backend_image im = {.struct_size = sizeof(im),
