@@ -393,7 +393,12 @@ EOC
         conc_s=$(secs "$t0" "$t1")
         conc_sc=$(sub "$c0" "$(cpu_of "$srv_pid")")
         cbytes=0
-        for f in c*.out; do cbytes=$((cbytes + $(json bytes_received <"$f"))); done
+        for f in c*.out; do
+            v=$(json bytes_received <"$f")
+            # a failed restore prints its error, not the JSON: shown, and counted as 0 bytes
+            [ -n "$v" ] || { echo "$f:" >&2; tail -n 3 "$f" >&2; }
+            cbytes=$((cbytes + ${v:-0}))
+        done
         cmp -s disk.img c1.img && cexact=yes || cexact=NO
         rm -f c*.img c*.out
         rate() { echo "$1 / 1048576 / $2" | bc -l | xargs printf '%.0f'; }
