@@ -111,7 +111,9 @@ pimg make "$T/disk.img" "$S" --chunk-size 1048576 --token-file "$T/token" \
 check "preboot-img without --cacert refuses the self-signed server" [ $? -ne 0 ]
 pimg make "$T/disk.img" "$S" --chunk-size 1048576 --token-file "$T/token" \
     --cacert "$T/cert.pem" >"$T/make.out" 2>"$T/make.err"
-check "preboot-img make over https with --cacert" [ $? -eq 0 ]
+rc=$?
+check "preboot-img make over https with --cacert" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || { diag "exit $rc"; sed 's/^/#   /' "$T/make.err"; }
 contains "the image is in the catalog" "$(curl -s --cacert "$T/cert.pem" --max-time 10 "$U/images")" '"name":"tlsimg"'
 truncate -s 6M "$T/restored.img"
 pimg restore "$S" "$T/restored.img" --cacert "$T/cert.pem" \

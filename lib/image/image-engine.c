@@ -1,9 +1,10 @@
 /* image-engine.c - capture, restore, verify. The calling thread reads the disk (capture) or
- * hands out chunk indexes (restore, verify); a GThreadPool hashes, codes, verifies and
- * writes. A fixed set of chunk-sized buffers, taken from a queue before each job and given
- * back when it ends, bounds the memory and the work in flight. */
+ * hands out chunk indexes (restore, verify); worker threads (image-workers.h) hash, code,
+ * verify and write. A fixed set of chunk-sized buffers, taken from a queue before each job
+ * and given back when it ends, bounds the memory and the work in flight. */
 #define _GNU_SOURCE /* fallocate */
 #include "image-engine.h"
+#include "image-workers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +30,7 @@ static const char *const stage_names[ST_N] = {
     "read", "wait for a buffer", "zero test", "hash", "code", "store", "write"};
 
 struct Runner {
-    GThreadPool *tp;
+    PbWorkers *tp;
     GAsyncQueue *bufs;
     guint nbufs, threads;
     GMutex mu;
@@ -118,7 +119,7 @@ static void runner_init(Runner *r, guint threads, gsize bufsize, JobFunc fn, voi
             g_error("out of memory");
         g_async_queue_push(r->bufs, b);
     }
-    r->tp = g_thread_pool_new(runner_work, r, (gint)threads, FALSE, NULL);
+    r->tp = pb_workers_new("image-worker", threads, runner_work, r);
     r->started = g_get_monotonic_time();
 }
 
@@ -145,7 +146,7 @@ static void runner_submit(Runner *r, guint idx, guint8 *buf)
     Job *j = g_new(Job, 1);
     j->idx = idx;
     j->buf = buf;
-    g_thread_pool_push(r->tp, j, NULL);
+    pb_workers_push(r->tp, j);
 }
 
 static void runner_fail(Runner *r, GError *e)
@@ -164,7 +165,7 @@ static gboolean runner_finish(Runner *r, GError **error)
 {
     for (guint i = 0; i < r->nbufs; i++)
         free(runner_buffer(r));
-    g_thread_pool_free(r->tp, FALSE, TRUE);
+    pb_workers_free(r->tp);
     g_async_queue_unref(r->bufs);
     runner_tick(r);
     g_mutex_clear(&r->mu);

@@ -2,6 +2,7 @@
 #include "build-config.h"
 
 #include "image-http.h"
+#include "image-workers.h"
 
 #include <curl/curl.h>
 #include <zstd.h>
@@ -39,7 +40,7 @@ struct PbHttp {
     gsize kept_bytes;
     /* Puts in the background (pb_http_set_put_queue): at most put_queue queued or being
      * sent; the first failure is kept and fails every later put, flush and commit. */
-    GThreadPool *senders;
+    PbWorkers *senders;
     guint put_queue, put_pending;
     GCond put_done;
     GError *put_error;
@@ -168,7 +169,7 @@ void pb_http_free(PbHttp *h)
     if (h == NULL)
         return;
     if (h->senders != NULL)
-        g_thread_pool_free(h->senders, FALSE, TRUE); /* the queued puts are sent first */
+        pb_workers_free(h->senders); /* the queued puts are sent first */
     g_clear_error(&h->put_error);
     g_cond_clear(&h->put_done);
     g_ptr_array_unref(h->idle);
@@ -633,9 +634,8 @@ void pb_http_set_put_queue(PbHttp *h, guint n)
     n = MIN(n, (guint)PB_HTTP_INFLIGHT_MAX);
     if (n == 0)
         return;
-    h->senders = g_thread_pool_new(put_job_run, h, (gint)n, TRUE, NULL);
-    if (h->senders != NULL)
-        h->put_queue = n;
+    h->senders = pb_workers_new("http-put", n, put_job_run, h);
+    h->put_queue = n;
 }
 
 gboolean pb_http_flush(PbHttp *h, GError **error)
@@ -679,7 +679,7 @@ static gboolean io_put(void *self, const guint8 hash[PB_HASH_LEN], PbCodec codec
     pj->codec = codec;
     pj->data = g_memdup2(data, len);
     pj->len = len;
-    g_thread_pool_push(h->senders, pj, NULL);
+    pb_workers_push(h->senders, pj);
     return TRUE;
 }
 

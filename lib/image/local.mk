@@ -39,7 +39,9 @@ lib_image_libpbimage_la_SOURCES = \
 	lib/image/image-engine.h \
 	lib/image/image-engine.c \
 	lib/image/image-http.h \
-	lib/image/image-http.c
+	lib/image/image-http.c \
+	lib/image/image-workers.h \
+	lib/image/image-workers.c
 lib_image_libpbimage_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image
 lib_image_libpbimage_la_CFLAGS = $(AM_CFLAGS) $(IMAGE_CFLAGS)
 lib_image_libpbimage_la_LIBADD = lib/image/libpbimage-core.la $(IMAGE_LIBS) $(GLIB_LIBS)
