@@ -315,8 +315,8 @@ NET_RESTORES=${NET_RESTORES:-8}
 # PIN=yes (2 or more cores, taskset(1)): one core per machine. Every server (prebootd, the
 # plain PUT server) runs on CPU 1 and every imaging client (preboot-img, zstd | curl) on
 # CPU 0, so that client and server do not take CPU from each other, as they do not on a LAN;
-# both sides of each comparison are pinned alike (the PXE load generator: see PXE=yes). PIN=no (the default):
-# everything shares every core.
+# both sides of each comparison are pinned alike (the PXE load generator: see PXE=yes).
+# PIN=no (the default): everything shares every core.
 ON_CLI= ON_SRV=
 if [ "${PIN:-no}" = yes ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
     ON_CLI="taskset -c 0" ON_SRV="taskset -c 1"
