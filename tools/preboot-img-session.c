@@ -30,6 +30,8 @@ static void session_usage(FILE *f)
                "What the session does not bring (it ended or dropped us, the sender says we\n"
                "are slow, or nothing came for --fallback-after s, default 5) is fetched from\n"
                "the imaging server by unicast: --http URL, else http://ADDR:8080 of --server.\n"
+               "Started after the session ended (nothing announced for --fallback-after s),\n"
+               "it asks that server which image the session sent and restores it by unicast.\n"
                "See preboot-multicast(8).\n");
 }
 
@@ -137,6 +139,23 @@ static void session_progress(guint64 done, guint64 total, void *data)
         return;
     fprintf(stderr, "session: %3d%% %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes\n",
             (int)(done * 100 / total), done, total);
+}
+
+int preboot_img_session_lookup(void *data, const char *session, PbMcastRecord *rec, GError **error)
+{
+    g_autoptr(GError) e = NULL;
+    g_autofree char *path = g_strconcat(PB_MCAST_RECORD_PREFIX, session, NULL);
+    g_autoptr(GBytes) b = pb_http_get_at(data, path, PB_MCAST_RECORD_MAX, &e);
+    if (b == NULL && g_error_matches(e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_MISSING))
+        return PB_MCAST_LOOKUP_UNKNOWN;
+    if (b == NULL) {
+        g_propagate_error(error, g_steal_pointer(&e));
+        return PB_MCAST_LOOKUP_FAILED;
+    }
+    gsize len = 0;
+    const char *text = g_bytes_get_data(b, &len);
+    return pb_mcast_record_parse(text, len, rec, error) ? PB_MCAST_LOOKUP_FOUND
+                                                        : PB_MCAST_LOOKUP_FAILED;
 }
 
 /* The unicast fallback's manifest, when the session ended before the receiver had it. */
@@ -264,7 +283,7 @@ int preboot_img_session(int argc, char **argv)
     g_autoptr(PbHttp) h = NULL;
     PbChunkIO fio;
     g_autofree char *loc = NULL;
-    if (!no_fallback && (http != NULL || o.server != NULL)) {
+    if (http != NULL || o.server != NULL) {
         loc = http != NULL ? g_strdup(http)
                            : g_strdup_printf("http://%s:%u", o.server, PB_HTTP_DEFAULT_PORT);
         h = pb_http_new(loc, g_getenv("PREBOOT_TOKEN"), 30, &e);
@@ -273,6 +292,12 @@ int preboot_img_session(int argc, char **argv)
             g_error_free(e);
             return 2;
         }
+        /* Started after the session ended: the server's record names its image. */
+        o.lookup = preboot_img_session_lookup;
+        o.lookup_data = h;
+        o.lookup_where = loc; /* pb_http_base() may move on a referral */
+    }
+    if (h != NULL && !no_fallback) {
         pb_http_chunk_io(h, &fio);
         o.fallback = &fio;
         o.fallback_manifest = fallback_manifest;
@@ -287,16 +312,21 @@ int preboot_img_session(int argc, char **argv)
                ",\"chunks\":%u,\"chunks_received\":%u,\"chunks_same\":%u,\"chunks_bad\":%u,"
                "\"datagrams\":%" G_GUINT64_FORMAT ",\"repairs_asked\":%" G_GUINT64_FORMAT
                ",\"foreign_datagrams\":%" G_GUINT64_FORMAT
-               ",\"chunks_fallback\":%u,\"fallback\":\"%s\",\"seconds\":%.3f}\n",
+               ",\"chunks_fallback\":%u,\"fallback\":\"%s\",\"late\":%s,\"seconds\":%.3f}\n",
                name, st.image, ok ? "true" : "false", st.bytes_total, st.bytes_written,
                st.chunks_total, st.chunks_received, st.chunks_same, st.chunks_bad, st.rx_frags,
-               st.nack_frags, st.foreign_datagrams, st.chunks_fallback, st.fallback_why, secs);
+               st.nack_frags, st.foreign_datagrams, st.chunks_fallback, st.fallback_why,
+               st.late ? "true" : "false", secs);
     if (!ok) {
         fprintf(stderr, "preboot-img session: %s\n", e->message);
         g_error_free(e);
         return 1;
     }
-    if (!json)
+    if (!json && st.late)
+        printf("session %s: session ended; restored by unicast: image %s onto %s, %u chunks from "
+               "the imaging server, %.1f s\n",
+               name, st.image, disk, st.chunks_fallback, secs);
+    else if (!json)
         printf("session %s: restored image %s onto %s: %u chunks received, %u already there, "
                "%u rejected, %u by unicast%s%s%s, %.1f s\n",
                name, st.image, disk, st.chunks_received, st.chunks_same, st.chunks_bad,

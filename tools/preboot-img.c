@@ -941,13 +941,19 @@ static int auto_session(Target *t, const char *session, const char *disk_arg, co
         return AUTO_FAILED;
     }
     g_autofree char *server = server_ipv4(t->http);
+    g_autofree char *where = g_strdup(pb_http_base(t->http)); /* it may move on a referral */
     /* The label the server's session status shows: the MAC, which labels allow. */
     PbMcastRecvOptions ro = {.session = session,
                              .data_port = PB_MCAST_DATA_PORT,
                              .server = server,
                              .label = dev->mac,
                              .delta = TRUE,
-                             .wait_s = o->session_wait};
+                             .wait_s = o->session_wait,
+                             /* started after the session ended: the server's record of it
+                              * names the image; the restore below is then all there is */
+                             .lookup = preboot_img_session_lookup,
+                             .lookup_data = t->http,
+                             .lookup_where = where};
     if (!o->json)
         fprintf(stderr, "joining session %s%s%s onto %s\n", session, server ? " from " : "",
                 server ? server : "", disk);
@@ -963,6 +969,12 @@ static int auto_session(Target *t, const char *session, const char *disk_arg, co
         g_free(t->ref.name);
         t->ref.name = g_strdup(ms.image);
         g_autoptr(PbManifest) m = pb_http_get_manifest(t->http, ms.image, &e);
+        if (m != NULL && ms.late && memcmp(m->seal, ms.seal, PB_HASH_LEN) != 0) {
+            /* the image was replaced since the session sent it: not what the room got */
+            g_set_error(&e, PB_IMAGE_ERROR, PB_IMAGE_ERROR_INVALID,
+                        "the server's image %s is not the one session %s sent", ms.image, session);
+            g_clear_pointer(&m, pb_manifest_free);
+        }
         Opts od = *o;
         od.delta = TRUE;
         verified = m != NULL && do_restore(t, m, disk, &od, &rs, &e);
@@ -973,7 +985,12 @@ static int auto_session(Target *t, const char *session, const char *disk_arg, co
                     "session %s announced no valid image name", session);
     }
     g_autofree char *why = NULL;
-    if (ok)
+    if (ok && ms.late)
+        why = g_strdup_printf("session %s: session ended; restored by unicast: image %s, "
+                              "verified against the server's image (%" G_GUINT64_FORMAT
+                              " bytes written)",
+                              session, ms.image, rs.bytes_written);
+    else if (ok)
         why = g_strdup_printf(
             "session %s: %u chunks received, %u already there, %u rejected; "
             "verified against the server's image%s%s (%" G_GUINT64_FORMAT " bytes repaired)",

@@ -1005,6 +1005,24 @@ PbJson *pb_http_get_json(PbHttp *h, const char *path, GError **error)
     return j;
 }
 
+GBytes *pb_http_get_at(PbHttp *h, const char *path, gsize max, GError **error)
+{
+    g_mutex_lock(&h->mu);
+    Req rq = {.method = "GET", .url = g_strconcat(h->base, path, NULL), .max_body = max};
+    g_mutex_unlock(&h->mu);
+    Resp rs = {0};
+    GBytes *b = NULL;
+    if (perform(h, &rq, &rs, error)) {
+        if (rs.status == 200)
+            b = g_bytes_new(rs.body->data, rs.body->len);
+        else
+            set_status_error(error, &rq, &rs);
+    }
+    resp_clear(&rs);
+    g_free(rq.url);
+    return b;
+}
+
 gboolean pb_http_post_json(PbHttp *h, const char *path, const char *body, GError **error)
 {
     Req rq = {.method = "POST",

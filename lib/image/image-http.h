@@ -84,6 +84,10 @@ gboolean pb_http_commit(PbHttp *h, const char *name, PbManifest *m, gboolean cre
 
 /* GET of a JSON document under the prefix ("/images", "/work?mac=..."). */
 PbJson *pb_http_get_json(PbHttp *h, const char *path, GError **error);
+/* GET of a small document (up to max bytes) at a path from the server's root, outside the
+ * imaging API: another plugin's on the same listener (/multicast/v1/sessions/NAME). NULL
+ * with PB_IMAGE_ERROR_MISSING for 404. */
+GBytes *pb_http_get_at(PbHttp *h, const char *path, gsize max, GError **error);
 /* POST of a JSON body under the prefix; TRUE for a 2xx answer. */
 gboolean pb_http_post_json(PbHttp *h, const char *path, const char *body, GError **error);
 

@@ -24,12 +24,36 @@ endif
 if ENABLE_IMAGE
 MCAST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib/image -I$(top_srcdir)/lib/mcast
 noinst_LTLIBRARIES += lib/mcast/libpbmcast.la
-lib_mcast_libpbmcast_la_SOURCES = lib/mcast/mcast.h lib/mcast/mcast-send.c lib/mcast/mcast-recv.c
+lib_mcast_libpbmcast_la_SOURCES = lib/mcast/mcast.h lib/mcast/mcast-send.c lib/mcast/mcast-recv.c \
+	lib/mcast/mcast-record.h lib/mcast/mcast-record.c
 lib_mcast_libpbmcast_la_CPPFLAGS = $(LIB_CPPFLAGS) -I$(top_srcdir)/lib/image -I$(top_srcdir)/lib/mcast
 lib_mcast_libpbmcast_la_CFLAGS = $(PLUGIN_CFLAGS_HIDDEN) $(IMAGE_CFLAGS)
 lib_mcast_libpbmcast_la_LIBADD = lib/image/libpbimage.la $(PB_PROTO_LIBS) $(PB_NET_LIBS) \
 	$(IMAGE_LIBS) $(GLIB_LIBS)
 PB_MCAST_LIBS = lib/mcast/libpbmcast.la
+
+## A session's record (GET /multicast/v1/sessions/NAME): round trips and refusals, and
+## the fuzz corpus (tests/fuzz/corpus/mcast-record) replayed through the fuzz target.
+## Pure: the record code, lib/image's JSON reader and the name rules only.
+MCAST_RECORD_SOURCES = lib/mcast/mcast-record.c lib/image/image-json.c
+check_PROGRAMS += tests/test-mcast-record tests/fuzz/replay-mcast-record
+TESTS += tests/test-mcast-record tests/fuzz/replay-mcast-record
+tests_test_mcast_record_SOURCES = tests/test-mcast-record.c $(MCAST_RECORD_SOURCES)
+tests_test_mcast_record_CPPFLAGS = $(MCAST_CPPFLAGS)
+tests_test_mcast_record_LDADD = $(PB_PROTO_LIBS)
+tests_fuzz_replay_mcast_record_SOURCES = tests/fuzz/fuzz-mcast-record.c tests/fuzz/replay-main.c \
+	$(MCAST_RECORD_SOURCES)
+tests_fuzz_replay_mcast_record_CPPFLAGS = $(MCAST_CPPFLAGS) -DFUZZ_CORPUS=\"mcast-record\"
+tests_fuzz_replay_mcast_record_LDADD = $(PB_PROTO_LIBS)
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-mcast-record
+tests_fuzz_fuzz_mcast_record_SOURCES = tests/fuzz/fuzz-mcast-record.c $(MCAST_RECORD_SOURCES) \
+	lib/proto/mcast-proto.c
+tests_fuzz_fuzz_mcast_record_CPPFLAGS = $(MCAST_CPPFLAGS)
+tests_fuzz_fuzz_mcast_record_CFLAGS = $(AM_CFLAGS) $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_mcast_record_LDFLAGS = $(FUZZ_SANITIZE)
+tests_fuzz_fuzz_mcast_record_LDADD = $(GLIB_LIBS)
+endif
 
 ## A sender without the daemon, for the namespace test and bench/multicast.sh.
 check_PROGRAMS += tests/mcast-sender

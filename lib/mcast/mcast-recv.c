@@ -101,6 +101,8 @@ static gboolean eq32(gconstpointer a, gconstpointer b)
 
 static void send_msg(Rx *rx, McastMsg *m)
 {
+    if (rx->sender.family == 0)
+        return; /* started after the session ended: there is nobody to tell */
     m->session_id = rx->session_id;
     g_autoptr(GByteArray) out = g_byte_array_new();
     if (mcast_msg_build(m, out))
@@ -428,27 +430,94 @@ static gboolean on_data(Rx *rx, const McastData *d, const char *target, GError *
     return ok;
 }
 
-/* Waits for the session's announcement on the announcement group. */
-static gboolean find_session(Rx *rx, GError **error)
+enum { FIND_FAILED = 0, FIND_LIVE = 1, FIND_LATE = 2, FIND_UNKNOWN = 3 };
+
+/* Asks the server about a session nothing announced (o->lookup): FIND_LATE when it ended,
+ * with its image and seal in rx->ann and st; FIND_UNKNOWN when the server has no session of
+ * that name; else FIND_FAILED with *heard saying what the server said, for the error at
+ * the end of the wait. */
+static int ask_server(Rx *rx, char **heard)
+{
+    const PbMcastRecvOptions *o = rx->o;
+    const char *where = o->lookup_where != NULL ? o->lookup_where : "the server";
+    PbMcastRecord rec;
+    GError *e = NULL;
+    int r = o->lookup(o->lookup_data, o->session, &rec, &e);
+    g_free(*heard);
+    if (r == PB_MCAST_LOOKUP_FOUND && strcmp(rec.session, o->session) != 0) {
+        r = PB_MCAST_LOOKUP_FAILED;
+        g_set_error(&e, PB_MCAST_ERROR, PB_MCAST_ERROR_FAILED, "it answered for session %s",
+                    rec.session);
+    }
+    if (r == PB_MCAST_LOOKUP_FOUND &&
+        (rec.state == MCAST_STATE_DONE || rec.state == MCAST_STATE_ABORTED)) {
+        *heard = NULL;
+        rx->ann.state = rec.state;
+        g_strlcpy(rx->ann.name, rec.session, sizeof(rx->ann.name));
+        g_strlcpy(rx->ann.image, rec.image, sizeof(rx->ann.image));
+        memcpy(rx->ann.seal, rec.seal, PB_HASH_LEN);
+        rx->st->late = TRUE;
+        g_strlcpy(rx->st->image, rec.image, sizeof(rx->st->image));
+        memcpy(rx->st->seal, rec.seal, PB_HASH_LEN);
+        return FIND_LATE;
+    }
+    if (r == PB_MCAST_LOOKUP_FOUND)
+        *heard = g_strdup_printf("; the server at %s says it is %s (image %s), but no "
+                                 "announcement of it reached this receiver (its group, port "
+                                 "and --announce-group?)",
+                                 where, mcast_state_name(rec.state), rec.image);
+    else if (r == PB_MCAST_LOOKUP_UNKNOWN) {
+        /* Neither running nor among the finished ones it remembers: waiting on cannot
+         * help (a typo, or a record dropped for room or age), so say it now. */
+        *heard = g_strdup_printf("the server at %s knows no session of that name", where);
+        return FIND_UNKNOWN;
+    } else
+        *heard = g_strdup_printf("; asking the server at %s about it failed: %s", where,
+                                 e != NULL ? e->message : "?");
+    g_clear_error(&e);
+    return FIND_FAILED;
+}
+
+/* Waits for the session's announcement on the announcement group: FIND_LIVE; FIND_LATE
+ * when the server's record says the session ended (ask_server); FIND_FAILED, error set. */
+static int find_session(Rx *rx, GError **error)
 {
     guint8 buf[MCAST_DATAGRAM_MAX + 1];
+    g_autofree char *heard = NULL;
+    guint after = rx->o->fallback_after_s ? rx->o->fallback_after_s : 5;
+    gint64 next_ask = g_get_monotonic_time() + (gint64)after * G_USEC_PER_SEC;
     PbAddr server = {0};
     if (rx->o->server != NULL && !pb_addr_parse(rx->o->server, 0, &server)) {
         g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_FAILED,
                     "--server %s: not an IPv4 address", rx->o->server);
-        return FALSE;
+        return FIND_FAILED;
     }
     gint64 deadline = g_get_monotonic_time() + (gint64)rx->o->wait_s * G_USEC_PER_SEC;
     for (;;) {
         if (rx->o->cancel != NULL && g_atomic_int_get(rx->o->cancel)) {
             g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED, "cancelled");
-            return FALSE;
+            return FIND_FAILED;
+        }
+        if (rx->o->lookup != NULL && g_get_monotonic_time() >= next_ask) {
+            int r = ask_server(rx, &heard);
+            if (r == FIND_LATE)
+                return FIND_LATE;
+            if (r == FIND_UNKNOWN) {
+                g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_UNKNOWN,
+                            "no session \"%s\": nothing announced for %u s and %s (the "
+                            "name? a session must be started, by prebootctl mcast start, a "
+                            "policy or a master, before it can be joined)",
+                            rx->o->session, after, heard);
+                return FIND_FAILED;
+            }
+            next_ask = g_get_monotonic_time() + (gint64)after * G_USEC_PER_SEC;
         }
         gint64 left = deadline - g_get_monotonic_time();
         if (left <= 0) {
             g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_TIMEOUT,
-                        "no session \"%s\" announced within %u s", rx->o->session, rx->o->wait_s);
-            return FALSE;
+                        "no session \"%s\" announced within %u s%s", rx->o->session, rx->o->wait_s,
+                        heard != NULL ? heard : "");
+            return FIND_FAILED;
         }
         struct pollfd pfd = {.fd = (int)rx->sock, .events = POLLIN};
         if (poll(&pfd, 1, (int)MIN(left / 1000 + 1, 200)) <= 0)
@@ -468,7 +537,7 @@ static gboolean find_session(Rx *rx, GError **error)
             rx->session_id = m.session_id;
             rx->sender = from;
             rx->sender.port = m.u.announce.ctl_port;
-            return TRUE;
+            return FIND_LIVE;
         }
     }
 }
@@ -698,8 +767,22 @@ gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMca
         if (setsockopt((int)rx.sock, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) != 0)
             (void)setsockopt((int)rx.sock, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
     }
-    if (!pb_udp_join_group(rx.sock, &ag, 0, error) || !find_session(&rx, error))
+    int found = FIND_FAILED;
+    if (!pb_udp_join_group(rx.sock, &ag, 0, error) ||
+        (found = find_session(&rx, error)) == FIND_FAILED)
         goto out;
+    if (found == FIND_LATE && !can_fall_back(&rx)) {
+        g_set_error(error, PB_MCAST_ERROR, PB_MCAST_ERROR_ENDED,
+                    "session %s ended (%s) before this receiver started; it sent image %s: "
+                    "restore that image from the imaging server",
+                    o->session, mcast_state_name(rx.ann.state), rx.ann.image);
+        goto out;
+    }
+    if (found == FIND_LATE) {
+        /* Nothing to join: the whole image by unicast, the manifest the record's. */
+        g_strlcpy(st->fallback_why, "session ended; restored by unicast", sizeof(st->fallback_why));
+        goto unicast;
+    }
     guint32 g = g_htonl(rx.ann.group);
     memcpy(sg.addr, &g, 4);
     if (!pb_udp_join_group(rx.sock, &sg, 0, error))

@@ -7,6 +7,7 @@
 
 #include "image-engine.h"
 #include "mcast-proto.h"
+#include "mcast-record.h"
 
 G_BEGIN_DECLS
 
@@ -17,6 +18,7 @@ typedef enum {
     PB_MCAST_ERROR_TIMEOUT,   /* no sender, or the sender went silent */
     PB_MCAST_ERROR_ENDED,     /* the session finished or was aborted without us */
     PB_MCAST_ERROR_NO_CLIENT, /* nobody joined in time */
+    PB_MCAST_ERROR_UNKNOWN,   /* the server knows no session of that name */
 } PbMcastError;
 
 #define PB_MCAST_DATA_PORT     8092
@@ -103,6 +105,13 @@ void pb_mcast_stats_format(const char *name, const char *image, guint32 group,
 /* Aborts a running session, waits for its thread, frees. */
 void pb_mcast_sender_free(PbMcastSender *s);
 
+/* What PbMcastRecvOptions.lookup found. */
+typedef enum {
+    PB_MCAST_LOOKUP_FOUND = 0,   /* the record is filled in */
+    PB_MCAST_LOOKUP_UNKNOWN = 1, /* the server has no session of that name */
+    PB_MCAST_LOOKUP_FAILED = 2,  /* it could not be asked (error set) */
+} PbMcastLookup;
+
 typedef struct {
     const char *session;    /* name to join */
     guint32 announce_group; /* host order; 0: the default range's first address */
@@ -134,7 +143,21 @@ typedef struct {
     PbManifest *(*fallback_manifest)(void *data, const char *image, GError **error);
     void *fallback_data;
     guint fallback_after_s; /* 0: 5 s */
-    gint *cancel;           /* not NULL: give up soon after it becomes non-zero (atomic) */
+    /* A receiver started after its session ended hears no announcement: the server's
+     * record of the session (GET PB_MCAST_RECORD_PREFIX NAME, the multicast plugin's)
+     * names the image it sent. Asked once nothing was announced for fallback_after_s, and
+     * again every fallback_after_s until wait_s is over. For a session that ended, the
+     * receiver restores that image by unicast (fallback and fallback_manifest; the manifest
+     * must bear the record's seal), or, without them, fails at once with
+     * PB_MCAST_ERROR_ENDED, st->late set and st->image and st->seal naming the image. A
+     * server that knows no session of that name (PB_MCAST_LOOKUP_UNKNOWN) ends the wait at
+     * once with PB_MCAST_ERROR_UNKNOWN; a running session's record, or a server that
+     * cannot be asked, only makes the final error clearer. Returns a PbMcastLookup. NULL:
+     * never asked. */
+    int (*lookup)(void *data, const char *session, PbMcastRecord *rec, GError **error);
+    void *lookup_data;
+    const char *lookup_where; /* the server asked, for messages ("http://10.0.0.1:8080") */
+    gint *cancel;             /* not NULL: give up soon after it becomes non-zero (atomic) */
     PbProgressFunc progress;
     void *progress_data;
 } PbMcastRecvOptions;
@@ -147,6 +170,8 @@ typedef struct {
     guint chunks_fallback; /* fetched by unicast (fallback) */
     char fallback_why[64]; /* why the fallback ran: "session ended", "told by the sender"... */
     char image[MCAST_NAME_MAX + 1];
+    gboolean late;            /* started after the session ended: image and seal from its record */
+    guint8 seal[PB_HASH_LEN]; /* the image's seal, when late */
 } PbMcastRecvStats;
 
 gboolean pb_mcast_receive(const char *target, const PbMcastRecvOptions *o, PbMcastRecvStats *st,

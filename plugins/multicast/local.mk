@@ -17,5 +17,9 @@ plugins_multicast_multicast_la_LIBADD = lib/mcast/libpbmcast.la
 TESTS += tests/mcast-daemon.sh
 ## ...on the imaging plugin's backend (preboot.imaging), with the unicast fallback.
 TESTS += tests/mcast-imaging.sh
+## ...and receivers started after their session ended: the session's record, then unicast
+## (needs the http, policy and imaging plugins too; skipped without them).
+TESTS += tests/mcast-late.sh
 endif
-EXTRA_DIST += plugins/multicast/local.mk tests/mcast-daemon.sh tests/mcast-imaging.sh
+EXTRA_DIST += plugins/multicast/local.mk tests/mcast-daemon.sh tests/mcast-imaging.sh \
+	tests/mcast-late.sh

@@ -6,9 +6,11 @@
  * since only the main loop may call the host. */
 #include "build-config.h"
 
+#include "mcast-record.h"
 #include "mcast.h"
 #include "net.h"
 
+#include <preboot/http.h>
 #include <preboot/multicast.h>
 #include <preboot/imaging.h>
 #include <preboot/plugin.h>
@@ -75,6 +77,14 @@ static const pb_param params[] = {
      .min = 1,
      .max = 1024,
      .help = "Sessions kept (running or finished); the oldest finished one makes room."},
+    {.name = "keep_finished",
+     .type = PB_PARAM_INT,
+     .def = "3600",
+     .min = 1,
+     .max = 604800,
+     .unit = "s",
+     .help = "A finished session is forgotten this long after it ended: its status and "
+             "the record that sends receivers started after the end to unicast."},
     {.name = "max_clients",
      .type = PB_PARAM_INT,
      .def = "256",
@@ -117,7 +127,8 @@ static const pb_param params[] = {
 
 typedef struct {
     char *store, *range, *address;
-    guint port, rate, first_join, join, drop, max_sessions, max_clients, max_passes, slow, ttl;
+    guint port, rate, first_join, join, drop, max_sessions, keep_finished, max_clients, max_passes,
+        slow, ttl;
     guint8 slow_policy; /* PbMcastSlowPolicy */
     guint32 base;
     guint prefix;
@@ -131,9 +142,11 @@ typedef struct {
 
 typedef struct {
     char *name, *image;
+    guint8 seal[PB_HASH_LEN]; /* the image's manifest seal: what a late receiver checks */
     guint32 group;
     gint64 created_us;
-    PbStore *store; /* NULL: read through the imaging service (sio) */
+    gint64 finished_us; /* when the main loop first saw it finished; 0: running */
+    PbStore *store;     /* NULL: read through the imaging service (sio) */
     SvcIO *sio;
     PbMcastSender *sender;
 } Session;
@@ -164,6 +177,12 @@ typedef struct {
     GAsyncQueue *logq;     /* LogLine* from the sender threads */
     pb_service_watch *img_watch;
     const pb_imaging_service *img; /* the imaging plugin's backend, while published */
+    pb_service_watch *http_watch;
+    const pb_http_service *http; /* the daemon's HTTP listener, while published */
+    gboolean routed;             /* PB_MCAST_RECORD_PREFIX is ours there */
+    gint64 record_log_us;        /* record lookups are logged once a second at most */
+    guint record_log_quiet;      /* ...and counted meanwhile */
+    pb_counter *c_records;
     pb_timer *drain;
     guint64 started;
     pb_counter *c_started;
@@ -186,6 +205,7 @@ static void settings_load(const pb_host *h, const pb_config *cfg, Settings *s)
     s->join = (guint)h->config_int(cfg, "join_timeout");
     s->drop = (guint)h->config_int(cfg, "drop_timeout");
     s->max_sessions = (guint)h->config_int(cfg, "max_sessions");
+    s->keep_finished = (guint)h->config_int(cfg, "keep_finished");
     s->max_clients = (guint)h->config_int(cfg, "max_clients");
     s->max_passes = (guint)h->config_int(cfg, "max_passes");
     s->slow = (guint)h->config_int(cfg, "slow_percent");
@@ -373,7 +393,27 @@ static gboolean group_taken(guint32 addr, void *data)
     return FALSE;
 }
 
-/* The sender threads' log lines, written from the main loop. */
+/* Finished sessions are kept keep_finished seconds (and while max_sessions leaves room):
+ * long enough for a receiver started after the end to learn the image from the record,
+ * not so long that a name reused days later sends it to an old image. */
+static void forget_old(Mcast *mc)
+{
+    gint64 now = g_get_monotonic_time();
+    for (guint i = 0; i < mc->sessions->len; i++) {
+        Session *s = g_ptr_array_index(mc->sessions, i);
+        if (s->finished_us == 0 && pb_mcast_sender_finished(s->sender))
+            s->finished_us = now;
+        if (s->finished_us == 0 ||
+            now - s->finished_us < (gint64)mc->set.keep_finished * G_USEC_PER_SEC)
+            continue;
+        mc->host->log(mc->inst, PB_LOG_TRANSACTION,
+                      "session %s: finished %u s ago, forgotten (keep_finished)", s->name,
+                      mc->set.keep_finished);
+        g_ptr_array_remove_index(mc->sessions, i--);
+    }
+}
+
+/* The sender threads' log lines, written from the main loop; and old sessions forgotten. */
 static bool drain_tick(void *data)
 {
     Mcast *mc = data;
@@ -382,6 +422,7 @@ static bool drain_tick(void *data)
         mc->host->log(mc->inst, l->level, "%s", l->msg);
         log_line_free(l);
     }
+    forget_old(mc);
     return true;
 }
 
@@ -588,6 +629,8 @@ static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *re
         pb_store_close(store);
         return false;
     }
+    guint8 seal[PB_HASH_LEN];
+    memcpy(seal, m->seal, PB_HASH_LEN); /* the sender takes m */
     PbMcastSendOptions o;
     pb_mcast_send_options_init(&o);
     o.name = name;
@@ -616,6 +659,7 @@ static bool cmd_start(Mcast *mc, int argc, const char *const *argv, pb_reply *re
         return false;
     }
     Session *s = g_new0(Session, 1);
+    memcpy(s->seal, seal, PB_HASH_LEN);
     s->name = g_strdup(name);
     s->image = g_strdup(image);
     s->group = group;
@@ -800,6 +844,96 @@ static bool cmd_mcast(void *self, int argc, const char *const *argv, pb_reply *r
     return false;
 }
 
+/* ---- session records on the HTTP listener ---------------------------------------------- */
+
+/* GET /multicast/v1/sessions/NAME: the record of session NAME, running or finished, for as
+ * long as the plugin keeps it (max_sessions). A receiver started after its session ended
+ * hears no announcement; this tells it which image the session sent (and that image's
+ * seal), so it restores that image by unicast from the imaging server rather than waiting
+ * for a session that is over (preboot-img session). Over HTTP rather than the session's
+ * UDP: TCP's handshake means no answer goes to a forged source, and the listener's bounds
+ * per address and in total apply before this runs. Read-only, answered from what the
+ * plugin holds: a request keeps no state and costs one scan of at most max_sessions. */
+static bool serve_record(void *data, const pb_http_request *req, pb_http_response *resp)
+{
+    Mcast *mc = data;
+    const pb_http_service *h = mc->http;
+    const char *name = req->path + strlen(PB_MCAST_RECORD_PREFIX);
+    gboolean valid = mcast_name_valid(name, strlen(name));
+    Session *s = valid ? find(mc, name) : NULL;
+    PbMcastRecord r = {0};
+    if (s != NULL) {
+        PbMcastSendStats st = {0};
+        pb_mcast_sender_stats(s->sender, &st);
+        r.state = st.state != 0 ? st.state : MCAST_STATE_WAITING; /* its thread not yet on */
+        pb_mcast_send_stats_clear(&st);
+        g_strlcpy(r.session, s->name, sizeof(r.session));
+        g_strlcpy(r.image, s->image, sizeof(r.image));
+        memcpy(r.seal, s->seal, PB_HASH_LEN);
+        mc->host->counter_add(mc->c_records, 1);
+    }
+    /* Anyone may ask, as often as the listener lets them: one line a second at most. */
+    gint64 now = g_get_monotonic_time();
+    if (now - mc->record_log_us >= G_USEC_PER_SEC) {
+        char more[64] = "";
+        if (mc->record_log_quiet > 0)
+            g_snprintf(more, sizeof(more), " (%u lookups before not logged)", mc->record_log_quiet);
+        mc->host->log(mc->inst, PB_LOG_TRANSACTION, "session %s: record asked for by %s: %s%s%s%s",
+                      valid ? name : "(not a session name)", req->client,
+                      s != NULL ? mcast_state_name(r.state) : "no such session",
+                      s != NULL ? ", image " : "", s != NULL ? s->image : "", more);
+        mc->record_log_us = now;
+        mc->record_log_quiet = 0;
+    } else
+        mc->record_log_quiet++;
+    h->add_header(h->ctx, resp, "Cache-Control", "no-store");
+    if (s == NULL) {
+        g_autofree char *body = g_strdup_printf("no session %s\n", valid ? name : "of that name");
+        return h->respond(h->ctx, resp, 404, "text/plain", body, strlen(body));
+    }
+    g_autoptr(GString) out = g_string_new(NULL);
+    pb_mcast_record_build(&r, out);
+    return h->respond(h->ctx, resp, 200, "application/json", out->str, out->len);
+}
+
+static void record_route_off(Mcast *mc)
+{
+    if (mc->http != NULL && mc->routed)
+        mc->http->route_remove(mc->http->ctx, PB_MCAST_RECORD_PREFIX, serve_record, mc);
+    mc->routed = FALSE;
+}
+
+static void record_route_on(Mcast *mc)
+{
+    const pb_http_service *h = mc->http;
+    if (h == NULL || mc->routed)
+        return;
+    /* GET and HEAD only, no body: the listener refuses the rest before we run. */
+    if (PB_HAS_FIELD(pb_http_service, h, route_add_ex) && h->route_add_ex != NULL) {
+        const pb_http_route_options o = {.struct_size = sizeof(o),
+                                         .methods = PB_HTTP_M_GET | PB_HTTP_M_HEAD};
+        mc->routed = h->route_add_ex(h->ctx, PB_MCAST_RECORD_PREFIX, serve_record, mc, &o);
+    } else
+        mc->routed = h->route_add(h->ctx, PB_MCAST_RECORD_PREFIX, serve_record, mc);
+    mc->host->log(mc->inst, mc->routed ? PB_LOG_CRITICAL : PB_LOG_WARNING,
+                  mc->routed ? "session records on the HTTP listener at " PB_MCAST_RECORD_PREFIX
+                               " (port %u)"
+                             : "cannot add the route " PB_MCAST_RECORD_PREFIX
+                               " (taken?) (port %u): receivers started after their session "
+                               "ended cannot learn its image",
+                  PB_HAS_FIELD(pb_http_service, h, listen_port) ? h->listen_port(h->ctx) : 0);
+}
+
+/* The http plugin came or went; its interface is valid only until this returns. */
+static void on_http(void *data, unsigned event, const char *name, uint32_t version,
+                    const void *iface, uint64_t generation)
+{
+    Mcast *mc = data;
+    record_route_off(mc);
+    mc->http = event == PB_SERVICE_APPEARED ? iface : NULL;
+    record_route_on(mc);
+}
+
 static void *mcast_create(const pb_host *host, pb_instance *inst, const pb_config *cfg, pb_err *err)
 {
     Mcast *mc = g_new0(Mcast, 1);
@@ -815,6 +949,7 @@ static void *mcast_create(const pb_host *host, pb_instance *inst, const pb_confi
     mc->recordings = g_ptr_array_new_with_free_func(recording_free);
     mc->logq = g_async_queue_new_full(log_line_free);
     mc->c_started = host->counter(inst, "sessions_started");
+    mc->c_records = host->counter(inst, "records_served");
     return mc;
 }
 
@@ -864,6 +999,9 @@ static bool mcast_start(void *self, pb_err *err)
     if (PB_HAS_FIELD(pb_host, mc->host, service_watch) && mc->host->service_watch != NULL)
         mc->img_watch = mc->host->service_watch(mc->inst, PB_IMAGING_SERVICE,
                                                 PB_IMAGING_SERVICE_VERSION, on_imaging, mc);
+    if (PB_HAS_FIELD(pb_host, mc->host, service_watch) && mc->host->service_watch != NULL)
+        mc->http_watch = mc->host->service_watch(mc->inst, PB_HTTP_SERVICE, PB_HTTP_SERVICE_VERSION,
+                                                 on_http, mc);
     /* The store may be made later (by the imaging plugin or preboot-img): say so, but start. */
     g_autoptr(GError) e = NULL;
     g_autoptr(PbStore) st = pb_store_open(mc->set.store, FALSE, &e);
@@ -916,6 +1054,7 @@ static void mcast_status(void *self, pb_status *st)
     mc->host->status_kv(st, "running", "%u", running);
     mc->host->status_kv(st, "images", "%s", mc->img != NULL ? mc->img->backend : mc->set.store);
     mc->host->status_kv(st, "groups", "%s", mc->set.range);
+    mc->host->status_kv(st, "records", "%s", mc->routed ? PB_MCAST_RECORD_PREFIX : "off");
 }
 
 static void mcast_stop(void *self)
@@ -924,6 +1063,11 @@ static void mcast_stop(void *self)
     if (mc->img_watch != NULL)
         mc->host->service_unwatch(mc->img_watch);
     mc->img_watch = NULL;
+    record_route_off(mc);
+    if (mc->http_watch != NULL)
+        mc->host->service_unwatch(mc->http_watch);
+    mc->http_watch = NULL;
+    mc->http = NULL;
     g_ptr_array_set_size(mc->sessions, 0); /* aborts and joins every sender */
     g_ptr_array_set_size(mc->recordings, 0);
     if (mc->logq != NULL)
@@ -942,8 +1086,8 @@ static void mcast_destroy(void *self)
 
 static const char *const provides[] = {PB_MCAST_SERVICE, NULL};
 /* The imaging plugin, when configured, starts first (its backend holds the images) and
- * stops after us. */
-static const char *const wants[] = {PB_IMAGING_SERVICE, NULL};
+ * stops after us; so does http (the session records). */
+static const char *const wants[] = {PB_IMAGING_SERVICE, PB_HTTP_SERVICE, NULL};
 
 static const pb_plugin multicast_plugin = {
     PB_PLUGIN_HEADER,
