@@ -132,6 +132,14 @@ check "401 without the token" [ "$(code -T /dev/null "$url/t/upload")" = 401 ]
 check "401 with a wrong token" \
     [ "$(code -H 'Authorization: Bearer s3creT' -T /dev/null "$url/t/upload")" = 401 ]
 check "a deferred answer arrives" [ "$(get "$url/t/later")" = later ]
+# Keep-alive (HTTP/1.1): a second request goes over the same connection, whether the first
+# was answered at once, later, or refused (libmicrohttpd closes after an answer queued
+# before it has seen the request's end: the plugin answers bodiless requests at their end).
+reused() { curl -sv --interface 127.0.0.2 --max-time 5 -o /dev/null -o /dev/null "$1" "$1" 2>&1 |
+    grep -c "Re-using existing connection"; }
+check "keep-alive after an answer at once" [ "$(reused "$url/t/hello")" = 1 ]
+check "keep-alive after a deferred answer" [ "$(reused "$url/t/later")" = 1 ]
+check "keep-alive after a 404" [ "$(reused "$url/nosuch")" = 1 ]
 check "413 for an announced body larger than the route takes" [ "$(code -X PUT \
     -H 'Authorization: Bearer s3cret' -H 'Content-Length: 9000000000' --data-binary x \
     "$url/t/upload")" = 413 ]

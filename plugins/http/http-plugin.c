@@ -198,7 +198,7 @@ struct Req {
     guint64 received; /* body bytes seen */
     guint64 reserved; /* of State.buffered */
     GByteArray *body; /* buffered routes */
-    gboolean has_body, discard, body_ended, can_queue, suspended;
+    gboolean has_body, admitted, discard, body_ended, can_queue, suspended;
     unsigned refuse_status; /* an answer decided while the body was arriving */
     struct MHD_Response *pending;
     unsigned pending_status;
@@ -690,6 +690,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq == NULL) {
         rq = req_new(h, conn, url, method);
         *con_cls = rq;
+        /* libmicrohttpd (0.9.75) closes the connection after any answer queued in a
+         * request's first call, even to a GET: it has not seen the request's end. A request
+         * without a body is therefore admitted at its second call, which follows at once,
+         * and its connection stays open for the next request (a capture's chunk requests,
+         * the files of an HTTP boot). One with a body is decided here, from its headers
+         * alone, before any of the body is read (a refused upload is never sent: Expect:
+         * 100-continue); its connection closes after a refusal. */
+        if (!rq->has_body)
+            return MHD_YES;
+        rq->admitted = TRUE;
         rq->can_queue = TRUE;
         res = admit(h, rq);
         rq->can_queue = FALSE;
@@ -698,6 +708,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0)
         return take_body(h, rq, upload_data, upload_data_size);
     rq->can_queue = TRUE;
+    if (!rq->admitted) {
+        rq->admitted = TRUE;
+        res = admit(h, rq);
+        if (res != MHD_YES || rq->resp.answered) {
+            rq->can_queue = FALSE;
+            return res;
+        }
+    }
     res = body_end(h, rq);
     rq->can_queue = FALSE;
     return res;
