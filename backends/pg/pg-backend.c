@@ -101,6 +101,11 @@ typedef struct {
     gboolean done;
     uint32_t status;
     char message[256];
+    /* What the puller fetched and verified, handed to each waiter as it is: reading the
+     * stored copy back and hashing it again cost a waiter (a replicate catching up with
+     * the read-ahead) as much as the pull itself. */
+    GBytes *bytes;
+    PbCodec codec;
 } Flight;
 
 typedef struct {
@@ -841,12 +846,15 @@ static uint32_t pull(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCode
 
 static void flight_unref(Flight *f)
 {
-    if (--f->refs == 0)
-        g_free(f);
+    if (--f->refs > 0)
+        return;
+    if (f->bytes != NULL)
+        g_bytes_unref(f->bytes);
+    g_free(f);
 }
 
 /* pull(), once per hash at a time: a caller finding a pull of the same chunk in progress
- * waits for it, then reads the copy it stored. */
+ * waits for it, then shares the bytes it verified. */
 static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, PbCodec *codec,
                           pb_backend_error *err)
 {
@@ -861,15 +869,13 @@ static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, P
         uint32_t st = f->status;
         char msg[sizeof(f->message)];
         g_strlcpy(msg, f->message, sizeof(msg));
+        if (st == PB_BACKEND_OK) {
+            *out = g_bytes_ref(f->bytes);
+            *codec = f->codec;
+        }
         flight_unref(f);
         g_mutex_unlock(&g->flock);
-        if (st != PB_BACKEND_OK)
-            return pb_be_fail(err, st, "%s", msg);
-        gboolean corrupt;
-        *out = local_read(g, hash, codec, &corrupt);
-        return *out != NULL
-                   ? PB_BACKEND_OK
-                   : pb_be_fail(err, PB_BACKEND_IO, "chunk %s fetched but not readable", hex);
+        return st == PB_BACKEND_OK ? st : pb_be_fail(err, st, "%s", msg);
     }
     f = g_new0(Flight, 1);
     f->refs = 1;
@@ -885,6 +891,10 @@ static uint32_t pull_once(Pg *g, const guint8 hash[PB_HASH_LEN], GBytes **out, P
     f->done = TRUE;
     f->status = st;
     g_strlcpy(f->message, mine.message, sizeof(f->message));
+    if (st == PB_BACKEND_OK && f->refs > 1) {
+        f->bytes = g_bytes_ref(*out);
+        f->codec = *codec;
+    }
     g_hash_table_remove(g->flights, hex);
     g_cond_broadcast(&g->flanded);
     flight_unref(f);
