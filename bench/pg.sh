@@ -29,7 +29,9 @@
 #      (NS_NET.1 and .2, NS_NET 10.250.16), the database reached on its Unix socket (in the
 #      file system, so from both), the rsync daemon in A's, its client in B's; LINK_MBIT=N
 #      puts tbf on both ends of the pair (no netem on this kernel): a LAN of N Mbit/s.
-#    PERF=DIR records perf record -g of A and of B during each replicate into DIR.
+#    PERF=DIR records perf record -g of A and of B during each replicate into DIR, and
+#    copies A's and B's logs there at the end (LOG_LEVEL=3: every request and pull, with
+#    the millisecond each was done; default 1).
 #    Ports: PORT_A (48180), PORT_B (48181), RSYNC_PORT; the cluster is on a Unix socket.
 # Everything started here is stopped by PID, the namespaces deleted; the load generator is
 # bench/pg-bench.c.
@@ -57,6 +59,9 @@ pidr=
 skip_all() { echo "skipped: $*" >&2; exit 0; }
 cleanup() {
     for p in $pida $pidb $pidr; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    if [ -n "${PERF:-}" ]; then
+        for s in a b; do [ -d "$T/$s/log" ] && cp -r "$T/$s/log" "$PERF/log-$s"; done
+    fi
     pg_cleanup
     for ns in $NSES; do ip netns del "$ns"; done
     rm -rf "$T"
@@ -156,7 +161,7 @@ daemon:
   pid_file: $T/$1/prebootd.pid
   control_socket: $T/$1/control.sock
 plugins:
-  - {module: http, listen: $2, port: $3}
+  - {module: http, listen: $2, port: $3, log_level: ${LOG_LEVEL:-1}}
   - module: imaging
     store: $T/$1/store
     database: $DB
@@ -164,7 +169,7 @@ plugins:
     server_url: http://$2:$3
     upload_token: $TOKEN
     upload_networks: [$2/32]
-    log_level: 1
+    log_level: ${LOG_LEVEL:-1}
 EOC
 }
 write_config a "$ADDR_A" "$pa"
@@ -295,7 +300,8 @@ echo "### replication, ${SIZE_MB} MiB disk of random data, 4 MiB chunks; $where"
 head -c "$((SIZE_MB * 1048576))" /dev/urandom >"$T/disk.img"
 t0=$(now)
 # shellcheck disable=SC2086
-env PREBOOT_TOKEN=$TOKEN $ON_A "$B/tools/preboot-img" make "$T/disk.img" "$ADDR_A:$pa:big" >/dev/null || exit 1
+env PREBOOT_TOKEN=$TOKEN $ON_A "$B/tools/preboot-img" make "$T/disk.img" "$ADDR_A:$pa:big" \
+    >/dev/null 2>"$T/capture.err" || { cat "$T/capture.err" >&2; exit 1; }
 t1=$(now)
 echo "capture on A: $(secs "$t0" "$t1") s ($(du -sm "$T/a/store/chunks" | cut -f1) MiB of chunks)"
 sync
@@ -316,7 +322,8 @@ while [ $i -lt "$change" ]; do
     i=$((i + 1))
 done
 # shellcheck disable=SC2086
-env PREBOOT_TOKEN=$TOKEN $ON_A "$B/tools/preboot-img" make "$T/disk.img" "$ADDR_A:$pa:big" >/dev/null || exit 1
+env PREBOOT_TOKEN=$TOKEN $ON_A "$B/tools/preboot-img" make "$T/disk.img" "$ADDR_A:$pa:big" \
+    >/dev/null 2>"$T/capture.err" || { cat "$T/capture.err" >&2; exit 1; }
 sync
 replicate again
 echo "replicate to B after a 2 % change ($change regions of 4 MiB): $wall s ($(echo "scale=1; 100 * $wall / $first" | bc) % of the first copy); CPU A $(f2 "$cpua") s, B $(f2 "$cpub") s"
