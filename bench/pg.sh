@@ -31,7 +31,8 @@
 #      puts tbf on both ends of the pair (no netem on this kernel): a LAN of N Mbit/s.
 #    PERF=DIR records perf record -g of A and of B during each replicate into DIR, and
 #    copies A's and B's logs there at the end (LOG_LEVEL=3: every request and pull, with
-#    the millisecond each was done; default 1).
+#    the millisecond each was done; default 1). PERF_ARGS replaces perf record's -g (e.g.
+#    "-g -e sched:sched_switch": where each thread waits).
 #    Ports: PORT_A (48180), PORT_B (48181), RSYNC_PORT; the cluster is on a Unix socket.
 # Everything started here is stopped by PID, the namespaces deleted; the load generator is
 # bench/pg-bench.c.
@@ -237,9 +238,11 @@ replicate() {
 perfs=
 perf_start() {
     mkdir -p "$PERF"
-    perf record -g -o "$PERF/a-$1.data" -p "$pida" >/dev/null 2>&1 &
+    # shellcheck disable=SC2086 # PERF_ARGS: several words on purpose
+    perf record ${PERF_ARGS:--g} -o "$PERF/a-$1.data" -p "$pida" >/dev/null 2>&1 &
     perfs=$!
-    perf record -g -o "$PERF/b-$1.data" -p "$pidb" >/dev/null 2>&1 &
+    # shellcheck disable=SC2086
+    perf record ${PERF_ARGS:--g} -o "$PERF/b-$1.data" -p "$pidb" >/dev/null 2>&1 &
     perfs="$perfs $!"
     sleep 1 # perf attached
 }
