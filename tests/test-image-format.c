@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -561,6 +562,40 @@ static void test_store(void)
     rm_rf(dir);
 }
 
+/* pb_store_put_chunk_direct: an aligned buffer with an unaligned length (the tail goes
+ * through the page cache) and an unaligned one (all of it does) are stored byte for byte. */
+static void test_store_direct(void)
+{
+    g_autofree char *dir = tmpdir();
+    g_autofree char *path = g_build_filename(dir, "store", NULL);
+    g_autoptr(GError) e = NULL;
+    g_autoptr(PbStore) s = pb_store_open(path, TRUE, &e);
+    g_assert_no_error(e);
+    gsize len = 3 * 4096 + 123;
+    void *mem = NULL;
+    g_assert_cmpint(posix_memalign(&mem, 4096, len + 1), ==, 0);
+    guint8 *buf = mem;
+    for (guint k = 0; k < 2; k++) {
+        guint8 *at = buf + k; /* k 1: not aligned */
+        for (gsize i = 0; i < len; i++)
+            at[i] = (guint8)(i * 7 + k);
+        PbChunkRef r = {.kind = PB_CHUNK_DATA, .codec = PB_CODEC_NONE, .stored = len};
+        pb_sha256(at, len, r.hash);
+        g_assert_true(pb_store_put_chunk_direct(s, r.hash, PB_CODEC_NONE, at, len, &e));
+        g_assert_no_error(e);
+        g_assert_true(pb_store_flush(s, &e));
+        g_assert_no_error(e);
+        PbCodec codec;
+        g_autoptr(GBytes) back = pb_store_get_chunk(s, &r, &codec, &e);
+        g_assert_no_error(e);
+        g_assert_cmpint(codec, ==, PB_CODEC_NONE);
+        g_assert_cmpmem(g_bytes_get_data(back, NULL), g_bytes_get_size(back), at, len);
+    }
+    free(mem);
+    g_clear_pointer(&s, pb_store_close);
+    rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -572,5 +607,6 @@ int main(int argc, char **argv)
     g_test_add_func("/image/domain", test_domain);
     g_test_add_func("/image/ref", test_ref);
     g_test_add_func("/image/store", test_store);
+    g_test_add_func("/image/store/direct", test_store_direct);
     return g_test_run();
 }

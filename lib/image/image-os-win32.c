@@ -184,6 +184,12 @@ gboolean pb_image_os_link(const char *from, const char *to)
     return FALSE;
 }
 
+gsize pb_image_os_write_direct(int fd, const void *buf, gsize len)
+{
+    (void)fd, (void)buf, (void)len; /* FILE_FLAG_NO_BUFFERING is chosen at open: not here */
+    return 0;
+}
+
 gboolean pb_image_os_sync_file(int fd)
 {
     return _commit(fd) == 0; /* FlushFileBuffers */

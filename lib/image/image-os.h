@@ -30,6 +30,18 @@ gboolean pb_image_os_same_file(const char *a, const char *b);
 /* Makes to a new hard link to from (to must not exist). */
 gboolean pb_image_os_link(const char *from, const char *to);
 
+/* Bulk bytes around the page cache: buf's alignment (and of a length) for
+ * pb_image_os_write_direct. */
+#define PB_IMAGE_OS_DIRECT_ALIGN 4096
+
+/* Writes the first len bytes of buf, rounded down to PB_IMAGE_OS_DIRECT_ALIGN, to the new
+ * file fd straight to the disk (O_DIRECT), not through the page cache: for bytes nobody
+ * reads back soon (a pulled chunk, kept and served from memory), whose copy into fresh
+ * page-cache pages cost more than their transfer. Returns how many were written so (0
+ * where buf is not aligned, the file system or OS has no such writes, or one failed); the
+ * caller writes the rest, from there on, as usual. */
+gsize pb_image_os_write_direct(int fd, const void *buf, gsize len);
+
 /* Puts one file's bytes on disk now (fsync). */
 gboolean pb_image_os_sync_file(int fd);
 

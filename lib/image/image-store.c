@@ -182,15 +182,18 @@ static gboolean fsync_dir(const char *dir, GError **error)
 }
 
 /* Writes data to a new temporary file in STORE/tmp (fsynced when sync, else left to the
- * next pb_store_flush) and returns its path. */
-static char *write_temp(PbStore *s, const void *data, gsize len, gboolean sync, GError **error)
+ * next pb_store_flush) and returns its path; direct: around the page cache where it can
+ * (pb_image_os_write_direct). */
+static char *write_temp(PbStore *s, const void *data, gsize len, gboolean sync, gboolean direct,
+                        GError **error)
 {
     g_autofree char *tmp = g_build_filename(s->path, "tmp", "w-XXXXXX", NULL);
     int fd = pb_image_os_mkstemp(tmp);
     if (fd < 0)
         return io_error(error, "cannot create a temporary file in", s->path), NULL;
-    const guint8 *p = data;
-    gsize left = len;
+    gsize off = direct ? pb_image_os_write_direct(fd, data, len) : 0;
+    const guint8 *p = (const guint8 *)data + off;
+    gsize left = len - off;
     while (left > 0) {
         ssize_t n = write(fd, p, left);
         if (n < 0 && errno == EINTR)
@@ -218,7 +221,7 @@ static char *write_temp(PbStore *s, const void *data, gsize len, gboolean sync, 
 static gboolean atomic_write(PbStore *s, const char *dest, const void *data, gsize len,
                              GError **error)
 {
-    g_autofree char *tmp = write_temp(s, data, len, TRUE, error);
+    g_autofree char *tmp = write_temp(s, data, len, TRUE, FALSE, error);
     if (tmp == NULL)
         return FALSE;
     if (!pb_image_os_rename(tmp, dest)) {
@@ -266,8 +269,8 @@ gboolean pb_store_flush(PbStore *s, GError **error)
     return ok;
 }
 
-gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
-                            const void *data, gsize len, GError **error)
+static gboolean put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
+                          const void *data, gsize len, gboolean direct, GError **error)
 {
     if (pb_store_has_chunk(s, hash, NULL))
         return TRUE;
@@ -275,7 +278,7 @@ gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec 
     g_autofree char *dir = g_path_get_dirname(dest);
     if (g_mkdir_with_parents(dir, 0755) != 0)
         return io_error(error, "cannot create", dir);
-    char *tmp = write_temp(s, data, len, FALSE, error);
+    char *tmp = write_temp(s, data, len, FALSE, direct, error);
     if (tmp == NULL)
         return FALSE;
     g_mutex_lock(&s->mu);
@@ -297,6 +300,18 @@ gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec 
         g_free(tmp);
     }
     return n < PENDING_MAX || pb_store_flush(s, error);
+}
+
+gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
+                            const void *data, gsize len, GError **error)
+{
+    return put_chunk(s, hash, codec, data, len, FALSE, error);
+}
+
+gboolean pb_store_put_chunk_direct(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
+                                   const void *data, gsize len, GError **error)
+{
+    return put_chunk(s, hash, codec, data, len, TRUE, error);
 }
 
 GBytes *pb_store_get_chunk(PbStore *s, const PbChunkRef *ref, PbCodec *codec, GError **error)

@@ -27,6 +27,11 @@ gboolean pb_store_has_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbChunkR
  * (put_manifest, close, or every 1024 chunks). */
 gboolean pb_store_put_chunk(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
                             const void *data, gsize len, GError **error);
+/* The same, written around the page cache where data is aligned to
+ * PB_IMAGE_OS_DIRECT_ALIGN (4096) and the file system allows (O_DIRECT; else as put_chunk):
+ * for chunks nobody reads back soon, e.g. pulled from another server (libpreboot-pg). */
+gboolean pb_store_put_chunk_direct(PbStore *s, const guint8 hash[PB_HASH_LEN], PbCodec codec,
+                                   const void *data, gsize len, GError **error);
 /* Puts every chunk written so far on disk (one syncfs), renames each to its name and makes
  * the renames durable (another). */
 gboolean pb_store_flush(PbStore *s, GError **error);
