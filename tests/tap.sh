@@ -27,5 +27,19 @@ wait_until() {
     done
     return 1
 }
-# A UDP/TCP port unlikely to be taken: derived from the pid, in 20000-59999.
-pick_port() { echo $((20000 + ($$ * 7 + ${1:-0} * 131) % 40000)); }
+# pick_port N: a UDP/TCP port unlikely to be taken, derived from the pid and N, in
+# 20000-32767: below Linux's ephemeral range (32768-60999), where any client's connection
+# may hold a port at the moment a daemon binds it. Moved up while ss(8) shows a socket on it
+# (another test's daemon), when ss is there.
+pick_port() {
+    _pp=$((20000 + ($$ * 7 + ${1:-0} * 131) % 12768))
+    if command -v ss >/dev/null 2>&1; then
+        _pi=0
+        while [ $_pi -lt 100 ] && ss -Hantu "( sport = :$_pp )" 2>/dev/null | grep -q .; do
+            _pp=$((_pp + 1))
+            [ $_pp -le 32767 ] || _pp=20000
+            _pi=$((_pi + 1))
+        done
+    fi
+    echo $_pp
+}
